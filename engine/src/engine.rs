@@ -1,0 +1,168 @@
+//! [`Engine`]: search, and ask (retrieve → grounded prompt → generate → checked citations).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use serde::Serialize;
+
+use crate::citations::CitationFilter;
+use crate::embed::Embedder;
+use crate::generate::{GenerationParams, GenerationStats, Generator};
+use crate::language::Language;
+use crate::prompt;
+use crate::store::VectorStore;
+use crate::types::Hit;
+
+/// A request the caller got wrong (empty question, k out of range): a 400, not a 500.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+pub const MAX_K: usize = 100;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AskOptions {
+    /// Sources to retrieve and show the model.
+    pub k: usize,
+    /// Below this best-hit similarity docent says it doesn't know, without generating.
+    pub min_score: f32,
+    pub generation: GenerationParams,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions { k: 4, min_score: 0.25, generation: GenerationParams::default() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Citation {
+    pub n: usize,
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    pub retrieval_ms: f64,
+    #[serde(flatten)]
+    pub generation: GenerationStats,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub answer: String,
+    /// Sources the answer cites, in order of first citation; always a subset of `hits`.
+    pub citations: Vec<Citation>,
+    /// The sources shown to the model, numbered from 1 in this order.
+    pub hits: Vec<Hit>,
+    /// False when retrieval found nothing relevant enough and docent answered "I don't know".
+    pub grounded: bool,
+    pub timings: Timings,
+}
+
+pub struct Engine {
+    embedder: Arc<dyn Embedder>,
+    store: Arc<dyn VectorStore>,
+    generator: Option<Arc<dyn Generator>>,
+}
+
+/// Rejects what no search can answer: an empty query, or k out of 1..=MAX_K.
+pub fn check_query(text: &str, k: usize) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(InvalidInput("the question is empty".into()).into());
+    }
+    if !(1..=MAX_K).contains(&k) {
+        return Err(InvalidInput(format!("k must be between 1 and {MAX_K}, got {k}")).into());
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn new(
+        embedder: Arc<dyn Embedder>,
+        store: Arc<dyn VectorStore>,
+        generator: Option<Arc<dyn Generator>>,
+    ) -> Self {
+        Engine { embedder, store, generator }
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn store(&self) -> &Arc<dyn VectorStore> {
+        &self.store
+    }
+
+    pub fn generator(&self) -> Option<&Arc<dyn Generator>> {
+        self.generator.as_ref()
+    }
+
+    /// The `k` chunks most similar to `query`, best first.
+    pub fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
+        check_query(query, k)?;
+        let vector = self.embedder.embed_query(query)?;
+        self.store.search(&vector, k)
+    }
+
+    /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
+    /// stop generation by returning `Break`).
+    pub fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Answer> {
+        let generator =
+            self.generator.as_ref().ok_or_else(|| anyhow!("this engine was started without a generator"))?;
+        let started = Instant::now();
+        let mut hits = self.search(question, options.k)?;
+        let mut timings = Timings { retrieval_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() };
+        let language = Language::detect(question);
+
+        let best = hits.first().map_or(f32::MIN, |h| h.score);
+        if best < options.min_score {
+            let answer = language.dont_know().to_string();
+            let _ = on_text(&answer);
+            return Ok(Answer { answer, citations: Vec::new(), hits, grounded: false, timings });
+        }
+
+        // Sources below the bar would only add noise and prompt time.
+        hits.retain(|h| h.score >= options.min_score);
+        // Drop the weakest sources until prompt and answer fit the model's context.
+        let mut messages = prompt::build(question, &hits, language);
+        while hits.len() > 1
+            && generator.count_tokens(&messages)? + options.generation.max_tokens > generator.context_length()
+        {
+            hits.pop();
+            messages = prompt::build(question, &hits, language);
+        }
+
+        let mut filter = CitationFilter::new(hits.len());
+        let mut answer = String::new();
+        let mut emit = |text: &str, answer: &mut String| {
+            answer.push_str(text);
+            if text.is_empty() { ControlFlow::Continue(()) } else { on_text(text) }
+        };
+        timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
+            let shown = filter.push(piece);
+            emit(&shown, &mut answer)
+        })?;
+        let rest = filter.finish();
+        let _ = emit(&rest, &mut answer);
+
+        let citations = filter
+            .cited()
+            .iter()
+            .map(|&n| {
+                let hit = &hits[n - 1];
+                Citation { n, path: hit.path.clone(), start_line: hit.start_line, end_line: hit.end_line }
+            })
+            .collect();
+        Ok(Answer { answer: answer.trim().to_string(), citations, hits, grounded: true, timings })
+    }
+}

@@ -1,0 +1,25 @@
+//! The core of docent: what a chunk, a hit and an answer are; the three boundaries every
+//! backend plugs into ([`Embedder`], [`VectorStore`], [`Generator`]); and the retrieval-augmented
+//! answer itself ([`Engine`]): retrieve, build a grounded prompt, generate, keep only valid citations.
+//!
+//! This crate knows nothing of files on disk (beyond loading model weights) or of HTTP: the
+//! `docent-ingest` crate turns folders into [`Point`]s, the `docent-server` crate puts an
+//! [`Engine`] behind an API. Both depend on this crate, never the reverse.
+
+pub mod citations;
+pub mod embed;
+pub mod engine;
+pub mod generate;
+pub mod language;
+pub mod models;
+pub mod prompt;
+pub mod store;
+pub mod types;
+
+pub use citations::CitationFilter;
+pub use embed::{Embedder, MiniLmEmbedder};
+pub use engine::{Answer, AskOptions, Citation, Engine, InvalidInput, MAX_K, Timings, check_query};
+pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
+pub use models::ModelPaths;
+pub use store::{Point, StoredDocument, VectorStore};
+pub use types::{ChunkPayload, Hit};

@@ -1,0 +1,174 @@
+//! A Qdrant server or cluster over gRPC, for stores larger than one machine. Same payload schema
+//! and point ids as [`super::EdgeStore`]; the collection plays the role of the store folder.
+
+use anyhow::{Context, Result, anyhow, bail};
+use qdrant_client::Qdrant;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, PointId, PointStruct, QueryPointsBuilder,
+    ScrollPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder, point_id::PointIdOptions,
+    PayloadIncludeSelector, vectors_config::Config, with_payload_selector::SelectorOptions,
+};
+use tokio::runtime::Runtime;
+
+use super::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoredDocument, VectorStore, fold_documents};
+use crate::types::{ChunkPayload, Hit};
+
+const SCROLL_PAGE: u32 = 1024;
+
+pub struct QdrantServerStore {
+    client: Qdrant,
+    collection: String,
+    /// The client is async; this store's API is blocking, so it drives the client on its own
+    /// runtime. Callers on another runtime call it from a blocking thread, as for every store.
+    runtime: Runtime,
+}
+
+impl QdrantServerStore {
+    /// Connects to `url` and opens `collection`, creating it if needed.
+    pub fn connect(url: &str, collection: &str, meta: &StoreMeta) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("starting the Qdrant client runtime")?;
+        let client = Qdrant::from_url(url)
+            .skip_compatibility_check()
+            .build()
+            .with_context(|| format!("configuring the Qdrant client for {url}"))?;
+        let store = QdrantServerStore { client, collection: collection.to_string(), runtime };
+        store.prepare(url, meta)?;
+        Ok(store)
+    }
+
+    fn prepare(&self, url: &str, meta: &StoreMeta) -> Result<()> {
+        let name = &self.collection;
+        self.runtime.block_on(async {
+            let exists = self.client.collection_exists(name).await.with_context(|| {
+                format!("cannot reach the Qdrant server at {url}: is it running, and is this its gRPC port (6334)?")
+            })?;
+            if exists {
+                let info = self.client.collection_info(name).await?;
+                let size = info
+                    .result
+                    .and_then(|i| i.config)
+                    .and_then(|c| c.params)
+                    .and_then(|p| p.vectors_config)
+                    .and_then(|v| v.config)
+                    .and_then(|c| match c {
+                        Config::Params(p) => Some(p.size as usize),
+                        Config::ParamsMap(_) => None,
+                    });
+                if size != Some(meta.dimension) {
+                    bail!(
+                        "Qdrant collection {name} at {url} does not hold one unnamed {}-d vector per point \
+                         (found {size:?}); use another collection",
+                        meta.dimension
+                    );
+                }
+            } else {
+                self.client
+                    .create_collection(
+                        CreateCollectionBuilder::new(name)
+                            .vectors_config(VectorParamsBuilder::new(meta.dimension as u64, Distance::Cosine)),
+                    )
+                    .await
+                    .with_context(|| format!("creating Qdrant collection {name}"))?;
+                self.client
+                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, "doc_id", FieldType::Keyword).wait(true))
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn payload_json(payload: std::collections::HashMap<String, qdrant_client::qdrant::Value>) -> serde_json::Value {
+    payload.into_iter().map(|(k, v)| (k, v.into_json())).collect()
+}
+
+fn doc_filter(doc_id: &str) -> Filter {
+    Filter::must([Condition::matches("doc_id", doc_id.to_string())])
+}
+
+impl VectorStore for QdrantServerStore {
+    fn upsert(&self, points: Vec<Point>) -> Result<()> {
+        let points = points
+            .into_iter()
+            .map(|p| {
+                let payload = qdrant_client::Payload::try_from(serde_json::to_value(&p.payload)?)
+                    .map_err(|e| anyhow!("payload: {e}"))?;
+                Ok(PointStruct::new(p.id().to_string(), p.vector, payload))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.runtime
+            .block_on(self.client.upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)))
+            .context("writing to Qdrant")?;
+        Ok(())
+    }
+
+    fn delete_document(&self, doc_id: &str) -> Result<()> {
+        self.runtime
+            .block_on(
+                self.client
+                    .delete_points(DeletePointsBuilder::new(&self.collection).points(doc_filter(doc_id)).wait(true)),
+            )
+            .with_context(|| format!("deleting document {doc_id} from Qdrant"))?;
+        Ok(())
+    }
+
+    fn documents(&self) -> Result<Vec<StoredDocument>> {
+        let mut listed = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(&self.collection)
+                .limit(SCROLL_PAGE)
+                .with_payload(SelectorOptions::Include(PayloadIncludeSelector {
+                    fields: LISTING_FIELDS.iter().map(|f| f.to_string()).collect(),
+                }));
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let page = self.runtime.block_on(self.client.scroll(request)).context("listing Qdrant points")?;
+            for point in page.result {
+                listed.push(serde_json::from_value::<ListingPayload>(payload_json(point.payload))?);
+            }
+            match page.next_page_offset {
+                Some(PointId { point_id_options: Some(PointIdOptions::Uuid(_) | PointIdOptions::Num(_)) }) => {
+                    offset = page.next_page_offset
+                }
+                _ => break,
+            }
+        }
+        Ok(fold_documents(listed))
+    }
+
+    fn search(&self, vector: &[f32], k: usize) -> Result<Vec<Hit>> {
+        let request = QueryPointsBuilder::new(&self.collection)
+            .query(vector.to_vec())
+            .limit(k as u64)
+            .with_payload(true);
+        let found = self.runtime.block_on(self.client.query(request)).context("searching Qdrant")?;
+        found
+            .result
+            .into_iter()
+            .map(|p| {
+                let payload: ChunkPayload = serde_json::from_value(payload_json(p.payload))?;
+                Ok(Hit::from_payload(p.score, payload))
+            })
+            .collect()
+    }
+
+    fn count(&self) -> Result<usize> {
+        let counted = self
+            .runtime
+            .block_on(self.client.count(CountPointsBuilder::new(&self.collection).exact(true)))
+            .context("counting Qdrant points")?;
+        Ok(counted.result.map_or(0, |r| r.count as usize))
+    }
+
+    fn flush(&self) -> Result<()> {
+        // Every write above waits for the server to apply it (`wait(true)`).
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! Step 3: text into chunks measured in the embedder's own tokens (so none is truncated when
+//! embedded), with overlap. Markdown (and HTML, extracted as Markdown-like text) splits at
+//! headings, paragraphs and whole lists and code blocks; other text at blank lines, lines and
+//! sentences (Chinese sentences end at 。！？). Each chunk knows its line span and headings.
+
+use std::ops::Range;
+
+use anyhow::Result;
+use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
+
+use crate::load::Format;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextChunk {
+    pub text: String,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    pub headings: Vec<String>,
+}
+
+pub struct Chunker {
+    markdown: MarkdownSplitter<Tokenizer>,
+    text: TextSplitter<Tokenizer>,
+}
+
+impl Chunker {
+    /// Chunks of `tokens` (a range: the splitter fills up to its end, preferring semantic breaks
+    /// once past its start) with `overlap` tokens shared by neighbours.
+    pub fn new(tokenizer: Tokenizer, tokens: Range<usize>, overlap: usize) -> Result<Self> {
+        let config = || -> Result<ChunkConfig<Tokenizer>> {
+            Ok(ChunkConfig::new(tokens.clone()).with_overlap(overlap)?.with_sizer(tokenizer.clone()))
+        };
+        Ok(Chunker { markdown: MarkdownSplitter::new(config()?), text: TextSplitter::new(config()?) })
+    }
+
+    pub fn chunk(&self, text: &str, format: Format) -> Vec<TextChunk> {
+        let pieces: Vec<(usize, &str)> = if format.is_markdown_like() {
+            self.markdown.chunk_indices(text).collect()
+        } else {
+            self.text.chunk_indices(text).collect()
+        };
+        let lines = LineIndex::new(text);
+        let headings = if format.is_markdown_like() { markdown_headings(text) } else { Vec::new() };
+        pieces
+            .into_iter()
+            .map(|(offset, piece)| TextChunk {
+                text: piece.to_string(),
+                start_line: lines.line_of(offset),
+                end_line: lines.line_of(offset + piece.len().saturating_sub(1)),
+                headings: heading_path(&headings, offset),
+            })
+            .collect()
+    }
+}
+
+/// Byte offsets of line starts, to turn a chunk's offset into a line number.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { starts }
+    }
+
+    fn line_of(&self, offset: usize) -> u32 {
+        self.starts.partition_point(|&start| start <= offset) as u32
+    }
+}
+
+/// A Markdown ATX heading: where it starts, its level and its title.
+struct Heading {
+    offset: usize,
+    level: usize,
+    title: String,
+}
+
+fn markdown_headings(text: &str) -> Vec<Heading> {
+    let mut headings = Vec::new();
+    let mut in_fence = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if trimmed.trim_start().starts_with("```") || trimmed.trim_start().starts_with("~~~") {
+            in_fence = !in_fence;
+        } else if !in_fence {
+            let level = trimmed.chars().take_while(|&c| c == '#').count();
+            let rest = &trimmed[level..];
+            if (1..=6).contains(&level) && rest.starts_with(' ') && !rest.trim().is_empty() {
+                let title = rest.trim().trim_end_matches('#').trim().to_string();
+                headings.push(Heading { offset, level, title });
+            }
+        }
+        offset += line.len();
+    }
+    headings
+}
+
+/// The headings in force at `offset`, outermost first.
+fn heading_path(headings: &[Heading], offset: usize) -> Vec<String> {
+    let mut path: Vec<&Heading> = Vec::new();
+    for heading in headings.iter().take_while(|h| h.offset <= offset) {
+        path.retain(|h| h.level < heading.level);
+        path.push(heading);
+    }
+    path.into_iter().map(|h| h.title.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedder's real tokenizer (from `make models`).
+    fn minilm_tokenizer() -> Tokenizer {
+        docent_engine::embed::minilm_tokenizer(&docent_engine::ModelPaths::locate(None)).unwrap()
+    }
+
+    const DOC: &str = "# Guide\n\nIntro line.\n\n## Setup\n\nInstall it.\n\n```sh\n# not a heading\nmake\n```\n\n## Use\n\nRun it.\n\n### Details\n\nMore.\n";
+
+    #[test]
+    fn heading_paths_follow_the_document_outline() {
+        let headings = markdown_headings(DOC);
+        let titles: Vec<&str> = headings.iter().map(|h| h.title.as_str()).collect();
+        assert_eq!(titles, vec!["Guide", "Setup", "Use", "Details"]);
+        let at = |needle: &str| heading_path(&headings, DOC.find(needle).unwrap());
+        assert_eq!(at("Intro"), vec!["Guide"]);
+        assert_eq!(at("make"), vec!["Guide", "Setup"]);
+        assert_eq!(at("More."), vec!["Guide", "Use", "Details"]);
+    }
+
+    #[test]
+    fn line_numbers_are_one_based_and_inclusive() {
+        let index = LineIndex::new("a\nbb\n\nc");
+        assert_eq!([0, 1, 2, 4, 5, 6].map(|o| index.line_of(o)), [1, 1, 2, 2, 3, 4]);
+    }
+
+    #[test]
+    fn chunks_fit_the_token_budget_and_carry_their_place() {
+        let tokenizer = minilm_tokenizer();
+        let chunker = Chunker::new(tokenizer.clone(), 20..40, 5).unwrap();
+        let section = |n: usize| {
+            format!("## Part {n}\n\n{}\n\n", "Retrieval finds passages that answer the question. ".repeat(6))
+        };
+        let doc: String = std::iter::once("# Book\n\n".to_string()).chain((1..=4).map(section)).collect();
+        let chunks = chunker.chunk(&doc, Format::Markdown);
+        assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+        for chunk in &chunks {
+            let tokens = tokenizer.encode(chunk.text.as_str(), false).unwrap().len();
+            assert!(tokens <= 40, "chunk of {tokens} tokens: {:?}", chunk.text);
+            let lines: Vec<&str> = doc.lines().collect();
+            let first = lines[chunk.start_line as usize - 1];
+            assert!(first.contains(chunk.text.lines().next().unwrap()), "line {} is {first:?}", chunk.start_line);
+            assert!(chunk.end_line >= chunk.start_line);
+            assert_eq!(chunk.headings[0], "Book");
+        }
+        let last = chunks.last().unwrap();
+        assert_eq!(last.headings, vec!["Book", "Part 4"]);
+    }
+
+    #[test]
+    fn chinese_text_is_split_at_sentence_ends() {
+        let chunker = Chunker::new(minilm_tokenizer(), 10..30, 0).unwrap();
+        let text = "检索增强生成先检索相关段落。然后模型根据这些段落生成回答。这样回答更可靠，也能给出出处。".repeat(3);
+        let chunks = chunker.chunk(&text, Format::Text);
+        assert!(chunks.len() > 1);
+        for chunk in &chunks[..chunks.len() - 1] {
+            assert!(chunk.text.ends_with('。'), "{:?}", chunk.text);
+        }
+    }
+}

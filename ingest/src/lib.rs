@@ -1,0 +1,23 @@
+//! docent's indexing pipeline, one visible chain of steps:
+//!
+//! ```text
+//! walk (folders → files)  →  load (bytes → text)  →  chunk (text → token-sized pieces)
+//!     →  embed in batches  →  store (replace the document's points)  →  sync (remove what is gone)
+//! ```
+//!
+//! Reading, parsing and chunking run on a worker thread while the caller's thread embeds and
+//! writes, so both cores stay busy. Re-running is incremental: documents are identified by their
+//! root and relative path and skipped when their content hash is unchanged and all their chunks
+//! are stored; an interrupted run leaves documents that the next run recognises as incomplete.
+
+pub mod chunk;
+pub mod load;
+pub mod pipeline;
+pub mod progress;
+pub mod walk;
+
+pub use chunk::{Chunker, TextChunk};
+pub use load::{Format, LoadError};
+pub use pipeline::{IngestOptions, IngestReport, ingest};
+pub use progress::ProgressMode;
+pub use walk::{Scope, SourceFile};

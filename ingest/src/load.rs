@@ -1,0 +1,129 @@
+//! Step 2: from a file's bytes to its text. Markdown, HTML (text, not tags), PDF (the text
+//! layer), plain text and source code; anything else is reported as unsupported.
+
+use std::path::Path;
+
+/// How a file is read and chunked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Markdown,
+    Html,
+    Pdf,
+    Text,
+    Code,
+}
+
+const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "csv", "tsv", "log"];
+const CODE_EXTENSIONS: &[&str] = &[
+    "rs", "py", "js", "mjs", "ts", "tsx", "jsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "swift", "rb",
+    "php", "cs", "scala", "sh", "bash", "zsh", "sql", "lua", "pl", "r", "hs", "ml", "ex", "exs", "clj", "toml",
+    "yaml", "yml", "json", "xml", "css", "scss", "proto", "cmake", "mk",
+];
+const CODE_NAMES: &[&str] = &["Makefile", "Dockerfile", "CMakeLists.txt", "Justfile", "Rakefile"];
+
+impl Format {
+    /// The format of a file by its name, or `None` when docent does not read it.
+    pub fn of(path: &Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?;
+        if CODE_NAMES.contains(&name) {
+            return Some(Format::Code);
+        }
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("md" | "markdown" | "mdx") => Some(Format::Markdown),
+            Some("html" | "htm" | "xhtml") => Some(Format::Html),
+            Some("pdf") => Some(Format::Pdf),
+            Some(e) if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
+            Some(e) if CODE_EXTENSIONS.contains(&e) => Some(Format::Code),
+            None if name.eq_ignore_ascii_case("README") || name.eq_ignore_ascii_case("LICENSE") => Some(Format::Text),
+            _ => None,
+        }
+    }
+
+    /// Whether the extracted text has Markdown structure (headings) to chunk along.
+    pub fn is_markdown_like(self) -> bool {
+        matches!(self, Format::Markdown | Format::Html)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("binary content (NUL bytes) in a text file")]
+    Binary,
+    #[error("no text could be extracted")]
+    Empty,
+    #[error("{0}")]
+    Parse(String),
+}
+
+/// How far into a file to look for NUL bytes, the mark of binary content.
+const SNIFF: usize = 8192;
+
+/// Extracts the text of a file. Invalid UTF-8 in text formats is replaced, not fatal.
+pub fn extract_text(bytes: &[u8], format: Format) -> Result<String, LoadError> {
+    let text = match format {
+        Format::Pdf => pdf_text(bytes)?,
+        _ if bytes[..bytes.len().min(SNIFF)].contains(&0) => return Err(LoadError::Binary),
+        Format::Html => html_text(bytes)?,
+        Format::Markdown | Format::Text | Format::Code => String::from_utf8_lossy(bytes).into_owned(),
+    };
+    let text = text.replace("\r\n", "\n");
+    if text.trim().is_empty() { Err(LoadError::Empty) } else { Ok(text) }
+}
+
+/// Wide enough that html2text never wraps a paragraph: chunking decides where text breaks.
+const HTML_WIDTH: usize = 100_000;
+
+/// HTML as Markdown-like text: headings stay `#` lines, so chunks keep their heading path.
+fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
+    // Link footnotes are off: their `[1]` markers would read like citations.
+    html2text::config::plain()
+        .link_footnotes(false)
+        .string_from_read(bytes, HTML_WIDTH)
+        .map_err(|e| LoadError::Parse(format!("HTML: {e}")))
+}
+
+fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
+    // The PDF parser panics on some malformed files; one bad PDF must not end the ingest.
+    match std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes)) {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(e)) => Err(LoadError::Parse(format!("PDF: {e}"))),
+        Err(_) => Err(LoadError::Parse("PDF: the parser crashed on this file".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_name() {
+        assert_eq!(Format::of(Path::new("a/b.MD")), Some(Format::Markdown));
+        assert_eq!(Format::of(Path::new("index.htm")), Some(Format::Html));
+        assert_eq!(Format::of(Path::new("paper.pdf")), Some(Format::Pdf));
+        assert_eq!(Format::of(Path::new("main.rs")), Some(Format::Code));
+        assert_eq!(Format::of(Path::new("Makefile")), Some(Format::Code));
+        assert_eq!(Format::of(Path::new("notes.txt")), Some(Format::Text));
+        assert_eq!(Format::of(Path::new("photo.jpg")), None);
+        assert_eq!(Format::of(Path::new("noext")), None);
+    }
+
+    #[test]
+    fn html_loses_its_tags_but_keeps_text_and_headings() {
+        let html = b"<html><head><style>p{color:red}</style></head><body><h1>Title</h1>\
+                     <p>Hello <b>world</b> &amp; friends.</p><script>var x = 1;</script></body></html>";
+        let text = extract_text(html, Format::Html).unwrap();
+        assert!(text.starts_with("# Title\n"), "headings stay Markdown headings: {text}");
+        assert!(text.contains("Hello **world** & friends."), "{text}");
+        assert!(!text.contains("<b>") && !text.contains("color:red") && !text.contains("var x"), "{text}");
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_crash() {
+        assert_eq!(extract_text(b"abc\0def", Format::Text), Err(LoadError::Binary));
+        assert_eq!(extract_text(b" \n\t ", Format::Markdown), Err(LoadError::Empty));
+        assert!(matches!(extract_text(b"%PDF-1.4 garbage", Format::Pdf), Err(LoadError::Parse(_))));
+        // Invalid UTF-8 is replaced, the rest of the text is kept.
+        assert_eq!(extract_text(b"caf\xe9 ok", Format::Text).unwrap(), "caf\u{fffd} ok");
+    }
+}

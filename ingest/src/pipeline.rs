@@ -1,0 +1,248 @@
+//! The chain itself: walk → load → chunk (worker thread) → embed in batches → store → sync.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use docent_engine::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::chunk::{Chunker, TextChunk};
+use crate::load::{Format, LoadError, extract_text};
+use crate::progress::{Progress, ProgressMode};
+use crate::walk::{SourceFile, walk};
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Chunk size in embedder tokens (the splitter prefers semantic breaks past the start).
+    pub chunk_tokens: std::ops::Range<usize>,
+    pub overlap_tokens: usize,
+    /// Files larger than this are skipped and reported.
+    pub max_file_bytes: u64,
+    /// Chunks embedded in one call.
+    pub batch: usize,
+    pub progress: ProgressMode,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            chunk_tokens: 96..200,
+            overlap_tokens: 24,
+            max_file_bytes: 32 * 1024 * 1024,
+            batch: 64,
+            progress: ProgressMode::Auto,
+        }
+    }
+}
+
+/// A file that could not be ingested, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    pub files_seen: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    /// Files of a format docent does not read.
+    pub unsupported: usize,
+    /// Binary, empty or oversized files.
+    pub skipped: usize,
+    pub failed: Vec<Failure>,
+    pub chunks_written: usize,
+    pub seconds: f64,
+}
+
+impl IngestReport {
+    pub fn chunks_per_second(&self) -> f64 {
+        if self.seconds > 0.0 { self.chunks_written as f64 / self.seconds } else { 0.0 }
+    }
+}
+
+fn doc_id(root: &str, rel: &str) -> String {
+    let digest = Sha256::new().chain_update(root).chain_update([0]).chain_update(rel).finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the worker decided about one file.
+enum Prepared {
+    /// New or changed: its chunks, ready to embed.
+    Document { file: SourceFile, doc_id: String, hash: String, chunks: Vec<TextChunk>, existed: bool },
+    Unchanged,
+    Unsupported,
+    Skipped { file: SourceFile, reason: String },
+    Failed(Failure),
+}
+
+/// Steps 2 and 3 for one file: read, hash, compare with the store, extract, chunk.
+fn prepare(file: SourceFile, stored: &HashMap<String, StoredDocument>, chunker: &Chunker, options: &IngestOptions) -> Prepared {
+    let Some(format) = Format::of(&file.abs) else { return Prepared::Unsupported };
+    let failed = |file: &SourceFile, error: String| Prepared::Failed(Failure { path: file.abs.display().to_string(), error });
+    match std::fs::metadata(&file.abs) {
+        Ok(meta) if meta.len() > options.max_file_bytes => {
+            let reason = format!("larger than {} bytes", options.max_file_bytes);
+            return Prepared::Skipped { file, reason };
+        }
+        Ok(_) => {}
+        Err(e) => return failed(&file, e.to_string()),
+    }
+    let bytes = match std::fs::read(&file.abs) {
+        Ok(bytes) => bytes,
+        Err(e) => return failed(&file, e.to_string()),
+    };
+    let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let doc_id = doc_id(&file.root, &file.rel);
+    let existing = stored.get(&doc_id);
+    if existing.is_some_and(|d| d.complete && d.content_hash == hash) {
+        return Prepared::Unchanged;
+    }
+    match extract_text(&bytes, format) {
+        Ok(text) => {
+            let chunks = chunker.chunk(&text, format);
+            Prepared::Document { file, doc_id, hash, chunks, existed: existing.is_some() }
+        }
+        Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped { file, reason: e.to_string() },
+        Err(e @ LoadError::Parse(_)) => failed(&file, e.to_string()),
+    }
+}
+
+/// A document waiting for its chunks to be embedded.
+struct Pending {
+    file: SourceFile,
+    doc_id: String,
+    hash: String,
+    chunks: Vec<TextChunk>,
+    existed: bool,
+}
+
+/// Steps 4 and 5: embeds the pending documents' chunks in one batch, then replaces each
+/// document's points. A document's old points are deleted before its new ones are written, so
+/// an interruption leaves it missing or incomplete, which the next run repairs.
+fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn VectorStore, report: &mut IngestReport) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = pending.iter().flat_map(|p| p.chunks.iter().map(|c| c.text.clone())).collect();
+    let mut vectors = embedder.embed_passages(&texts)?.into_iter();
+    let mut points = Vec::with_capacity(texts.len());
+    for doc in pending.iter() {
+        if doc.existed {
+            store.delete_document(&doc.doc_id)?;
+        }
+        let count = doc.chunks.len() as u32;
+        for (index, chunk) in doc.chunks.iter().enumerate() {
+            let vector = vectors.next().context("the embedder returned fewer vectors than chunks")?;
+            points.push(Point {
+                vector,
+                payload: ChunkPayload {
+                    root: doc.file.root.clone(),
+                    path: doc.file.rel.clone(),
+                    doc_id: doc.doc_id.clone(),
+                    content_hash: doc.hash.clone(),
+                    chunk_index: index as u32,
+                    chunk_count: count,
+                    start_line: chunk.start_line,
+                    end_line: chunk.end_line,
+                    headings: chunk.headings.clone(),
+                    text: chunk.text.clone(),
+                },
+            });
+        }
+        if doc.existed { report.updated += 1 } else { report.added += 1 }
+    }
+    report.chunks_written += points.len();
+    store.upsert(points)?;
+    pending.clear();
+    Ok(())
+}
+
+/// Ingests `paths` (folders or files) into `store`, incrementally.
+pub fn ingest(paths: &[PathBuf], embedder: &dyn Embedder, store: &dyn VectorStore, options: &IngestOptions) -> Result<IngestReport> {
+    let started = Instant::now();
+    let walked = walk(paths)?;
+    let mut report = IngestReport { files_seen: walked.files.len(), ..Default::default() };
+    report.failed.extend(walked.problems.into_iter().map(|p| Failure { path: p.path, error: p.error }));
+    let stored: HashMap<String, StoredDocument> =
+        store.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect();
+    let chunker = Chunker::new(embedder.tokenizer().clone(), options.chunk_tokens.clone(), options.overlap_tokens)?;
+    let mut progress = Progress::new(options.progress, walked.files.len());
+    let walked_ids: HashSet<String> = walked.files.iter().map(|f| doc_id(&f.root, &f.rel)).collect();
+
+    std::thread::scope(|scope| -> Result<()> {
+        // A small queue: the worker stays a few files ahead of the embedder, no more.
+        let (sender, receiver) = mpsc::sync_channel::<Prepared>(8);
+        let stored = &stored;
+        let chunker = &chunker;
+        let files = walked.files;
+        scope.spawn(move || {
+            for file in files {
+                if sender.send(prepare(file, stored, chunker, options)).is_err() {
+                    break; // the writer stopped on an error
+                }
+            }
+        });
+
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending_files = 0;
+        for prepared in receiver {
+            match prepared {
+                Prepared::Document { chunks, .. } if chunks.is_empty() => report.skipped += 1,
+                Prepared::Document { file, doc_id, hash, chunks, existed } => {
+                    pending.push(Pending { file, doc_id, hash, chunks, existed });
+                }
+                Prepared::Unchanged => report.unchanged += 1,
+                Prepared::Unsupported => report.unsupported += 1,
+                Prepared::Skipped { file, reason } => {
+                    tracing::info!("skipped {}: {reason}", file.abs.display());
+                    report.skipped += 1;
+                }
+                Prepared::Failed(failure) => report.failed.push(failure),
+            }
+            pending_files += 1;
+            if pending.iter().map(|p| p.chunks.len()).sum::<usize>() >= options.batch {
+                write_batch(&mut pending, embedder, store, &mut report)?;
+                progress.advance(std::mem::take(&mut pending_files), report.chunks_written);
+            }
+        }
+        write_batch(&mut pending, embedder, store, &mut report)?;
+        progress.advance(pending_files, report.chunks_written);
+        Ok(())
+    })?;
+    progress.finish();
+
+    // Step 6: documents under the walked scopes whose files are gone.
+    for doc in stored.values() {
+        if !walked_ids.contains(&doc.doc_id) && walked.scopes.iter().any(|s| s.covers(&doc.root, &doc.path)) {
+            store.delete_document(&doc.doc_id)?;
+            report.removed += 1;
+        }
+    }
+    store.flush()?;
+    if report.chunks_written > 0 || report.removed > 0 {
+        store.optimize()?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doc_ids_depend_on_root_and_path() {
+        assert_eq!(doc_id("/a", "x.md"), doc_id("/a", "x.md"));
+        assert_ne!(doc_id("/a", "x.md"), doc_id("/b", "x.md"));
+        assert_ne!(doc_id("/a", "bx.md"), doc_id("/ab", "x.md"));
+        assert_eq!(doc_id("/a", "x.md").len(), 16);
+    }
+}

@@ -1,0 +1,141 @@
+//! Step 1: from the paths a user names to the files to ingest, honouring `.gitignore`,
+//! `.ignore` and hidden files. Symbolic links are not followed, so a walk never leaves its root
+//! and never loops.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// A file found under a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// The canonical root folder.
+    pub root: String,
+    /// Path relative to `root`, with `/` separators.
+    pub rel: String,
+    pub abs: PathBuf,
+}
+
+/// What one named path covers: documents of this root not found in the walk are deleted only
+/// when the walk covered the whole root folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Folder { root: String },
+    File { root: String, rel: String },
+}
+
+impl Scope {
+    pub fn covers(&self, root: &str, rel: &str) -> bool {
+        match self {
+            Scope::Folder { root: r } => r == root,
+            Scope::File { root: r, rel: p } => r == root && p == rel,
+        }
+    }
+}
+
+/// Problems met while walking (unreadable folders, ...): reported, never fatal.
+#[derive(Debug, Clone)]
+pub struct WalkProblem {
+    pub path: String,
+    pub error: String,
+}
+
+pub struct Walk {
+    pub files: Vec<SourceFile>,
+    pub scopes: Vec<Scope>,
+    pub problems: Vec<WalkProblem>,
+}
+
+fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// Walks every path (a folder, or a single file whose folder becomes its root).
+pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
+    let mut walk = Walk { files: Vec::new(), scopes: Vec::new(), problems: Vec::new() };
+    for path in paths {
+        let canonical = std::fs::canonicalize(path)
+            .with_context(|| format!("cannot ingest {}: no such file or folder", path.display()))?;
+        if canonical.is_file() {
+            let root = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let rel = relative(&root, &canonical);
+            let root = root.to_string_lossy().into_owned();
+            walk.scopes.push(Scope::File { root: root.clone(), rel: rel.clone() });
+            walk.files.push(SourceFile { root, rel, abs: canonical });
+            continue;
+        }
+        if !canonical.is_dir() {
+            bail!("cannot ingest {}: not a regular file or folder", path.display());
+        }
+        let root = canonical.to_string_lossy().into_owned();
+        walk.scopes.push(Scope::Folder { root: root.clone() });
+        let walker = ignore::WalkBuilder::new(&canonical)
+            .hidden(true)
+            .git_ignore(true)
+            .git_exclude(true)
+            .ignore(true)
+            .parents(false)
+            .require_git(false)
+            .follow_links(false)
+            .build();
+        for entry in walker {
+            match entry {
+                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
+                    let abs = entry.into_path();
+                    walk.files.push(SourceFile { root: root.clone(), rel: relative(&canonical, &abs), abs });
+                }
+                Ok(_) => {}
+                Err(e) => walk.problems.push(WalkProblem { path: path.display().to_string(), error: e.to_string() }),
+            }
+        }
+    }
+    walk.files.sort_by(|a, b| (&a.root, &a.rel).cmp(&(&b.root, &b.rel)));
+    walk.files.dedup();
+    Ok(walk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn honours_gitignore_and_hidden_files_and_skips_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("docs/deep")).unwrap();
+        std::fs::create_dir_all(root.join(".hidden")).unwrap();
+        std::fs::write(root.join(".gitignore"), "ignored.md\nbuild/\n").unwrap();
+        std::fs::write(root.join("a.md"), "a").unwrap();
+        std::fs::write(root.join("ignored.md"), "x").unwrap();
+        std::fs::create_dir_all(root.join("build")).unwrap();
+        std::fs::write(root.join("build/out.txt"), "x").unwrap();
+        std::fs::write(root.join(".hidden/secret.md"), "x").unwrap();
+        std::fs::write(root.join("docs/deep/b.txt"), "b").unwrap();
+        std::os::unix::fs::symlink(root, root.join("docs/loop")).unwrap();
+
+        let walk = walk(&[root.to_path_buf()]).unwrap();
+        let rels: Vec<&str> = walk.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, vec!["a.md", "docs/deep/b.txt"]);
+        let canonical = std::fs::canonicalize(root).unwrap().to_string_lossy().into_owned();
+        assert_eq!(walk.scopes, vec![Scope::Folder { root: canonical }]);
+    }
+
+    #[test]
+    fn a_single_file_is_its_own_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("one.md"), "1").unwrap();
+        std::fs::write(dir.path().join("two.md"), "2").unwrap();
+        let walk = walk(&[dir.path().join("one.md")]).unwrap();
+        assert_eq!(walk.files.len(), 1);
+        let root = walk.files[0].root.clone();
+        assert!(walk.scopes[0].covers(&root, "one.md"));
+        assert!(!walk.scopes[0].covers(&root, "two.md"));
+    }
+
+    #[test]
+    fn a_missing_path_is_a_clear_error() {
+        let err = walk(&[PathBuf::from("/no/such/folder")]).err().unwrap().to_string();
+        assert!(err.contains("no such file or folder"), "{err}");
+    }
+}

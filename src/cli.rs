@@ -1,0 +1,183 @@
+//! Command-line arguments and the dispatch to each subcommand.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use docent_engine::{AskOptions, GenerationParams};
+use docent_ingest::{IngestOptions, ProgressMode};
+
+use crate::{output, setup};
+
+#[derive(Parser)]
+#[command(name = "docent", version, about = "Ask questions over your own documents, answered by local models with citations.")]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct StoreArgs {
+    /// Folder of the embedded store [default: $XDG_DATA_HOME/docent/store]
+    #[arg(long, global = true, env = "DOCENT_STORE")]
+    pub store: Option<PathBuf>,
+    /// Use a Qdrant server (gRPC, e.g. http://localhost:6334) instead of the embedded store
+    #[arg(long, global = true, env = "DOCENT_QDRANT_URL")]
+    pub qdrant_url: Option<String>,
+    /// Collection to use on the Qdrant server
+    #[arg(long, global = true, env = "DOCENT_COLLECTION", default_value = "docent")]
+    pub collection: String,
+    /// Folder with the models fetched by `make models` [default: ./models or the source tree's]
+    #[arg(long, global = true, env = "DOCENT_MODELS")]
+    pub models: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct GeneratorArgs {
+    /// A GGUF chat model (architecture llama) [default: SmolLM2-135M-Instruct from `make models`]
+    #[arg(long, env = "DOCENT_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Where to run the generator: auto, cpu or cuda (cuda needs a build with --features cuda)
+    #[arg(long, env = "DOCENT_DEVICE", default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct AnswerArgs {
+    /// Sources to retrieve for the answer
+    #[arg(short, default_value_t = AskOptions::default().k)]
+    pub k: usize,
+    /// Longest answer, in tokens
+    #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 always picks the likeliest token
+    #[arg(long, default_value_t = GenerationParams::default().temperature)]
+    pub temperature: f64,
+    /// Below this best-source similarity, answer "I don't know" without generating
+    #[arg(long, default_value_t = AskOptions::default().min_score)]
+    pub min_score: f32,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+}
+
+impl AnswerArgs {
+    fn options(&self) -> AskOptions {
+        let generation = GenerationParams { max_tokens: self.max_tokens, temperature: self.temperature, ..Default::default() };
+        AskOptions { k: self.k, min_score: self.min_score, generation }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Add folders or files to the store; re-running updates only what changed
+    Ingest {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+        /// No progress output
+        #[arg(long, short)]
+        quiet: bool,
+        /// Skip files larger than this many MiB
+        #[arg(long, default_value_t = 32)]
+        max_file_mib: u64,
+    },
+    /// Show the chunks most similar to a query
+    Search {
+        query: String,
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer a question from the store, citing sources
+    Ask {
+        question: String,
+        #[command(flatten)]
+        answer: AnswerArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the HTTP API
+    Serve {
+        #[arg(long, env = "DOCENT_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        #[command(flatten)]
+        answer: AnswerArgs,
+    },
+    /// List the documents in the store
+    Documents {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Ingest { paths, json, quiet, max_file_mib } => {
+            let embedder = setup::embedder(&args.store)?;
+            let store = setup::store(&args.store, embedder.as_ref())?;
+            let options = IngestOptions {
+                max_file_bytes: max_file_mib * 1024 * 1024,
+                progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
+                ..Default::default()
+            };
+            let report = docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options)?;
+            if json { print_json(&report)? } else { output::print_report(&report) }
+            // Partial success is still success: failures are listed, everything else is stored.
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search { query, k, json } => {
+            let engine = setup::engine(&args.store, None)?;
+            let hits = engine.search(&query, k)?;
+            if json { print_json(&output::search_json(&hits))? } else { output::print_hits(&hits) }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask { question, answer, json } => {
+            let engine = setup::engine(&args.store, Some(&answer.generator))?;
+            let mut stdout = std::io::stdout();
+            let result = engine.ask(&question, &answer.options(), &mut |text| {
+                if !json {
+                    let _ = write!(stdout, "{text}");
+                    let _ = stdout.flush();
+                }
+                ControlFlow::Continue(())
+            })?;
+            if json { print_json(&result)? } else { output::print_sources(&result) }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { addr, answer } => {
+            let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
+            let state = docent_server::AppState { engine, defaults: answer.options() };
+            tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Documents { json } => {
+            let embedder = setup::embedder(&args.store)?;
+            let documents = setup::store(&args.store, embedder.as_ref())?.documents()?;
+            if json {
+                print_json(&serde_json::json!({ "documents": documents }))?;
+            } else {
+                for doc in &documents {
+                    let state = if doc.complete { "" } else { "  (incomplete: re-run ingest)" };
+                    println!("{}  {:>4} chunks  {}/{}{state}", doc.doc_id, doc.points, doc.root, doc.path);
+                }
+                println!("{} documents", documents.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

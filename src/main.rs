@@ -1,0 +1,27 @@
+//! The `docent` command: a thin layer that parses arguments, opens the store and models, and
+//! hands off to `docent-ingest`, `docent-engine` and `docent-server`.
+
+mod cli;
+mod output;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG").unwrap_or_else(|_| "warn,qdrant_edge=error".into()),
+        )
+        .init();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("docent: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

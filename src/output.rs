@@ -1,0 +1,59 @@
+//! How results look on a terminal, and as JSON.
+
+use docent_engine::{Answer, Hit};
+use docent_ingest::IngestReport;
+
+pub fn print_hits(hits: &[Hit]) {
+    if hits.is_empty() {
+        println!("No results: the store is empty. Ingest documents first with `docent ingest PATH`.");
+    }
+    for (i, hit) in hits.iter().enumerate() {
+        println!("{}. {:.3}  {}", i + 1, hit.score, hit.location());
+        if !hit.headings.is_empty() {
+            println!("   § {}", hit.headings.join(" › "));
+        }
+        for line in hit.text.lines().filter(|l| !l.trim().is_empty()).take(4) {
+            println!("   {}", line.trim());
+        }
+        println!();
+    }
+}
+
+pub fn search_json(hits: &[Hit]) -> serde_json::Value {
+    serde_json::json!({ "hits": hits })
+}
+
+pub fn print_sources(answer: &Answer) {
+    println!("\n\nSources:");
+    for (i, hit) in answer.hits.iter().enumerate() {
+        let n = i + 1;
+        let cited = if answer.citations.iter().any(|c| c.n == n) { "cited" } else { "     " };
+        println!("  [{n}] {cited}  {}  (score {:.3})", hit.location(), hit.score);
+    }
+    let t = &answer.timings;
+    eprintln!(
+        "\nretrieval {:.0} ms · prompt {} tokens in {:.0} ms · answer {} tokens in {:.0} ms",
+        t.retrieval_ms, t.generation.prompt_tokens, t.generation.prompt_ms, t.generation.generated_tokens, t.generation.generation_ms
+    );
+}
+
+pub fn print_report(report: &IngestReport) {
+    println!(
+        "ingested {} files in {:.1} s: {} added, {} updated, {} removed, {} unchanged, {} unsupported, {} skipped, {} failed; \
+         {} chunks written ({:.1} chunks/s)",
+        report.files_seen,
+        report.seconds,
+        report.added,
+        report.updated,
+        report.removed,
+        report.unchanged,
+        report.unsupported,
+        report.skipped,
+        report.failed.len(),
+        report.chunks_written,
+        report.chunks_per_second()
+    );
+    for failure in &report.failed {
+        println!("  failed: {}: {}", failure.path, failure.error);
+    }
+}

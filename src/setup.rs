@@ -1,0 +1,49 @@
+//! Opening what a command needs: the embedder, the store (embedded or a Qdrant server) and,
+//! for `ask` and `serve`, the generator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use docent_engine::generate::{Device, GgufGenerator};
+use docent_engine::store::{EdgeStore, QdrantServerStore, StoreMeta};
+use docent_engine::{Embedder, Engine, Generator, MiniLmEmbedder, ModelPaths, VectorStore};
+
+use crate::cli::{GeneratorArgs, StoreArgs};
+
+/// `$XDG_DATA_HOME/docent/store`, else `~/.local/share/docent/store`.
+fn default_store_dir() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+    });
+    data.unwrap_or_else(|| PathBuf::from(".")).join("docent/store")
+}
+
+pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
+    let models = ModelPaths::locate(args.models.as_deref());
+    Ok(Arc::new(MiniLmEmbedder::load(&models)?))
+}
+
+pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn VectorStore>> {
+    let meta = StoreMeta { embedder: embedder.id().to_string(), dimension: embedder.dimension() };
+    Ok(match &args.qdrant_url {
+        Some(url) => Arc::new(QdrantServerStore::connect(url, &args.collection, &meta)?),
+        None => Arc::new(EdgeStore::open(&args.store.clone().unwrap_or_else(default_store_dir), &meta)?),
+    })
+}
+
+pub fn generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<Arc<dyn Generator>> {
+    let models = ModelPaths::locate(store.models.as_deref());
+    let path = args.model.clone().unwrap_or_else(|| models.default_generator());
+    models.require(&path)?;
+    let device: Device = args.device.parse()?;
+    Ok(Arc::new(GgufGenerator::load(&path, device)?))
+}
+
+/// Embedder, store and (when asked for) generator, ready to answer.
+pub fn engine(store_args: &StoreArgs, generator_args: Option<&GeneratorArgs>) -> Result<Engine> {
+    let embedder = embedder(store_args)?;
+    let store = store(store_args, embedder.as_ref())?;
+    let generator = generator_args.map(|g| generator(store_args, g)).transpose()?;
+    Ok(Engine::new(embedder, store, generator))
+}

@@ -1,0 +1,169 @@
+//! End-to-end tests of the `docent` command line over the sample corpus, with the real models.
+
+mod common;
+
+use common::*;
+
+/// (question, file that answers it): English and Chinese, phrased unlike the documents' headings.
+const QUESTIONS: &[(&str, &str)] = &[
+    ("How is the next token chosen with nucleus sampling?", "en/how-llms-generate-text.md"),
+    ("How does LoRA reduce the memory needed to adapt a model?", "en/fine-tuning.txt"),
+    ("What does the application do after the model returns a tool call?", "en/function-calling.html"),
+    ("How can a document hijack the instructions of a RAG system?", "en/prompt-injection-and-safety.pdf"),
+    ("What is few-shot prompting?", "en/prompting.md"),
+    ("Why are documents split into overlapping chunks before embedding?", "en/retrieval-augmented-generation.md"),
+    ("什么是幻觉？模型为什么会编造答案？", "zh/llm-generation.zh.md"),
+    ("检索增强生成如何建立索引？", "zh/rag.zh.md"),
+    ("微调会改变模型的权重吗？", "zh/four-ways.zh.html"),
+];
+
+#[test]
+fn search_ranks_the_answering_file_in_the_top_three() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let report = ingest(&store, &corpus());
+    assert_eq!(report["added"], 9, "{report}");
+    assert_eq!(report["failed"].as_array().unwrap().len(), 0, "{report}");
+
+    let mut misses = Vec::new();
+    for (question, expected) in QUESTIONS {
+        let hits = search(&store, question, 3);
+        assert_eq!(hits.len(), 3);
+        let paths: Vec<&str> = hits.iter().map(|h| h["path"].as_str().unwrap()).collect();
+        if !paths.contains(expected) {
+            misses.push(format!("{question} → {paths:?}, expected {expected}"));
+        }
+        for hit in &hits {
+            for key in ["score", "path", "doc_id", "chunk", "start_line", "end_line", "text"] {
+                assert!(hit.get(key).is_some(), "hit lacks {key}: {hit}");
+            }
+            assert!(hit["start_line"].as_u64().unwrap() <= hit["end_line"].as_u64().unwrap());
+        }
+    }
+    assert!(misses.is_empty(), "missed:\n{}", misses.join("\n"));
+}
+
+#[test]
+fn ask_answers_with_citations_drawn_from_its_hits_and_admits_ignorance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+
+    let answer = run_json(docent(&store).args([
+        "ask",
+        "What is retrieval-augmented generation?",
+        "--json",
+        "--max-tokens",
+        "48",
+    ]));
+    assert!(!answer["answer"].as_str().unwrap().trim().is_empty(), "{answer}");
+    assert_eq!(answer["grounded"], true);
+    assert!(!answer["hits"].as_array().unwrap().is_empty());
+    assert!(answer["timings"]["generated_tokens"].as_u64().unwrap() > 0);
+    assert_citations_are_hits(&answer);
+
+    // Nothing in the corpus is about this: docent says so without generating.
+    let unknown = run_json(docent(&store).args(["ask", "What is the boiling point of tungsten?", "--json"]));
+    assert_eq!(unknown["grounded"], false, "{unknown}");
+    assert!(unknown["answer"].as_str().unwrap().starts_with("I don't know"), "{unknown}");
+    assert_eq!(unknown["citations"].as_array().unwrap().len(), 0);
+    assert_eq!(unknown["timings"]["generated_tokens"], 0);
+
+    let unknown_zh = run_json(docent(&store).args(["ask", "钨的沸点是多少摄氏度？", "--json", "--min-score", "0.9"]));
+    assert!(unknown_zh["answer"].as_str().unwrap().starts_with("我不知道"), "{unknown_zh}");
+}
+
+#[test]
+fn reingest_is_incremental_and_tracks_edits_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let folder = copy_corpus(dir.path());
+    let first = ingest(&store, &folder);
+    assert_eq!(first["added"], 9);
+    let before = documents(&store);
+    assert_eq!(before.len(), 9);
+    assert!(before.iter().all(|(_, _, complete)| *complete));
+
+    let again = ingest(&store, &folder);
+    assert_eq!(
+        (again["added"].as_u64(), again["updated"].as_u64(), again["removed"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(0), Some(0), Some(9)),
+        "{again}"
+    );
+    assert_eq!(again["chunks_written"], 0);
+    assert_eq!(documents(&store), before);
+
+    // Edit one file so it has a single short chunk: only its points change.
+    std::fs::write(folder.join("en/prompting.md"), "# Prompting\n\nA prompt is the model's input text.\n").unwrap();
+    let edited = ingest(&store, &folder);
+    assert_eq!((edited["updated"].as_u64(), edited["added"].as_u64()), (Some(1), Some(0)), "{edited}");
+    let after_edit = documents(&store);
+    for (doc, old) in after_edit.iter().zip(&before) {
+        if doc.0 == "en/prompting.md" {
+            assert_eq!(doc.1, 1, "the edited file has exactly its new chunk");
+            assert!(old.1 > 1);
+        } else {
+            assert_eq!(doc, old);
+        }
+    }
+    let hits = search(&store, "A prompt is the model's input text", 1);
+    assert_eq!(hits[0]["path"], "en/prompting.md");
+    assert!(hits[0]["text"].as_str().unwrap().contains("input text"));
+
+    // Delete one file: its points go, nothing else changes.
+    std::fs::remove_file(folder.join("en/fine-tuning.txt")).unwrap();
+    let deleted = ingest(&store, &folder);
+    assert_eq!(deleted["removed"], 1, "{deleted}");
+    let after_delete = documents(&store);
+    let expected: Vec<_> = after_edit.into_iter().filter(|d| d.0 != "en/fine-tuning.txt").collect();
+    assert_eq!(after_delete, expected);
+    for hit in search(&store, "LoRA low-rank adaptation", 10) {
+        assert_ne!(hit["path"], "en/fine-tuning.txt");
+    }
+}
+
+#[test]
+fn hostile_files_are_reported_and_nothing_else_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let folder = dir.path().join("docs");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("good.md"), "# Good\n\nThe lighthouse keeper logs every passing ship.\n").unwrap();
+    std::fs::write(folder.join("latin1.txt"), b"Caf\xe9 au lait costs three cr\xe9dits at the harbour.\n").unwrap();
+    std::fs::write(folder.join("empty.md"), "").unwrap();
+    std::fs::write(folder.join("binary.txt"), [0u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
+    std::fs::write(folder.join("broken.pdf"), b"%PDF-1.7\nthis is not really a pdf").unwrap();
+    std::fs::write(folder.join("photo.jpg"), [0xFFu8, 0xD8, 0xFF, 0xE0]).unwrap();
+    std::fs::write(folder.join("huge.txt"), "big ".repeat(300_000)).unwrap();
+    std::os::unix::fs::symlink(&folder, folder.join("sub/loop")).unwrap();
+
+    let report = run_json(docent(&store).arg("ingest").arg(&folder).args(["--json", "--max-file-mib", "1"]));
+    assert_eq!(report["added"], 2, "{report}");
+    assert_eq!(report["unsupported"], 1, "{report}");
+    assert_eq!(report["skipped"], 3, "empty, binary and huge: {report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(failed[0]["path"].as_str().unwrap().ends_with("broken.pdf"));
+
+    let hits = search(&store, "price of coffee at the harbour", 1);
+    assert_eq!(hits[0]["path"], "latin1.txt");
+    assert!(hits[0]["text"].as_str().unwrap().contains("Caf\u{fffd} au lait"));
+}
+
+#[test]
+fn errors_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let output = docent(&store).args(["--models", "/nonexistent/models", "search", "anything"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("make models"), "{stderr}");
+
+    let output = docent(&store).args(["ingest", "/no/such/folder"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such file or folder"));
+
+    let output = docent(&store).args(["search", "  "]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("empty"));
+}

@@ -1,0 +1,99 @@
+//! Helpers shared by the end-to-end tests: they run the real `docent` binary with the real models
+//! (fetched by `make models`) on a store in a temporary folder.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn docent(store: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_docent"));
+    command.arg("--store").arg(store).env_remove("DOCENT_QDRANT_URL").env("DOCENT_LOG", "error");
+    command
+}
+
+pub fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
+}
+
+/// Runs and returns stdout, failing the test with stderr when the command fails.
+pub fn run(command: &mut Command) -> String {
+    let output: Output = command.output().expect("the docent binary runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("docent prints UTF-8")
+}
+
+pub fn run_json(command: &mut Command) -> Value {
+    let stdout = run(command);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+pub fn ingest(store: &Path, path: &Path) -> Value {
+    run_json(docent(store).arg("ingest").arg(path).arg("--json"))
+}
+
+/// Copies the sample corpus, so a test may edit and delete files.
+pub fn copy_corpus(into: &Path) -> PathBuf {
+    let target = into.join("corpus");
+    for entry in walk(&corpus()) {
+        let rel = entry.strip_prefix(corpus()).unwrap();
+        let dest = target.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, dest).unwrap();
+    }
+    target
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+pub fn search(store: &Path, query: &str, k: usize) -> Vec<Value> {
+    let out = run_json(docent(store).args(["search", query, "-k", &k.to_string(), "--json"]));
+    out["hits"].as_array().expect("hits is an array").clone()
+}
+
+/// (path, chunk count) of every document in the store, sorted.
+pub fn documents(store: &Path) -> Vec<(String, u64, bool)> {
+    let out = run_json(docent(store).args(["documents", "--json"]));
+    let mut docs: Vec<(String, u64, bool)> = out["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["path"].as_str().unwrap().to_string(), d["points"].as_u64().unwrap(), d["complete"].as_bool().unwrap()))
+        .collect();
+    docs.sort();
+    docs
+}
+
+/// Checks an answer's citations point at hits it returned, with matching paths and lines.
+pub fn assert_citations_are_hits(answer: &Value) {
+    let hits = answer["hits"].as_array().unwrap();
+    for citation in answer["citations"].as_array().unwrap() {
+        let n = citation["n"].as_u64().unwrap() as usize;
+        assert!((1..=hits.len()).contains(&n), "citation [{n}] with {} hits", hits.len());
+        let hit = &hits[n - 1];
+        assert_eq!(citation["path"], hit["path"]);
+        assert_eq!(citation["start_line"], hit["start_line"]);
+        assert_eq!(citation["end_line"], hit["end_line"]);
+    }
+    // Any [n] left in the text refers to a returned hit as well.
+    let text = answer["answer"].as_str().unwrap();
+    for marker in text.split('[').skip(1).filter_map(|s| s.split(']').next()) {
+        for n in marker.split(',').filter_map(|n| n.trim().parse::<usize>().ok()) {
+            assert!((1..=hits.len()).contains(&n), "answer cites [{n}] but has {} hits: {text}", hits.len());
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! End-to-end tests of `docent serve`: the real binary on a free port, real models, real store.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use common::*;
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ingests the corpus into a fresh store and serves it on a port the OS picks.
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    let mut child = docent(&store)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server prints its address").unwrap();
+        if let Some(url) = line.strip_prefix("docent: serving on ") {
+            break url.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, base, _dir: dir }
+}
+
+fn client() -> Client {
+    Client::builder().timeout(std::time::Duration::from_secs(300)).build().unwrap()
+}
+
+fn post(server: &Server, route: &str, body: Value) -> (StatusCode, Value) {
+    let response = client().post(format!("{}{route}", server.base)).json(&body).send().unwrap();
+    (response.status(), response.json().unwrap())
+}
+
+/// Parses a Server-Sent Events body into (event, data) pairs.
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|block| block.contains("data:"))
+        .map(|block| {
+            let field = |name: &str| {
+                block.lines().filter_map(|l| l.strip_prefix(name)).map(|v| v.strip_prefix(' ').unwrap_or(v)).collect::<Vec<_>>().join("\n")
+            };
+            (field("event:"), serde_json::from_str(&field("data:")).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn serves_search_ask_and_streaming_ask() {
+    let server = start();
+
+    let health: Value = client().get(format!("{}/healthz", server.base)).send().unwrap().json().unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(health["chunks"].as_u64().unwrap() >= 9);
+
+    let (status, found) = post(&server, "/v1/search", json!({"query": "How does LoRA work?", "k": 2}));
+    assert_eq!(status, StatusCode::OK);
+    let hits = found["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["path"], "en/fine-tuning.txt");
+
+    let (status, answer) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "max_tokens": 32}));
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(!answer["answer"].as_str().unwrap().is_empty());
+    assert_citations_are_hits(&answer);
+
+    let response = client()
+        .post(format!("{}/v1/ask", server.base))
+        .json(&json!({"question": "How is the next token picked?", "max_tokens": 24, "stream": true}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let events = events(&response.text().unwrap());
+    let (last, tokens) = events.split_last().expect("events arrived");
+    assert_eq!(last.0, "done", "{events:?}");
+    assert!(tokens.len() > 1, "the answer arrives token by token: {events:?}");
+    assert!(tokens.iter().all(|(name, _)| name == "token"));
+    let streamed: String = tokens.iter().map(|(_, data)| data["text"].as_str().unwrap()).collect();
+    assert_eq!(streamed.trim(), last.1["answer"].as_str().unwrap(), "the stream is the answer");
+    assert_citations_are_hits(&last.1);
+}
+
+#[test]
+fn bad_requests_get_json_errors() {
+    let server = start();
+    let url = |route: &str| format!("{}{route}", server.base);
+    let check = |response: reqwest::blocking::Response, expected: StatusCode| {
+        assert_eq!(response.status(), expected);
+        let body: Value = response.json().expect("errors are JSON");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    };
+    let c = client();
+    let json_post = |route: &str, body: &'static str| {
+        c.post(url(route)).header("content-type", "application/json").body(body).send().unwrap()
+    };
+
+    check(json_post("/v1/search", "{not json"), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/search", r#"{"query": 42}"#), StatusCode::UNPROCESSABLE_ENTITY);
+    check(json_post("/v1/search", r#"{"k": 3}"#), StatusCode::UNPROCESSABLE_ENTITY);
+    check(json_post("/v1/search", r#"{"query": "x", "k": 0}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/search", r#"{"query": "x", "k": 100000}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/ask", r#"{"question": "   "}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/ask", r#"{"question": "   ", "stream": true}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#), StatusCode::BAD_REQUEST);
+    check(c.post(url("/v1/search")).body(r#"{"query": "x"}"#).send().unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    check(c.get(url("/v1/search")).send().unwrap(), StatusCode::METHOD_NOT_ALLOWED);
+    check(c.get(url("/no/such/route")).send().unwrap(), StatusCode::NOT_FOUND);
+
+    // The server is still healthy after all of that.
+    assert_eq!(c.get(url("/healthz")).send().unwrap().status(), StatusCode::OK);
+}
