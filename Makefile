@@ -4,7 +4,7 @@ CARGO ?= cargo
 DEMO_STORE ?= .docent/demo-store
 DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
 
-.PHONY: all models deps build demo test bench clean-store
+.PHONY: all models deps build demo test test-qdrant bench clean-store
 
 all: build
 
@@ -32,3 +32,8 @@ bench: models build
 
 clean-store:
 	rm -rf $(DEMO_STORE)
+
+# Runs the Qdrant server store's tests; needs DOCENT_QDRANT_URL (gRPC, e.g. http://localhost:6334).
+test-qdrant: models deps
+	@test -n "$$DOCENT_QDRANT_URL" || { echo "set DOCENT_QDRANT_URL to a Qdrant server's gRPC URL"; exit 2; }
+	$(CARGO) test --release --test qdrant_server -- --ignored
