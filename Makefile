@@ -24,8 +24,9 @@ demo: models build
 	target/release/docent --store $(DEMO_STORE) search "how does a model pick the next token" -k 3
 	target/release/docent --store $(DEMO_STORE) ask "$(DEMO_QUESTION)"
 
+# With DOCENT_QDRANT_URL set, the Qdrant server store's tests run too (they are ignored otherwise).
 test: models deps
-	$(CARGO) test --release --workspace
+	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 bench: models build
 	scripts/bench.sh

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use docent_engine::{AskOptions, GenerationParams};
+use docent_engine::{AskOptions, GenerationParams, Mode};
 use docent_ingest::{IngestOptions, ProgressMode};
 
-use crate::{output, setup};
+use crate::{eval, output, setup};
 
 #[derive(Parser)]
 #[command(name = "docent", version, about = "Ask questions over your own documents, answered by local models with citations.")]
@@ -54,6 +54,9 @@ pub struct AnswerArgs {
     /// Sources to retrieve for the answer
     #[arg(short, default_value_t = AskOptions::default().k)]
     pub k: usize,
+    /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+    #[arg(long, default_value_t = Mode::default())]
+    pub mode: Mode,
     /// Longest answer, in tokens
     #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
     pub max_tokens: usize,
@@ -70,7 +73,7 @@ pub struct AnswerArgs {
 impl AnswerArgs {
     fn options(&self) -> AskOptions {
         let generation = GenerationParams { max_tokens: self.max_tokens, temperature: self.temperature, ..Default::default() };
-        AskOptions { k: self.k, min_score: self.min_score, generation }
+        AskOptions { k: self.k, mode: self.mode, min_score: self.min_score, generation }
     }
 }
 
@@ -95,6 +98,9 @@ pub enum Command {
         query: String,
         #[arg(short, default_value_t = 5)]
         k: usize,
+        /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+        #[arg(long, default_value_t = Mode::default())]
+        mode: Mode,
         #[arg(long)]
         json: bool,
     },
@@ -112,6 +118,25 @@ pub enum Command {
         addr: SocketAddr,
         #[command(flatten)]
         answer: AnswerArgs,
+    },
+    /// Measure retrieval on an evaluation set in the BEIR layout
+    Eval {
+        /// A folder holding corpus.jsonl, queries.jsonl and qrels.tsv
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        #[arg(long)]
+        queries: Option<PathBuf>,
+        #[arg(long)]
+        qrels: Option<PathBuf>,
+        /// Documents ranked per query
+        #[arg(short, default_value_t = 100)]
+        k: usize,
+        /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+        #[arg(long, default_value_t = Mode::default())]
+        mode: Mode,
+        #[arg(long)]
+        json: bool,
     },
     /// List the documents in the store
     Documents {
@@ -140,9 +165,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             // Partial success is still success: failures are listed, everything else is stored.
             Ok(ExitCode::SUCCESS)
         }
-        Command::Search { query, k, json } => {
+        Command::Search { query, k, mode, json } => {
             let engine = setup::engine(&args.store, None)?;
-            let hits = engine.search(&query, k)?;
+            let hits = engine.search(&query, k, mode)?;
             if json { print_json(&output::search_json(&hits))? } else { output::print_hits(&hits) }
             Ok(ExitCode::SUCCESS)
         }
@@ -163,6 +188,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
             let state = docent_server::AppState { engine, defaults: answer.options() };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { dir, corpus, queries, qrels, k, mode, json } => {
+            let set = eval::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
+            let mut store_args = args.store.clone();
+            if store_args.store.is_none() && store_args.qdrant_url.is_none() {
+                store_args.store = Some(set.default_store());
+            }
+            let engine = setup::engine(&store_args, None)?;
+            let report = eval::run(&engine, &set, k, mode, !json)?;
+            if json { print_json(&report)? } else { eval::print(&report) }
             Ok(ExitCode::SUCCESS)
         }
         Command::Documents { json } => {

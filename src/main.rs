@@ -2,6 +2,7 @@
 //! hands off to `docent-ingest`, `docent-engine` and `docent-server`.
 
 mod cli;
+mod eval;
 mod output;
 mod setup;
 

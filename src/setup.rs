@@ -25,7 +25,7 @@ pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
 }
 
 pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn VectorStore>> {
-    let meta = StoreMeta { embedder: embedder.id().to_string(), dimension: embedder.dimension() };
+    let meta = StoreMeta::new(embedder.id(), embedder.dimension());
     Ok(match &args.qdrant_url {
         Some(url) => Arc::new(QdrantServerStore::connect(url, &args.collection, &meta)?),
         None => Arc::new(EdgeStore::open(&args.store.clone().unwrap_or_else(default_store_dir), &meta)?),

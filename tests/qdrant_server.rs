@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 #[test]
-#[ignore = "needs a Qdrant server: set DOCENT_QDRANT_URL and run `make test-qdrant`"]
+#[ignore = "skipped: needs a Qdrant server; set DOCENT_QDRANT_URL (make test then runs it)"]
 fn qdrant_server_store_ingests_searches_and_syncs() {
     let url = std::env::var("DOCENT_QDRANT_URL").expect("DOCENT_QDRANT_URL must name a Qdrant server's gRPC URL");
     let collection = format!("docent-test-{}", std::process::id());

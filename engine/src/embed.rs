@@ -9,6 +9,7 @@ use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
 };
 
+use crate::language::Language;
 use crate::models::ModelPaths;
 
 /// Turns text into vectors. Passages and queries are separate calls because some models (e5)
@@ -23,6 +24,8 @@ pub trait Embedder: Send + Sync {
     fn max_tokens(&self) -> usize;
     fn embed_passages(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
     fn embed_query(&self, text: &str) -> Result<Vec<f32>>;
+    /// Whether the model was trained on text in `language`.
+    fn supports(&self, language: Language) -> bool;
 }
 
 /// Sentence-transformers all-MiniLM-L6-v2, int8 weights, mean pooling, 384 dimensions.
@@ -89,6 +92,10 @@ impl Embedder for MiniLmEmbedder {
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
         self.embed(&[text.to_string()])?.pop().ok_or_else(|| anyhow!("the embedder returned no vector"))
+    }
+
+    fn supports(&self, language: Language) -> bool {
+        language == Language::English
     }
 }
 

@@ -12,20 +12,61 @@ use crate::embed::Embedder;
 use crate::generate::{GenerationParams, GenerationStats, Generator};
 use crate::language::Language;
 use crate::prompt;
-use crate::store::VectorStore;
+use crate::lexical;
+use crate::store::{StoreQuery, VectorStore};
 use crate::types::Hit;
+
+/// Which retrieval channel answers a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Embedding similarity only.
+    Dense,
+    /// BM25 only.
+    Lexical,
+    /// Both, fused by weighted reciprocal rank fusion.
+    #[default]
+    Hybrid,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dense" => Ok(Mode::Dense),
+            "lexical" => Ok(Mode::Lexical),
+            "hybrid" => Ok(Mode::Hybrid),
+            other => Err(InvalidInput(format!("unknown mode {other:?}: use dense, lexical or hybrid")).into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Dense => "dense",
+            Mode::Lexical => "lexical",
+            Mode::Hybrid => "hybrid",
+        })
+    }
+}
+
+/// Candidates each channel contributes to fusion, per hit asked for (and at least this many).
+const FUSION_CANDIDATES: usize = 50;
 
 /// A request the caller got wrong (empty question, k out of range): a 400, not a 500.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
-pub const MAX_K: usize = 100;
+/// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
+pub const MAX_K: usize = 1000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct AskOptions {
     /// Sources to retrieve and show the model.
     pub k: usize,
+    pub mode: Mode,
     /// Below this best-hit similarity docent says it doesn't know, without generating.
     pub min_score: f32,
     pub generation: GenerationParams,
@@ -33,7 +74,7 @@ pub struct AskOptions {
 
 impl Default for AskOptions {
     fn default() -> Self {
-        AskOptions { k: 4, min_score: 0.25, generation: GenerationParams::default() }
+        AskOptions { k: 4, mode: Mode::default(), min_score: 0.25, generation: GenerationParams::default() }
     }
 }
 
@@ -102,11 +143,43 @@ impl Engine {
         self.generator.as_ref()
     }
 
-    /// The `k` chunks most similar to `query`, best first.
-    pub fn search(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
+    /// The `k` chunks that best match `query` through `mode`'s channels, best first.
+    pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
         check_query(query, k)?;
-        let vector = self.embedder.embed_query(query)?;
-        self.store.search(&vector, k)
+        let terms = lexical::query_vector(query);
+        let store_query = match mode {
+            Mode::Dense => StoreQuery::Dense(self.embedder.embed_query(query)?),
+            Mode::Lexical => StoreQuery::Lexical(terms),
+            // Nothing to match lexically (only punctuation, say): the dense channel alone.
+            Mode::Hybrid if terms.is_empty() => StoreQuery::Dense(self.embedder.embed_query(query)?),
+            Mode::Hybrid => {
+                let (dense_weight, lexical_weight) = self.fusion_weights(Language::detect(query));
+                StoreQuery::Hybrid {
+                    dense: self.embedder.embed_query(query)?,
+                    sparse: terms,
+                    dense_weight,
+                    lexical_weight,
+                    candidates: k.max(FUSION_CANDIDATES),
+                }
+            }
+        };
+        self.store.search(&store_query, k)
+    }
+
+    /// How much each channel counts in fusion: an embedder that cannot read the question's
+    /// language gets no say (MiniLM turns most Chinese characters into unknown tokens, and its
+    /// ranking only dilutes the lexical one).
+    fn fusion_weights(&self, language: Language) -> (f32, f32) {
+        if self.embedder.supports(language) { (1.0, 1.0) } else { (0.0, 1.0) }
+    }
+
+    /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
+    /// question must clear before docent answers, whatever channel ranks the sources.
+    fn relevance(&self, question: &str, hits: &[Hit], mode: Mode) -> Result<f32> {
+        if mode == Mode::Dense {
+            return Ok(hits.first().map_or(f32::MIN, |h| h.score));
+        }
+        Ok(self.search(question, 1, Mode::Dense)?.first().map_or(f32::MIN, |h| h.score))
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
@@ -120,19 +193,22 @@ impl Engine {
         let generator =
             self.generator.as_ref().ok_or_else(|| anyhow!("this engine was started without a generator"))?;
         let started = Instant::now();
-        let mut hits = self.search(question, options.k)?;
+        let mut hits = self.search(question, options.k, options.mode)?;
+        let best = self.relevance(question, &hits, options.mode)?;
         let mut timings = Timings { retrieval_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() };
         let language = Language::detect(question);
 
-        let best = hits.first().map_or(f32::MIN, |h| h.score);
         if best < options.min_score {
             let answer = language.dont_know().to_string();
             let _ = on_text(&answer);
             return Ok(Answer { answer, citations: Vec::new(), hits, grounded: false, timings });
         }
 
-        // Sources below the bar would only add noise and prompt time.
-        hits.retain(|h| h.score >= options.min_score);
+        // Dense sources below the bar would only add noise and prompt time (fused scores are
+        // ranks, not similarities, so only the dense channel's can be held to it).
+        if options.mode == Mode::Dense {
+            hits.retain(|h| h.score >= options.min_score);
+        }
         // Drop the weakest sources until prompt and answer fit the model's context.
         let mut messages = prompt::build(question, &hits, language);
         while hits.len() > 1

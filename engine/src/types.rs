@@ -11,7 +11,7 @@ pub struct ChunkPayload {
     pub path: String,
     /// Stable id of the document: derived from `root` and `path`.
     pub doc_id: String,
-    /// sha256 of the document's bytes, to skip unchanged files on re-ingest.
+    /// sha256 of the document's bytes and of how they were indexed: equal hashes, equal points.
     pub content_hash: String,
     /// Position of this chunk in its document, from 0.
     pub chunk_index: u32,

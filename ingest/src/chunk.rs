@@ -1,15 +1,16 @@
 //! Step 3: text into chunks measured in the embedder's own tokens (so none is truncated when
 //! embedded), with overlap. Markdown (and HTML, extracted as Markdown-like text) splits at
-//! headings, paragraphs and whole lists and code blocks; other text at blank lines, lines and
-//! sentences (Chinese sentences end at 。！？). Each chunk knows its line span and headings.
+//! headings, paragraphs and whole lists and code blocks; Rust and Python along their syntax
+//! trees (whole items, then blocks); other text at blank lines, lines and sentences (Chinese
+//! sentences end at 。！？). Each chunk knows its line span and headings.
 
 use std::ops::Range;
 
 use anyhow::Result;
-use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
+use text_splitter::{ChunkConfig, CodeSplitter, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
-use crate::load::Format;
+use crate::load::{Code, Format};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextChunk {
@@ -20,9 +21,23 @@ pub struct TextChunk {
     pub headings: Vec<String>,
 }
 
+impl TextChunk {
+    /// The text both channels index: the heading path, then the chunk. A chunk deep in a
+    /// section still carries what the section is about.
+    pub fn indexed_text(&self) -> String {
+        if self.headings.is_empty() {
+            self.text.clone()
+        } else {
+            format!("{}\n{}", self.headings.join(" > "), self.text)
+        }
+    }
+}
+
 pub struct Chunker {
     markdown: MarkdownSplitter<Tokenizer>,
     text: TextSplitter<Tokenizer>,
+    rust: CodeSplitter<Tokenizer>,
+    python: CodeSplitter<Tokenizer>,
 }
 
 impl Chunker {
@@ -32,14 +47,20 @@ impl Chunker {
         let config = || -> Result<ChunkConfig<Tokenizer>> {
             Ok(ChunkConfig::new(tokens.clone()).with_overlap(overlap)?.with_sizer(tokenizer.clone()))
         };
-        Ok(Chunker { markdown: MarkdownSplitter::new(config()?), text: TextSplitter::new(config()?) })
+        Ok(Chunker {
+            markdown: MarkdownSplitter::new(config()?),
+            text: TextSplitter::new(config()?),
+            rust: CodeSplitter::new(tree_sitter_rust::LANGUAGE, config()?)?,
+            python: CodeSplitter::new(tree_sitter_python::LANGUAGE, config()?)?,
+        })
     }
 
     pub fn chunk(&self, text: &str, format: Format) -> Vec<TextChunk> {
-        let pieces: Vec<(usize, &str)> = if format.is_markdown_like() {
-            self.markdown.chunk_indices(text).collect()
-        } else {
-            self.text.chunk_indices(text).collect()
+        let pieces: Vec<(usize, &str)> = match format {
+            Format::Markdown | Format::Html => self.markdown.chunk_indices(text).collect(),
+            Format::Code(Code::Rust) => self.rust.chunk_indices(text).collect(),
+            Format::Code(Code::Python) => self.python.chunk_indices(text).collect(),
+            Format::Pdf | Format::Text | Format::Code(Code::Other) => self.text.chunk_indices(text).collect(),
         };
         let lines = LineIndex::new(text);
         let headings = if format.is_markdown_like() { markdown_headings(text) } else { Vec::new() };
@@ -158,6 +179,23 @@ mod tests {
         }
         let last = chunks.last().unwrap();
         assert_eq!(last.headings, vec!["Book", "Part 4"]);
+    }
+
+    #[test]
+    fn code_is_split_at_whole_items() {
+        let chunker = Chunker::new(minilm_tokenizer(), 20..60, 0).unwrap();
+        let function = |n: usize| format!("fn step_{n}(x: u32) -> u32 {{\n    let y = x * {n};\n    y + {n}\n}}\n\n");
+        let source: String = (1..=6).map(function).collect();
+        let chunks = chunker.chunk(&source, Format::Code(Code::Rust));
+        assert!(chunks.len() > 1);
+        for chunk in &chunks {
+            assert!(chunk.text.starts_with("fn step_"), "{:?}", chunk.text);
+            assert!(chunk.text.ends_with('}'), "{:?}", chunk.text);
+        }
+        let python = "def a():\n    return 1\n\n\ndef b():\n    return 2\n".repeat(8);
+        for chunk in chunker.chunk(&python, Format::Code(Code::Python)) {
+            assert!(chunk.text.starts_with("def "), "{:?}", chunk.text);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! root and relative path and skipped when their content hash is unchanged and all their chunks
 //! are stored; an interrupted run leaves documents that the next run recognises as incomplete.
 
+pub mod beir;
 pub mod chunk;
 pub mod load;
 pub mod pipeline;
@@ -17,7 +18,7 @@ pub mod progress;
 pub mod walk;
 
 pub use chunk::{Chunker, TextChunk};
-pub use load::{Format, LoadError};
-pub use pipeline::{IngestOptions, IngestReport, ingest};
+pub use load::{Code, Format, LoadError};
+pub use pipeline::{IngestOptions, IngestReport, ingest, ingest_sources};
 pub use progress::ProgressMode;
-pub use walk::{Scope, SourceFile};
+pub use walk::{Origin, Scope, Source};

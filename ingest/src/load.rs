@@ -10,12 +10,21 @@ pub enum Format {
     Html,
     Pdf,
     Text,
-    Code,
+    Code(Code),
+}
+
+/// Source code; languages with a grammar here are split along their syntax tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Rust,
+    Python,
+    /// Any other language: split at blank lines and lines.
+    Other,
 }
 
 const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "csv", "tsv", "log"];
 const CODE_EXTENSIONS: &[&str] = &[
-    "rs", "py", "js", "mjs", "ts", "tsx", "jsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "swift", "rb",
+    "js", "mjs", "ts", "tsx", "jsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "swift", "rb",
     "php", "cs", "scala", "sh", "bash", "zsh", "sql", "lua", "pl", "r", "hs", "ml", "ex", "exs", "clj", "toml",
     "yaml", "yml", "json", "xml", "css", "scss", "proto", "cmake", "mk",
 ];
@@ -26,7 +35,7 @@ impl Format {
     pub fn of(path: &Path) -> Option<Format> {
         let name = path.file_name()?.to_str()?;
         if CODE_NAMES.contains(&name) {
-            return Some(Format::Code);
+            return Some(Format::Code(Code::Other));
         }
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
@@ -34,7 +43,9 @@ impl Format {
             Some("html" | "htm" | "xhtml") => Some(Format::Html),
             Some("pdf") => Some(Format::Pdf),
             Some(e) if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
-            Some(e) if CODE_EXTENSIONS.contains(&e) => Some(Format::Code),
+            Some("rs") => Some(Format::Code(Code::Rust)),
+            Some("py" | "pyi") => Some(Format::Code(Code::Python)),
+            Some(e) if CODE_EXTENSIONS.contains(&e) => Some(Format::Code(Code::Other)),
             None if name.eq_ignore_ascii_case("README") || name.eq_ignore_ascii_case("LICENSE") => Some(Format::Text),
             _ => None,
         }
@@ -65,7 +76,7 @@ pub fn extract_text(bytes: &[u8], format: Format) -> Result<String, LoadError> {
         Format::Pdf => pdf_text(bytes)?,
         _ if bytes[..bytes.len().min(SNIFF)].contains(&0) => return Err(LoadError::Binary),
         Format::Html => html_text(bytes)?,
-        Format::Markdown | Format::Text | Format::Code => String::from_utf8_lossy(bytes).into_owned(),
+        Format::Markdown | Format::Text | Format::Code(_) => String::from_utf8_lossy(bytes).into_owned(),
     };
     let text = text.replace("\r\n", "\n");
     if text.trim().is_empty() { Err(LoadError::Empty) } else { Ok(text) }
@@ -101,8 +112,10 @@ mod tests {
         assert_eq!(Format::of(Path::new("a/b.MD")), Some(Format::Markdown));
         assert_eq!(Format::of(Path::new("index.htm")), Some(Format::Html));
         assert_eq!(Format::of(Path::new("paper.pdf")), Some(Format::Pdf));
-        assert_eq!(Format::of(Path::new("main.rs")), Some(Format::Code));
-        assert_eq!(Format::of(Path::new("Makefile")), Some(Format::Code));
+        assert_eq!(Format::of(Path::new("main.rs")), Some(Format::Code(Code::Rust)));
+        assert_eq!(Format::of(Path::new("tool.py")), Some(Format::Code(Code::Python)));
+        assert_eq!(Format::of(Path::new("app.ts")), Some(Format::Code(Code::Other)));
+        assert_eq!(Format::of(Path::new("Makefile")), Some(Format::Code(Code::Other)));
         assert_eq!(Format::of(Path::new("notes.txt")), Some(Format::Text));
         assert_eq!(Format::of(Path::new("photo.jpg")), None);
         assert_eq!(Format::of(Path::new("noext")), None);

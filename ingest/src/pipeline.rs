@@ -6,14 +6,14 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use docent_engine::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
+use docent_engine::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore, lexical};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::chunk::{Chunker, TextChunk};
 use crate::load::{Format, LoadError, extract_text};
 use crate::progress::{Progress, ProgressMode};
-use crate::walk::{SourceFile, walk};
+use crate::walk::{Origin, Scope, Source, walk};
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -76,31 +76,61 @@ fn doc_id(root: &str, rel: &str) -> String {
 /// What the worker decided about one file.
 enum Prepared {
     /// New or changed: its chunks, ready to embed.
-    Document { file: SourceFile, doc_id: String, hash: String, chunks: Vec<TextChunk>, existed: bool },
+    Document { source: Source, doc_id: String, hash: String, chunks: Vec<TextChunk>, existed: bool },
     Unchanged,
     Unsupported,
-    Skipped { file: SourceFile, reason: String },
+    Skipped { source: Source, reason: String },
     Failed(Failure),
 }
 
-/// Steps 2 and 3 for one file: read, hash, compare with the store, extract, chunk.
-fn prepare(file: SourceFile, stored: &HashMap<String, StoredDocument>, chunker: &Chunker, options: &IngestOptions) -> Prepared {
-    let Some(format) = Format::of(&file.abs) else { return Prepared::Unsupported };
-    let failed = |file: &SourceFile, error: String| Prepared::Failed(Failure { path: file.abs.display().to_string(), error });
-    match std::fs::metadata(&file.abs) {
-        Ok(meta) if meta.len() > options.max_file_bytes => {
-            let reason = format!("larger than {} bytes", options.max_file_bytes);
-            return Prepared::Skipped { file, reason };
+/// The hash that decides whether a document must be indexed again: its bytes, and everything
+/// that turns the same bytes into other points (embedder, chunking, the lexical channel).
+fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> String {
+    let recipe = format!(
+        "{INDEX_VERSION};{embedder_id};chunks={:?};overlap={};lexical={}",
+        options.chunk_tokens,
+        options.overlap_tokens,
+        lexical::VERSION
+    );
+    let digest = Sha256::new().chain_update(recipe).chain_update([0]).chain_update(bytes).finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Changes whenever this crate would index the same text differently (what `indexed_text` holds).
+const INDEX_VERSION: &str = "docent-index-1";
+
+/// Reads a source's bytes and format; `Err` is the finished verdict (unsupported, too large, unreadable).
+fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), Prepared> {
+    let failed = |error: String| Prepared::Failed(Failure { path: source.display(), error });
+    match &source.origin {
+        Origin::Text { text, format } => Ok((*format, text.as_bytes().to_vec())),
+        Origin::File(abs) => {
+            let format = Format::of(abs).ok_or(Prepared::Unsupported)?;
+            let meta = std::fs::metadata(abs).map_err(|e| failed(e.to_string()))?;
+            if meta.len() > options.max_file_bytes {
+                let reason = format!("larger than {} bytes", options.max_file_bytes);
+                return Err(Prepared::Skipped { source: source.clone(), reason });
+            }
+            let bytes = std::fs::read(abs).map_err(|e| failed(e.to_string()))?;
+            Ok((format, bytes))
         }
-        Ok(_) => {}
-        Err(e) => return failed(&file, e.to_string()),
     }
-    let bytes = match std::fs::read(&file.abs) {
-        Ok(bytes) => bytes,
-        Err(e) => return failed(&file, e.to_string()),
+}
+
+/// Steps 2 and 3 for one document: read, hash, compare with the store, extract, chunk.
+fn prepare(
+    source: Source,
+    stored: &HashMap<String, StoredDocument>,
+    chunker: &Chunker,
+    options: &IngestOptions,
+    embedder_id: &str,
+) -> Prepared {
+    let (format, bytes) = match read(&source, options) {
+        Ok(read) => read,
+        Err(verdict) => return verdict,
     };
-    let hash: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let doc_id = doc_id(&file.root, &file.rel);
+    let hash = content_hash(&bytes, options, embedder_id);
+    let doc_id = doc_id(&source.root, &source.rel);
     let existing = stored.get(&doc_id);
     if existing.is_some_and(|d| d.complete && d.content_hash == hash) {
         return Prepared::Unchanged;
@@ -108,16 +138,16 @@ fn prepare(file: SourceFile, stored: &HashMap<String, StoredDocument>, chunker: 
     match extract_text(&bytes, format) {
         Ok(text) => {
             let chunks = chunker.chunk(&text, format);
-            Prepared::Document { file, doc_id, hash, chunks, existed: existing.is_some() }
+            Prepared::Document { source, doc_id, hash, chunks, existed: existing.is_some() }
         }
-        Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped { file, reason: e.to_string() },
-        Err(e @ LoadError::Parse(_)) => failed(&file, e.to_string()),
+        Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped { source, reason: e.to_string() },
+        Err(e @ LoadError::Parse(_)) => Prepared::Failed(Failure { path: source.display(), error: e.to_string() }),
     }
 }
 
 /// A document waiting for its chunks to be embedded.
 struct Pending {
-    file: SourceFile,
+    source: Source,
     doc_id: String,
     hash: String,
     chunks: Vec<TextChunk>,
@@ -131,8 +161,9 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
     if pending.is_empty() {
         return Ok(());
     }
-    let texts: Vec<String> = pending.iter().flat_map(|p| p.chunks.iter().map(|c| c.text.clone())).collect();
+    let texts: Vec<String> = pending.iter().flat_map(|p| p.chunks.iter().map(TextChunk::indexed_text)).collect();
     let mut vectors = embedder.embed_passages(&texts)?.into_iter();
+    let mut texts = texts.iter();
     let mut points = Vec::with_capacity(texts.len());
     for doc in pending.iter() {
         if doc.existed {
@@ -141,11 +172,13 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
         let count = doc.chunks.len() as u32;
         for (index, chunk) in doc.chunks.iter().enumerate() {
             let vector = vectors.next().context("the embedder returned fewer vectors than chunks")?;
+            let indexed = texts.next().expect("one indexed text per chunk");
             points.push(Point {
                 vector,
+                sparse: lexical::passage_vector(indexed),
                 payload: ChunkPayload {
-                    root: doc.file.root.clone(),
-                    path: doc.file.rel.clone(),
+                    root: doc.source.root.clone(),
+                    path: doc.source.rel.clone(),
                     doc_id: doc.doc_id.clone(),
                     content_hash: doc.hash.clone(),
                     chunk_index: index as u32,
@@ -167,25 +200,38 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
 
 /// Ingests `paths` (folders or files) into `store`, incrementally.
 pub fn ingest(paths: &[PathBuf], embedder: &dyn Embedder, store: &dyn VectorStore, options: &IngestOptions) -> Result<IngestReport> {
-    let started = Instant::now();
     let walked = walk(paths)?;
-    let mut report = IngestReport { files_seen: walked.files.len(), ..Default::default() };
-    report.failed.extend(walked.problems.into_iter().map(|p| Failure { path: p.path, error: p.error }));
+    let problems = walked.problems.into_iter().map(|p| Failure { path: p.path, error: p.error }).collect();
+    ingest_sources(walked.files, &walked.scopes, problems, embedder, store, options)
+}
+
+/// Ingests `sources`; documents of the store inside `scopes` that are not among them are removed.
+/// `problems` met before (while walking) are carried into the report.
+pub fn ingest_sources(
+    sources: Vec<Source>,
+    scopes: &[Scope],
+    problems: Vec<Failure>,
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    options: &IngestOptions,
+) -> Result<IngestReport> {
+    let started = Instant::now();
+    let mut report = IngestReport { files_seen: sources.len(), failed: problems, ..Default::default() };
     let stored: HashMap<String, StoredDocument> =
         store.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect();
     let chunker = Chunker::new(embedder.tokenizer().clone(), options.chunk_tokens.clone(), options.overlap_tokens)?;
-    let mut progress = Progress::new(options.progress, walked.files.len());
-    let walked_ids: HashSet<String> = walked.files.iter().map(|f| doc_id(&f.root, &f.rel)).collect();
+    let mut progress = Progress::new(options.progress, sources.len());
+    let walked_ids: HashSet<String> = sources.iter().map(|s| doc_id(&s.root, &s.rel)).collect();
 
     std::thread::scope(|scope| -> Result<()> {
         // A small queue: the worker stays a few files ahead of the embedder, no more.
         let (sender, receiver) = mpsc::sync_channel::<Prepared>(8);
         let stored = &stored;
         let chunker = &chunker;
-        let files = walked.files;
+        let embedder_id = embedder.id();
         scope.spawn(move || {
-            for file in files {
-                if sender.send(prepare(file, stored, chunker, options)).is_err() {
+            for source in sources {
+                if sender.send(prepare(source, stored, chunker, options, embedder_id)).is_err() {
                     break; // the writer stopped on an error
                 }
             }
@@ -196,13 +242,13 @@ pub fn ingest(paths: &[PathBuf], embedder: &dyn Embedder, store: &dyn VectorStor
         for prepared in receiver {
             match prepared {
                 Prepared::Document { chunks, .. } if chunks.is_empty() => report.skipped += 1,
-                Prepared::Document { file, doc_id, hash, chunks, existed } => {
-                    pending.push(Pending { file, doc_id, hash, chunks, existed });
+                Prepared::Document { source, doc_id, hash, chunks, existed } => {
+                    pending.push(Pending { source, doc_id, hash, chunks, existed });
                 }
                 Prepared::Unchanged => report.unchanged += 1,
                 Prepared::Unsupported => report.unsupported += 1,
-                Prepared::Skipped { file, reason } => {
-                    tracing::info!("skipped {}: {reason}", file.abs.display());
+                Prepared::Skipped { source, reason } => {
+                    tracing::info!("skipped {}: {reason}", source.display());
                     report.skipped += 1;
                 }
                 Prepared::Failed(failure) => report.failed.push(failure),
@@ -221,7 +267,7 @@ pub fn ingest(paths: &[PathBuf], embedder: &dyn Embedder, store: &dyn VectorStor
 
     // Step 6: documents under the walked scopes whose files are gone.
     for doc in stored.values() {
-        if !walked_ids.contains(&doc.doc_id) && walked.scopes.iter().any(|s| s.covers(&doc.root, &doc.path)) {
+        if !walked_ids.contains(&doc.doc_id) && scopes.iter().any(|s| s.covers(&doc.root, &doc.path)) {
             store.delete_document(&doc.doc_id)?;
             report.removed += 1;
         }

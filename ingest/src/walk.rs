@@ -6,14 +6,34 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// A file found under a root.
+use crate::load::Format;
+
+/// A document to ingest: its identity (root and relative path) and where its content is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceFile {
-    /// The canonical root folder.
+pub struct Source {
+    /// The canonical root folder (or another stable name of the collection it belongs to).
     pub root: String,
     /// Path relative to `root`, with `/` separators.
     pub rel: String,
-    pub abs: PathBuf,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A file on disk, read when its turn comes.
+    File(PathBuf),
+    /// Text already in memory (a record of a JSONL corpus, an upload).
+    Text { text: String, format: Format },
+}
+
+impl Source {
+    /// How the document is named in reports.
+    pub fn display(&self) -> String {
+        match &self.origin {
+            Origin::File(abs) => abs.display().to_string(),
+            Origin::Text { .. } => format!("{}/{}", self.root, self.rel),
+        }
+    }
 }
 
 /// What one named path covers: documents of this root not found in the walk are deleted only
@@ -41,7 +61,7 @@ pub struct WalkProblem {
 }
 
 pub struct Walk {
-    pub files: Vec<SourceFile>,
+    pub files: Vec<Source>,
     pub scopes: Vec<Scope>,
     pub problems: Vec<WalkProblem>,
 }
@@ -62,7 +82,7 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
             let rel = relative(&root, &canonical);
             let root = root.to_string_lossy().into_owned();
             walk.scopes.push(Scope::File { root: root.clone(), rel: rel.clone() });
-            walk.files.push(SourceFile { root, rel, abs: canonical });
+            walk.files.push(Source { root, rel, origin: Origin::File(canonical) });
             continue;
         }
         if !canonical.is_dir() {
@@ -83,7 +103,8 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
             match entry {
                 Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
                     let abs = entry.into_path();
-                    walk.files.push(SourceFile { root: root.clone(), rel: relative(&canonical, &abs), abs });
+                    let rel = relative(&canonical, &abs);
+                    walk.files.push(Source { root: root.clone(), rel, origin: Origin::File(abs) });
                 }
                 Ok(_) => {}
                 Err(e) => walk.problems.push(WalkProblem { path: path.display().to_string(), error: e.to_string() }),

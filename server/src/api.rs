@@ -9,7 +9,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use docent_engine::{AskOptions, Hit};
+use docent_engine::{AskOptions, Hit, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -38,6 +38,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
 struct SearchRequest {
     query: String,
     k: Option<usize>,
+    mode: Option<Mode>,
 }
 
 #[derive(Serialize)]
@@ -50,7 +51,8 @@ const DEFAULT_SEARCH_K: usize = 5;
 async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
     let engine = state.engine.clone();
     let k = request.k.unwrap_or(DEFAULT_SEARCH_K);
-    let hits = tokio::task::spawn_blocking(move || engine.search(&request.query, k)).await??;
+    let mode = request.mode.unwrap_or(state.defaults.mode);
+    let hits = tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode)).await??;
     Ok(Json(SearchResponse { hits }))
 }
 
@@ -58,6 +60,7 @@ async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<SearchR
 struct AskRequest {
     question: String,
     k: Option<usize>,
+    mode: Option<Mode>,
     #[serde(default)]
     stream: bool,
     max_tokens: Option<usize>,
@@ -71,6 +74,7 @@ impl AskRequest {
     fn options(&self, defaults: &AskOptions) -> Result<AskOptions, ApiError> {
         let mut options = *defaults;
         options.k = self.k.unwrap_or(defaults.k);
+        options.mode = self.mode.unwrap_or(defaults.mode);
         if let Some(max_tokens) = self.max_tokens {
             if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}")));

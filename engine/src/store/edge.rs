@@ -5,19 +5,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard, EdgeVectorParams,
-    FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, PayloadFieldSchema,
-    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct,
-    QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder, UpdateOperation,
-    WithPayloadInterface,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier,
+    NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, PrefetchBuilder, QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder,
+    SparseVector, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
 };
 
-use super::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoredDocument, VectorStore, fold_documents};
+use super::{
+    DENSE, LEXICAL, LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
+    fold_documents,
+};
+use crate::lexical::Sparse;
 use crate::types::{ChunkPayload, Hit};
 
-/// The unnamed default vector of the shard.
-const VECTOR: &str = "";
 const SCROLL_PAGE: usize = 1024;
+/// Reciprocal rank fusion's constant: a document at rank r in a channel scores weight / (K + r).
+pub(super) const RRF_K: usize = 60;
 
 pub struct EdgeStore {
     shard: EdgeShard,
@@ -40,7 +44,8 @@ impl EdgeStore {
             std::fs::create_dir_all(&shard_dir)
                 .with_context(|| format!("creating the store folder {}", shard_dir.display()))?;
             let config = EdgeConfigBuilder::new()
-                .vector(VECTOR, EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build())
+                .vector(DENSE, EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build())
+                .sparse_vector(LEXICAL, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
                 .build();
             let shard = EdgeShard::new(&shard_dir, config)
                 .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
@@ -73,6 +78,14 @@ fn doc_filter(doc_id: &str) -> Filter {
     )))
 }
 
+fn sparse(vector: &Sparse) -> SparseVector {
+    SparseVector { indices: vector.iter().map(|(i, _)| *i).collect(), values: vector.iter().map(|(_, v)| *v).collect() }
+}
+
+fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(vector, using)))
+}
+
 fn payload_of(payload: Option<qdrant_edge::Payload>) -> Result<serde_json::Value> {
     let map = payload.ok_or_else(|| anyhow!("a stored point has no payload"))?.0;
     Ok(serde_json::Value::Object(map))
@@ -85,7 +98,11 @@ impl VectorStore for EdgeStore {
             .map(|p| {
                 let id = PointId::Uuid(p.id());
                 let payload = serde_json::to_value(&p.payload)?;
-                Ok(PointStruct::new(id, p.vector, payload).into())
+                let vectors = Vectors::new_named([
+                    (DENSE, Vector::new_dense(p.vector)),
+                    (LEXICAL, Vector(VectorInternal::Sparse(sparse(&p.sparse)))),
+                ]);
+                Ok(PointStruct::new(id, vectors, payload).into())
             })
             .collect::<Result<Vec<_>>>()?;
         self.shard
@@ -125,12 +142,20 @@ impl VectorStore for EdgeStore {
         Ok(fold_documents(listed))
     }
 
-    fn search(&self, vector: &[f32], k: usize) -> Result<Vec<Hit>> {
-        let query = ScoringQuery::Vector(QueryEnum::Nearest(qdrant_edge::NamedQuery::default_dense(vector.to_vec())));
-        let request = QueryRequestBuilder::new(k)
-            .query(query)
-            .with_payload(WithPayloadInterface::Bool(true))
-            .build();
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+        let request = QueryRequestBuilder::new(k).with_payload(WithPayloadInterface::Bool(true));
+        let request = match query {
+            StoreQuery::Dense(v) => request.query(nearest(VectorInternal::Dense(v.clone()), DENSE)),
+            StoreQuery::Lexical(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), LEXICAL)),
+            StoreQuery::Hybrid { dense, sparse: terms, dense_weight, lexical_weight, candidates } => request
+                .add_prefetch(PrefetchBuilder::new(*candidates).query(nearest(VectorInternal::Dense(dense.clone()), DENSE)).build())
+                .add_prefetch(PrefetchBuilder::new(*candidates).query(nearest(VectorInternal::Sparse(sparse(terms)), LEXICAL)).build())
+                .query(ScoringQuery::Fusion(Fusion::Rrf {
+                    k: RRF_K,
+                    weights: Some(vec![(*dense_weight).into(), (*lexical_weight).into()]),
+                })),
+        };
+        let request = request.build();
         let found = self.shard.query(request).map_err(|e| anyhow!("searching the store: {e}"))?;
         found
             .into_iter()

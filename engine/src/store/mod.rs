@@ -17,13 +17,29 @@ pub use edge::EdgeStore;
 pub use meta::StoreMeta;
 pub use qdrant_server::QdrantServerStore;
 
+use crate::lexical::Sparse;
 use crate::types::{ChunkPayload, Hit};
 
-/// One chunk ready to store.
+/// The dense vector's name in every store.
+pub const DENSE: &str = "dense";
+/// The lexical (BM25 sparse) vector's name; the store applies IDF to it.
+pub const LEXICAL: &str = "bm25";
+
+/// One chunk ready to store: its dense embedding, its BM25 terms and its payload.
 #[derive(Debug, Clone)]
 pub struct Point {
     pub vector: Vec<f32>,
+    pub sparse: Sparse,
     pub payload: ChunkPayload,
+}
+
+/// What to search with: the dense channel, the lexical channel, or both fused by weighted
+/// reciprocal rank fusion (each channel's top `candidates` ranked, then merged).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreQuery {
+    Dense(Vec<f32>),
+    Lexical(Sparse),
+    Hybrid { dense: Vec<f32>, sparse: Sparse, dense_weight: f32, lexical_weight: f32, candidates: usize },
 }
 
 impl Point {
@@ -106,8 +122,8 @@ pub trait VectorStore: Send + Sync {
     fn delete_document(&self, doc_id: &str) -> Result<()>;
     /// Every document in the store, sorted by id.
     fn documents(&self) -> Result<Vec<StoredDocument>>;
-    /// The `k` points nearest to `vector`, best first.
-    fn search(&self, vector: &[f32], k: usize) -> Result<Vec<Hit>>;
+    /// The `k` best points for `query`, best first.
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>>;
     /// Number of points (chunks) stored.
     fn count(&self) -> Result<usize>;
     /// Makes everything written so far durable.

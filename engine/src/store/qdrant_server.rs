@@ -5,13 +5,20 @@ use anyhow::{Context, Result, anyhow, bail};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, PointId, PointStruct, QueryPointsBuilder,
-    ScrollPointsBuilder, UpsertPointsBuilder, VectorParamsBuilder, point_id::PointIdOptions,
+    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointId, PointStruct,
+    PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    VectorsConfigBuilder, point_id::PointIdOptions,
     PayloadIncludeSelector, vectors_config::Config, with_payload_selector::SelectorOptions,
 };
 use tokio::runtime::Runtime;
 
-use super::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoredDocument, VectorStore, fold_documents};
+use super::edge::RRF_K;
+use super::{
+    DENSE, LEXICAL, LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
+    fold_documents,
+};
+use crate::lexical::Sparse;
 use crate::types::{ChunkPayload, Hit};
 
 const SCROLL_PAGE: u32 = 1024;
@@ -49,29 +56,26 @@ impl QdrantServerStore {
             })?;
             if exists {
                 let info = self.client.collection_info(name).await?;
-                let size = info
-                    .result
-                    .and_then(|i| i.config)
-                    .and_then(|c| c.params)
-                    .and_then(|p| p.vectors_config)
-                    .and_then(|v| v.config)
-                    .and_then(|c| match c {
-                        Config::Params(p) => Some(p.size as usize),
-                        Config::ParamsMap(_) => None,
-                    });
-                if size != Some(meta.dimension) {
+                let params = info.result.and_then(|i| i.config).and_then(|c| c.params);
+                let size = params.as_ref().and_then(|p| p.vectors_config.clone()).and_then(|v| v.config).and_then(|c| match c {
+                    Config::ParamsMap(map) => map.map.get(DENSE).map(|p| p.size as usize),
+                    Config::Params(_) => None,
+                });
+                let has_lexical = params.and_then(|p| p.sparse_vectors_config).is_some_and(|s| s.map.contains_key(LEXICAL));
+                if size != Some(meta.dimension) || !has_lexical {
                     bail!(
-                        "Qdrant collection {name} at {url} does not hold one unnamed {}-d vector per point \
-                         (found {size:?}); use another collection",
+                        "Qdrant collection {name} at {url} was not made by this docent: it needs a {}-d vector \
+                         \"{DENSE}\" and a sparse vector \"{LEXICAL}\" per point; use another --collection",
                         meta.dimension
                     );
                 }
             } else {
+                let mut dense = VectorsConfigBuilder::default();
+                dense.add_named_vector_params(DENSE, VectorParamsBuilder::new(meta.dimension as u64, Distance::Cosine));
+                let mut lexical = SparseVectorsConfigBuilder::default();
+                lexical.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
                 self.client
-                    .create_collection(
-                        CreateCollectionBuilder::new(name)
-                            .vectors_config(VectorParamsBuilder::new(meta.dimension as u64, Distance::Cosine)),
-                    )
+                    .create_collection(CreateCollectionBuilder::new(name).vectors_config(dense).sparse_vectors_config(lexical))
                     .await
                     .with_context(|| format!("creating Qdrant collection {name}"))?;
                 self.client
@@ -87,6 +91,10 @@ fn payload_json(payload: std::collections::HashMap<String, qdrant_client::qdrant
     payload.into_iter().map(|(k, v)| (k, v.into_json())).collect()
 }
 
+fn sparse_parts(vector: &Sparse) -> (Vec<u32>, Vec<f32>) {
+    vector.iter().copied().unzip()
+}
+
 fn doc_filter(doc_id: &str) -> Filter {
     Filter::must([Condition::matches("doc_id", doc_id.to_string())])
 }
@@ -98,7 +106,12 @@ impl VectorStore for QdrantServerStore {
             .map(|p| {
                 let payload = qdrant_client::Payload::try_from(serde_json::to_value(&p.payload)?)
                     .map_err(|e| anyhow!("payload: {e}"))?;
-                Ok(PointStruct::new(p.id().to_string(), p.vector, payload))
+                let id = p.id().to_string();
+                let (indices, values) = sparse_parts(&p.sparse);
+                let vectors = NamedVectors::default()
+                    .add_vector(DENSE, Vector::new_dense(p.vector))
+                    .add_vector(LEXICAL, Vector::new_sparse(indices, values));
+                Ok(PointStruct::new(id, vectors, payload))
             })
             .collect::<Result<Vec<_>>>()?;
         self.runtime
@@ -143,11 +156,21 @@ impl VectorStore for QdrantServerStore {
         Ok(fold_documents(listed))
     }
 
-    fn search(&self, vector: &[f32], k: usize) -> Result<Vec<Hit>> {
-        let request = QueryPointsBuilder::new(&self.collection)
-            .query(vector.to_vec())
-            .limit(k as u64)
-            .with_payload(true);
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+        let dense = |v: &Vec<f32>| Query::new_nearest(VectorInput::new_dense(v.clone()));
+        let lexical = |s: &Sparse| {
+            let (indices, values) = sparse_parts(s);
+            Query::new_nearest(VectorInput::new_sparse(indices, values))
+        };
+        let request = QueryPointsBuilder::new(&self.collection).limit(k as u64).with_payload(true);
+        let request = match query {
+            StoreQuery::Dense(v) => request.query(dense(v)).using(DENSE),
+            StoreQuery::Lexical(s) => request.query(lexical(s)).using(LEXICAL),
+            StoreQuery::Hybrid { dense: v, sparse: s, dense_weight, lexical_weight, candidates } => request
+                .add_prefetch(PrefetchQueryBuilder::default().query(dense(v)).using(DENSE).limit(*candidates as u64))
+                .add_prefetch(PrefetchQueryBuilder::default().query(lexical(s)).using(LEXICAL).limit(*candidates as u64))
+                .query(Query::new_rrf(Rrf { k: Some(RRF_K as u32), weights: vec![*dense_weight, *lexical_weight] })),
+        };
         let found = self.runtime.block_on(self.client.query(request)).context("searching Qdrant")?;
         found
             .result
