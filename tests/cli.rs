@@ -167,3 +167,19 @@ fn errors_say_what_to_do() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("empty"));
 }
+
+#[test]
+fn every_retrieval_mode_finds_an_exact_keyword() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    for mode in ["dense", "lexical", "hybrid"] {
+        let hits = run_json(docent(&store).args(["search", "LoRA adapter", "-k", "1", "--mode", mode, "--json"]));
+        assert_eq!(hits["hits"][0]["path"], "en/fine-tuning.txt", "{mode}: {hits}");
+    }
+    // Chinese through the lexical channel: bigrams match the Chinese RAG document.
+    let hits = run_json(docent(&store).args(["search", "倒数排名融合", "-k", "1", "--mode", "lexical", "--json"]));
+    assert_eq!(hits["hits"][0]["path"], "zh/rag.zh.md", "{hits}");
+    let output = docent(&store).args(["search", "x", "--mode", "fuzzy"]).output().unwrap();
+    assert!(!output.status.success());
+}

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 struct Server {
     child: Child,
     base: String,
+    store: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -42,7 +43,7 @@ fn start() -> Server {
     };
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Server { child, base, _dir: dir }
+    Server { child, base, store, _dir: dir }
 }
 
 fn client() -> Client {
@@ -131,4 +132,10 @@ fn bad_requests_get_json_errors() {
 
     // The server is still healthy after all of that.
     assert_eq!(c.get(url("/healthz")).send().unwrap().status(), StatusCode::OK);
+
+    // Its store is locked: another process is told so instead of corrupting it.
+    let output = docent(&server.store).args(["search", "anything"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another docent process"), "{stderr}");
 }

@@ -38,8 +38,7 @@ impl EdgeStore {
             let found: StoreMeta = serde_json::from_slice(&std::fs::read(&meta_path)?)
                 .with_context(|| format!("reading {}", meta_path.display()))?;
             found.check_compatible(meta, &location)?;
-            EdgeShard::load(&shard_dir, None)
-                .map_err(|e| anyhow!("opening the store at {location}: {e}"))?
+            EdgeShard::load(&shard_dir, None).map_err(|e| open_error(&location, e))?
         } else {
             std::fs::create_dir_all(&shard_dir)
                 .with_context(|| format!("creating the store folder {}", shard_dir.display()))?;
@@ -64,6 +63,16 @@ impl EdgeStore {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// The shard locks its write-ahead log: a second process gets `WouldBlock`.
+fn open_error(location: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    let error = error.to_string();
+    if error.contains("WouldBlock") {
+        anyhow!("the store at {location} is in use by another docent process; wait for it to finish or use another --store")
+    } else {
+        anyhow!("opening the store at {location}: {error}")
     }
 }
 
