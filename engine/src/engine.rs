@@ -145,25 +145,31 @@ impl Engine {
 
     /// The `k` chunks that best match `query` through `mode`'s channels, best first.
     pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
+        Ok(self.search_embedded(query, k, mode)?.0)
+    }
+
+    /// [`Self::search`], also handing back the query's embedding when it was computed.
+    fn search_embedded(&self, query: &str, k: usize, mode: Mode) -> Result<(Vec<Hit>, Option<Vec<f32>>)> {
         check_query(query, k)?;
         let terms = lexical::query_vector(query);
-        let store_query = match mode {
-            Mode::Dense => StoreQuery::Dense(self.embedder.embed_query(query)?),
-            Mode::Lexical => StoreQuery::Lexical(terms),
-            // Nothing to match lexically (only punctuation, say): the dense channel alone.
-            Mode::Hybrid if terms.is_empty() => StoreQuery::Dense(self.embedder.embed_query(query)?),
-            Mode::Hybrid => {
-                let (dense_weight, lexical_weight) = self.fusion_weights(Language::detect(query));
-                StoreQuery::Hybrid {
-                    dense: self.embedder.embed_query(query)?,
-                    sparse: terms,
-                    dense_weight,
-                    lexical_weight,
-                    candidates: k.max(FUSION_CANDIDATES),
-                }
+        if mode == Mode::Lexical {
+            return Ok((self.store.search(&StoreQuery::Lexical(terms), k)?, None));
+        }
+        let dense = self.embedder.embed_query(query)?;
+        // Nothing to match lexically (only punctuation, say): the dense channel alone.
+        let store_query = if mode == Mode::Dense || terms.is_empty() {
+            StoreQuery::Dense(dense.clone())
+        } else {
+            let (dense_weight, lexical_weight) = self.fusion_weights(Language::detect(query));
+            StoreQuery::Hybrid {
+                dense: dense.clone(),
+                sparse: terms,
+                dense_weight,
+                lexical_weight,
+                candidates: k.max(FUSION_CANDIDATES),
             }
         };
-        self.store.search(&store_query, k)
+        Ok((self.store.search(&store_query, k)?, Some(dense)))
     }
 
     /// How much each channel counts in fusion: an embedder that cannot read the question's
@@ -174,12 +180,16 @@ impl Engine {
     }
 
     /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
-    /// question must clear before docent answers, whatever channel ranks the sources.
-    fn relevance(&self, question: &str, hits: &[Hit], mode: Mode) -> Result<f32> {
+    /// question must clear before docent answers, whatever channel ranked the sources.
+    fn relevance(&self, question: &str, hits: &[Hit], mode: Mode, embedding: Option<Vec<f32>>) -> Result<f32> {
         if mode == Mode::Dense {
             return Ok(hits.first().map_or(f32::MIN, |h| h.score));
         }
-        Ok(self.search(question, 1, Mode::Dense)?.first().map_or(f32::MIN, |h| h.score))
+        let dense = match embedding {
+            Some(dense) => dense,
+            None => self.embedder.embed_query(question)?,
+        };
+        Ok(self.store.search(&StoreQuery::Dense(dense), 1)?.first().map_or(f32::MIN, |h| h.score))
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
@@ -193,8 +203,8 @@ impl Engine {
         let generator =
             self.generator.as_ref().ok_or_else(|| anyhow!("this engine was started without a generator"))?;
         let started = Instant::now();
-        let mut hits = self.search(question, options.k, options.mode)?;
-        let best = self.relevance(question, &hits, options.mode)?;
+        let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
+        let best = self.relevance(question, &hits, options.mode, embedding)?;
         let mut timings = Timings { retrieval_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() };
         let language = Language::detect(question);
 
