@@ -6,7 +6,9 @@ pub enum Language {
     Chinese,
 }
 
-fn is_cjk(c: char) -> bool {
+/// A Han (Chinese) character: the CJK unified ideographs and their extensions A and B, and the
+/// compatibility ideographs.
+pub(crate) fn is_han(c: char) -> bool {
     matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0xF900..=0xFAFF)
 }
 
@@ -14,7 +16,7 @@ impl Language {
     /// Chinese when Han characters carry the question: each one counts as much as a short word
     /// of Latin letters, so "什么是 RAG？" is Chinese and "What does 检索 mean?" is English.
     pub fn detect(text: &str) -> Language {
-        let han = text.chars().filter(|&c| is_cjk(c)).count();
+        let han = text.chars().filter(|&c| is_han(c)).count();
         let latin = text.chars().filter(|c| c.is_ascii_alphabetic()).count();
         if han > 0 && han * 3 >= latin { Language::Chinese } else { Language::English }
     }

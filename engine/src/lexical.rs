@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
 
+use crate::language::is_han;
+
 static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
 /// Changes whenever the same text would get other terms or weights: stored vectors made by
@@ -22,10 +24,6 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// The typical chunk length in terms, for length normalisation (chunks are 96–200 tokens).
 const AVERAGE_TERMS: f32 = 120.0;
-
-fn is_han(c: char) -> bool {
-    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0x20000..=0x2A6DF | 0xF900..=0xFAFF)
-}
 
 /// A word as a term: lowercased, and stemmed when it is a plain English word, so that
 /// "installing", "installed" and "installs" meet.

@@ -68,9 +68,13 @@ impl IngestReport {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn doc_id(root: &str, rel: &str) -> String {
     let digest = Sha256::new().chain_update(root).chain_update([0]).chain_update(rel).finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest[..8])
 }
 
 /// What the worker decided about one file.
@@ -93,7 +97,7 @@ fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> Str
         lexical::VERSION
     );
     let digest = Sha256::new().chain_update(recipe).chain_update([0]).chain_update(bytes).finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest)
 }
 
 /// Changes whenever this crate would index the same text differently (what `indexed_text` holds).
