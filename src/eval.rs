@@ -1,12 +1,13 @@
 //! `docent eval`: ingest a BEIR-layout corpus through the normal pipeline, run every judged query
-//! through the normal retrieval path, and report nDCG@10, MRR@10, Recall@10/100 and latency.
+//! through the normal retrieval path, and report nDCG@10, MRR@10, Recall@10/100 and latency;
+//! with `--qa`, also answer each question of a QA file with `ask` and score the answers.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use docent_engine::metrics::{mrr_at, ndcg_at, percentile, rank_documents, recall_at};
-use docent_engine::{Engine, MAX_K, Mode};
+use docent_engine::metrics::{containment, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1};
+use docent_engine::{AskOptions, EmbedderKind, Engine, MAX_K, Mode};
 use docent_ingest::{IngestOptions, ProgressMode, beir};
 use serde::Serialize;
 
@@ -27,8 +28,8 @@ impl EvalSet {
         }
     }
 
-    /// A store of its own per corpus under the cache folder, reused by later runs.
-    pub fn default_store(&self) -> PathBuf {
+    /// A store of its own per corpus and embedder under the cache folder, reused by later runs.
+    pub fn default_store(&self, embedder: EmbedderKind) -> PathBuf {
         let canonical = std::fs::canonicalize(&self.corpus).unwrap_or_else(|_| self.corpus.clone());
         let name = canonical.parent().and_then(|p| p.file_name()).map_or("corpus".into(), |n| n.to_string_lossy().into_owned());
         let digest: u64 = canonical.to_string_lossy().bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
@@ -36,7 +37,7 @@ impl EvalSet {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
             .unwrap_or_else(|| PathBuf::from(".cache"));
-        cache.join("docent/eval").join(format!("{name}-{digest:016x}"))
+        cache.join("docent/eval").join(format!("{name}-{digest:016x}-{embedder}"))
     }
 }
 
@@ -53,6 +54,24 @@ pub struct EvalReport {
     pub queries: usize,
     pub latency_ms_p50: f64,
     pub latency_ms_p95: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qa: Option<QaReport>,
+}
+
+/// Answer quality over a QA file: means over its questions (an "I don't know" scores 0).
+#[derive(Debug, Serialize)]
+pub struct QaReport {
+    pub questions: usize,
+    /// Questions docent answered rather than declining.
+    pub answered: usize,
+    /// Token F1 against the best-matching gold answer.
+    pub token_f1: f64,
+    /// Share of the answer's tokens found in the gold answer.
+    pub containment: f64,
+    /// Share of answers whose citations include a relevant document.
+    pub cited_relevant: f64,
+    pub seconds_p50: f64,
+    pub seconds_p95: f64,
 }
 
 /// Chunks retrieved per ranked document: documents have several chunks, and ranking `k`
@@ -60,6 +79,51 @@ pub struct EvalReport {
 const CHUNKS_PER_DOCUMENT: usize = 4;
 
 pub fn run(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool) -> Result<EvalReport> {
+    let (retrieval, _) = retrieval(engine, set, k, mode, progress)?;
+    Ok(retrieval)
+}
+
+/// [`run`], then `qa`'s questions answered with `ask` and scored against their gold answers.
+pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options: &AskOptions, progress: bool) -> Result<EvalReport> {
+    let items = beir::load_qa(qa)?;
+    let (mut report, qrels) = retrieval(engine, set, k, options.mode, progress)?;
+    let (mut f1, mut contained, mut cited, mut answered, mut seconds) = (0.0, 0.0, 0.0, 0, Vec::new());
+    for (n, item) in items.iter().enumerate() {
+        let relevant = qrels.get(&item.id).ok_or_else(|| {
+            anyhow::anyhow!("question {} of {} has no judgments in {}", item.id, qa.display(), set.qrels.display())
+        })?;
+        let started = Instant::now();
+        let answer = engine.ask(&item.question, options, &mut |_| std::ops::ControlFlow::Continue(()))?;
+        seconds.push(started.elapsed().as_secs_f64());
+        let best = |score: fn(&str, &str) -> f64| item.answers.iter().map(|gold| score(&answer.answer, gold)).fold(0.0, f64::max);
+        if answer.grounded {
+            answered += 1;
+            f1 += best(token_f1);
+            contained += best(containment);
+        }
+        if answer.citations.iter().any(|c| relevant.get(&c.path).is_some_and(|&g| g > 0.0)) {
+            cited += 1.0;
+        }
+        if progress {
+            eprintln!("qa: {}/{} answered in {:.1} s", n + 1, items.len(), seconds[n]);
+        }
+    }
+    let n = items.len().max(1) as f64;
+    report.qa = Some(QaReport {
+        questions: items.len(),
+        answered,
+        token_f1: f1 / n,
+        containment: contained / n,
+        cited_relevant: cited / n,
+        seconds_p50: percentile(&seconds, 50.0).unwrap_or(0.0),
+        seconds_p95: percentile(&seconds, 95.0).unwrap_or(0.0),
+    });
+    Ok(report)
+}
+
+type Qrels = std::collections::HashMap<String, docent_engine::metrics::Judgments>;
+
+fn retrieval(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool) -> Result<(EvalReport, Qrels)> {
     let (sources, scope) = beir::load_corpus(&set.corpus)?;
     let docent_ingest::Scope::Folder { root } = &scope else { unreachable!("a corpus fills a whole scope") };
     let options = IngestOptions {
@@ -103,7 +167,7 @@ pub fn run(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool)
         bail!("no query in {} has judgments in {}", set.queries.display(), set.qrels.display());
     }
     let mean = |sum: f64| sum / n as f64;
-    Ok(EvalReport {
+    let report = EvalReport {
         ndcg_10: mean(ndcg),
         mrr_10: mean(mrr),
         recall_10: mean(r10),
@@ -111,7 +175,9 @@ pub fn run(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool)
         queries: n,
         latency_ms_p50: percentile(&latencies, 50.0).unwrap_or(0.0),
         latency_ms_p95: percentile(&latencies, 95.0).unwrap_or(0.0),
-    })
+        qa: None,
+    };
+    Ok((report, qrels))
 }
 
 pub fn print(report: &EvalReport) {
@@ -121,4 +187,11 @@ pub fn print(report: &EvalReport) {
     println!("Recall@10   {:.3}", report.recall_10);
     println!("Recall@100  {:.3}", report.recall_100);
     println!("latency     p50 {:.1} ms, p95 {:.1} ms", report.latency_ms_p50, report.latency_ms_p95);
+    if let Some(qa) = &report.qa {
+        println!("QA          {} questions, {} answered", qa.questions, qa.answered);
+        println!("token F1    {:.3}", qa.token_f1);
+        println!("containment {:.3}", qa.containment);
+        println!("cited relevant document {:.3}", qa.cited_relevant);
+        println!("answer time p50 {:.1} s, p95 {:.1} s", qa.seconds_p50, qa.seconds_p95);
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use docent_engine::generate::{Device, GgufGenerator};
 use docent_engine::store::{EdgeStore, QdrantServerStore, StoreMeta};
-use docent_engine::{Embedder, Engine, Generator, MiniLmEmbedder, ModelPaths, VectorStore};
+use docent_engine::{Embedder, EmbedderKind, Engine, Generator, ModelPaths, VectorStore};
 
 use crate::cli::{GeneratorArgs, StoreArgs};
 
@@ -19,16 +19,31 @@ fn default_store_dir() -> PathBuf {
     data.unwrap_or_else(|| PathBuf::from(".")).join("docent/store")
 }
 
+/// The embedder asked for; else the one the embedded store was built with; else e5.
 pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
     let models = ModelPaths::locate(args.models.as_deref());
-    Ok(Arc::new(MiniLmEmbedder::load(&models)?))
+    let recorded = || -> Result<Option<EmbedderKind>> {
+        if args.qdrant_url.is_some() {
+            return Ok(None);
+        }
+        Ok(EdgeStore::recorded_meta(&store_dir(args))?.and_then(|meta| EmbedderKind::recorded(&meta.embedder)))
+    };
+    let kind = match args.embedder {
+        Some(kind) => kind,
+        None => recorded()?.unwrap_or_default(),
+    };
+    kind.load(&models)
+}
+
+fn store_dir(args: &StoreArgs) -> PathBuf {
+    args.store.clone().unwrap_or_else(default_store_dir)
 }
 
 pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn VectorStore>> {
     let meta = StoreMeta::new(embedder.id(), embedder.dimension());
     Ok(match &args.qdrant_url {
         Some(url) => Arc::new(QdrantServerStore::connect(url, &args.collection, &meta)?),
-        None => Arc::new(EdgeStore::open(&args.store.clone().unwrap_or_else(default_store_dir), &meta)?),
+        None => Arc::new(EdgeStore::open(&store_dir(args), &meta)?),
     })
 }
 

@@ -82,3 +82,47 @@ fn eval_refuses_a_store_holding_other_documents_and_bad_sets() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot open"));
 }
+
+#[test]
+fn eval_with_qa_scores_generated_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set");
+    std::fs::create_dir(&set).unwrap();
+    write_set(&set);
+    let qa = [
+        ("q1", "How do I install a program?", "Use apt install followed by the package name to install software."),
+        ("q2", "What starts the kernel at boot time?", "GRUB, the boot loader, starts the Linux kernel."),
+        // Judged, but nothing in the corpus answers it: docent declines, which scores 0.
+        ("q3", "What is the boiling point of tungsten?", "About 5,930 degrees Celsius."),
+    ];
+    let lines: String = qa
+        .iter()
+        .map(|(id, q, a)| serde_json::json!({"id": id, "context": "", "question": q, "answers": [a]}).to_string() + "\n")
+        .collect();
+    std::fs::write(set.join("qa.jsonl"), lines).unwrap();
+    let mut qrels = std::fs::read_to_string(set.join("qrels.tsv")).unwrap();
+    qrels.push_str("q3\trelease\t1\n");
+    std::fs::write(set.join("qrels.tsv"), qrels).unwrap();
+
+    let report = run_json(
+        docent(&dir.path().join("store")).arg("eval").arg(&set).arg("--qa").arg(set.join("qa.jsonl")).args(["--max-tokens", "32", "--json"]),
+    );
+    assert!(report.get("ndcg@10").is_some(), "retrieval is still reported: {report}");
+    let qa = &report["qa"];
+    assert_eq!(qa["questions"], 3, "{report}");
+    assert_eq!(qa["answered"], 2, "the tungsten question is declined: {report}");
+    for key in ["token_f1", "containment", "cited_relevant"] {
+        let value = qa[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
+    // Answers drawn from "Use apt install …" and "GRUB … starts the Linux kernel" share words
+    // with the gold answers.
+    assert!(qa["token_f1"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(qa["seconds_p50"].as_f64().unwrap() <= qa["seconds_p95"].as_f64().unwrap());
+
+    // A QA file whose ids the qrels do not judge is refused, naming the question.
+    std::fs::write(set.join("bad.jsonl"), "{\"id\": \"nope\", \"question\": \"?\", \"answers\": [\"x\"]}\n").unwrap();
+    let output = docent(&dir.path().join("store")).arg("eval").arg(&set).arg("--qa").arg(set.join("bad.jsonl")).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nope"), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -67,14 +67,15 @@ pub struct AskOptions {
     /// Sources to retrieve and show the model.
     pub k: usize,
     pub mode: Mode,
-    /// Below this best-hit similarity docent says it doesn't know, without generating.
-    pub min_score: f32,
+    /// Below this best-hit similarity docent says it doesn't know, without generating;
+    /// `None`: the embedder's own [`Embedder::relevance_floor`].
+    pub min_score: Option<f32>,
     pub generation: GenerationParams,
 }
 
 impl Default for AskOptions {
     fn default() -> Self {
-        AskOptions { k: 4, mode: Mode::default(), min_score: 0.25, generation: GenerationParams::default() }
+        AskOptions { k: 4, mode: Mode::default(), min_score: None, generation: GenerationParams::default() }
     }
 }
 
@@ -208,7 +209,8 @@ impl Engine {
         let mut timings = Timings { retrieval_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() };
         let language = Language::detect(question);
 
-        if best < options.min_score {
+        let floor = options.min_score.unwrap_or_else(|| self.embedder.relevance_floor());
+        if best < floor {
             let answer = language.dont_know().to_string();
             let _ = on_text(&answer);
             return Ok(Answer { answer, citations: Vec::new(), hits, grounded: false, timings });
@@ -217,7 +219,7 @@ impl Engine {
         // Dense sources below the bar would only add noise and prompt time (fused scores are
         // ranks, not similarities, so only the dense channel's can be held to it).
         if options.mode == Mode::Dense {
-            hits.retain(|h| h.score >= options.min_score);
+            hits.retain(|h| h.score >= floor);
         }
         // Drop the weakest sources until prompt and answer fit the model's context.
         let mut messages = prompt::build(question, &hits, language);

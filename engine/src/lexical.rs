@@ -22,7 +22,10 @@ pub const VERSION: u32 = 1;
 /// BM25's term-frequency saturation and length normalisation, at their usual values.
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
-/// The typical chunk length in terms, for length normalisation (chunks are 96–200 tokens).
+/// BM25's average document length, for length normalisation: a fixed nominal chunk length in
+/// terms rather than the corpus's mean, so that a chunk's vector never depends on what else is
+/// stored (nor goes stale as the store grows). Chunks of 200–400 embedder tokens hold roughly
+/// 120–300 terms.
 const AVERAGE_TERMS: f32 = 120.0;
 
 /// A word as a term: lowercased, and stemmed when it is a plain English word, so that

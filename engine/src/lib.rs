@@ -19,7 +19,7 @@ pub mod store;
 pub mod types;
 
 pub use citations::CitationFilter;
-pub use embed::{Embedder, MiniLmEmbedder};
+pub use embed::{E5Embedder, Embedder, EmbedderKind, MiniLmEmbedder};
 pub use engine::{Answer, AskOptions, Citation, Engine, InvalidInput, MAX_K, Mode, Timings, check_query};
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
 pub use models::ModelPaths;

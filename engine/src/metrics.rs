@@ -1,7 +1,12 @@
 //! Retrieval quality measures over ranked document ids, as BEIR and TREC define them:
-//! nDCG@k (graded gains), MRR@k, Recall@k, and latency percentiles.
+//! nDCG@k (graded gains), MRR@k, Recall@k, and latency percentiles; and answer quality against a
+//! gold answer: token F1 and containment, in English and Chinese.
 
 use std::collections::HashMap;
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::language::is_han;
 
 /// Relevance judgments of one query: document id → gain (> 0 is relevant).
 pub type Judgments = HashMap<String, f64>;
@@ -53,6 +58,76 @@ pub fn rank_documents<'a>(chunk_doc_ids: impl IntoIterator<Item = &'a str>) -> V
     chunk_doc_ids.into_iter().filter(|d| seen.insert(*d)).map(str::to_string).collect()
 }
 
+/// Tokens for comparing answers: lowercase Unicode words, with Chinese text one token per
+/// character (it has no spaces, and a character is the unit answer-overlap scores use for it).
+/// Punctuation is not a token.
+pub fn answer_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for word in text.unicode_words() {
+        if word.chars().any(is_han) {
+            let mut rest = String::new();
+            for c in word.chars() {
+                if is_han(c) {
+                    if !rest.is_empty() {
+                        tokens.push(std::mem::take(&mut rest).to_lowercase());
+                    }
+                    tokens.push(c.to_string());
+                } else {
+                    rest.push(c);
+                }
+            }
+            if !rest.is_empty() {
+                tokens.push(rest.to_lowercase());
+            }
+        } else {
+            tokens.push(word.to_lowercase());
+        }
+    }
+    tokens
+}
+
+/// Tokens `answer` and `gold` share, counting repeats at most as often as both have them.
+fn overlap(answer: &[String], gold: &[String]) -> usize {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for token in gold {
+        *counts.entry(token).or_default() += 1;
+    }
+    answer
+        .iter()
+        .filter(|token| match counts.get_mut(token.as_str()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        })
+        .count()
+}
+
+/// SQuAD's token F1: the harmonic mean of the share of the answer's tokens found in the gold
+/// answer (precision) and the share of the gold answer's tokens found in the answer (recall).
+pub fn token_f1(answer: &str, gold: &str) -> f64 {
+    let (answer, gold) = (answer_tokens(answer), answer_tokens(gold));
+    let common = overlap(&answer, &gold);
+    if common == 0 {
+        return 0.0;
+    }
+    let precision = common as f64 / answer.len() as f64;
+    let recall = common as f64 / gold.len() as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
+/// Share of the answer's tokens that the gold answer contains: how much of what was said is
+/// backed by the reference (gold answers here are whole FAQ answers, far longer than a good
+/// reply, so recall-heavy F1 alone would punish concise answers).
+pub fn containment(answer: &str, gold: &str) -> f64 {
+    let (answer, gold) = (answer_tokens(answer), answer_tokens(gold));
+    if answer.is_empty() {
+        return 0.0;
+    }
+    overlap(&answer, &gold) as f64 / answer.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +176,30 @@ mod tests {
     #[test]
     fn documents_rank_by_their_best_chunk() {
         assert_eq!(rank_documents(["d2", "d1", "d2", "d3", "d1"]), ids(&["d2", "d1", "d3"]));
+    }
+
+    #[test]
+    fn answer_tokens_split_words_and_chinese_characters() {
+        assert_eq!(answer_tokens("Use APT, then apt-get!"), ["use", "apt", "then", "apt", "get"]);
+        assert_eq!(answer_tokens("用 apt 安装软件。"), ["用", "apt", "安", "装", "软", "件"]);
+        assert_eq!(answer_tokens("Debian的apt"), ["debian", "的", "apt"]);
+    }
+
+    #[test]
+    fn token_f1_and_containment_match_hand_computed_values() {
+        // answer: the cat sat (3) / gold: the cat sat on the mat (6); 3 shared.
+        // precision 1, recall 0.5, F1 = 2/3; containment = 1.
+        assert!((token_f1("The cat sat.", "the cat sat on the mat") - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(containment("The cat sat.", "the cat sat on the mat"), 1.0);
+        // A repeated token counts only as often as the gold answer has it:
+        // answer: the the the dog (4) / gold: the cat (2); shared 1 ("the").
+        // precision 1/4, recall 1/2, F1 = 2·(1/8)/(3/4) = 1/3; containment 1/4.
+        assert!((token_f1("the the the dog", "the cat") - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(containment("the the the dog", "the cat"), 0.25);
+        // Chinese by character: 安装软件 vs 用 apt 安 装: shared 安, 装 → P 2/4, R 2/4, F1 = 1/2.
+        assert!((token_f1("安装软件", "用apt安装") - 0.5).abs() < 1e-12);
+        assert_eq!(token_f1("", "gold"), 0.0);
+        assert_eq!(containment("", "gold"), 0.0);
+        assert_eq!(token_f1("nothing shared", "gold"), 0.0);
     }
 }

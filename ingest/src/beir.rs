@@ -1,7 +1,7 @@
 //! A loader for evaluation sets in the BEIR layout: `corpus.jsonl` (`{"id","title","text"}`),
 //! `queries.jsonl` (`{"id","text"}`) and `qrels.tsv` (`query-id<TAB>corpus-id<TAB>score`, with a
-//! header). Corpus records become [`Source`]s named by their id, so they go through the same
-//! pipeline as files.
+//! header), and `qa.jsonl` (`{"id","question","answers"}`) for answer quality. Corpus records
+//! become [`Source`]s named by their id, so they go through the same pipeline as files.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -25,6 +25,14 @@ struct CorpusRecord {
 pub struct Query {
     pub id: String,
     pub text: String,
+}
+
+/// A question with its gold answers; its id is a query id of the qrels.
+#[derive(Debug, Clone, Deserialize)]
+pub struct QaItem {
+    pub id: String,
+    pub question: String,
+    pub answers: Vec<String>,
 }
 
 fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
@@ -62,6 +70,14 @@ pub fn load_corpus(path: &Path) -> Result<(Vec<Source>, Scope)> {
 
 pub fn load_queries(path: &Path) -> Result<Vec<Query>> {
     jsonl(path)
+}
+
+pub fn load_qa(path: &Path) -> Result<Vec<QaItem>> {
+    let items: Vec<QaItem> = jsonl(path)?;
+    if let Some(item) = items.iter().find(|item| item.answers.is_empty()) {
+        bail!("{}: question {} has no gold answer", path.display(), item.id);
+    }
+    Ok(items)
 }
 
 /// Judgments per query id: corpus id → score.

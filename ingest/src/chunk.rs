@@ -7,8 +7,8 @@
 use std::ops::Range;
 
 use anyhow::Result;
-use text_splitter::{ChunkConfig, CodeSplitter, MarkdownSplitter, TextSplitter};
-use tokenizers::Tokenizer;
+use docent_engine::Embedder;
+use text_splitter::{ChunkConfig, ChunkSizer, CodeSplitter, MarkdownSplitter, TextSplitter};
 
 use crate::load::{Code, Format};
 
@@ -33,19 +33,29 @@ impl TextChunk {
     }
 }
 
-pub struct Chunker {
-    markdown: MarkdownSplitter<Tokenizer>,
-    text: TextSplitter<Tokenizer>,
-    rust: CodeSplitter<Tokenizer>,
-    python: CodeSplitter<Tokenizer>,
+/// Measures text for the splitter in the embedder's tokens.
+#[derive(Clone, Copy)]
+struct EmbedderTokens<'a>(&'a dyn Embedder);
+
+impl ChunkSizer for EmbedderTokens<'_> {
+    fn size(&self, chunk: &str) -> usize {
+        self.0.count_tokens(chunk)
+    }
 }
 
-impl Chunker {
-    /// Chunks of `tokens` (a range: the splitter fills up to its end, preferring semantic breaks
-    /// once past its start) with `overlap` tokens shared by neighbours.
-    pub fn new(tokenizer: Tokenizer, tokens: Range<usize>, overlap: usize) -> Result<Self> {
-        let config = || -> Result<ChunkConfig<Tokenizer>> {
-            Ok(ChunkConfig::new(tokens.clone()).with_overlap(overlap)?.with_sizer(tokenizer.clone()))
+pub struct Chunker<'a> {
+    markdown: MarkdownSplitter<EmbedderTokens<'a>>,
+    text: TextSplitter<EmbedderTokens<'a>>,
+    rust: CodeSplitter<EmbedderTokens<'a>>,
+    python: CodeSplitter<EmbedderTokens<'a>>,
+}
+
+impl<'a> Chunker<'a> {
+    /// Chunks of `tokens` of `embedder`'s (a range: the splitter fills up to its end,
+    /// preferring semantic breaks once past its start) with `overlap` tokens shared by neighbours.
+    pub fn new(embedder: &'a dyn Embedder, tokens: Range<usize>, overlap: usize) -> Result<Self> {
+        let config = || -> Result<ChunkConfig<EmbedderTokens<'a>>> {
+            Ok(ChunkConfig::new(tokens.clone()).with_overlap(overlap)?.with_sizer(EmbedderTokens(embedder)))
         };
         Ok(Chunker {
             markdown: MarkdownSplitter::new(config()?),
@@ -134,9 +144,9 @@ fn heading_path(headings: &[Heading], offset: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// The embedder's real tokenizer (from `make models`).
-    fn minilm_tokenizer() -> Tokenizer {
-        docent_engine::embed::minilm_tokenizer(&docent_engine::ModelPaths::locate(None)).unwrap()
+    /// The default embedder, whose tokens chunks are measured in (from `make models`).
+    fn embedder() -> docent_engine::E5Embedder {
+        docent_engine::E5Embedder::load(&docent_engine::ModelPaths::locate(None)).unwrap()
     }
 
     const DOC: &str = "# Guide\n\nIntro line.\n\n## Setup\n\nInstall it.\n\n```sh\n# not a heading\nmake\n```\n\n## Use\n\nRun it.\n\n### Details\n\nMore.\n";
@@ -160,8 +170,8 @@ mod tests {
 
     #[test]
     fn chunks_fit_the_token_budget_and_carry_their_place() {
-        let tokenizer = minilm_tokenizer();
-        let chunker = Chunker::new(tokenizer.clone(), 20..40, 5).unwrap();
+        let embedder = embedder();
+        let chunker = Chunker::new(&embedder, 20..40, 5).unwrap();
         let section = |n: usize| {
             format!("## Part {n}\n\n{}\n\n", "Retrieval finds passages that answer the question. ".repeat(6))
         };
@@ -169,7 +179,7 @@ mod tests {
         let chunks = chunker.chunk(&doc, Format::Markdown);
         assert!(chunks.len() >= 4, "{} chunks", chunks.len());
         for chunk in &chunks {
-            let tokens = tokenizer.encode(chunk.text.as_str(), false).unwrap().len();
+            let tokens = embedder.count_tokens(&chunk.text);
             assert!(tokens <= 40, "chunk of {tokens} tokens: {:?}", chunk.text);
             let lines: Vec<&str> = doc.lines().collect();
             let first = lines[chunk.start_line as usize - 1];
@@ -183,7 +193,8 @@ mod tests {
 
     #[test]
     fn code_is_split_at_whole_items() {
-        let chunker = Chunker::new(minilm_tokenizer(), 20..60, 0).unwrap();
+        let embedder = embedder();
+        let chunker = Chunker::new(&embedder, 20..60, 0).unwrap();
         let function = |n: usize| format!("fn step_{n}(x: u32) -> u32 {{\n    let y = x * {n};\n    y + {n}\n}}\n\n");
         let source: String = (1..=6).map(function).collect();
         let chunks = chunker.chunk(&source, Format::Code(Code::Rust));
@@ -200,7 +211,8 @@ mod tests {
 
     #[test]
     fn chinese_text_is_split_at_sentence_ends() {
-        let chunker = Chunker::new(minilm_tokenizer(), 10..30, 0).unwrap();
+        let embedder = embedder();
+        let chunker = Chunker::new(&embedder, 10..30, 0).unwrap();
         let text = "检索增强生成先检索相关段落。然后模型根据这些段落生成回答。这样回答更可靠，也能给出出处。".repeat(3);
         let chunks = chunker.chunk(&text, Format::Text);
         assert!(chunks.len() > 1);

@@ -1,5 +1,5 @@
-//! The [`Embedder`] boundary and its default implementation: all-MiniLM-L6-v2 (int8 ONNX) run by
-//! fastembed on an ONNX Runtime library that docent loads itself (never downloaded at run time).
+//! all-MiniLM-L6-v2 (int8 ONNX) run by fastembed on an ONNX Runtime library that docent loads
+//! itself (never downloaded at run time).
 
 use std::path::Path;
 use std::sync::{Mutex, Once};
@@ -9,24 +9,11 @@ use fastembed::{
     InitOptionsUserDefined, Pooling, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
 };
 
+use super::Embedder;
 use crate::language::Language;
 use crate::models::ModelPaths;
 
-/// Turns text into vectors. Passages and queries are separate calls because some models (e5)
-/// want different prefixes for each.
-pub trait Embedder: Send + Sync {
-    /// Identifies the model; a store remembers it and refuses vectors from another one.
-    fn id(&self) -> &str;
-    fn dimension(&self) -> usize;
-    /// The model's tokenizer: chunks are measured in its tokens so none is truncated.
-    fn tokenizer(&self) -> &tokenizers::Tokenizer;
-    /// The longest input, in tokens, the model embeds without truncation.
-    fn max_tokens(&self) -> usize;
-    fn embed_passages(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
-    fn embed_query(&self, text: &str) -> Result<Vec<f32>>;
-    /// Whether the model was trained on text in `language`.
-    fn supports(&self, language: Language) -> bool;
-}
+pub(super) const ID: &str = "all-MiniLM-L6-v2-int8";
 
 /// Sentence-transformers all-MiniLM-L6-v2, int8 weights, mean pooling, 384 dimensions.
 pub struct MiniLmEmbedder {
@@ -71,15 +58,17 @@ impl MiniLmEmbedder {
 
 impl Embedder for MiniLmEmbedder {
     fn id(&self) -> &str {
-        "all-MiniLM-L6-v2-int8"
+        ID
     }
 
     fn dimension(&self) -> usize {
         MINILM_DIMENSION
     }
 
-    fn tokenizer(&self) -> &tokenizers::Tokenizer {
-        &self.tokenizer
+    fn count_tokens(&self, text: &str) -> usize {
+        // An encoding error can only come from a broken tokenizer file, which load() rules
+        // out; counting every byte as a token keeps chunks short if it ever happens.
+        self.tokenizer.encode(text, true).map_or(text.len(), |encoding| encoding.len())
     }
 
     fn max_tokens(&self) -> usize {
@@ -97,16 +86,14 @@ impl Embedder for MiniLmEmbedder {
     fn supports(&self, language: Language) -> bool {
         language == Language::English
     }
+
+    fn relevance_floor(&self) -> f32 {
+        0.25
+    }
 }
 
 /// MiniLM's tokenizer as chunking needs it: without the truncation and padding its
 /// tokenizer.json sets up for the model, which would make every text count as 128 tokens.
-pub fn minilm_tokenizer(models: &ModelPaths) -> Result<tokenizers::Tokenizer> {
-    let path = models.minilm().join("tokenizer.json");
-    models.require(&path)?;
-    chunking_tokenizer(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
-}
-
 fn chunking_tokenizer(json: &[u8]) -> Result<tokenizers::Tokenizer> {
     let mut tokenizer =
         tokenizers::Tokenizer::from_bytes(json).map_err(|e| anyhow!("parsing MiniLM tokenizer.json: {e}"))?;
