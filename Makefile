@@ -3,6 +3,9 @@ SHELL := bash
 CARGO ?= cargo
 DEMO_STORE ?= .docent/demo-store
 DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
+# The official openai client, for the test of the OpenAI-compatible API (pinned, local to the tree).
+PYCLIENT := .docent/pyclient
+OPENAI_CLIENT := openai==3.51.0
 
 .PHONY: all models deps build demo test test-qdrant bench clean-store
 
@@ -25,7 +28,11 @@ demo: models build
 	target/release/docent --store $(DEMO_STORE) ask "$(DEMO_QUESTION)"
 
 # With DOCENT_QDRANT_URL set, the Qdrant server store's tests run too (they are ignored otherwise).
-test: models deps
+$(PYCLIENT)/.installed:
+	python3 -m pip install --quiet --disable-pip-version-check --target $(PYCLIENT) $(OPENAI_CLIENT)
+	touch $@
+
+test: models deps $(PYCLIENT)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 bench: models build

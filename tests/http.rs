@@ -111,7 +111,8 @@ fn bad_requests_get_json_errors() {
     let check = |response: reqwest::blocking::Response, expected: StatusCode| {
         assert_eq!(response.status(), expected);
         let body: Value = response.json().expect("errors are JSON");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        assert_eq!(body["error"]["code"], expected.as_u16(), "{body}");
     };
     let c = client();
     let json_post = |route: &str, body: &'static str| {
@@ -126,6 +127,11 @@ fn bad_requests_get_json_errors() {
     check(json_post("/v1/ask", r#"{"question": "   "}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/ask", r#"{"question": "   ", "stream": true}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/chat/completions", r#"{"messages": []}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "system", "content": "hi"}]}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "user", "content": "  "}]}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/chat/completions", r#"{"messages": "hello"}"#), StatusCode::UNPROCESSABLE_ENTITY);
+    check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "user", "content": "x"}], "temperature": 9}"#), StatusCode::BAD_REQUEST);
     check(c.post(url("/v1/search")).body(r#"{"query": "x"}"#).send().unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     check(c.get(url("/v1/search")).send().unwrap(), StatusCode::METHOD_NOT_ALLOWED);
     check(c.get(url("/no/such/route")).send().unwrap(), StatusCode::NOT_FOUND);
@@ -138,4 +144,42 @@ fn bad_requests_get_json_errors() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("in use by another docent process"), "{stderr}");
+}
+
+/// The official `openai` Python client (installed into .docent/pyclient by `make test`) against
+/// the OpenAI-compatible routes: models, a completion, a streamed completion, and tools refused.
+#[test]
+fn the_openai_python_client_works_against_docent() {
+    let pyclient = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/pyclient");
+    assert!(
+        pyclient.join("openai").is_dir(),
+        "the openai client is missing from {}: run `make test`, which installs it",
+        pyclient.display()
+    );
+    let server = start();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&server.base)
+        .env("PYTHONPATH", &pyclient)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "openai client failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(out["models"], json!(["docent"]));
+    assert!(!out["content"].as_str().unwrap().trim().is_empty(), "{out}");
+    assert!(["stop", "length"].contains(&out["finish_reason"].as_str().unwrap()), "{out}");
+    assert!(out["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    assert!(out["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    let citations = out["citations"].as_array().expect("citations ride on the message");
+    for citation in citations {
+        assert!(citation["path"].as_str().unwrap().starts_with("en/") || citation["path"].as_str().unwrap().starts_with("zh/"));
+    }
+
+    assert_eq!(out["stream_roles"], json!(["assistant"]), "the role comes once, first: {out}");
+    assert!(!out["stream_text"].as_str().unwrap().trim().is_empty(), "{out}");
+    assert!(out["stream_citations"].is_array(), "the last chunk carries the citations: {out}");
+    assert!(["stop", "length"].contains(&out["stream_finish"].as_str().unwrap()), "{out}");
+    assert!(out["tools_error"].as_str().unwrap().contains("does not call client tools"), "{out}");
 }

@@ -204,6 +204,13 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
     Ok(())
 }
 
+/// `wanted` chunk sizes within what the embedder reads whole: the end capped at its limit, the
+/// start at half of that, so the splitter keeps room to choose semantic breaks.
+fn fit_chunks(wanted: &std::ops::Range<usize>, max_tokens: usize) -> std::ops::Range<usize> {
+    let end = wanted.end.min(max_tokens);
+    wanted.start.min(end / 2)..end
+}
+
 /// Ingests `paths` (folders or files) into `store`, incrementally.
 pub fn ingest(paths: &[PathBuf], embedder: &dyn Embedder, store: &dyn VectorStore, options: &IngestOptions) -> Result<IngestReport> {
     let walked = walk(paths)?;
@@ -225,7 +232,7 @@ pub fn ingest_sources(
     let mut report = IngestReport { files_seen: sources.len(), failed: problems, ..Default::default() };
     let stored: HashMap<String, StoredDocument> =
         store.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect();
-    let chunker = Chunker::new(embedder, options.chunk_tokens.clone(), options.overlap_tokens)?;
+    let chunker = Chunker::new(embedder, fit_chunks(&options.chunk_tokens, embedder.max_tokens()), options.overlap_tokens)?;
     let mut progress = Progress::new(options.progress, sources.len());
     let walked_ids: HashSet<String> = sources.iter().map(|s| doc_id(&s.root, &s.rel)).collect();
 
@@ -289,6 +296,13 @@ pub fn ingest_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_fit_the_embedders_input() {
+        assert_eq!(fit_chunks(&(200..400), 512), 200..400);
+        assert_eq!(fit_chunks(&(200..400), 256), 128..256);
+        assert_eq!(fit_chunks(&(10..20), 256), 10..20);
+    }
 
     #[test]
     fn doc_ids_depend_on_root_and_path() {

@@ -9,20 +9,22 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use docent_engine::{AskOptions, Hit, Mode};
+use docent_engine::{Answer, AskOptions, Hit, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::AppState;
 use crate::error::{ApiError, ApiJson};
+use crate::{AppState, openai};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/search", post(search))
         .route("/v1/ask", post(ask))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::models))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
         .with_state(state)
@@ -70,57 +72,89 @@ struct AskRequest {
 /// Upper bound on `max_tokens` a request may ask for.
 const MAX_ANSWER_TOKENS: usize = 2048;
 
-impl AskRequest {
-    fn options(&self, defaults: &AskOptions) -> Result<AskOptions, ApiError> {
-        let mut options = *defaults;
-        options.k = self.k.unwrap_or(defaults.k);
-        options.mode = self.mode.unwrap_or(defaults.mode);
-        if let Some(max_tokens) = self.max_tokens {
-            if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}")));
-            }
-            options.generation.max_tokens = max_tokens;
+/// `defaults` with what a request set, each value checked.
+pub(crate) fn ask_options(
+    defaults: &AskOptions,
+    k: Option<usize>,
+    mode: Option<Mode>,
+    max_tokens: Option<usize>,
+    temperature: Option<f64>,
+) -> Result<AskOptions, ApiError> {
+    let mut options = *defaults;
+    options.k = k.unwrap_or(defaults.k);
+    options.mode = mode.unwrap_or(defaults.mode);
+    if let Some(max_tokens) = max_tokens {
+        if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}")));
         }
-        if let Some(temperature) = self.temperature {
-            if !(0.0..=2.0).contains(&temperature) {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "temperature must be between 0 and 2"));
-            }
-            options.generation.temperature = temperature;
-        }
-        Ok(options)
+        options.generation.max_tokens = max_tokens;
     }
+    if let Some(temperature) = temperature {
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "temperature must be between 0 and 2"));
+        }
+        options.generation.temperature = temperature;
+    }
+    Ok(options)
 }
 
 async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest>) -> Result<Response, ApiError> {
-    let options = request.options(&state.defaults)?;
-    let engine = state.engine.clone();
+    let options = ask_options(&state.defaults, request.k, request.mode, request.max_tokens, request.temperature)?;
     if !request.stream {
-        let answer = tokio::task::spawn_blocking(move || {
-            engine.ask(&request.question, &options, &mut |_| ControlFlow::Continue(()))
-        })
-        .await??;
-        return Ok(Json(answer).into_response());
+        return Ok(Json(answer(&state, request.question, options).await?).into_response());
     }
 
     // Checked before the stream starts, so a bad request is a 400, not an event.
     docent_engine::check_query(&request.question, options.k)?;
-    // Stream: the blocking worker sends each piece of text as it is generated; a client that
-    // disconnects closes the channel, which stops generation.
+    Ok(stream_answer(
+        state,
+        request.question,
+        options,
+        Vec::new(),
+        |text| Event::default().event("token").data(json!({ "text": text }).to_string()),
+        |result| {
+            vec![match result {
+                Ok(answer) => Event::default().event("done").data(serde_json::to_string(&answer).unwrap_or_default()),
+                Err(err) => Event::default().event("error").data(json!({ "error": { "message": ApiError::from(err).message } }).to_string()),
+            }]
+        },
+    ))
+}
+
+/// Answers `question` on a blocking worker.
+pub(crate) async fn answer(state: &AppState, question: String, options: AskOptions) -> Result<Answer, ApiError> {
+    let engine = state.engine.clone();
+    Ok(tokio::task::spawn_blocking(move || engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))).await??)
+}
+
+/// Answers `question` on a blocking worker and streams it as Server-Sent Events: `start` first,
+/// then `piece` turns each piece of text into an event as it is generated, and `end` the outcome
+/// into the last events. A client that disconnects closes the channel, which stops generation.
+pub(crate) fn stream_answer(
+    state: AppState,
+    question: String,
+    options: AskOptions,
+    start: Vec<Event>,
+    piece: impl Fn(&str) -> Event + Send + 'static,
+    end: impl FnOnce(anyhow::Result<Answer>) -> Vec<Event> + Send + 'static,
+) -> Response {
     let (sender, receiver) = mpsc::channel::<Event>(64);
     tokio::task::spawn_blocking(move || {
-        let result = engine.ask(&request.question, &options, &mut |text| {
-            let event = Event::default().event("token").data(json!({ "text": text }).to_string());
-            match sender.blocking_send(event) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
+        for event in start {
+            if sender.blocking_send(event).is_err() {
+                return;
             }
+        }
+        let result = state.engine.ask(&question, &options, &mut |text| match sender.blocking_send(piece(text)) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
         });
-        let last = match result {
-            Ok(answer) => Event::default().event("done").data(serde_json::to_string(&answer).unwrap_or_default()),
-            Err(err) => Event::default().event("error").data(json!({ "error": ApiError::from(err).message }).to_string()),
-        };
-        let _ = sender.blocking_send(last);
+        for event in end(result) {
+            if sender.blocking_send(event).is_err() {
+                break;
+            }
+        }
     });
     let stream = tokio_stream::StreamExt::map(ReceiverStream::new(receiver), Ok::<_, Infallible>);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }

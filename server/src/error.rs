@@ -18,9 +18,13 @@ impl ApiError {
     }
 }
 
+/// OpenAI's error shape on every route, so that OpenAI clients show docent's message:
+/// `{"error": {"message", "type", "code"}}`.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response()
+        let kind = if self.status.is_client_error() { "invalid_request_error" } else { "server_error" };
+        let body = serde_json::json!({ "error": { "message": self.message, "type": kind, "code": self.status.as_u16() } });
+        (self.status, axum::Json(body)).into_response()
     }
 }
 

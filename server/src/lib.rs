@@ -1,11 +1,14 @@
 //! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
-//! token by token), `GET /healthz`. Every error is JSON `{"error": "..."}` with a 4xx/5xx status.
+//! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
+//! `GET /healthz`. Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
+//! with a 4xx/5xx status.
 //!
 //! The engine is synchronous and CPU-bound (embedding, generation), so each request runs it on a
 //! blocking thread; the models are loaded once and shared by all requests.
 
 mod api;
 mod error;
+mod openai;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,189 @@
+//! The OpenAI-compatible face of docent, so that existing clients and tools can ask it:
+//! `POST /v1/chat/completions` (a JSON completion, or `chat.completion.chunk` events ending in
+//! `[DONE]` when `stream` is set) and `GET /v1/models`.
+//!
+//! Every completion is a retrieval-augmented answer to the last user message, from the store
+//! only; its sources come back as `citations` on the message (and on the last streamed chunk).
+//! docent does not call client tools: it searches its own store for every question, so a request
+//! with `tools` is refused with a 400 that says so rather than silently ignoring them.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::Event;
+use axum::response::{IntoResponse, Response};
+use docent_engine::{Answer, Citation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::{answer, ask_options, stream_answer};
+use crate::error::{ApiError, ApiJson};
+
+/// The one model docent serves, whatever generator is behind it.
+const MODEL: &str = "docent";
+
+#[derive(Deserialize)]
+pub struct ChatRequest {
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: bool,
+    max_tokens: Option<usize>,
+    /// The newer name of `max_tokens`.
+    max_completion_tokens: Option<usize>,
+    temperature: Option<f64>,
+    tools: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: Option<Content>,
+}
+
+/// A message's content: a string, or a list of parts of which docent reads the text ones.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Deserialize)]
+struct ContentPart {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+impl Content {
+    fn text(&self) -> String {
+        match self {
+            Content::Text(text) => text.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter(|p| p.kind == "text")
+                .filter_map(|p| p.text.as_deref())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+}
+
+impl ChatRequest {
+    /// The question: the last user message (earlier turns are not searched).
+    fn question(&self) -> Result<String, ApiError> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user")
+            .and_then(|m| m.content.as_ref())
+            .map(Content::text)
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "messages must include a user message with text content"))
+    }
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    total_tokens: usize,
+}
+
+fn usage(answer: &Answer) -> Usage {
+    let stats = &answer.timings.generation;
+    Usage {
+        prompt_tokens: stats.prompt_tokens,
+        completion_tokens: stats.generated_tokens,
+        total_tokens: stats.prompt_tokens + stats.generated_tokens,
+    }
+}
+
+/// "length" when the answer was cut at `max_tokens`, else "stop".
+fn finish_reason(answer: &Answer, max_tokens: usize) -> &'static str {
+    if answer.timings.generation.generated_tokens >= max_tokens { "length" } else { "stop" }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
+pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): ApiJson<ChatRequest>) -> Result<Response, ApiError> {
+    if request.tools.as_ref().is_some_and(|tools| !tools.is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "docent does not call client tools: it searches its own store for every question. Send the question \
+             without `tools`, or call POST /v1/search for the search results themselves.",
+        ));
+    }
+    let question = request.question()?;
+    let max_tokens = request.max_completion_tokens.or(request.max_tokens);
+    let options = ask_options(&state.defaults, None, None, max_tokens, request.temperature)?;
+    let limit = options.generation.max_tokens;
+    let (id, created) = (completion_id(), now());
+
+    if !request.stream {
+        let answer = answer(&state, question, options).await?;
+        return Ok(Json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": MODEL,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": answer.answer, "citations": answer.citations },
+                "finish_reason": finish_reason(&answer, limit),
+            }],
+            "usage": usage(&answer),
+        }))
+        .into_response());
+    }
+
+    // Checked before the stream starts, so a bad request is a 400, not an event.
+    docent_engine::check_query(&question, options.k)?;
+    let chunk = move |delta: Value, finish: Option<&str>, citations: Option<&[Citation]>| {
+        let mut chunk = json!({
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+        });
+        if let Some(citations) = citations {
+            chunk["citations"] = json!(citations);
+        }
+        Event::default().data(chunk.to_string())
+    };
+    let last = chunk.clone();
+    // The role comes first, in a chunk of its own, as in OpenAI's streams.
+    let first = chunk(json!({ "role": "assistant", "content": "" }), None, None);
+    Ok(stream_answer(
+        state,
+        question,
+        options,
+        vec![first],
+        move |text| chunk(json!({ "content": text }), None, None),
+        move |result| {
+            let end = match result {
+                Ok(answer) => last(json!({}), Some(finish_reason(&answer, limit)), Some(&answer.citations)),
+                Err(err) => Event::default().data(json!({ "error": { "message": ApiError::from(err).message } }).to_string()),
+            };
+            vec![end, Event::default().data("[DONE]")]
+        },
+    ))
+}
+
+pub async fn models() -> Json<Value> {
+    Json(json!({
+        "object": "list",
+        "data": [{ "id": MODEL, "object": "model", "created": 0, "owned_by": "docent" }],
+    }))
+}
