@@ -121,6 +121,13 @@ pub enum Command {
     Serve {
         #[arg(long, env = "DOCENT_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// An API key with full access (repeat the flag, or comma-separate in the variable);
+        /// with any key set, every route but /healthz needs `Authorization: Bearer KEY`
+        #[arg(long = "api-key", env = "DOCENT_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+        api_keys: Vec<String>,
+        /// An API key that may search and ask but not change the store
+        #[arg(long = "read-only-key", env = "DOCENT_READ_ONLY_KEYS", value_delimiter = ',', hide_env_values = true)]
+        read_only_keys: Vec<String>,
         #[command(flatten)]
         answer: AnswerArgs,
     },
@@ -198,9 +205,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if json { print_json(&result)? } else { output::print_sources(&result) }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, answer } => {
+        Command::Serve { addr, answer, api_keys, read_only_keys } => {
             let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
-            let state = docent_server::AppState { engine, defaults: answer.options() };
+            let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -14,6 +14,8 @@ struct Server {
     child: Child,
     base: String,
     store: std::path::PathBuf,
+    /// Everything the server wrote to stderr so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -26,11 +28,18 @@ impl Drop for Server {
 
 /// Ingests the corpus into a fresh store and serves it on a port the OS picks.
 fn start() -> Server {
+    start_with(&[])
+}
+
+/// [`start`] with more `serve` arguments, logging at debug level.
+fn start_with(args: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     ingest(&store, &corpus());
     let mut child = docent(&store)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("DOCENT_LOG", "debug")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -42,8 +51,10 @@ fn start() -> Server {
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, base, store, _dir: dir }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| sink.lock().unwrap().push_str(&(line + "\n"))));
+    Server { child, base, store, log, _dir: dir }
 }
 
 fn client() -> Client {
@@ -182,4 +193,52 @@ fn the_openai_python_client_works_against_docent() {
     assert!(out["stream_citations"].is_array(), "the last chunk carries the citations: {out}");
     assert!(["stop", "length"].contains(&out["stream_finish"].as_str().unwrap()), "{out}");
     assert!(out["tools_error"].as_str().unwrap().contains("does not call client tools"), "{out}");
+}
+
+#[test]
+fn api_keys_guard_every_route_but_health_and_read_only_keys_cannot_delete() {
+    let server = start_with(&["--api-key", "full-secret-1", "--read-only-key", "reader-secret-2"]);
+    let url = |route: &str| format!("{}{route}", server.base);
+    let c = client();
+    let search = |key: Option<&str>| {
+        let mut request = c.post(url("/v1/search")).json(&json!({"query": "What is LoRA?", "k": 1}));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().unwrap()
+    };
+
+    assert_eq!(c.get(url("/healthz")).send().unwrap().status(), StatusCode::OK, "health needs no key");
+    let refused = search(None);
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    assert_eq!(search(Some("wrong")).status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(search(Some("full-secret")).status(), StatusCode::UNAUTHORIZED, "a prefix is not the key");
+    assert_eq!(search(Some("reader-secret-2")).status(), StatusCode::OK);
+    assert_eq!(search(Some("full-secret-1")).status(), StatusCode::OK);
+    assert_eq!(c.get(url("/v1/models")).send().unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(c.get(url("/no/such/route")).send().unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let list = |key: &str| -> Value { c.get(url("/v1/documents")).bearer_auth(key).send().unwrap().json().unwrap() };
+    let documents = list("reader-secret-2")["documents"].as_array().unwrap().clone();
+    assert_eq!(documents.len(), 9);
+    let victim = documents.iter().find(|d| d["path"] == "en/fine-tuning.txt").unwrap();
+    let id = victim["doc_id"].as_str().unwrap();
+
+    let delete = |key: &str| c.delete(url(&format!("/v1/documents/{id}"))).bearer_auth(key).send().unwrap();
+    assert_eq!(delete("reader-secret-2").status(), StatusCode::FORBIDDEN);
+    assert_eq!(list("full-secret-1")["documents"].as_array().unwrap().len(), 9, "a refused delete changes nothing");
+    let deleted = delete("full-secret-1");
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let deleted: Value = deleted.json().unwrap();
+    assert_eq!(deleted["deleted"]["path"], "en/fine-tuning.txt");
+    let remaining = list("full-secret-1")["documents"].as_array().unwrap().clone();
+    assert_eq!(remaining.len(), 8);
+    assert!(remaining.iter().all(|d| d["path"] != "en/fine-tuning.txt"));
+    assert_eq!(delete("full-secret-1").status(), StatusCode::NOT_FOUND, "deleting twice finds nothing");
+    let hits: Value = search(Some("full-secret-1")).json().unwrap();
+    assert_ne!(hits["hits"][0]["path"], "en/fine-tuning.txt", "its chunks are gone from search");
+
+    let log = server.log.lock().unwrap().clone();
+    assert!(!log.contains("full-secret-1") && !log.contains("reader-secret-2"), "keys must never be logged:\n{log}");
 }

@@ -3,11 +3,12 @@
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::{Extension, middleware};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use docent_engine::{Answer, AskOptions, Hit, Mode};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
+use crate::auth::{self, Access};
 use crate::{AppState, openai};
 
 pub fn router(state: AppState) -> Router {
@@ -25,8 +27,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ask", post(ask))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route("/v1/documents", get(list_documents))
+        .route("/v1/documents/{id}", delete(delete_document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
 }
 
@@ -34,6 +39,37 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
     let engine = state.engine.clone();
     let chunks = tokio::task::spawn_blocking(move || engine.store().count()).await??;
     Ok(Json(json!({ "status": "ok", "chunks": chunks })))
+}
+
+async fn list_documents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let engine = state.engine.clone();
+    let documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
+    Ok(Json(json!({ "documents": documents })))
+}
+
+/// Removes a document's chunks from the store (a document still in an ingested folder comes
+/// back on the next ingest of that folder).
+async fn delete_document(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth::require_full(access)?;
+    let engine = state.engine.clone();
+    let deleted = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let store = engine.store();
+        let found = store.documents()?.into_iter().find(|d| d.doc_id == id);
+        if let Some(doc) = &found {
+            store.delete_document(&doc.doc_id)?;
+            store.flush()?;
+        }
+        Ok(found)
+    })
+    .await??;
+    match deleted {
+        Some(document) => Ok(Json(json!({ "deleted": document }))),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no document with this id; GET /v1/documents lists them")),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,14 @@
 //! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
 //! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
-//! `GET /healthz`. Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
+//! `GET /healthz`; `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
+//! route but `/healthz` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
 //! with a 4xx/5xx status.
 //!
 //! The engine is synchronous and CPU-bound (embedding, generation), so each request runs it on a
 //! blocking thread; the models are loaded once and shared by all requests.
 
 mod api;
+mod auth;
 mod error;
 mod openai;
 
@@ -17,6 +19,7 @@ use anyhow::{Context, Result};
 use docent_engine::{AskOptions, Engine};
 
 pub use api::router;
+pub use auth::ApiKeys;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -24,6 +27,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Defaults for fields a request leaves out.
     pub defaults: AskOptions,
+    /// Who may call; empty: everyone.
+    pub keys: ApiKeys,
 }
 
 /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.
@@ -32,6 +37,9 @@ pub async fn serve(addr: SocketAddr, state: AppState) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}: is another server using it? Try --addr 127.0.0.1:PORT"))?;
     let engine = state.engine.clone();
+    if state.keys.is_empty() && !addr.ip().is_loopback() {
+        eprintln!("docent: warning: listening on {addr} without API keys: anyone who can reach it may delete documents (set --api-key)");
+    }
     eprintln!("docent: serving on http://{}", listener.local_addr()?);
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || engine.store().flush()).await??;
