@@ -128,6 +128,12 @@ pub enum Command {
         /// An API key that may search and ask but not change the store
         #[arg(long = "read-only-key", env = "DOCENT_READ_ONLY_KEYS", value_delimiter = ',', hide_env_values = true)]
         read_only_keys: Vec<String>,
+        /// Answers generated at once (more only slow each other down on a CPU)
+        #[arg(long, env = "DOCENT_MAX_GENERATIONS", default_value_t = 1)]
+        max_generations: usize,
+        /// Questions that may wait for a generation slot; beyond that, 503 with Retry-After
+        #[arg(long, env = "DOCENT_QUEUE", default_value_t = 16)]
+        queue: usize,
         #[command(flatten)]
         answer: AnswerArgs,
     },
@@ -205,10 +211,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if json { print_json(&result)? } else { output::print_sources(&result) }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, answer, api_keys, read_only_keys } => {
+        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue } => {
             let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys };
+            let generation = docent_server::GenerationSlots::new(max_generations, queue);
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
             Ok(ExitCode::SUCCESS)
         }

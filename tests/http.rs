@@ -139,6 +139,10 @@ fn bad_requests_get_json_errors() {
     check(json_post("/v1/ask", r#"{"question": "   ", "stream": true}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/chat/completions", r#"{"messages": []}"#), StatusCode::BAD_REQUEST);
+    let long_question = json!({ "question": "why ".repeat(1500) }).to_string();
+    check(c.post(url("/v1/ask")).header("content-type", "application/json").body(long_question).send().unwrap(), StatusCode::BAD_REQUEST);
+    let huge_body = json!({ "query": "x".repeat(2 * 1024 * 1024) }).to_string();
+    check(c.post(url("/v1/search")).header("content-type", "application/json").body(huge_body).send().unwrap(), StatusCode::PAYLOAD_TOO_LARGE);
     check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "system", "content": "hi"}]}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "user", "content": "  "}]}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/chat/completions", r#"{"messages": "hello"}"#), StatusCode::UNPROCESSABLE_ENTITY);
@@ -241,4 +245,30 @@ fn api_keys_guard_every_route_but_health_and_read_only_keys_cannot_delete() {
 
     let log = server.log.lock().unwrap().clone();
     assert!(!log.contains("full-secret-1") && !log.contains("reader-secret-2"), "keys must never be logged:\n{log}");
+}
+
+#[test]
+fn a_full_generation_queue_answers_503_with_retry_after() {
+    let server = start_with(&["--max-generations", "1", "--queue", "0"]);
+    let ask = |base: String| {
+        std::thread::spawn(move || {
+            let response = client()
+                .post(format!("{base}/v1/ask"))
+                .json(&json!({"question": "What is retrieval-augmented generation?", "max_tokens": 32}))
+                .send()
+                .unwrap();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            (response.status(), retry_after)
+        })
+    };
+    // Two at once: one generates, the other finds no slot and no room to wait.
+    let (first, second) = (ask(server.base.clone()), ask(server.base.clone()));
+    let mut outcomes = vec![first.join().unwrap(), second.join().unwrap()];
+    outcomes.sort_by_key(|(status, _)| *status);
+    assert_eq!(outcomes[0].0, StatusCode::OK, "{outcomes:?}");
+    assert_eq!(outcomes[1], (StatusCode::SERVICE_UNAVAILABLE, Some("5".to_string())), "{outcomes:?}");
+    // Search needs no generation slot, and the server answers again once the slot is free.
+    let (status, _) = post(&server, "/v1/search", json!({"query": "LoRA", "k": 1}));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ask(server.base.clone()).join().unwrap().0, StatusCode::OK);
 }

@@ -112,10 +112,18 @@ pub struct Engine {
     generator: Option<Arc<dyn Generator>>,
 }
 
-/// Rejects what no search can answer: an empty query, or k out of 1..=MAX_K.
+/// The longest question, in characters: far beyond any real question, short of what would
+/// make embedding and the prompt slow or the prompt overflow the generator's context.
+pub const MAX_QUERY_CHARS: usize = 4000;
+
+/// Rejects what no search can answer: an empty or overlong query, or k out of 1..=MAX_K.
 pub fn check_query(text: &str, k: usize) -> Result<()> {
     if text.trim().is_empty() {
         return Err(InvalidInput("the question is empty".into()).into());
+    }
+    let chars = text.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(InvalidInput(format!("the question is {chars} characters long; the limit is {MAX_QUERY_CHARS}")).into());
     }
     if !(1..=MAX_K).contains(&k) {
         return Err(InvalidInput(format!("k must be between 1 and {MAX_K}, got {k}")).into());

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::{Extension, middleware};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, openai};
+use crate::{AppState, limits, openai};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -140,9 +141,7 @@ async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest
         return Ok(Json(answer(&state, request.question, options).await?).into_response());
     }
 
-    // Checked before the stream starts, so a bad request is a 400, not an event.
-    docent_engine::check_query(&request.question, options.k)?;
-    Ok(stream_answer(
+    stream_answer(
         state,
         request.question,
         options,
@@ -154,28 +153,40 @@ async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest
                 Err(err) => Event::default().event("error").data(json!({ "error": { "message": ApiError::from(err).message } }).to_string()),
             }]
         },
-    ))
+    )
+    .await
 }
 
-/// Answers `question` on a blocking worker.
+/// Answers `question` on a blocking worker, once a generation slot is free.
 pub(crate) async fn answer(state: &AppState, question: String, options: AskOptions) -> Result<Answer, ApiError> {
+    docent_engine::check_query(&question, options.k)?;
+    let slot = state.generation.acquire().await?;
     let engine = state.engine.clone();
-    Ok(tokio::task::spawn_blocking(move || engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))).await??)
+    Ok(tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))
+    })
+    .await??)
 }
 
-/// Answers `question` on a blocking worker and streams it as Server-Sent Events: `start` first,
-/// then `piece` turns each piece of text into an event as it is generated, and `end` the outcome
-/// into the last events. A client that disconnects closes the channel, which stops generation.
-pub(crate) fn stream_answer(
+/// Answers `question` on a blocking worker, once a generation slot is free, and streams it as
+/// Server-Sent Events: `start` first, then `piece` turns each piece of text into an event as it is
+/// generated, and `end` the outcome into the last events. A bad question or a full queue is an
+/// error response, not an event. A client that disconnects closes the channel, which stops
+/// generation.
+pub(crate) async fn stream_answer(
     state: AppState,
     question: String,
     options: AskOptions,
     start: Vec<Event>,
     piece: impl Fn(&str) -> Event + Send + 'static,
     end: impl FnOnce(anyhow::Result<Answer>) -> Vec<Event> + Send + 'static,
-) -> Response {
+) -> Result<Response, ApiError> {
+    docent_engine::check_query(&question, options.k)?;
+    let slot = state.generation.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         for event in start {
             if sender.blocking_send(event).is_err() {
                 return;
@@ -192,5 +203,5 @@ pub(crate) fn stream_answer(
         }
     });
     let stream = tokio_stream::StreamExt::map(ReceiverStream::new(receiver), Ok::<_, Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
 }

@@ -10,11 +10,18 @@ use docent_engine::InvalidInput;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds the client should wait before retrying (sent as `Retry-After`).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), retry_after: None }
+    }
+
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -24,7 +31,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = if self.status.is_client_error() { "invalid_request_error" } else { "server_error" };
         let body = serde_json::json!({ "error": { "message": self.message, "type": kind, "code": self.status.as_u16() } });
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod error;
+mod limits;
 mod openai;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use docent_engine::{AskOptions, Engine};
 
 pub use api::router;
 pub use auth::ApiKeys;
+pub use limits::GenerationSlots;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -29,6 +31,8 @@ pub struct AppState {
     pub defaults: AskOptions,
     /// Who may call; empty: everyone.
     pub keys: ApiKeys,
+    /// How many answers are generated at once, and how many may wait.
+    pub generation: GenerationSlots,
 }
 
 /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.

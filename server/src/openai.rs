@@ -147,8 +147,6 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
         .into_response());
     }
 
-    // Checked before the stream starts, so a bad request is a 400, not an event.
-    docent_engine::check_query(&question, options.k)?;
     let chunk = move |delta: Value, finish: Option<&str>, citations: Option<&[Citation]>| {
         let mut chunk = json!({
             "id": id,
@@ -165,7 +163,7 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
     let last = chunk.clone();
     // The role comes first, in a chunk of its own, as in OpenAI's streams.
     let first = chunk(json!({ "role": "assistant", "content": "" }), None, None);
-    Ok(stream_answer(
+    stream_answer(
         state,
         question,
         options,
@@ -178,7 +176,8 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
             };
             vec![end, Event::default().data("[DONE]")]
         },
-    ))
+    )
+    .await
 }
 
 pub async fn models() -> Json<Value> {
