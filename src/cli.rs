@@ -215,7 +215,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
             let generation = docent_server::GenerationSlots::new(max_generations, queue);
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation };
+            let metrics = Arc::new(docent_server::Metrics::default());
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -272,3 +272,31 @@ fn a_full_generation_queue_answers_503_with_retry_after() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ask(server.base.clone()).join().unwrap().0, StatusCode::OK);
 }
+
+#[test]
+fn metrics_count_requests_answers_and_the_store() {
+    let server = start();
+    let c = client();
+    let url = |route: &str| format!("{}{route}", server.base);
+    assert_eq!(post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0, StatusCode::OK);
+    assert_eq!(post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0, StatusCode::OK);
+    assert_eq!(post(&server, "/v1/ask", json!({"question": "What is LoRA?", "max_tokens": 8})).0, StatusCode::OK);
+    assert_eq!(c.get(url("/no/such/route")).send().unwrap().status(), StatusCode::NOT_FOUND);
+    let chunks = c.get(url("/healthz")).send().unwrap().json::<Value>().unwrap()["chunks"].as_u64().unwrap();
+
+    let text = c.get(url("/metrics")).send().unwrap().text().unwrap();
+    let value = |prefix: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value(r#"docent_http_requests_total{route="/v1/search",method="POST",status="200"}"#), 2.0);
+    assert_eq!(value(r#"docent_http_requests_total{route="/v1/ask",method="POST",status="200"}"#), 1.0);
+    assert_eq!(value(r#"docent_http_requests_total{route="unmatched",method="GET",status="404"}"#), 1.0);
+    assert_eq!(value(r#"docent_http_request_seconds_count{route="/v1/search"}"#), 2.0);
+    assert_eq!(value("docent_retrieval_seconds_count"), 1.0);
+    assert_eq!(value("docent_generation_seconds_count"), 1.0);
+    let generated = value("docent_generated_tokens_total");
+    assert!((1.0..=8.0).contains(&generated), "{generated}");
+    assert!(value("docent_prompt_tokens_total") > 100.0);
+    assert_eq!(value("docent_store_chunks"), chunks as f64);
+}

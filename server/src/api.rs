@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, limits, openai};
+use crate::{AppState, limits, metrics, openai};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -27,11 +27,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ask", post(ask))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/documents", get(list_documents))
         .route("/v1/documents/{id}", delete(delete_document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -161,12 +163,14 @@ async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest
 pub(crate) async fn answer(state: &AppState, question: String, options: AskOptions) -> Result<Answer, ApiError> {
     docent_engine::check_query(&question, options.k)?;
     let slot = state.generation.acquire().await?;
-    let engine = state.engine.clone();
-    Ok(tokio::task::spawn_blocking(move || {
+    let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
+    let answer = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))
     })
-    .await??)
+    .await??;
+    metrics.observe_answer(&answer);
+    Ok(answer)
 }
 
 /// Answers `question` on a blocking worker, once a generation slot is free, and streams it as
@@ -196,6 +200,9 @@ pub(crate) async fn stream_answer(
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         });
+        if let Ok(answer) = &result {
+            state.metrics.observe_answer(answer);
+        }
         for event in end(result) {
             if sender.blocking_send(event).is_err() {
                 break;

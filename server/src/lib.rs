@@ -1,6 +1,6 @@
 //! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
 //! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
-//! `GET /healthz`; `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
+//! `GET /healthz`, `GET /metrics`; `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
 //! route but `/healthz` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
 //! with a 4xx/5xx status.
 //!
@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod error;
 mod limits;
+mod metrics;
 mod openai;
 
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use docent_engine::{AskOptions, Engine};
 pub use api::router;
 pub use auth::ApiKeys;
 pub use limits::GenerationSlots;
+pub use metrics::Metrics;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -33,6 +35,7 @@ pub struct AppState {
     pub keys: ApiKeys,
     /// How many answers are generated at once, and how many may wait.
     pub generation: GenerationSlots,
+    pub metrics: Arc<Metrics>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.
