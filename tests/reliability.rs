@@ -1,0 +1,83 @@
+//! Reliability: `docent ingest` killed with SIGKILL at random points leaves a store that the next
+//! ingest repairs to exactly match the folder.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+/// A folder of 45 documents: the sample corpus, five times over in subfolders.
+fn folder(dir: &std::path::Path) -> std::path::PathBuf {
+    let source = copy_corpus(dir);
+    let target = dir.join("many");
+    for copy in 0..5 {
+        for entry in ["en", "zh"] {
+            for file in std::fs::read_dir(source.join(entry)).unwrap() {
+                let file = file.unwrap().path();
+                let dest = target.join(format!("copy{copy}")).join(entry).join(file.file_name().unwrap());
+                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                std::fs::copy(&file, dest).unwrap();
+            }
+        }
+    }
+    target
+}
+
+/// A pseudo-random sequence from the clock (printed, so a failure can be replayed by reading it).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+#[test]
+fn ingest_killed_at_random_points_is_repaired_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = folder(dir.path());
+
+    // The reference: an uninterrupted ingest into a store of its own, timed.
+    let reference_store = dir.path().join("reference");
+    let started = Instant::now();
+    let report = ingest(&reference_store, &docs);
+    let full = started.elapsed();
+    assert_eq!(report["added"], 45, "{report}");
+    let expected = documents(&reference_store);
+    assert!(expected.iter().all(|(_, points, complete)| *points > 0 && *complete));
+
+    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("seed {seed}; an uninterrupted ingest takes {full:?}");
+    let mut random = Lcg(seed);
+    let store = dir.path().join("store");
+    let mut killed_while_running = 0;
+    for run in 0..6 {
+        // Anywhere from start-up to the end of a full ingest.
+        let delay = Duration::from_millis(random.next(full.as_millis() as u64 + 1));
+        let mut child = docent(&store).arg("ingest").arg(&docs).arg("--json").spawn().unwrap();
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().unwrap(); // SIGKILL: no cleanup of any kind
+        child.wait().unwrap();
+        killed_while_running += usize::from(!finished);
+        eprintln!("run {run}: killed after {delay:?}{}", if finished { " (it had already finished)" } else { "" });
+    }
+    assert!(killed_while_running >= 5, "only {killed_while_running} runs were killed mid-way; the test proves little");
+
+    let repaired = ingest(&store, &docs);
+    assert_eq!(repaired["failed"].as_array().unwrap().len(), 0, "{repaired}");
+    let after = documents(&store);
+    assert_eq!(after, expected, "same documents, chunk counts and completeness as an uninterrupted ingest");
+    // Searching finds each document's text once: no duplicate points.
+    let hits = search(&store, "nucleus sampling", 10);
+    let mut seen = std::collections::HashSet::new();
+    for hit in &hits {
+        assert!(seen.insert((hit["path"].as_str().unwrap().to_string(), hit["chunk"].as_u64())), "duplicate hit {hit}");
+    }
+    // A further run has nothing to do.
+    let again = ingest(&store, &docs);
+    assert_eq!(again["unchanged"], 45, "{again}");
+    assert_eq!(again["chunks_written"], 0, "{again}");
+}
