@@ -17,6 +17,9 @@ use crate::{eval, output, setup};
 #[derive(Parser)]
 #[command(name = "docent", version, about = "Ask questions over your own documents, answered by local models with citations.")]
 pub struct Args {
+    /// A TOML file of option values, keyed by long option name (flags and DOCENT_* variables win)
+    #[arg(long, global = true, env = "DOCENT_CONFIG")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(subcommand)]

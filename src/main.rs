@@ -2,16 +2,21 @@
 //! hands off to `docent-ingest`, `docent-engine` and `docent-server`.
 
 mod cli;
+mod config;
 mod eval;
 mod output;
 mod setup;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let args = match config::parse() {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("docent: error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

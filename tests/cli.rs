@@ -244,3 +244,35 @@ fn a_document_cannot_hijack_the_answer() {
         assert_citations_are_hits(&answer);
     }
 }
+
+/// `--config FILE` supplies option values; DOCENT_* variables and flags win over it; a key no
+/// command knows is an error.
+#[test]
+fn a_config_file_sets_options_that_env_and_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("docent.toml");
+    let from_config = dir.path().join("from-config");
+    std::fs::write(&config, format!("store = {:?}\nembedder = \"minilm\"\naddr = \"127.0.0.1:1\"\n", from_config.to_str().unwrap())).unwrap();
+    let bare = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_docent"));
+        command.env("DOCENT_LOG", "error").env_remove("DOCENT_STORE").env_remove("DOCENT_EMBEDDER").env_remove("DOCENT_QDRANT_URL");
+        command
+    };
+
+    // The file's store and embedder (its `addr` belongs to `serve` and is ignored here).
+    run_json(bare().arg("--config").arg(&config).arg("ingest").arg(corpus()).arg("--json"));
+    assert_eq!(store_meta(&from_config)["embedder"], "all-MiniLM-L6-v2-int8");
+    // A flag wins over the file, and so does the environment.
+    let from_flag = dir.path().join("from-flag");
+    run_json(bare().arg("--config").arg(&config).arg("--store").arg(&from_flag).args(["--embedder", "e5", "ingest"]).arg(corpus()).arg("--json"));
+    assert_eq!(store_meta(&from_flag)["embedder"], "multilingual-e5-small-q4");
+    let from_env = dir.path().join("from-env");
+    run_json(bare().arg("--config").arg(&config).env("DOCENT_STORE", &from_env).arg("ingest").arg(corpus()).arg("--json"));
+    assert!(from_env.join("docent.json").is_file());
+    assert_eq!(documents(&from_config).len(), 9);
+
+    std::fs::write(&config, "stor = \"typo\"\n").unwrap();
+    let output = bare().arg("--config").arg(&config).arg("documents").output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option `stor`"));
+}
