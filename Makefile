@@ -7,7 +7,7 @@ DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
 PYCLIENT := .docent/pyclient
 OPENAI_CLIENT := openai==3.51.0
 
-.PHONY: all models deps build demo test test-qdrant bench clean-store
+.PHONY: all models deps build demo test test-qdrant bench clean-store chromium
 
 all: build
 
@@ -32,7 +32,13 @@ $(PYCLIENT)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(PYCLIENT) $(OPENAI_CLIENT)
 	touch $@
 
-test: models deps $(PYCLIENT)/.installed
+# Headless Chromium for the web page's test (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || { echo "installing chromium (for the web page's test)"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium; }
+
+test: models deps chromium $(PYCLIENT)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 bench: models build

@@ -300,3 +300,55 @@ fn metrics_count_requests_answers_and_the_store() {
     assert!(value("docent_prompt_tokens_total") > 100.0);
     assert_eq!(value("docent_store_chunks"), chunks as f64);
 }
+
+/// The web page in headless Chromium (installed by `make test`): it loads, a question typed into
+/// it streams an answer, the sources appear with path and line span, and a click shows a chunk.
+/// The screenshot is kept as target/test-artifacts/web-page.png.
+#[test]
+fn the_web_page_streams_an_answer_in_headless_chromium() {
+    let server = start_with(&["--api-key", "page-key"]);
+    // The page itself needs no key (it holds no data); the API behind it does.
+    let page = client().get(&server.base).send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().unwrap().contains("<title>docent</title>"));
+
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("web-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    // Without the key the page shows the API's refusal, not an answer.
+    let refused = browse(&server, "What is retrieval-augmented generation?", None, &screenshot);
+    assert!(refused["error"].as_str().unwrap().contains("API key"), "{refused}");
+
+    let out = browse(&server, "What is retrieval-augmented generation?", Some("page-key"), &screenshot);
+    assert_eq!(out["title"], "docent");
+    assert_eq!(out["error"], "", "{out}");
+    assert!(!out["answer"].as_str().unwrap().trim().is_empty(), "{out}");
+    // Streamed: the first text was on the page before the answer was complete.
+    let (first, total) = (out["first_text_seconds"].as_f64().expect("text appeared"), out["seconds"].as_f64().unwrap());
+    assert!(first < total, "{out}");
+    let sources: Vec<&str> = out["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(!sources.is_empty(), "{out}");
+    for source in &sources {
+        assert!(source.contains(".") && source.contains(':') && source.contains('-'), "path:start-end, got {source}");
+    }
+    assert!(sources[0].starts_with("en/retrieval-augmented-generation.md:"), "{sources:?}");
+    assert!(out["shown_chunk"].as_str().unwrap().contains("Retrieval-augmented generation"), "{out}");
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+}
+
+/// Runs tests/browser.py against the server, with `key` typed into the page's key field.
+fn browse(server: &Server, question: &str, key: Option<&str>, screenshot: &std::path::Path) -> Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&server.base)
+        .arg(question)
+        .arg(screenshot)
+        .env("DOCENT_PAGE_KEY", key.unwrap_or(""))
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "browser.py failed (is chromium installed? `make test` installs it):\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}

@@ -1,5 +1,6 @@
 //! API keys. With none configured the API is open (for a server on localhost); with keys, every
-//! route but `/healthz` needs `Authorization: Bearer KEY`. A read-only key may search and ask;
+//! route but `/healthz` and the web page at `/` (which holds no data, and asks for a key itself)
+//! needs `Authorization: Bearer KEY`. A read-only key may search and ask;
 //! changing the store (deleting documents) needs a full key.
 //!
 //! Keys are compared through their SHA-256 digests in constant time, so neither a key's content
@@ -58,7 +59,8 @@ impl ApiKeys {
 
 /// Middleware: lets the request through with its [`Access`], or answers 401.
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let access = if state.keys.is_empty() || request.uri().path() == "/healthz" {
+    let open = matches!(request.uri().path(), "/healthz" | "/");
+    let access = if state.keys.is_empty() || open {
         Some(Access::Full)
     } else {
         request
