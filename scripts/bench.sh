@@ -4,6 +4,7 @@
 # latency split into retrieval / prompt processing / generation, and its peak memory.
 #
 #   scripts/bench.sh [EVAL_DIR]     (default: ../shared/eval)
+#   BENCH_FILES=200 scripts/bench.sh    fewer documents; DOCENT_EMBEDDER=minilm for the other embedder
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 eval_dir="${1:-$root/../shared/eval}"
@@ -11,17 +12,18 @@ docent="$root/target/release/docent"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-python3 - "$eval_dir/pydocs-faq/corpus.jsonl" "$work/docs" <<'PY'
+files="${BENCH_FILES:-1000}"
+python3 - "$eval_dir/pydocs-faq/corpus.jsonl" "$work/docs" "$files" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[2])
 with open(sys.argv[1], encoding="utf-8") as f:
-    for i, line in zip(range(1000), f):
+    for i, line in zip(range(int(sys.argv[3])), f):
         doc = json.loads(line)
         path = out / f"part{i % 10}" / f"{i:04d}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"# {doc['title']}\n\n{doc['text']}\n", encoding="utf-8")
 PY
-echo "corpus: 1000 files, $(du -sh "$work/docs" | cut -f1)"
+echo "corpus: $files files, $(du -sh "$work/docs" | cut -f1); embedder: ${DOCENT_EMBEDDER:-e5}"
 
 measure() { /usr/bin/time -f '%e s wall, %M KiB peak RSS' "$@"; }
 

@@ -137,6 +137,9 @@ pub enum Command {
         /// Questions that may wait for a generation slot; beyond that, 503 with Retry-After
         #[arg(long, env = "DOCENT_QUEUE", default_value_t = 16)]
         queue: usize,
+        /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
+        #[arg(long = "allow-ingest-from", env = "DOCENT_ALLOW_INGEST_FROM", value_delimiter = ',')]
+        allow_ingest_from: Vec<PathBuf>,
         #[command(flatten)]
         answer: AnswerArgs,
     },
@@ -214,12 +217,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if json { print_json(&result)? } else { output::print_sources(&result) }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue } => {
+        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, allow_ingest_from } => {
+            let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
             let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
             let generation = docent_server::GenerationSlots::new(max_generations, queue);
             let metrics = Arc::new(docent_server::Metrics::default());
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics };
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
             Ok(ExitCode::SUCCESS)
         }

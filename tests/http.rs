@@ -352,3 +352,66 @@ fn browse(server: &Server, question: &str, key: Option<&str>, screenshot: &std::
     assert!(output.status.success(), "browser.py failed (is chromium installed? `make test` installs it):\n{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// POST /v1/ingest reads only under --allow-ingest-from: `..`, absolute paths outside, and
+/// symbolic links that leave the root are refused, and a link inside an allowed folder is not
+/// followed. Off without the flag; never with a read-only key.
+#[test]
+fn http_ingest_stays_inside_its_allowed_roots() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.md"), "# Secret\n\nThe launch code is zebra-kumquat-42.\n").unwrap();
+    let allowed = tempfile::tempdir().unwrap();
+    let docs = allowed.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("kettle.md"), "# Kettles\n\nA kettle boils water for tea in about three minutes.\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.md"), docs.join("leak.md")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), allowed.path().join("escape")).unwrap();
+
+    let root = allowed.path().to_str().unwrap();
+    let server = start_with(&["--api-key", "full", "--read-only-key", "reader", "--allow-ingest-from", root]);
+    let ingest = |path: &str, key: &str| {
+        let response = client().post(format!("{}/v1/ingest", server.base)).bearer_auth(key).json(&json!({ "path": path })).send().unwrap();
+        let status = response.status();
+        (status, response.json::<Value>().unwrap())
+    };
+    let outside_path = outside.path().to_str().unwrap();
+
+    assert_eq!(ingest(&format!("{root}/docs"), "reader").0, StatusCode::FORBIDDEN, "read-only keys cannot ingest");
+    assert_eq!(ingest(&format!("{root}/docs/../docs"), "full").0, StatusCode::BAD_REQUEST, "`..` is refused outright");
+    assert_eq!(ingest(&format!("{root}/../{}", outside.path().file_name().unwrap().to_str().unwrap()), "full").0, StatusCode::BAD_REQUEST);
+    assert_eq!(ingest(outside_path, "full").0, StatusCode::FORBIDDEN, "an absolute path outside");
+    assert_eq!(ingest("/etc", "full").0, StatusCode::FORBIDDEN);
+    assert_eq!(ingest(&format!("{root}/escape"), "full").0, StatusCode::FORBIDDEN, "a symlink that leaves the root");
+    assert_eq!(ingest("escape/secret.md", "full").0, StatusCode::FORBIDDEN, "relative, through the link");
+    assert_eq!(ingest(&format!("{root}/nothing-here"), "full").0, StatusCode::NOT_FOUND);
+
+    let (status, report) = ingest("docs", "full");
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["added"], 1, "the kettle only; the link inside is not followed: {report}");
+    let found = client()
+        .post(format!("{}/v1/search", server.base))
+        .bearer_auth("reader")
+        .json(&json!({"query": "launch code zebra-kumquat", "k": 20, "mode": "lexical"}))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    for hit in found["hits"].as_array().unwrap() {
+        assert!(!hit["text"].as_str().unwrap().contains("zebra-kumquat"), "the secret leaked: {hit}");
+    }
+    let kettle = client()
+        .post(format!("{}/v1/search", server.base))
+        .bearer_auth("reader")
+        .json(&json!({"query": "kettle boils water", "k": 1}))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap();
+    assert_eq!(kettle["hits"][0]["path"], "kettle.md", "{kettle}");
+
+    // Without --allow-ingest-from the route is off.
+    let closed = start();
+    let (status, body) = post(&closed, "/v1/ingest", json!({"path": "/tmp"}));
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["error"]["message"].as_str().unwrap().contains("--allow-ingest-from"), "{body}");
+}

@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, limits, metrics, openai};
+use crate::{AppState, ingest_route, limits, metrics, openai};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/metrics", get(metrics::metrics))
+        .route("/v1/ingest", post(ingest_route::ingest))
         .route("/v1/documents", get(list_documents))
         .route("/v1/documents/{id}", delete(delete_document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })

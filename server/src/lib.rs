@@ -1,6 +1,7 @@
 //! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
 //! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
-//! `GET /healthz`, `GET /metrics`; `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
+//! `GET /healthz`, `GET /metrics`, the web page at `/`; `POST /v1/ingest` (under allowed roots),
+//! `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
 //! route but `/healthz` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
 //! with a 4xx/5xx status.
 //!
@@ -10,6 +11,7 @@
 mod api;
 mod auth;
 mod error;
+mod ingest_route;
 mod limits;
 mod metrics;
 mod openai;
@@ -22,6 +24,7 @@ use docent_engine::{AskOptions, Engine};
 
 pub use api::router;
 pub use auth::ApiKeys;
+pub use ingest_route::IngestRoots;
 pub use limits::GenerationSlots;
 pub use metrics::Metrics;
 
@@ -36,6 +39,8 @@ pub struct AppState {
     /// How many answers are generated at once, and how many may wait.
     pub generation: GenerationSlots,
     pub metrics: Arc<Metrics>,
+    /// Where `POST /v1/ingest` may read; empty: nowhere.
+    pub ingest_roots: IngestRoots,
 }
 
 /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.

@@ -1,0 +1,81 @@
+//! `POST /v1/ingest {"path"}`: ingests a folder (or file) on the server's disk, only under the
+//! roots the operator allowed (`--allow-ingest-from DIR`; none by default, which turns the route
+//! off). Several RAG servers shipped path-traversal holes here; docent rejects any `..`
+//! component outright, resolves the real path (following every symbolic link) and requires it to
+//! lie inside an allowed root. The walk itself never follows links, so a link inside an allowed
+//! folder that points elsewhere is not read either.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use docent_ingest::{IngestOptions, IngestReport, ProgressMode};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::AppState;
+use crate::auth::{self, Access};
+use crate::error::{ApiError, ApiJson};
+
+/// The folders HTTP ingest may read, as real paths; and one ingest at a time.
+#[derive(Clone, Default)]
+pub struct IngestRoots {
+    roots: Vec<PathBuf>,
+    running: Arc<Mutex<()>>,
+}
+
+impl IngestRoots {
+    /// Each root must exist; it is kept as its real path.
+    pub fn new(roots: &[PathBuf]) -> anyhow::Result<Self> {
+        let roots = roots
+            .iter()
+            .map(|root| {
+                std::fs::canonicalize(root).map_err(|e| anyhow::anyhow!("--allow-ingest-from {}: {e}", root.display()))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(IngestRoots { roots, running: Arc::default() })
+    }
+
+    /// The real path of `requested` if it lies inside an allowed root. A relative path is taken
+    /// relative to the first root.
+    fn resolve(&self, requested: &str) -> Result<PathBuf, ApiError> {
+        let Some(first) = self.roots.first() else {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "ingest over HTTP is off: start the server with --allow-ingest-from DIR"));
+        };
+        let path = Path::new(requested);
+        if requested.trim().is_empty() || path.components().any(|c| c == Component::ParentDir) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "the path must be non-empty and must not contain `..`"));
+        }
+        let joined = if path.is_absolute() { path.to_path_buf() } else { first.join(path) };
+        let real = std::fs::canonicalize(&joined)
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no such file or folder: {requested}")))?;
+        if !self.roots.iter().any(|root| real.starts_with(root)) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "the path is outside the folders this server may ingest from"));
+        }
+        Ok(real)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct IngestRequest {
+    path: String,
+}
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    ApiJson(request): ApiJson<IngestRequest>,
+) -> Result<Json<IngestReport>, ApiError> {
+    auth::require_full(access)?;
+    let path = state.ingest_roots.resolve(&request.path)?;
+    let _one_at_a_time = state.ingest_roots.running.lock().await;
+    let engine = state.engine.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let options = IngestOptions { progress: ProgressMode::Quiet, ..Default::default() };
+        docent_ingest::ingest(&[path], engine.embedder().as_ref(), engine.store().as_ref(), &options)
+    })
+    .await??;
+    Ok(Json(report))
+}
