@@ -223,7 +223,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
             let generation = docent_server::GenerationSlots::new(max_generations, queue);
             let metrics = Arc::new(docent_server::Metrics::default());
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots };
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default() };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -415,3 +415,51 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["error"]["message"].as_str().unwrap().contains("--allow-ingest-from"), "{body}");
 }
+
+/// POST /v1/documents: a multipart upload is ingested (and searchable), a re-upload replaces the
+/// document, and the limits on names, formats, file count and size hold.
+#[test]
+fn uploads_are_ingested_and_limited() {
+    use reqwest::blocking::multipart::{Form, Part};
+    let server = start_with(&["--api-key", "full", "--read-only-key", "reader"]);
+    let upload = |form: Form, key: &str| {
+        let response = client().post(format!("{}/v1/documents", server.base)).bearer_auth(key).multipart(form).send().unwrap();
+        let status = response.status();
+        (status, response.json::<Value>().unwrap())
+    };
+    let file = |name: &str, text: &str| Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string());
+
+    let form = Form::new()
+        .part("file", file("../../teapots.md", "# Teapots\n\nA cast-iron teapot keeps tea warm for an hour.\n"))
+        .part("file", file("kettle.txt", "An electric kettle switches itself off when the water boils."));
+    let (status, body) = upload(form, "full");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["added"], 2, "{body}");
+    assert_eq!(body["documents"][0]["path"], "teapots.md", "only the last path component is kept: {body}");
+
+    let search = |query: &str| -> Value {
+        client().post(format!("{}/v1/search", server.base)).bearer_auth("reader").json(&json!({"query": query, "k": 1})).send().unwrap().json().unwrap()
+    };
+    assert_eq!(search("cast-iron teapot keeps tea warm")["hits"][0]["path"], "teapots.md");
+    let listed: Value = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().json().unwrap();
+    assert_eq!(listed["documents"].as_array().unwrap().len(), 11, "the corpus and the two uploads: {listed}");
+
+    // The same name again replaces the document.
+    let (status, body) = upload(Form::new().part("file", file("teapots.md", "# Teapots\n\nPorcelain teapots suit green tea.\n")), "full");
+    assert_eq!((status, body["report"]["updated"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    let hit = search("porcelain teapots green tea");
+    assert_eq!(hit["hits"][0]["path"], "teapots.md");
+    assert!(hit["hits"][0]["text"].as_str().unwrap().contains("Porcelain"), "{hit}");
+
+    let one = || Form::new().part("file", file("a.md", "# A\n\ntext\n"));
+    assert_eq!(upload(one(), "reader").0, StatusCode::FORBIDDEN, "read-only keys cannot upload");
+    assert_eq!(upload(Form::new().text("note", "no files"), "full").0, StatusCode::BAD_REQUEST);
+    assert_eq!(upload(Form::new().part("file", file("tool.exe", "MZ")), "full").0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let many = (0..33).fold(Form::new(), |form, i| form.part("file", file(&format!("f{i}.md"), "# F\n\nx\n")));
+    assert_eq!(upload(many, "full").0, StatusCode::BAD_REQUEST, "at most 32 files");
+    let huge = Form::new().part("file", Part::bytes(vec![b'a'; 33 * 1024 * 1024]).file_name("huge.txt"));
+    assert_eq!(upload(huge, "full").0, StatusCode::PAYLOAD_TOO_LARGE);
+    // None of the refused uploads left anything behind.
+    let listed: Value = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().json().unwrap();
+    assert_eq!(listed["documents"].as_array().unwrap().len(), 11);
+}

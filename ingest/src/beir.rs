@@ -62,7 +62,7 @@ pub fn load_corpus(path: &Path) -> Result<(Vec<Source>, Scope)> {
             } else {
                 (format!("# {}\n\n{}", r.title.trim(), r.text), Format::Markdown)
             };
-            Source { root: root.clone(), rel: r.id, origin: Origin::Text { text, format } }
+            Source { root: root.clone(), rel: r.id, origin: Origin::Memory { bytes: text.into_bytes(), format } }
         })
         .collect();
     Ok((sources, Scope::Folder { root }))
@@ -110,8 +110,8 @@ mod tests {
         let (sources, scope) = load_corpus(&corpus).unwrap();
         assert_eq!(sources.len(), 2);
         assert_eq!(sources[0].rel, "d1");
-        assert_eq!(sources[0].origin, Origin::Text { text: "# Apt\n\napt installs".into(), format: Format::Markdown });
-        assert_eq!(sources[1].origin, Origin::Text { text: "no title".into(), format: Format::Text });
+        assert_eq!(sources[0].origin, Origin::Memory { bytes: b"# Apt\n\napt installs".to_vec(), format: Format::Markdown });
+        assert_eq!(sources[1].origin, Origin::Memory { bytes: b"no title".to_vec(), format: Format::Text });
         assert!(scope.covers(&sources[0].root, "anything"));
 
         let qrels = dir.path().join("qrels.tsv");

@@ -19,6 +19,6 @@ pub mod walk;
 
 pub use chunk::{Chunker, TextChunk};
 pub use load::{Code, Format, LoadError};
-pub use pipeline::{IngestOptions, IngestReport, ingest, ingest_sources};
+pub use pipeline::{IngestOptions, IngestReport, doc_id, ingest, ingest_sources};
 pub use progress::ProgressMode;
 pub use walk::{Origin, Scope, Source};

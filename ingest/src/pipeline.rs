@@ -74,7 +74,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn doc_id(root: &str, rel: &str) -> String {
+/// A document's stable id: from the root it was ingested from and its path (or name) there.
+pub fn doc_id(root: &str, rel: &str) -> String {
     let digest = Sha256::new().chain_update(root).chain_update([0]).chain_update(rel).finalize();
     hex(&digest[..8])
 }
@@ -109,7 +110,13 @@ const INDEX_VERSION: &str = "docent-index-1";
 fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), Prepared> {
     let failed = |error: String| Prepared::Failed(Failure { path: source.display(), error });
     match &source.origin {
-        Origin::Text { text, format } => Ok((*format, text.as_bytes().to_vec())),
+        Origin::Memory { bytes, format } => {
+            if bytes.len() as u64 > options.max_file_bytes {
+                let reason = format!("larger than {} bytes", options.max_file_bytes);
+                return Err(Prepared::Skipped { source: source.clone(), reason });
+            }
+            Ok((*format, bytes.clone()))
+        }
         Origin::File(abs) => {
             let format = Format::of(abs).ok_or(Prepared::Unsupported)?;
             let meta = std::fs::metadata(abs).map_err(|e| failed(e.to_string()))?;

@@ -22,8 +22,8 @@ pub struct Source {
 pub enum Origin {
     /// A file on disk, read when its turn comes.
     File(PathBuf),
-    /// Text already in memory (a record of a JSONL corpus, an upload).
-    Text { text: String, format: Format },
+    /// A document already in memory (a record of a JSONL corpus, an upload).
+    Memory { bytes: Vec<u8>, format: Format },
 }
 
 impl Source {
@@ -31,7 +31,7 @@ impl Source {
     pub fn display(&self) -> String {
         match &self.origin {
             Origin::File(abs) => abs.display().to_string(),
-            Origin::Text { .. } => format!("{}/{}", self.root, self.rel),
+            Origin::Memory { .. } => format!("{}/{}", self.root, self.rel),
         }
     }
 }

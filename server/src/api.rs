@@ -18,7 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, ingest_route, limits, metrics, openai};
+use crate::{AppState, ingest_route, limits, metrics, openai, upload};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/ingest", post(ingest_route::ingest))
-        .route("/v1/documents", get(list_documents))
+        .route(
+            "/v1/documents",
+            get(list_documents).post(upload::upload).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES)),
+        )
         .route("/v1/documents/{id}", delete(delete_document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })

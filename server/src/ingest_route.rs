@@ -6,24 +6,21 @@
 //! folder that points elsewhere is not read either.
 
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode};
 use serde::Deserialize;
-use tokio::sync::Mutex;
 
 use crate::AppState;
 use crate::auth::{self, Access};
 use crate::error::{ApiError, ApiJson};
 
-/// The folders HTTP ingest may read, as real paths; and one ingest at a time.
+/// The folders HTTP ingest may read, as real paths.
 #[derive(Clone, Default)]
 pub struct IngestRoots {
     roots: Vec<PathBuf>,
-    running: Arc<Mutex<()>>,
 }
 
 impl IngestRoots {
@@ -35,7 +32,7 @@ impl IngestRoots {
                 std::fs::canonicalize(root).map_err(|e| anyhow::anyhow!("--allow-ingest-from {}: {e}", root.display()))
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(IngestRoots { roots, running: Arc::default() })
+        Ok(IngestRoots { roots })
     }
 
     /// The real path of `requested` if it lies inside an allowed root. A relative path is taken
@@ -70,7 +67,7 @@ pub async fn ingest(
 ) -> Result<Json<IngestReport>, ApiError> {
     auth::require_full(access)?;
     let path = state.ingest_roots.resolve(&request.path)?;
-    let _one_at_a_time = state.ingest_roots.running.lock().await;
+    let _one_at_a_time = state.ingesting.lock().await;
     let engine = state.engine.clone();
     let report = tokio::task::spawn_blocking(move || {
         let options = IngestOptions { progress: ProgressMode::Quiet, ..Default::default() };

@@ -1,7 +1,7 @@
 //! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
 //! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
 //! `GET /healthz`, `GET /metrics`, the web page at `/`; `POST /v1/ingest` (under allowed roots),
-//! `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
+//! `POST /v1/documents` (uploads), `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
 //! route but `/healthz` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
 //! with a 4xx/5xx status.
 //!
@@ -15,6 +15,7 @@ mod ingest_route;
 mod limits;
 mod metrics;
 mod openai;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where `POST /v1/ingest` may read; empty: nowhere.
     pub ingest_roots: IngestRoots,
+    /// Held while an ingest or upload runs: one at a time.
+    pub ingesting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.

@@ -1,0 +1,93 @@
+//! `POST /v1/documents`: a multipart upload of one or more files (parts named `file`), ingested
+//! through the normal pipeline as documents of the root `upload:`. A file uploaded again under
+//! the same name replaces its earlier version. Only the chunks are kept, not the file itself.
+
+use axum::Json;
+use axum::extract::{Extension, Multipart, State};
+use axum::http::StatusCode;
+use docent_ingest::{Format, IngestOptions, Origin, ProgressMode, Source};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{self, Access};
+use crate::error::ApiError;
+
+/// The root every uploaded document belongs to.
+const UPLOAD_ROOT: &str = "upload:";
+/// Files in one upload.
+pub const MAX_FILES: usize = 32;
+/// Bytes of one uploaded file (as for `docent ingest --max-file-mib`'s default).
+pub const MAX_FILE_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes of one upload request, all files together.
+pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// The name a file is stored under: its last path component, so a name such as
+/// `../../etc/passwd` cannot place it anywhere (it only names a document, but stays clean).
+fn file_name(raw: &str) -> Option<String> {
+    let name = raw.rsplit(['/', '\\']).next()?.trim();
+    (!name.is_empty() && name != "." && name != ".." && !name.chars().any(char::is_control)).then(|| name.to_string())
+}
+
+fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError::new(status, message)
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    mut multipart: Multipart,
+) -> Result<Json<Value>, ApiError> {
+    auth::require_full(access)?;
+    let mut sources = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| bad(e.status(), e.body_text()))? {
+        if field.name() != Some("file") {
+            return Err(bad(StatusCode::BAD_REQUEST, "each part must be named `file`"));
+        }
+        if sources.len() == MAX_FILES {
+            return Err(bad(StatusCode::BAD_REQUEST, format!("at most {MAX_FILES} files per upload")));
+        }
+        let name = field
+            .file_name()
+            .and_then(file_name)
+            .ok_or_else(|| bad(StatusCode::BAD_REQUEST, "each file part needs a file name"))?;
+        let format = Format::of(std::path::Path::new(&name)).ok_or_else(|| {
+            bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{name}: docent reads Markdown, HTML, PDF, text and source code"))
+        })?;
+        let bytes = field.bytes().await.map_err(|e| bad(e.status(), e.body_text()))?;
+        if bytes.len() > MAX_FILE_BYTES {
+            return Err(bad(StatusCode::PAYLOAD_TOO_LARGE, format!("{name} is larger than {MAX_FILE_BYTES} bytes")));
+        }
+        sources.push(Source { root: UPLOAD_ROOT.into(), rel: name, origin: Origin::Memory { bytes: bytes.to_vec(), format } });
+    }
+    if sources.is_empty() {
+        return Err(bad(StatusCode::BAD_REQUEST, "no files: send multipart/form-data with one or more `file` parts"));
+    }
+    let documents: Vec<Value> = sources
+        .iter()
+        .map(|s| json!({ "path": s.rel, "doc_id": docent_ingest::doc_id(&s.root, &s.rel) }))
+        .collect();
+    let _one_at_a_time = state.ingesting.lock().await;
+    let engine = state.engine.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let options = IngestOptions { progress: ProgressMode::Quiet, max_file_bytes: MAX_FILE_BYTES as u64, ..Default::default() };
+        // No scope: an upload never removes other documents.
+        docent_ingest::ingest_sources(sources, &[], Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)
+    })
+    .await??;
+    Ok(Json(json!({ "report": report, "documents": documents })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploaded_names_keep_only_their_last_component() {
+        assert_eq!(file_name("notes.md").as_deref(), Some("notes.md"));
+        assert_eq!(file_name("../../etc/passwd.txt").as_deref(), Some("passwd.txt"));
+        assert_eq!(file_name("C:\\\\Users\\\\x\\\\report.pdf").as_deref(), Some("report.pdf"));
+        assert_eq!(file_name("dir/"), None);
+        assert_eq!(file_name(".."), None);
+        assert_eq!(file_name("a\u{0}b.md"), None);
+    }
+}
