@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -137,6 +138,12 @@ pub enum Command {
         /// Questions that may wait for a generation slot; beyond that, 503 with Retry-After
         #[arg(long, env = "DOCENT_QUEUE", default_value_t = 16)]
         queue: usize,
+        /// Seconds a question may wait for a slot before it gets 503 with Retry-After
+        #[arg(long, env = "DOCENT_QUEUE_TIMEOUT", default_value_t = 60)]
+        queue_timeout: u64,
+        /// Seconds one answer may take once it has a slot; then it is stopped (504, or an error event)
+        #[arg(long, env = "DOCENT_ANSWER_TIMEOUT", default_value_t = 300)]
+        answer_timeout: u64,
         /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
         #[arg(long = "allow-ingest-from", env = "DOCENT_ALLOW_INGEST_FROM", value_delimiter = ',')]
         allow_ingest_from: Vec<PathBuf>,
@@ -217,11 +224,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if json { print_json(&result)? } else { output::print_sources(&result) }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, allow_ingest_from } => {
+        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, queue_timeout, answer_timeout, allow_ingest_from } => {
             let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
             let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
-            let generation = docent_server::GenerationSlots::new(max_generations, queue);
+            let generation = docent_server::GenerationSlots::new(
+                max_generations,
+                queue,
+                Duration::from_secs(queue_timeout),
+                Duration::from_secs(answer_timeout),
+            );
             let metrics = Arc::new(docent_server::Metrics::default());
             let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default() };
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;

@@ -2,69 +2,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-
+use common::server::*;
 use common::*;
-use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-struct Server {
-    child: Child,
-    base: String,
-    store: std::path::PathBuf,
-    /// Everything the server wrote to stderr so far.
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Ingests the corpus into a fresh store and serves it on a port the OS picks.
-fn start() -> Server {
-    start_with(&[])
-}
-
-/// [`start`] with more `serve` arguments, logging at debug level.
-fn start_with(args: &[&str]) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    ingest(&store, &corpus());
-    let mut child = docent(&store)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .args(args)
-        .env("DOCENT_LOG", "debug")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("the server prints its address").unwrap();
-        if let Some(url) = line.strip_prefix("docent: serving on ") {
-            break url.to_string();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| sink.lock().unwrap().push_str(&(line + "\n"))));
-    Server { child, base, store, log, _dir: dir }
-}
-
-fn client() -> Client {
-    Client::builder().timeout(std::time::Duration::from_secs(300)).build().unwrap()
-}
-
-fn post(server: &Server, route: &str, body: Value) -> (StatusCode, Value) {
-    let response = client().post(format!("{}{route}", server.base)).json(&body).send().unwrap();
-    (response.status(), response.json().unwrap())
-}
 
 /// Parses a Server-Sent Events body into (event, data) pairs.
 fn events(body: &str) -> Vec<(String, Value)> {
@@ -462,4 +403,29 @@ fn uploads_are_ingested_and_limited() {
     // None of the refused uploads left anything behind.
     let listed: Value = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().json().unwrap();
     assert_eq!(listed["documents"].as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn waits_and_answers_are_bounded_in_time() {
+    // An answer past --answer-timeout is stopped: 504, or an error event when streaming.
+    let server = start_with(&["--answer-timeout", "1"]);
+    let question = json!({"question": "What is retrieval-augmented generation?", "max_tokens": 64});
+    let (status, body) = post(&server, "/v1/ask", question.clone());
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("--answer-timeout"), "{body}");
+    let mut streamed = question.clone();
+    streamed["stream"] = json!(true);
+    let text = client().post(format!("{}/v1/ask", server.base)).json(&streamed).send().unwrap().text().unwrap();
+    let last = events(&text).pop().unwrap();
+    assert_eq!(last.0, "error", "{text}");
+
+    // A question waiting longer than --queue-timeout for the only slot gets 503.
+    let server = start_with(&["--max-generations", "1", "--queue", "4", "--queue-timeout", "1"]);
+    let ask = |base: String| {
+        std::thread::spawn(move || client().post(format!("{base}/v1/ask")).json(&json!({"question": "What is RAG?", "max_tokens": 32})).send().unwrap().status())
+    };
+    let (first, second) = (ask(server.base.clone()), ask(server.base.clone()));
+    let mut statuses = vec![first.join().unwrap(), second.join().unwrap()];
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]);
 }

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::{Extension, middleware};
@@ -169,17 +170,28 @@ async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest
     .await
 }
 
-/// Answers `question` on a blocking worker, once a generation slot is free.
+/// Answers `question` on a blocking worker, once a generation slot is free; 504 when the answer
+/// runs past its time.
 pub(crate) async fn answer(state: &AppState, question: String, options: AskOptions) -> Result<Answer, ApiError> {
     docent_engine::check_query(&question, options.k)?;
     let slot = state.generation.acquire().await?;
     let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
-    let answer = tokio::task::spawn_blocking(move || {
+    let deadline = Instant::now() + state.generation.answer_timeout;
+    let (answer, timed_out) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))
+        let mut timed_out = false;
+        let answer = engine.ask(&question, &options, &mut |_| {
+            timed_out = Instant::now() > deadline;
+            if timed_out { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        (answer, timed_out)
     })
-    .await??;
+    .await?;
+    let answer = answer?;
     metrics.observe_answer(&answer);
+    if timed_out {
+        return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the answer took longer than this server allows (--answer-timeout)"));
+    }
     Ok(answer)
 }
 
@@ -199,6 +211,7 @@ pub(crate) async fn stream_answer(
     docent_engine::check_query(&question, options.k)?;
     let slot = state.generation.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
+    let deadline = Instant::now() + state.generation.answer_timeout;
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
         for event in start {
@@ -206,13 +219,21 @@ pub(crate) async fn stream_answer(
                 return;
             }
         }
-        let result = state.engine.ask(&question, &options, &mut |text| match sender.blocking_send(piece(text)) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(_) => ControlFlow::Break(()),
+        let mut timed_out = false;
+        let result = state.engine.ask(&question, &options, &mut |text| {
+            timed_out = Instant::now() > deadline;
+            match sender.blocking_send(piece(text)) {
+                Ok(()) if !timed_out => ControlFlow::Continue(()),
+                _ => ControlFlow::Break(()),
+            }
         });
         if let Ok(answer) = &result {
             state.metrics.observe_answer(answer);
         }
+        let result = match result {
+            Ok(_) if timed_out => Err(anyhow::anyhow!("the answer took longer than this server allows (--answer-timeout)")),
+            other => other,
+        };
         for event in end(result) {
             if sender.blocking_send(event).is_err() {
                 break;

@@ -1,10 +1,12 @@
-//! Bounds on what one client can make the server do: the size of a request body, and how many
-//! answers are generated at once. Generation is CPU- (or GPU-) bound, so running more answers at
-//! once only makes each slower; requests wait in a short queue instead, and when the queue is
-//! full they are turned away at once with `503` and `Retry-After` rather than left hanging.
+//! Bounds on what one client can make the server do: the size of a request body, how many
+//! answers are generated at once, and for how long. Generation is CPU- (or GPU-) bound, so running
+//! more answers at once only makes each slower; requests wait in a short queue instead, and when
+//! the queue is full, or the wait too long, they are turned away with `503` and `Retry-After`
+//! rather than left hanging. An answer that runs past its time is stopped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -22,6 +24,9 @@ pub struct GenerationSlots {
     running: Arc<Semaphore>,
     waiting: Arc<AtomicUsize>,
     max_waiting: usize,
+    max_wait: Duration,
+    /// How long one answer may take, from the moment it has a slot.
+    pub answer_timeout: Duration,
 }
 
 /// A slot to generate in; held until the answer is done.
@@ -30,12 +35,20 @@ pub struct Slot {
 }
 
 impl GenerationSlots {
-    /// `concurrent` answers at once (at least 1), `max_waiting` more queued.
-    pub fn new(concurrent: usize, max_waiting: usize) -> Self {
-        GenerationSlots { running: Arc::new(Semaphore::new(concurrent.max(1))), waiting: Arc::new(AtomicUsize::new(0)), max_waiting }
+    /// `concurrent` answers at once (at least 1); `max_waiting` more queued, each for at most
+    /// `max_wait`; each answer stopped after `answer_timeout`.
+    pub fn new(concurrent: usize, max_waiting: usize, max_wait: Duration, answer_timeout: Duration) -> Self {
+        GenerationSlots {
+            running: Arc::new(Semaphore::new(concurrent.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting,
+            max_wait,
+            answer_timeout,
+        }
     }
 
-    /// Waits for a slot, or fails at once with 503 and `Retry-After` when the queue is full.
+    /// Waits for a slot; fails with 503 and `Retry-After` at once when the queue is full, or
+    /// when no slot frees up within the longest wait.
     pub async fn acquire(&self) -> Result<Slot, ApiError> {
         if let Ok(permit) = self.running.clone().try_acquire_owned() {
             return Ok(Slot { _permit: permit });
@@ -44,9 +57,12 @@ impl GenerationSlots {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(busy());
         }
-        let permit = self.running.clone().acquire_owned().await;
+        let permit = tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
-        permit.map(|permit| Slot { _permit: permit }).map_err(|_| busy())
+        match permit {
+            Ok(Ok(permit)) => Ok(Slot { _permit: permit }),
+            _ => Err(busy()),
+        }
     }
 }
 

@@ -1,0 +1,67 @@
+//! A `docent serve` child process on a port the OS picks, over a fresh store of the corpus.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+use super::{corpus, docent, ingest};
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub store: std::path::PathBuf,
+    /// Everything the server wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ingests the corpus into a fresh store and serves it on a port the OS picks.
+pub fn start() -> Server {
+    start_with(&[])
+}
+
+/// [`start`] with more `serve` arguments, logging at debug level.
+pub fn start_with(args: &[&str]) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    let mut child = docent(&store)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("DOCENT_LOG", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server prints its address").unwrap();
+        if let Some(url) = line.strip_prefix("docent: serving on ") {
+            break url.to_string();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| sink.lock().unwrap().push_str(&(line + "\n"))));
+    Server { child, base, store, log, _dir: dir }
+}
+
+pub fn client() -> Client {
+    Client::builder().timeout(std::time::Duration::from_secs(300)).build().unwrap()
+}
+
+pub fn post(server: &Server, route: &str, body: Value) -> (StatusCode, Value) {
+    let response = client().post(format!("{}{route}", server.base)).json(&body).send().unwrap();
+    (response.status(), response.json().unwrap())
+}
+
