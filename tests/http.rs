@@ -91,6 +91,10 @@ fn bad_requests_get_json_errors() {
     check(c.post(url("/v1/search")).body(r#"{"query": "x"}"#).send().unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     check(c.get(url("/v1/search")).send().unwrap(), StatusCode::METHOD_NOT_ALLOWED);
     check(c.get(url("/no/such/route")).send().unwrap(), StatusCode::NOT_FOUND);
+    let invalid_utf8 = b"{\"query\": \"caf\xe9\"}".to_vec();
+    check(c.post(url("/v1/search")).header("content-type", "application/json").body(invalid_utf8).send().unwrap(), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/search", r#"{"query": "x", "k": -1}"#), StatusCode::UNPROCESSABLE_ENTITY);
+    check(json_post("/v1/search", r#"{"query": "x", "mode": "fuzzy"}"#), StatusCode::UNPROCESSABLE_ENTITY);
 
     // The server is still healthy after all of that.
     assert_eq!(c.get(url("/healthz")).send().unwrap().status(), StatusCode::OK);
@@ -428,4 +432,29 @@ fn waits_and_answers_are_bounded_in_time() {
     let mut statuses = vec![first.join().unwrap(), second.join().unwrap()];
     statuses.sort();
     assert_eq!(statuses, vec![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]);
+}
+
+/// SIGTERM while an answer streams: the answer finishes, the process exits cleanly, and the store
+/// opens again with everything in it.
+#[test]
+fn sigterm_lets_in_flight_answers_finish() {
+    let mut server = start();
+    let base = server.base.clone();
+    let in_flight = std::thread::spawn(move || {
+        let response = client()
+            .post(format!("{base}/v1/ask"))
+            .json(&json!({"question": "What is few-shot prompting?", "max_tokens": 24, "stream": true}))
+            .send()
+            .unwrap();
+        (response.status(), response.text().unwrap())
+    });
+    // Give the request time to reach the server and start (prompt processing takes seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(server.terminate(), "docent serve should exit cleanly on SIGTERM");
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let last = events(&body).pop().unwrap();
+    assert_eq!(last.0, "done", "the in-flight answer completed: {body}");
+    assert!(server.log.lock().unwrap().contains("shutting down"));
+    assert_eq!(documents(&server.store).len(), 9, "the store opens again, whole");
 }

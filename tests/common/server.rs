@@ -18,6 +18,16 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// Sends SIGTERM and waits for the process to exit, returning whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap().success()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
