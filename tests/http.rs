@@ -458,3 +458,38 @@ fn sigterm_lets_in_flight_answers_finish() {
     assert!(server.log.lock().unwrap().contains("shutting down"));
     assert_eq!(documents(&server.store).len(), 9, "the store opens again, whole");
 }
+
+#[test]
+fn the_openapi_description_lists_every_route() {
+    let server = start();
+    let (status, spec) = {
+        let response = client().get(format!("{}/openapi.json", server.base)).send().unwrap();
+        (response.status(), response.json::<Value>().unwrap())
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let routes = [
+        ("/", "get"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/v1/search", "post"),
+        ("/v1/ask", "post"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
+        ("/v1/ingest", "post"),
+        ("/v1/documents", "get"),
+        ("/v1/documents", "post"),
+        ("/v1/documents/{id}", "delete"),
+    ];
+    for (path, method) in routes {
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} missing from the description");
+    }
+    let described: usize = spec["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(described, routes.len(), "the description has routes this test does not know: {}", spec["paths"]);
+    for schema in ["SearchRequest", "AskRequest", "ChatRequest", "IngestRequest"] {
+        assert!(spec["components"]["schemas"][schema].is_object(), "no schema {schema}");
+    }
+    assert_eq!(spec["components"]["schemas"]["SearchRequest"]["required"], json!(["query"]));
+    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, ingest_route, limits, metrics, openai, upload};
+use crate::{AppState, ingest_route, limits, metrics, openai, openapi, upload};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::openapi))
         .route("/v1/ingest", post(ingest_route::ingest))
         .route(
             "/v1/documents",
@@ -45,17 +46,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The web page: plain HTML, CSS and JavaScript, built into the binary.
-async fn page() -> axum::response::Html<&'static str> {
+#[utoipa::path(get, path = "/", responses((status = 200, description = "The web page", content_type = "text/html")))]
+pub(crate) async fn page() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("page.html"))
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\":\"ok\",\"chunks\":N}`", body = serde_json::Value)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = state.engine.clone();
     let chunks = tokio::task::spawn_blocking(move || engine.store().count()).await??;
     Ok(Json(json!({ "status": "ok", "chunks": chunks })))
 }
 
-async fn list_documents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, content_hash, points, complete}]}`", body = serde_json::Value)))]
+pub(crate) async fn list_documents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = state.engine.clone();
     let documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
     Ok(Json(json!({ "documents": documents })))
@@ -63,7 +67,9 @@ async fn list_documents(State(state): State<AppState>) -> Result<Json<serde_json
 
 /// Removes a document's chunks from the store (a document still in an ingested folder comes
 /// back on the next ingest of that folder).
-async fn delete_document(
+#[utoipa::path(delete, path = "/v1/documents/{id}", params(("id" = String, Path, description = "The document's doc_id")),
+    responses((status = 200, description = "`{\"deleted\": {...}}`", body = serde_json::Value), (status = 403, description = "A read-only key"), (status = 404, description = "No such document")))]
+pub(crate) async fn delete_document(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(id): Path<String>,
@@ -86,21 +92,27 @@ async fn delete_document(
     }
 }
 
-#[derive(Deserialize)]
-struct SearchRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct SearchRequest {
     query: String,
+    /// Chunks to return, 1–1000 (default 5).
     k: Option<usize>,
+    /// dense, lexical or hybrid (the server's default).
+    #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
 }
 
-#[derive(Serialize)]
-struct SearchResponse {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SearchResponse {
+    /// `{score, path, doc_id, chunk, start_line, end_line, headings, text}`, best first.
+    #[schema(value_type = Vec<Object>)]
     hits: Vec<Hit>,
 }
 
 const DEFAULT_SEARCH_K: usize = 5;
 
-async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
+#[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, body = SearchResponse)))]
+pub(crate) async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
     let engine = state.engine.clone();
     let k = request.k.unwrap_or(DEFAULT_SEARCH_K);
     let mode = request.mode.unwrap_or(state.defaults.mode);
@@ -108,10 +120,11 @@ async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<SearchR
     Ok(Json(SearchResponse { hits }))
 }
 
-#[derive(Deserialize)]
-struct AskRequest {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct AskRequest {
     question: String,
     k: Option<usize>,
+    #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
     #[serde(default)]
     stream: bool,
@@ -148,7 +161,11 @@ pub(crate) fn ask_options(
     Ok(options)
 }
 
-async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/v1/ask", request_body = AskRequest, responses(
+    (status = 200, description = "The answer `{answer, citations, hits, grounded, timings}`; with `stream`, Server-Sent Events `token`, then `done` (or `error`)", body = serde_json::Value),
+    (status = 503, description = "Every generation slot is busy and the queue is full: retry after `Retry-After` seconds"),
+    (status = 504, description = "The answer ran past --answer-timeout")))]
+pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest>) -> Result<Response, ApiError> {
     let options = ask_options(&state.defaults, request.k, request.mode, request.max_tokens, request.temperature)?;
     if !request.stream {
         return Ok(Json(answer(&state, request.question, options).await?).into_response());

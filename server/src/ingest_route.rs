@@ -55,11 +55,16 @@ impl IngestRoots {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct IngestRequest {
+    /// A folder or file under an allowed root; relative paths are taken under the first root.
     path: String,
 }
 
+#[utoipa::path(post, path = "/v1/ingest", request_body = IngestRequest, responses(
+    (status = 200, description = "The ingest report", body = serde_json::Value),
+    (status = 400, description = "Empty path or `..`"), (status = 403, description = "Outside the allowed roots, ingest off, or a read-only key"),
+    (status = 404, description = "No such file or folder")))]
 pub async fn ingest(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,

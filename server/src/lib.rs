@@ -1,6 +1,6 @@
 //! docent's HTTP API on axum: `POST /v1/search`, `POST /v1/ask` (JSON, or Server-Sent Events
 //! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
-//! `GET /healthz`, `GET /metrics`, the web page at `/`; `POST /v1/ingest` (under allowed roots),
+//! `GET /healthz`, `GET /metrics`, `GET /openapi.json`, the web page at `/`; `POST /v1/ingest` (under allowed roots),
 //! `POST /v1/documents` (uploads), `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
 //! route but `/healthz` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
 //! with a 4xx/5xx status.
@@ -15,6 +15,7 @@ mod ingest_route;
 mod limits;
 mod metrics;
 mod openai;
+mod openapi;
 mod upload;
 
 use std::net::SocketAddr;

@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiJson};
 /// The one model docent serves, whatever generator is behind it.
 const MODEL: &str = "docent";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChatRequest {
     messages: Vec<ChatMessage>,
     #[serde(default)]
@@ -34,10 +34,11 @@ pub struct ChatRequest {
     /// The newer name of `max_tokens`.
     max_completion_tokens: Option<usize>,
     temperature: Option<f64>,
+    /// Refused with 400: docent searches its own store.
     tools: Option<Vec<Value>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ChatMessage {
     role: String,
     #[serde(default)]
@@ -45,14 +46,14 @@ struct ChatMessage {
 }
 
 /// A message's content: a string, or a list of parts of which docent reads the text ones.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum Content {
     Text(String),
     Parts(Vec<ContentPart>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ContentPart {
     #[serde(rename = "type")]
     kind: String,
@@ -116,6 +117,10 @@ fn completion_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
+#[utoipa::path(post, path = "/v1/chat/completions", request_body = ChatRequest, responses(
+    (status = 200, description = "OpenAI's `chat.completion` with `citations` on the message; with `stream`, `chat.completion.chunk` events and `[DONE]`", body = serde_json::Value),
+    (status = 400, description = "No user message, bad values, or `tools`"),
+    (status = 503, description = "Busy: retry after `Retry-After` seconds")))]
 pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): ApiJson<ChatRequest>) -> Result<Response, ApiError> {
     if request.tools.as_ref().is_some_and(|tools| !tools.is_empty()) {
         return Err(ApiError::new(
@@ -180,6 +185,7 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
     .await
 }
 
+#[utoipa::path(get, path = "/v1/models", responses((status = 200, description = "OpenAI's model list: `docent`", body = serde_json::Value)))]
 pub async fn models() -> Json<Value> {
     Json(json!({
         "object": "list",

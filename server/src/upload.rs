@@ -32,6 +32,10 @@ fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError::new(status, message)
 }
 
+#[utoipa::path(post, path = "/v1/documents", request_body(content_type = "multipart/form-data", description = "One or more parts named `file`"), responses(
+    (status = 200, description = "`{report, documents: [{path, doc_id}]}`", body = serde_json::Value),
+    (status = 400, description = "No files, unnamed files, or more than 32"), (status = 403, description = "A read-only key"),
+    (status = 413, description = "A file over 32 MiB"), (status = 415, description = "A format docent does not read")))]
 pub async fn upload(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
