@@ -81,6 +81,9 @@ fn bad_requests_get_json_errors() {
     check(json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/chat/completions", r#"{"messages": []}"#), StatusCode::BAD_REQUEST);
     let long_question = json!({ "question": "why ".repeat(1500) }).to_string();
+    // A 1 MB question (the body still under the 1 MiB limit) is refused by its length.
+    let megabyte_question = json!({ "question": "x".repeat(1_000_000) }).to_string();
+    check(c.post(url("/v1/ask")).header("content-type", "application/json").body(megabyte_question).send().unwrap(), StatusCode::BAD_REQUEST);
     check(c.post(url("/v1/ask")).header("content-type", "application/json").body(long_question).send().unwrap(), StatusCode::BAD_REQUEST);
     let huge_body = json!({ "query": "x".repeat(2 * 1024 * 1024) }).to_string();
     check(c.post(url("/v1/search")).header("content-type", "application/json").body(huge_body).send().unwrap(), StatusCode::PAYLOAD_TOO_LARGE);
