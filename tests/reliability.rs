@@ -24,6 +24,23 @@ fn folder(dir: &std::path::Path) -> std::path::PathBuf {
     target
 }
 
+/// Appends a line naming `run` to every document of the folder.
+fn edit_every_file(dir: &std::path::Path, run: usize) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            edit_every_file(&path, run);
+        } else {
+            let mut text = std::fs::read(&path).unwrap();
+            if path.extension().is_some_and(|e| e == "pdf") {
+                continue; // appending text would break the PDF; it stays as it is
+            }
+            text.extend_from_slice(format!("\n\nRevision {run}.\n").as_bytes());
+            std::fs::write(&path, text).unwrap();
+        }
+    }
+}
+
 /// A pseudo-random sequence from the clock (printed, so a failure can be replayed by reading it).
 struct Lcg(u64);
 
@@ -39,14 +56,11 @@ fn ingest_killed_at_random_points_is_repaired_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let docs = folder(dir.path());
 
-    // The reference: an uninterrupted ingest into a store of its own, timed.
-    let reference_store = dir.path().join("reference");
+    // How long an uninterrupted ingest takes, to spread the kills over it.
     let started = Instant::now();
-    let report = ingest(&reference_store, &docs);
+    let report = ingest(&dir.path().join("timing"), &docs);
     let full = started.elapsed();
     assert_eq!(report["added"], 45, "{report}");
-    let expected = documents(&reference_store);
-    assert!(expected.iter().all(|(_, points, complete)| *points > 0 && *complete));
 
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
     eprintln!("seed {seed}; an uninterrupted ingest takes {full:?}");
@@ -54,8 +68,10 @@ fn ingest_killed_at_random_points_is_repaired_by_the_next_run() {
     let store = dir.path().join("store");
     let mut killed_while_running = 0;
     for run in 0..6 {
-        // Anywhere from start-up to the end of a full ingest.
-        let delay = Duration::from_millis(random.next(full.as_millis() as u64 + 1));
+        // Every run has the whole folder to index again: each file gains a line, so no run
+        // finds its predecessors' work already done.
+        edit_every_file(&docs, run);
+        let delay = Duration::from_millis(random.next(full.as_millis() as u64 * 9 / 10 + 1));
         let mut child = docent(&store).arg("ingest").arg(&docs).arg("--json").spawn().unwrap();
         std::thread::sleep(delay);
         let finished = child.try_wait().unwrap().is_some();
@@ -65,6 +81,12 @@ fn ingest_killed_at_random_points_is_repaired_by_the_next_run() {
         eprintln!("run {run}: killed after {delay:?}{}", if finished { " (it had already finished)" } else { "" });
     }
     assert!(killed_while_running >= 5, "only {killed_while_running} runs were killed mid-way; the test proves little");
+
+    // The reference: the folder as it is now, ingested without interruption into a store of its own.
+    let reference_store = dir.path().join("reference");
+    ingest(&reference_store, &docs);
+    let expected = documents(&reference_store);
+    assert!(expected.iter().all(|(_, points, complete)| *points > 0 && *complete));
 
     let repaired = ingest(&store, &docs);
     assert_eq!(repaired["failed"].as_array().unwrap().len(), 0, "{repaired}");
