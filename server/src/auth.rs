@@ -1,7 +1,7 @@
 //! API keys. With none configured the API is open (for a server on localhost); with keys, every
 //! route but `/healthz` and the web page at `/` (which holds no data, and asks for a key itself)
 //! needs `Authorization: Bearer KEY`. A read-only key may search and ask;
-//! changing the store (deleting documents) needs a full key.
+//! changing the store (ingesting, uploading, deleting) needs a full key.
 //!
 //! Keys are compared through their SHA-256 digests in constant time, so neither a key's content
 //! nor its length leaks through response timing, and they are never logged.
