@@ -24,20 +24,13 @@ fn folder(dir: &std::path::Path) -> std::path::PathBuf {
     target
 }
 
-/// Appends a line naming `run` to every document of the folder.
+/// Appends a line naming `run` to every document of the folder but the PDFs (appending text
+/// would break them; they stay as they are).
 fn edit_every_file(dir: &std::path::Path, run: usize) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            edit_every_file(&path, run);
-        } else {
-            let mut text = std::fs::read(&path).unwrap();
-            if path.extension().is_some_and(|e| e == "pdf") {
-                continue; // appending text would break the PDF; it stays as it is
-            }
-            text.extend_from_slice(format!("\n\nRevision {run}.\n").as_bytes());
-            std::fs::write(&path, text).unwrap();
-        }
+    for path in walk(dir).into_iter().filter(|p| p.extension().is_none_or(|e| e != "pdf")) {
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(format!("\n\nRevision {run}.\n").as_bytes());
+        std::fs::write(&path, text).unwrap();
     }
 }
 
