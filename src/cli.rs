@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use docent_engine::{AskOptions, EmbedderKind, GenerationParams, Mode};
+use docent_engine::{AskOptions, EmbedderKind, Fusion, GenerationParams, Mode};
 use docent_ingest::{IngestOptions, ProgressMode};
 
 use crate::{eval, output, setup};
@@ -45,6 +45,9 @@ pub struct StoreArgs {
     /// [default: the one the store was built with; e5 for a new store]
     #[arg(long, global = true, env = "DOCENT_EMBEDDER")]
     pub embedder: Option<EmbedderKind>,
+    /// How hybrid search merges its channels: zscore or rrf
+    #[arg(long, global = true, env = "DOCENT_FUSION", default_value_t = Fusion::default())]
+    pub fusion: Fusion,
 }
 
 #[derive(clap::Args, Clone)]

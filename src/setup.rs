@@ -60,5 +60,5 @@ pub fn engine(store_args: &StoreArgs, generator_args: Option<&GeneratorArgs>) ->
     let embedder = embedder(store_args)?;
     let store = store(store_args, embedder.as_ref())?;
     let generator = generator_args.map(|g| generator(store_args, g)).transpose()?;
-    Ok(Engine::new(embedder, store, generator))
+    Ok(Engine::new(embedder, store, generator).with_fusion(store_args.fusion))
 }

@@ -209,6 +209,16 @@ fn every_retrieval_mode_finds_an_exact_keyword() {
         let hits = run_json(docent(&store).args(["search", "LoRA adapter", "-k", "1", "--mode", mode, "--json"]));
         assert_eq!(hits["hits"][0]["path"], "en/fine-tuning.txt", "{mode}: {hits}");
     }
+    // Both fusions of the hybrid channels; RRF's scores are bounded by the weights' sum / 10.
+    for fusion in ["zscore", "rrf"] {
+        let hits = run_json(docent(&store).args(["search", "LoRA adapter", "-k", "3", "--fusion", fusion, "--json"]));
+        assert_eq!(hits["hits"][0]["path"], "en/fine-tuning.txt", "{fusion}: {hits}");
+        let top = hits["hits"][0]["score"].as_f64().unwrap();
+        assert!(top > 0.0, "{fusion}: {hits}");
+        if fusion == "rrf" {
+            assert!(top <= 0.1 + 1e-6, "{hits}");
+        }
+    }
     // Chinese through the lexical channel: bigrams match the Chinese RAG document.
     let hits = run_json(docent(&store).args(["search", "倒数排名融合", "-k", "1", "--mode", "lexical", "--json"]));
     assert_eq!(hits["hits"][0]["path"], "zh/rag.zh.md", "{hits}");

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::citations::CitationFilter;
 use crate::embed::Embedder;
+use crate::fusion::{self, Channel, Fusion};
 use crate::generate::{GenerationParams, GenerationStats, Generator};
 use crate::language::Language;
 use crate::prompt;
@@ -24,7 +25,7 @@ pub enum Mode {
     Dense,
     /// BM25 only.
     Lexical,
-    /// Both, fused by weighted reciprocal rank fusion.
+    /// Both, and BM25 over whole documents, fused (see [`crate::fusion`]).
     #[default]
     Hybrid,
 }
@@ -51,8 +52,13 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// Candidates each channel contributes to fusion, per hit asked for (and at least this many).
-const FUSION_CANDIDATES: usize = 50;
+/// Candidates each channel contributes to fusion (or k, when more are asked for).
+const FUSION_CANDIDATES: usize = 400;
+
+/// Each channel's say in hybrid retrieval: dense chunks, BM25 chunks, BM25 documents. Meaning
+/// leads; the two lexical channels share the rest (weights between 0.5/0.25/0.25 and
+/// 0.6/0.1/0.3 all scored within 0.02 of each other on every development set).
+const HYBRID_WEIGHTS: [f32; 3] = [0.6, 0.2, 0.2];
 
 /// A request the caller got wrong (empty question, k out of range): a 400, not a 500.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +116,7 @@ pub struct Engine {
     embedder: Arc<dyn Embedder>,
     store: Arc<dyn VectorStore>,
     generator: Option<Arc<dyn Generator>>,
+    fusion: Fusion,
 }
 
 /// The longest question, in characters: far beyond any real question, short of what would
@@ -137,7 +144,13 @@ impl Engine {
         store: Arc<dyn VectorStore>,
         generator: Option<Arc<dyn Generator>>,
     ) -> Self {
-        Engine { embedder, store, generator }
+        Engine { embedder, store, generator, fusion: Fusion::default() }
+    }
+
+    /// How hybrid retrieval merges its channels.
+    pub fn with_fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
     }
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
@@ -165,27 +178,22 @@ impl Engine {
             return Ok((self.store.search(&StoreQuery::Lexical(terms), k)?, None));
         }
         let dense = self.embedder.embed_query(query)?;
-        // Nothing to match lexically (only punctuation, say): the dense channel alone.
-        let store_query = if mode == Mode::Dense || terms.is_empty() {
-            StoreQuery::Dense(dense.clone())
-        } else {
-            let (dense_weight, lexical_weight) = self.fusion_weights(Language::detect(query));
-            StoreQuery::Hybrid {
-                dense: dense.clone(),
-                sparse: terms,
-                dense_weight,
-                lexical_weight,
-                candidates: k.max(FUSION_CANDIDATES),
-            }
-        };
-        Ok((self.store.search(&store_query, k)?, Some(dense)))
+        if mode == Mode::Dense || terms.is_empty() {
+            return Ok((self.store.search(&StoreQuery::Dense(dense.clone()), k)?, Some(dense)));
+        }
+        let candidates = k.max(FUSION_CANDIDATES);
+        let [dense_weight, lexical_weight, document_weight] = self.fusion_weights(Language::detect(query));
+        let channels = vec![
+            Channel { hits: self.store.search(&StoreQuery::Dense(dense.clone()), candidates)?, weight: dense_weight, per_document: false },
+            Channel { hits: self.store.search(&StoreQuery::Lexical(terms.clone()), candidates)?, weight: lexical_weight, per_document: false },
+            Channel { hits: self.store.search(&StoreQuery::Documents(terms), candidates)?, weight: document_weight, per_document: true },
+        ];
+        Ok((fusion::fuse(channels, self.fusion, k), Some(dense)))
     }
 
-    /// How much each channel counts in fusion: an embedder that cannot read the question's
-    /// language gets no say (MiniLM turns most Chinese characters into unknown tokens, and its
-    /// ranking only dilutes the lexical one).
-    fn fusion_weights(&self, language: Language) -> (f32, f32) {
-        if self.embedder.supports(language) { (1.0, 1.0) } else { (0.0, 1.0) }
+    fn fusion_weights(&self, language: Language) -> [f32; 3] {
+        let [dense, lexical, document] = HYBRID_WEIGHTS;
+        if self.embedder.supports(language) { [dense, lexical, document] } else { [0.0, lexical, document] }
     }
 
     /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a

@@ -17,7 +17,7 @@ static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::
 
 /// Changes whenever the same text would get other terms or weights: stored vectors made by
 /// another version must be rebuilt.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 3;
 
 /// BM25's term-frequency saturation and length normalisation, at their usual values.
 const K1: f32 = 1.2;
@@ -35,8 +35,19 @@ fn word_term(word: &str) -> String {
     if lower.bytes().all(|b| b.is_ascii_alphabetic()) { ENGLISH.stem(&lower).into_owned() } else { lower }
 }
 
+/// The parts of a word that joins several with inner punctuation ("libfoo.so", "os.path",
+/// "apt's", "v2.0"), which Unicode keeps as one word: indexed besides the whole, so that
+/// "libfoo.so.x" and "libfoo.so" meet on "libfoo" and "so". A plain word has none.
+fn compound_parts(word: &str) -> impl Iterator<Item = &str> {
+    let parts: Vec<&str> = word.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).collect();
+    let compound = parts.len() > 1;
+    parts.into_iter().filter(move |_| compound)
+}
+
 /// The terms of `text`, in order: words (see [`word_term`]), and bigrams over runs of Han
-/// characters (a lone character stands as itself).
+/// characters (a lone character stands as itself). Punctuation ends a run, so no bigram spans
+/// two clauses ("安装。软件" has no "装软"); whitespace does not, since Chinese puts none
+/// between words and a space or line break inside a run is only layout.
 pub fn terms(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut han_run: Vec<char> = Vec::new();
@@ -48,13 +59,20 @@ pub fn terms(text: &str) -> Vec<String> {
         }
         run.clear();
     };
-    for word in text.unicode_words() {
-        let mut chars = word.chars();
+    for segment in text.split_word_bounds() {
+        if segment.chars().all(char::is_whitespace) {
+            continue;
+        }
+        if !segment.chars().any(char::is_alphanumeric) {
+            flush(&mut han_run, &mut out);
+            continue;
+        }
+        let mut chars = segment.chars();
         match (chars.next(), chars.next()) {
             (Some(c), None) if is_han(c) => han_run.push(c),
-            _ if word.chars().any(is_han) => {
+            _ if segment.chars().any(is_han) => {
                 // A mixed token: its Han characters join the run, the rest stands alone.
-                for c in word.chars() {
+                for c in segment.chars() {
                     if is_han(c) {
                         han_run.push(c);
                     } else {
@@ -64,7 +82,8 @@ pub fn terms(text: &str) -> Vec<String> {
             }
             _ => {
                 flush(&mut han_run, &mut out);
-                out.push(word_term(word));
+                out.push(word_term(segment));
+                out.extend(compound_parts(segment).map(word_term));
             }
         }
     }
@@ -96,9 +115,21 @@ pub fn passage_vector(text: &str) -> Sparse {
     counts.into_iter().map(|(id, tf)| (id, tf * (K1 + 1.0) / (tf + norm))).collect()
 }
 
-/// A query's vector: each distinct term once.
+/// Chinese function characters: a query bigram made only of these says how a question is
+/// asked ("什么", "怎么", "可以"), not what about.
+const FUNCTION_CHARACTERS: &str = "的了是我你他她它们吗呢吧啊呀么什怎如何哪为该应能可以会要在有和与或这那一个些都也就把被让给对从到之其所";
+
+fn is_function_term(term: &str) -> bool {
+    term.chars().all(|c| is_han(c) && FUNCTION_CHARACTERS.contains(c))
+}
+
+/// A query's vector: each distinct term once, less Chinese function terms (unless nothing else is left).
 pub fn query_vector(text: &str) -> Sparse {
-    counts(text).0.into_keys().map(|id| (id, 1.0)).collect()
+    let all = terms(text);
+    let content: Vec<&String> = all.iter().filter(|t| !is_function_term(t)).collect();
+    let kept = if content.is_empty() { all.iter().collect() } else { content };
+    let ids: std::collections::BTreeSet<u32> = kept.into_iter().map(|t| term_id(t)).collect();
+    ids.into_iter().map(|id| (id, 1.0)).collect()
 }
 
 #[cfg(test)]
@@ -109,8 +140,11 @@ mod tests {
     fn english_is_lowercased_words() {
         assert_eq!(
             terms("Installing packages: APT's cache works! apt-get v2.0"),
-            ["instal", "packag", "apt's", "cach", "work", "apt", "get", "v2.0"]
+            ["instal", "packag", "apt's", "apt", "s", "cach", "work", "apt", "get", "v2.0", "v2", "0"]
         );
+        // A compound stands whole and in parts, so a shorter one meets it on its parts.
+        assert_eq!(terms("libfoo.so.x"), ["libfoo.so.x", "libfoo", "so", "x"]);
+        assert_eq!(terms("os.path"), ["os.path", "os", "path"]);
         assert_eq!(terms("installed"), terms("installs"));
     }
 
@@ -119,6 +153,28 @@ mod tests {
         assert_eq!(terms("检索增强"), ["检索", "索增", "增强"]);
         assert_eq!(terms("用 apt 安装软件包。"), ["用", "apt", "安装", "装软", "软件", "件包"]);
         assert_eq!(terms("Debian的包"), ["debian", "的包"]);
+    }
+
+    #[test]
+    fn punctuation_ends_a_han_run_and_whitespace_does_not() {
+        assert_eq!(terms("安装。软件"), ["安装", "软件"]);
+        assert_eq!(terms("（以及解答！）如果"), ["以及", "及解", "解答", "如果"]);
+        // A line break inside a Chinese sentence is layout, not a word boundary.
+        assert_eq!(terms("操作\n系统"), ["操作", "作系", "系统"]);
+    }
+
+    #[test]
+    fn chinese_query_terms_made_only_of_function_characters_are_dropped() {
+        let ids = |terms: &[&str]| {
+            let mut ids: Vec<(u32, f32)> = terms.iter().map(|t| (term_id(t), 1.0)).collect();
+            ids.sort_by_key(|(id, _)| *id);
+            ids
+        };
+        // 什么 and 么是 say how the question is asked; 是软 still holds a content character.
+        assert_eq!(query_vector("什么是软件包？"), ids(&["是软", "软件", "件包"]));
+        assert_eq!(query_vector("如何安装 apt？"), ids(&["何安", "安装", "apt"]));
+        // Nothing but function terms: they are all there is to search for.
+        assert_eq!(query_vector("什么？"), ids(&["什么"]));
     }
 
     #[test]

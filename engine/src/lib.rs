@@ -9,6 +9,7 @@
 pub mod citations;
 pub mod embed;
 pub mod engine;
+pub mod fusion;
 pub mod generate;
 pub mod language;
 pub mod lexical;
@@ -20,6 +21,7 @@ pub mod types;
 
 pub use citations::CitationFilter;
 pub use embed::{E5Embedder, Embedder, EmbedderKind, MiniLmEmbedder};
+pub use fusion::Fusion;
 pub use engine::{Answer, AskOptions, Citation, Engine, InvalidInput, MAX_K, Mode, Timings, check_query};
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
 pub use models::ModelPaths;

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use docent_engine::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore, lexical};
+use docent_engine::lexical::{self, Sparse};
+use docent_engine::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -83,7 +84,7 @@ pub fn doc_id(root: &str, rel: &str) -> String {
 /// What the worker decided about one file.
 enum Prepared {
     /// New or changed: its chunks, ready to embed.
-    Document { source: Source, doc_id: String, hash: String, chunks: Vec<TextChunk>, existed: bool },
+    Document { source: Source, doc_id: String, hash: String, chunks: Vec<TextChunk>, terms: Sparse, existed: bool },
     Unchanged,
     Unsupported,
     Skipped { source: Source, reason: String },
@@ -151,7 +152,8 @@ fn prepare(
     match extract_text(&bytes, format) {
         Ok(text) => {
             let chunks = chunker.chunk(&text, format);
-            Prepared::Document { source, doc_id, hash, chunks, existed: existing.is_some() }
+            let terms = lexical::passage_vector(&text);
+            Prepared::Document { source, doc_id, hash, chunks, terms, existed: existing.is_some() }
         }
         Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped { source, reason: e.to_string() },
         Err(e @ LoadError::Parse(_)) => Prepared::Failed(Failure { path: source.display(), error: e.to_string() }),
@@ -163,6 +165,7 @@ struct Pending {
     source: Source,
     doc_id: String,
     hash: String,
+    terms: Sparse,
     chunks: Vec<TextChunk>,
     existed: bool,
 }
@@ -189,6 +192,7 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
             points.push(Point {
                 vector,
                 sparse: lexical::passage_vector(indexed),
+                document_terms: (index == 0).then(|| doc.terms.clone()),
                 payload: ChunkPayload {
                     root: doc.source.root.clone(),
                     path: doc.source.rel.clone(),
@@ -262,8 +266,8 @@ pub fn ingest_sources(
         for prepared in receiver {
             match prepared {
                 Prepared::Document { chunks, .. } if chunks.is_empty() => report.skipped += 1,
-                Prepared::Document { source, doc_id, hash, chunks, existed } => {
-                    pending.push(Pending { source, doc_id, hash, chunks, existed });
+                Prepared::Document { source, doc_id, hash, chunks, terms, existed } => {
+                    pending.push(Pending { source, doc_id, hash, chunks, terms, existed });
                 }
                 Prepared::Unchanged => report.unchanged += 1,
                 Prepared::Unsupported => report.unsupported += 1,

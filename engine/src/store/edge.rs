@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match, Modifier,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, Modifier,
     NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStruct, PrefetchBuilder, QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder,
+    PointStruct, QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder,
     SparseVector, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
 };
 
 use super::{
-    DENSE, LEXICAL, LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
+    DENSE, DOCUMENT, LEXICAL, LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
     fold_documents,
 };
 use crate::lexical::Sparse;
@@ -22,11 +22,6 @@ use crate::types::{ChunkPayload, Hit};
 /// Records what the store was built with ([`StoreMeta`]), next to the shard folder.
 const META_FILE: &str = "docent.json";
 const SCROLL_PAGE: usize = 1024;
-/// Reciprocal rank fusion's constant: a document at rank r (from 1) in a channel scores
-/// 1 / (r / weight + K - 1). The customary 60 flattens the top of each ranking; with only two
-/// channels the first few places carry the signal, and 10 scored higher on the three dev sets
-/// it was tried on.
-pub(super) const RRF_K: usize = 10;
 
 pub struct EdgeStore {
     shard: EdgeShard,
@@ -59,6 +54,7 @@ impl EdgeStore {
             let config = EdgeConfigBuilder::new()
                 .vector(DENSE, EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build())
                 .sparse_vector(LEXICAL, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
+                .sparse_vector(DOCUMENT, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
                 .build();
             let shard = EdgeShard::new(&shard_dir, config)
                 .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
@@ -121,10 +117,14 @@ impl VectorStore for EdgeStore {
             .map(|p| {
                 let id = PointId::Uuid(p.id());
                 let payload = serde_json::to_value(&p.payload)?;
-                let vectors = Vectors::new_named([
+                let mut vectors = vec![
                     (DENSE, Vector::new_dense(p.vector)),
                     (LEXICAL, Vector(VectorInternal::Sparse(sparse(&p.sparse)))),
-                ]);
+                ];
+                if let Some(terms) = &p.document_terms {
+                    vectors.push((DOCUMENT, Vector(VectorInternal::Sparse(sparse(terms)))));
+                }
+                let vectors = Vectors::new_named(vectors);
                 Ok(PointStruct::new(id, vectors, payload).into())
             })
             .collect::<Result<Vec<_>>>()?;
@@ -170,13 +170,7 @@ impl VectorStore for EdgeStore {
         let request = match query {
             StoreQuery::Dense(v) => request.query(nearest(VectorInternal::Dense(v.clone()), DENSE)),
             StoreQuery::Lexical(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), LEXICAL)),
-            StoreQuery::Hybrid { dense, sparse: terms, dense_weight, lexical_weight, candidates } => request
-                .add_prefetch(PrefetchBuilder::new(*candidates).query(nearest(VectorInternal::Dense(dense.clone()), DENSE)).build())
-                .add_prefetch(PrefetchBuilder::new(*candidates).query(nearest(VectorInternal::Sparse(sparse(terms)), LEXICAL)).build())
-                .query(ScoringQuery::Fusion(Fusion::Rrf {
-                    k: RRF_K,
-                    weights: Some(vec![(*dense_weight).into(), (*lexical_weight).into()]),
-                })),
+            StoreQuery::Documents(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), DOCUMENT)),
         };
         let request = request.build();
         let found = self.shard.query(request).map_err(|e| anyhow!("searching the store: {e}"))?;
@@ -208,75 +202,50 @@ impl VectorStore for EdgeStore {
 mod tests {
     use super::*;
 
-    fn point(name: &str, vector: [f32; 2], term_weight: Option<f32>) -> Point {
+    /// Chunk `chunk` of document `doc`, with term 7 at `chunk_weight` in its own BM25 vector
+    /// and, on a first chunk, at `document_weight` in its document's.
+    fn point(doc: &str, chunk: u32, vector: [f32; 2], chunk_weight: Option<f32>, document_weight: Option<f32>) -> Point {
         let payload = ChunkPayload {
             root: "/corpus".into(),
-            path: name.into(),
-            doc_id: name.into(),
+            path: doc.into(),
+            doc_id: doc.into(),
             content_hash: "h".into(),
-            chunk_index: 0,
-            chunk_count: 1,
+            chunk_index: chunk,
+            chunk_count: 2,
             start_line: 1,
             end_line: 1,
             headings: Vec::new(),
-            text: name.into(),
+            text: format!("{doc}#{chunk}"),
         };
-        Point { vector: vector.to_vec(), sparse: term_weight.map(|w| vec![(7, w)]).unwrap_or_default(), payload }
+        Point {
+            vector: vector.to_vec(),
+            sparse: chunk_weight.map(|w| vec![(7, w)]).unwrap_or_default(),
+            document_terms: (chunk == 0).then(|| document_weight.map(|w| vec![(7, w)]).unwrap_or_default()),
+            payload,
+        }
     }
 
-    /// Dense ranking for the query [1, 0]: a b c d e. Lexical ranking for term 7: e c a b
-    /// (d lacks the term).
-    fn store(dir: &Path) -> EdgeStore {
-        let store = EdgeStore::open(dir, &StoreMeta::new("test", 2)).unwrap();
+    fn names(store: &EdgeStore, query: StoreQuery) -> Vec<String> {
+        store.search(&query, 10).unwrap().into_iter().map(|h| format!("{}#{}", h.doc_id, h.chunk)).collect()
+    }
+
+    /// Each query searches one channel: chunks by vector, chunks by their own terms, documents
+    /// by their whole text's terms (found as their first chunk).
+    #[test]
+    fn each_channel_searches_its_own_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EdgeStore::open(dir.path(), &StoreMeta::new("test", 2)).unwrap();
         store
             .upsert(vec![
-                point("a", [1.0, 0.0], Some(2.0)),
-                point("b", [0.9, 0.1], Some(1.0)),
-                point("c", [0.7, 0.3], Some(3.0)),
-                point("d", [0.0, 1.0], None),
-                point("e", [-1.0, 0.1], Some(4.0)),
+                point("a", 0, [1.0, 0.0], None, Some(1.0)),
+                point("a", 1, [0.8, 0.2], Some(2.0), None),
+                point("b", 0, [0.0, 1.0], None, Some(3.0)),
+                point("b", 1, [0.6, 0.4], None, None),
             ])
             .unwrap();
-        store
-    }
-
-    fn fused(store: &EdgeStore, dense_weight: f32, lexical_weight: f32) -> Vec<(String, f32)> {
-        let query = StoreQuery::Hybrid {
-            dense: vec![1.0, 0.0],
-            sparse: vec![(7, 1.0)],
-            dense_weight,
-            lexical_weight,
-            candidates: 5,
-        };
-        store.search(&query, 5).unwrap().into_iter().map(|h| (h.path, h.score)).collect()
-    }
-
-    /// Position p (from 0) in a channel of weight w adds 1 / ((p + 1) / w + K - 1), K = 10.
-    #[test]
-    fn reciprocal_rank_fusion_matches_hand_computed_scores() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path());
-        let expect = |got: Vec<(String, f32)>, want: &[(&str, f32)]| {
-            let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-            let wanted: Vec<&str> = want.iter().map(|(n, _)| *n).collect();
-            assert_eq!(names, wanted, "{got:?}");
-            for ((_, score), (name, value)) in got.iter().zip(want) {
-                assert!((score - value).abs() < 1e-5, "{name}: {score} != {value}");
-            }
-        };
-        // Equal weights: a 1/10 + 1/12, c 1/12 + 1/11, e 1/14 + 1/10, b 1/11 + 1/13, d 1/13.
-        expect(
-            fused(&store, 1.0, 1.0),
-            &[("a", 0.183333), ("c", 0.174242), ("e", 0.171429), ("b", 0.167832), ("d", 0.076923)],
-        );
-        // Lexical at half weight counts its places double, so c falls behind e.
-        // a 1/10 + 1/15, e 1/14 + 1/11, c 1/12 + 1/13, b 1/11 + 1/17, d 1/13.
-        expect(
-            fused(&store, 1.0, 0.5),
-            &[("a", 0.166667), ("e", 0.162338), ("c", 0.160256), ("b", 0.149733), ("d", 0.076923)],
-        );
-        // A channel of weight 0 has no say: the lexical order alone.
-        let lexical_only: Vec<String> = fused(&store, 0.0, 1.0).into_iter().map(|(n, _)| n).take(4).collect();
-        assert_eq!(lexical_only, ["e", "c", "a", "b"]);
+        assert_eq!(names(&store, StoreQuery::Dense(vec![1.0, 0.0])), ["a#0", "a#1", "b#1", "b#0"]);
+        assert_eq!(names(&store, StoreQuery::Lexical(vec![(7, 1.0)])), ["a#1"]);
+        assert_eq!(names(&store, StoreQuery::Documents(vec![(7, 1.0)])), ["b#0", "a#0"]);
+        assert!(names(&store, StoreQuery::Documents(vec![(8, 1.0)])).is_empty());
     }
 }

@@ -24,22 +24,26 @@ use crate::types::{ChunkPayload, Hit};
 pub const DENSE: &str = "dense";
 /// The lexical (BM25 sparse) vector's name; the store applies IDF to it.
 pub const LEXICAL: &str = "bm25";
+/// The whole document's BM25 vector, carried by its first chunk only.
+pub const DOCUMENT: &str = "bm25_document";
 
-/// One chunk ready to store: its dense embedding, its BM25 terms and its payload.
+/// One chunk ready to store: its dense embedding, its BM25 terms and its payload; the first
+/// chunk of a document also carries the BM25 terms of the whole document.
 #[derive(Debug, Clone)]
 pub struct Point {
     pub vector: Vec<f32>,
     pub sparse: Sparse,
+    pub document_terms: Option<Sparse>,
     pub payload: ChunkPayload,
 }
 
-/// What to search with: the dense channel, the lexical channel, or both fused by weighted
-/// reciprocal rank fusion (each channel's top `candidates` ranked, then merged).
+/// One channel to search: chunks by embedding, chunks by BM25, or documents by BM25 (each
+/// found document as its first chunk). Hybrid retrieval fuses them in the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreQuery {
     Dense(Vec<f32>),
     Lexical(Sparse),
-    Hybrid { dense: Vec<f32>, sparse: Sparse, dense_weight: f32, lexical_weight: f32, candidates: usize },
+    Documents(Sparse),
 }
 
 impl Point {

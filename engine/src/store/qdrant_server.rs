@@ -6,16 +6,15 @@ use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
     DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointId, PointStruct,
-    PrefetchQueryBuilder, Query, QueryPointsBuilder, Rrf, ScrollPointsBuilder, SparseVectorParamsBuilder,
+    Query, QueryPointsBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
     SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
     VectorsConfigBuilder, point_id::PointIdOptions,
     PayloadIncludeSelector, vectors_config::Config, with_payload_selector::SelectorOptions,
 };
 use tokio::runtime::Runtime;
 
-use super::edge::RRF_K;
 use super::{
-    DENSE, LEXICAL, LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
+    DENSE, DOCUMENT, LEXICAL, LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
     fold_documents,
 };
 use crate::lexical::Sparse;
@@ -74,6 +73,7 @@ impl QdrantServerStore {
                 dense.add_named_vector_params(DENSE, VectorParamsBuilder::new(meta.dimension as u64, Distance::Cosine));
                 let mut lexical = SparseVectorsConfigBuilder::default();
                 lexical.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+                lexical.add_named_vector_params(DOCUMENT, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
                 self.client
                     .create_collection(CreateCollectionBuilder::new(name).vectors_config(dense).sparse_vectors_config(lexical))
                     .await
@@ -108,9 +108,13 @@ impl VectorStore for QdrantServerStore {
                     .map_err(|e| anyhow!("payload: {e}"))?;
                 let id = p.id().to_string();
                 let (indices, values) = sparse_parts(&p.sparse);
-                let vectors = NamedVectors::default()
+                let mut vectors = NamedVectors::default()
                     .add_vector(DENSE, Vector::new_dense(p.vector))
                     .add_vector(LEXICAL, Vector::new_sparse(indices, values));
+                if let Some(terms) = &p.document_terms {
+                    let (indices, values) = sparse_parts(terms);
+                    vectors = vectors.add_vector(DOCUMENT, Vector::new_sparse(indices, values));
+                }
                 Ok(PointStruct::new(id, vectors, payload))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -166,10 +170,7 @@ impl VectorStore for QdrantServerStore {
         let request = match query {
             StoreQuery::Dense(v) => request.query(dense(v)).using(DENSE),
             StoreQuery::Lexical(s) => request.query(lexical(s)).using(LEXICAL),
-            StoreQuery::Hybrid { dense: v, sparse: s, dense_weight, lexical_weight, candidates } => request
-                .add_prefetch(PrefetchQueryBuilder::default().query(dense(v)).using(DENSE).limit(*candidates as u64))
-                .add_prefetch(PrefetchQueryBuilder::default().query(lexical(s)).using(LEXICAL).limit(*candidates as u64))
-                .query(Query::new_rrf(Rrf { k: Some(RRF_K as u32), weights: vec![*dense_weight, *lexical_weight] })),
+            StoreQuery::Documents(s) => request.query(lexical(s)).using(DOCUMENT),
         };
         let found = self.runtime.block_on(self.client.query(request)).context("searching Qdrant")?;
         found
