@@ -178,19 +178,28 @@ impl Engine {
             return Ok((self.store.search(&StoreQuery::Lexical(terms), k)?, None));
         }
         let dense = self.embedder.embed_query(query)?;
+        // Nothing to match lexically (only punctuation, say): the dense channel alone.
         if mode == Mode::Dense || terms.is_empty() {
             return Ok((self.store.search(&StoreQuery::Dense(dense.clone()), k)?, Some(dense)));
         }
         let candidates = k.max(FUSION_CANDIDATES);
         let [dense_weight, lexical_weight, document_weight] = self.fusion_weights(Language::detect(query));
-        let channels = vec![
-            Channel { hits: self.store.search(&StoreQuery::Dense(dense.clone()), candidates)?, weight: dense_weight, per_document: false },
-            Channel { hits: self.store.search(&StoreQuery::Lexical(terms.clone()), candidates)?, weight: lexical_weight, per_document: false },
-            Channel { hits: self.store.search(&StoreQuery::Documents(terms), candidates)?, weight: document_weight, per_document: true },
-        ];
+        let channels = [
+            (StoreQuery::Dense(dense.clone()), dense_weight, false),
+            (StoreQuery::Lexical(terms.clone()), lexical_weight, false),
+            (StoreQuery::Documents(terms), document_weight, true),
+        ]
+        .into_iter()
+        // A channel without weight has no say: not searching it saves the store a query.
+        .filter(|(_, weight, _)| *weight > 0.0)
+        .map(|(query, weight, per_document)| Ok(Channel { hits: self.store.search(&query, candidates)?, weight, per_document }))
+        .collect::<Result<Vec<_>>>()?;
         Ok((fusion::fuse(channels, self.fusion, k), Some(dense)))
     }
 
+    /// How much each channel counts in fusion: an embedder that cannot read the question's
+    /// language gets no say (MiniLM turns most Chinese characters into unknown tokens, and its
+    /// ranking only dilutes the lexical ones).
     fn fusion_weights(&self, language: Language) -> [f32; 3] {
         let [dense, lexical, document] = HYBRID_WEIGHTS;
         if self.embedder.supports(language) { [dense, lexical, document] } else { [0.0, lexical, document] }

@@ -38,10 +38,9 @@ fn word_term(word: &str) -> String {
 /// The parts of a word that joins several with inner punctuation ("libfoo.so", "os.path",
 /// "apt's", "v2.0"), which Unicode keeps as one word: indexed besides the whole, so that
 /// "libfoo.so.x" and "libfoo.so" meet on "libfoo" and "so". A plain word has none.
-fn compound_parts(word: &str) -> impl Iterator<Item = &str> {
+fn compound_parts(word: &str) -> Vec<&str> {
     let parts: Vec<&str> = word.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).collect();
-    let compound = parts.len() > 1;
-    parts.into_iter().filter(move |_| compound)
+    if parts.len() > 1 { parts } else { Vec::new() }
 }
 
 /// The terms of `text`, in order: words (see [`word_term`]), and bigrams over runs of Han
@@ -83,7 +82,7 @@ pub fn terms(text: &str) -> Vec<String> {
             _ => {
                 flush(&mut han_run, &mut out);
                 out.push(word_term(segment));
-                out.extend(compound_parts(segment).map(word_term));
+                out.extend(compound_parts(segment).into_iter().map(word_term));
             }
         }
     }

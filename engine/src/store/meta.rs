@@ -4,7 +4,8 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// The layout of points this docent writes: 2 = named dense vector plus BM25 sparse vector.
+/// The layout of points this docent writes: 2 = named dense vector plus BM25 sparse vector;
+/// 3 = also the whole document's BM25 vector on its first chunk.
 pub const SCHEMA: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
