@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use docent_engine::{AskOptions, EmbedderKind, Fusion, GenerationParams, Mode};
+use docent_engine::{AnswerMode, AskOptions, EmbedderKind, EvidenceOptions, Fusion, GenerationParams, Mode};
 use docent_ingest::{IngestOptions, ProgressMode};
 
 use crate::{eval, output, setup};
@@ -79,13 +79,41 @@ pub struct AnswerArgs {
     #[arg(long)]
     pub min_score: Option<f32>,
     #[command(flatten)]
+    pub writing: WritingArgs,
+}
+
+/// How an answer is written, for `ask`, `serve` and `eval --qa`.
+#[derive(clap::Args, Clone)]
+pub struct WritingArgs {
+    /// auto: generate, keep only sentences a source supports, else quote the evidence;
+    /// generate: the model's answer unchecked; extract: quote the evidence (no generator)
+    #[arg(long, env = "DOCENT_ANSWER_MODE", default_value_t = AnswerMode::default())]
+    pub answer_mode: AnswerMode,
+    /// Tokens of evidence (the best sentences with their neighbours) the answer is written from
+    #[arg(long, default_value_t = EvidenceOptions::default().budget_tokens)]
+    pub evidence_tokens: usize,
+    #[command(flatten)]
     pub generator: GeneratorArgs,
+}
+
+impl WritingArgs {
+    /// The generator to load: none when answers are only quoted.
+    pub fn generator(&self) -> Option<&GeneratorArgs> {
+        (self.answer_mode != AnswerMode::Extract).then_some(&self.generator)
+    }
 }
 
 impl AnswerArgs {
     fn options(&self) -> AskOptions {
         let generation = GenerationParams { max_tokens: self.max_tokens, temperature: self.temperature, ..Default::default() };
-        AskOptions { k: self.k, mode: self.mode, min_score: self.min_score, generation }
+        AskOptions {
+            k: self.k,
+            mode: self.mode,
+            min_score: self.min_score,
+            answer_mode: self.writing.answer_mode,
+            evidence: EvidenceOptions { budget_tokens: self.writing.evidence_tokens },
+            generation,
+        }
     }
 }
 
@@ -179,7 +207,7 @@ pub enum Command {
         #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
         max_tokens: usize,
         #[command(flatten)]
-        generator: GeneratorArgs,
+        writing: WritingArgs,
     },
     /// List the documents in the store
     Documents {
@@ -215,7 +243,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ask { question, answer, json } => {
-            let engine = setup::engine(&args.store, Some(&answer.generator))?;
+            let engine = setup::engine(&args.store, answer.writing.generator())?;
             let mut stdout = std::io::stdout();
             let result = engine.ask(&question, &answer.options(), &mut |text| {
                 if !json {
@@ -229,7 +257,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, queue_timeout, answer_timeout, allow_ingest_from } => {
             let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
-            let engine = Arc::new(setup::engine(&args.store, Some(&answer.generator))?);
+            let engine = Arc::new(setup::engine(&args.store, answer.writing.generator())?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
             let generation = docent_server::GenerationSlots::new(
                 max_generations,
@@ -242,7 +270,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { dir, corpus, queries, qrels, k, mode, json, qa, max_tokens, generator } => {
+        Command::Eval { dir, corpus, queries, qrels, k, mode, json, qa, max_tokens, writing } => {
             let set = eval::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
             let mut store_args = args.store.clone();
             if store_args.store.is_none() && store_args.qdrant_url.is_none() {
@@ -252,9 +280,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let report = match qa {
                 None => eval::run(&setup::engine(&store_args, None)?, &set, k, mode, !json)?,
                 Some(qa) => {
-                    let engine = setup::engine(&store_args, Some(&generator))?;
+                    let engine = setup::engine(&store_args, writing.generator())?;
                     let generation = GenerationParams { max_tokens, ..Default::default() };
-                    let options = AskOptions { mode, generation, ..Default::default() };
+                    let evidence = EvidenceOptions { budget_tokens: writing.evidence_tokens };
+                    let options = AskOptions { mode, generation, answer_mode: writing.answer_mode, evidence, ..Default::default() };
                     eval::run_with_qa(&engine, &set, k, &qa, &options, !json)?
                 }
             };

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use docent_engine::metrics::{containment, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1};
-use docent_engine::{AskOptions, EmbedderKind, Engine, MAX_K, Mode};
+use docent_engine::metrics::{containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1};
+use docent_engine::{AnsweredBy, AskOptions, EmbedderKind, Engine, MAX_K, Mode};
 use docent_ingest::{IngestOptions, ProgressMode, beir};
 use serde::Serialize;
 
@@ -61,9 +61,17 @@ pub struct EvalReport {
 /// Answer quality over a QA file: means over its questions (an "I don't know" scores 0).
 #[derive(Debug, Serialize)]
 pub struct QaReport {
+    /// How answers were written (`--answer-mode`).
+    pub answer_mode: String,
     pub questions: usize,
     /// Questions docent answered rather than declining.
     pub answered: usize,
+    /// Answers the generator wrote and answers quoted from the evidence.
+    pub answered_by_generator: usize,
+    pub answered_by_extract: usize,
+    /// Share of an answer's content words found in the sources it cites (mean over answered
+    /// questions; an answer that cites nothing scores 0).
+    pub faithfulness: f64,
     /// Token F1 against the best-matching gold answer.
     pub token_f1: f64,
     /// Share of the answer's tokens found in the gold answer.
@@ -88,6 +96,7 @@ pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options:
     let items = beir::load_qa(qa)?;
     let (mut report, qrels) = retrieval(engine, set, k, options.mode, progress)?;
     let (mut f1, mut contained, mut cited, mut answered, mut seconds) = (0.0, 0.0, 0.0, 0, Vec::new());
+    let (mut faithful, mut by_generator, mut by_extract) = (0.0, 0, 0);
     for (n, item) in items.iter().enumerate() {
         let relevant = qrels.get(&item.id).ok_or_else(|| {
             anyhow::anyhow!("question {} of {} has no judgments in {}", item.id, qa.display(), set.qrels.display())
@@ -100,6 +109,13 @@ pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options:
             answered += 1;
             f1 += best(token_f1);
             contained += best(containment);
+            let cited: Vec<&str> = answer.citations.iter().filter_map(|c| answer.sources.get(c.n - 1)).map(|s| s.text.as_str()).collect();
+            faithful += faithfulness(&answer.answer, &cited);
+        }
+        match answer.answered_by {
+            AnsweredBy::Generator => by_generator += 1,
+            AnsweredBy::Extract => by_extract += 1,
+            AnsweredBy::None => {}
         }
         if answer.citations.iter().any(|c| relevant.get(&c.path).is_some_and(|&g| g > 0.0)) {
             cited += 1.0;
@@ -110,8 +126,12 @@ pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options:
     }
     let n = items.len().max(1) as f64;
     report.qa = Some(QaReport {
+        answer_mode: options.answer_mode.to_string(),
         questions: items.len(),
         answered,
+        answered_by_generator: by_generator,
+        answered_by_extract: by_extract,
+        faithfulness: faithful / answered.max(1) as f64,
         token_f1: f1 / n,
         containment: contained / n,
         cited_relevant: cited / n,
@@ -188,7 +208,11 @@ pub fn print(report: &EvalReport) {
     println!("Recall@100  {:.3}", report.recall_100);
     println!("latency     p50 {:.1} ms, p95 {:.1} ms", report.latency_ms_p50, report.latency_ms_p95);
     if let Some(qa) = &report.qa {
-        println!("QA          {} questions, {} answered", qa.questions, qa.answered);
+        println!(
+            "QA          {} questions, {} answered ({} by the generator, {} quoted; --answer-mode {})",
+            qa.questions, qa.answered, qa.answered_by_generator, qa.answered_by_extract, qa.answer_mode
+        );
+        println!("faithfulness {:.3}", qa.faithfulness);
         println!("token F1    {:.3}", qa.token_f1);
         println!("containment {:.3}", qa.containment);
         println!("cited relevant document {:.3}", qa.cited_relevant);

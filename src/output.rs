@@ -1,6 +1,6 @@
 //! How results look on a terminal, and as JSON.
 
-use docent_engine::{Answer, Hit};
+use docent_engine::{AnsweredBy, Answer, Hit};
 use docent_ingest::IngestReport;
 
 pub fn print_hits(hits: &[Hit]) {
@@ -25,16 +25,25 @@ pub fn search_json(hits: &[Hit]) -> serde_json::Value {
 
 pub fn print_sources(answer: &Answer) {
     println!("\n\nSources:");
-    for (i, hit) in answer.hits.iter().enumerate() {
-        let n = i + 1;
-        let cited = if answer.citations.iter().any(|c| c.n == n) { "cited" } else { "     " };
-        println!("  [{n}] {cited}  {}  (score {:.3})", hit.location(), hit.score);
+    for source in &answer.sources {
+        let cited = if answer.citations.iter().any(|c| c.n == source.n) { "cited" } else { "     " };
+        println!("  [{}] {cited}  {}", source.n, source.location());
     }
     let t = &answer.timings;
-    eprintln!(
-        "\nretrieval {:.0} ms · prompt {} tokens in {:.0} ms · answer {} tokens in {:.0} ms",
-        t.retrieval_ms, t.generation.prompt_tokens, t.generation.prompt_ms, t.generation.generated_tokens, t.generation.generation_ms
-    );
+    let by = match answer.answered_by {
+        AnsweredBy::Generator => "written by the generator",
+        AnsweredBy::Extract => "quoted from the sources",
+        AnsweredBy::None => "nothing relevant found",
+    };
+    let generation = if t.generation.prompt_tokens > 0 {
+        format!(
+            " · prompt {} tokens in {:.0} ms · answer {} tokens in {:.0} ms · check {:.0} ms",
+            t.generation.prompt_tokens, t.generation.prompt_ms, t.generation.generated_tokens, t.generation.generation_ms, t.check_ms
+        )
+    } else {
+        String::new()
+    };
+    eprintln!("\n{by} · retrieval {:.0} ms · evidence {:.0} ms{generation}", t.retrieval_ms, t.evidence_ms);
 }
 
 pub fn print_report(report: &IngestReport) {

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 
 /// (question, file that answers it): English and Chinese, phrased unlike the documents' headings.
 const QUESTIONS: &[(&str, &str)] = &[
@@ -90,7 +91,32 @@ fn ask_answers_with_citations_drawn_from_its_hits_and_admits_ignorance() {
     assert_eq!(answer["grounded"], true);
     assert!(!answer["hits"].as_array().unwrap().is_empty());
     assert!(answer["timings"]["generated_tokens"].as_u64().unwrap() > 0);
-    assert_citations_are_hits(&answer);
+    assert!(["generator", "extract"].contains(&answer["answered_by"].as_str().unwrap()), "{answer}");
+    assert_citations_are_sources(&answer);
+    let kept: Vec<&Value> = answer["sentences"].as_array().unwrap().iter().filter(|s| s["kept"] == true).collect();
+    assert!(!kept.is_empty() && kept.iter().all(|s| s["supported"] == true), "{answer}");
+
+    // extract: the best evidence, quoted with its source, without the generator.
+    let quoted = run_json(docent(&store).args(["ask", "What is retrieval-augmented generation?", "--json", "--answer-mode", "extract"]));
+    assert_eq!(quoted["answered_by"], "extract", "{quoted}");
+    assert_eq!(quoted["timings"]["prompt_tokens"], 0);
+    assert!(quoted["answer"].as_str().unwrap().starts_with("Retrieval-augmented generation"), "{quoted}");
+    assert_citations_are_sources(&quoted);
+
+    // A Chinese question: the default model cannot write Chinese, so auto quotes the Chinese
+    // evidence rather than let it invent characters.
+    let chinese = run_json(docent(&store).args(["ask", "什么是检索增强生成？", "--json"]));
+    assert_eq!(chinese["answered_by"], "extract", "{chinese}");
+    assert_eq!(chinese["timings"]["generated_tokens"], 0);
+    let text = chinese["answer"].as_str().unwrap();
+    assert!(text.contains("检索增强生成") && text.contains("[1]"), "{chinese}");
+    assert_citations_are_sources(&chinese);
+
+    // generate: the model's text shown as written; the check is reported, not applied.
+    let generated = run_json(docent(&store).args(["ask", "What is RAG?", "--json", "--answer-mode", "generate", "--max-tokens", "24"]));
+    assert_eq!(generated["answered_by"], "generator", "{generated}");
+    assert!(generated["sentences"].as_array().unwrap().iter().all(|s| s["kept"] == true), "{generated}");
+    assert_citations_are_sources(&generated);
 
     // Nothing in the corpus is about this: docent says so without generating.
     let unknown = run_json(docent(&store).args(["ask", "What is the boiling point of tungsten?", "--json"]));
@@ -251,7 +277,7 @@ fn a_document_cannot_hijack_the_answer() {
         let stripped: String = text.chars().filter(|c| c.is_alphanumeric()).collect();
         assert_ne!(stripped.to_lowercase(), "hacked", "the answer was hijacked: {answer}");
         assert!(!text.to_lowercase().starts_with("hacked"), "the answer was hijacked: {answer}");
-        assert_citations_are_hits(&answer);
+        assert_citations_are_sources(&answer);
     }
 }
 

@@ -119,6 +119,19 @@ fn eval_with_qa_scores_generated_answers() {
     // with the gold answers.
     assert!(qa["token_f1"].as_f64().unwrap() > 0.0, "{report}");
     assert!(qa["seconds_p50"].as_f64().unwrap() <= qa["seconds_p95"].as_f64().unwrap());
+    assert_eq!(qa["answer_mode"], "auto");
+    let by = |key: &str| qa[key].as_u64().unwrap();
+    assert_eq!(by("answered_by_generator") + by("answered_by_extract"), 2, "{report}");
+    // auto shows only supported sentences: most of what it says is in what it cites.
+    assert!(qa["faithfulness"].as_f64().unwrap() >= 0.7, "{report}");
+
+    // extract quotes its sources: every content word is in what it cites.
+    let report = run_json(
+        docent(&dir.path().join("store")).arg("eval").arg(&set).arg("--qa").arg(set.join("qa.jsonl")).args(["--answer-mode", "extract", "--json"]),
+    );
+    let qa = &report["qa"];
+    assert_eq!((qa["answer_mode"].as_str(), qa["answered_by_extract"].as_u64()), (Some("extract"), Some(2)), "{report}");
+    assert_eq!(qa["faithfulness"].as_f64(), Some(1.0), "{report}");
 
     // A QA file whose ids the qrels do not judge is refused, naming the question.
     std::fs::write(set.join("bad.jsonl"), "{\"id\": \"nope\", \"question\": \"?\", \"answers\": [\"x\"]}\n").unwrap();

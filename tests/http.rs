@@ -37,23 +37,57 @@ fn serves_search_ask_and_streaming_ask() {
     let (status, answer) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "max_tokens": 32}));
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert!(!answer["answer"].as_str().unwrap().is_empty());
-    assert_citations_are_hits(&answer);
+    assert!(["generator", "extract"].contains(&answer["answered_by"].as_str().unwrap()), "{answer}");
+    // auto shows only sentences a source supports.
+    for sentence in answer["sentences"].as_array().unwrap().iter().filter(|s| s["kept"] == true) {
+        assert_eq!(sentence["supported"], true, "{answer}");
+        assert!(!sentence["sources"].as_array().unwrap().is_empty(), "{answer}");
+    }
+    assert_citations_are_sources(&answer);
 
-    let response = client()
-        .post(format!("{}/v1/ask", server.base))
-        .json(&json!({"question": "How is the next token picked?", "max_tokens": 24, "stream": true}))
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-    let events = events(&response.text().unwrap());
-    let (last, tokens) = events.split_last().expect("events arrived");
-    assert_eq!(last.0, "done", "{events:?}");
-    assert!(tokens.len() > 1, "the answer arrives token by token: {events:?}");
-    assert!(tokens.iter().all(|(name, _)| name == "token"));
-    let streamed: String = tokens.iter().map(|(_, data)| data["text"].as_str().unwrap()).collect();
-    assert_eq!(streamed.trim(), last.1["answer"].as_str().unwrap(), "the stream is the answer");
-    assert_citations_are_hits(&last.1);
+    // extract: no generator, the evidence quoted.
+    let (status, quoted) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "answer_mode": "extract"}));
+    assert_eq!(status, StatusCode::OK, "{quoted}");
+    assert_eq!(quoted["answered_by"], "extract", "{quoted}");
+    assert_eq!(quoted["timings"]["generated_tokens"], 0);
+    assert_quotes_its_sources(&quoted);
+    let (status, wrong) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "answer_mode": "verbatim"}));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
+
+    // Streamed in each mode: the text streamed is the answer.
+    let stream = |body: Value| -> Vec<(String, Value)> {
+        let response = client().post(format!("{}/v1/ask", server.base)).json(&body).send().unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        events(&response.text().unwrap())
+    };
+    let question = "How is the next token picked?";
+    for mode in ["generate", "auto", "extract"] {
+        let events = stream(json!({"question": question, "max_tokens": 24, "stream": true, "answer_mode": mode}));
+        let (last, tokens) = events.split_last().expect("events arrived");
+        assert_eq!(last.0, "done", "{events:?}");
+        assert!(tokens.iter().all(|(name, _)| name == "token"));
+        let streamed: String = tokens.iter().map(|(_, data)| data["text"].as_str().unwrap()).collect();
+        assert_eq!(streamed.trim(), last.1["answer"].as_str().unwrap(), "{mode}: the stream is the answer");
+        assert_citations_are_sources(&last.1);
+        match mode {
+            // The model's text as it is written, token by token.
+            "generate" => assert!(tokens.len() > 1, "the answer arrives token by token: {events:?}"),
+            // Checked sentences, each with its citation.
+            "auto" => assert!(tokens.iter().all(|(_, d)| d["text"].as_str().unwrap().trim_end().ends_with(']')), "{events:?}"),
+            _ => assert_eq!(tokens.len(), 1, "{events:?}"),
+        }
+    }
+}
+
+/// Every kept sentence of an extractive answer is its cited source's own text.
+fn assert_quotes_its_sources(answer: &Value) {
+    let sources = answer["sources"].as_array().unwrap();
+    for sentence in answer["sentences"].as_array().unwrap() {
+        let n = sentence["sources"][0].as_u64().unwrap() as usize;
+        let source = sources[n - 1]["text"].as_str().unwrap();
+        assert!(source.contains(sentence["text"].as_str().unwrap()), "{sentence} is not in {source}");
+    }
 }
 
 #[test]
@@ -256,7 +290,8 @@ fn metrics_count_requests_answers_and_the_store() {
 /// The screenshot is kept as target/test-artifacts/web-page.png.
 #[test]
 fn the_web_page_streams_an_answer_in_headless_chromium() {
-    let server = start_with(&["--api-key", "page-key"]);
+    // generate streams token by token (auto streams checked sentences), which is what is tested.
+    let server = start_with(&["--api-key", "page-key", "--answer-mode", "generate"]);
     // The page itself needs no key (it holds no data); the API behind it does.
     let page = client().get(&server.base).send().unwrap();
     assert_eq!(page.status(), StatusCode::OK);

@@ -4,16 +4,19 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serde::Serialize;
 
+use crate::answer::{self, Answer, AnswerMode, AnsweredBy, SentenceStream, Timings};
 use crate::citations::CitationFilter;
 use crate::embed::Embedder;
+use crate::evidence::{self, Evidence, EvidenceOptions};
 use crate::fusion::{self, Channel, Fusion};
-use crate::generate::{GenerationParams, GenerationStats, Generator};
+use crate::generate::{GenerationParams, Generator};
 use crate::language::Language;
-use crate::prompt;
 use crate::lexical;
+use crate::prompt;
+use crate::support::{SentenceCheck, SupportChecker, content_tokens};
 use crate::store::{StoreQuery, VectorStore};
 use crate::types::Hit;
 
@@ -52,6 +55,10 @@ impl std::fmt::Display for Mode {
     }
 }
 
+/// In `auto`, generation stops after this many unsupported statements in a row: every further
+/// token costs time, and what follows a drift is rarely back on its sources.
+const MAX_UNSUPPORTED_IN_A_ROW: usize = 2;
+
 /// Candidates each channel contributes to fusion (or k, when more are asked for).
 const FUSION_CANDIDATES: usize = 400;
 
@@ -70,46 +77,28 @@ pub const MAX_K: usize = 1000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct AskOptions {
-    /// Sources to retrieve and show the model.
+    /// Chunks to retrieve; the evidence is chosen from their sentences.
     pub k: usize,
     pub mode: Mode,
     /// Below this best-hit similarity docent says it doesn't know, without generating;
     /// `None`: the embedder's own [`Embedder::relevance_floor`].
     pub min_score: Option<f32>,
+    pub answer_mode: AnswerMode,
+    pub evidence: EvidenceOptions,
     pub generation: GenerationParams,
 }
 
 impl Default for AskOptions {
     fn default() -> Self {
-        AskOptions { k: 4, mode: Mode::default(), min_score: None, generation: GenerationParams::default() }
+        AskOptions {
+            k: 4,
+            mode: Mode::default(),
+            min_score: None,
+            answer_mode: AnswerMode::default(),
+            evidence: EvidenceOptions::default(),
+            generation: GenerationParams::default(),
+        }
     }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Citation {
-    pub n: usize,
-    pub path: String,
-    pub start_line: u32,
-    pub end_line: u32,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Timings {
-    pub retrieval_ms: f64,
-    #[serde(flatten)]
-    pub generation: GenerationStats,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Answer {
-    pub answer: String,
-    /// Sources the answer cites, in order of first citation; always a subset of `hits`.
-    pub citations: Vec<Citation>,
-    /// The sources shown to the model, numbered from 1 in this order.
-    pub hits: Vec<Hit>,
-    /// False when retrieval found nothing relevant enough and docent answered "I don't know".
-    pub grounded: bool,
-    pub timings: Timings,
 }
 
 pub struct Engine {
@@ -219,63 +208,378 @@ impl Engine {
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
-    /// stop generation by returning `Break`).
+    /// stop generation by returning `Break`). See [`AnswerMode`] for how the answer is written.
     pub fn ask(
         &self,
         question: &str,
         options: &AskOptions,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Answer> {
-        let generator =
-            self.generator.as_ref().ok_or_else(|| anyhow!("this engine was started without a generator"))?;
         let started = Instant::now();
         let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
         let best = self.relevance(question, &hits, options.mode, embedding)?;
-        let mut timings = Timings { retrieval_ms: started.elapsed().as_secs_f64() * 1e3, ..Default::default() };
+        let mut timings = Timings { retrieval_ms: elapsed_ms(started), ..Default::default() };
         let language = Language::detect(question);
 
         let floor = options.min_score.unwrap_or_else(|| self.embedder.relevance_floor());
         if best < floor {
             let answer = language.dont_know().to_string();
             let _ = on_text(&answer);
-            return Ok(Answer { answer, citations: Vec::new(), hits, grounded: false, timings });
+            return Ok(Answer {
+                answer,
+                answered_by: AnsweredBy::None,
+                sentences: Vec::new(),
+                citations: Vec::new(),
+                sources: Vec::new(),
+                hits,
+                grounded: false,
+                timings,
+            });
         }
-
-        // Dense sources below the bar would only add noise and prompt time (fused scores are
-        // ranks, not similarities, so only the dense channel's can be held to it).
+        // Dense sources below the bar would only add noise (fused scores are ranks, not
+        // similarities, so only the dense channel's can be held to it).
         if options.mode == Mode::Dense {
             hits.retain(|h| h.score >= floor);
         }
-        // Drop the weakest sources until prompt and answer fit the model's context.
-        let mut messages = prompt::build(question, &hits, language);
-        while hits.len() > 1
+
+        let started = Instant::now();
+        let mut sources = evidence::select(question, &hits, self.embedder.as_ref(), &options.evidence)?;
+        timings.evidence_ms = elapsed_ms(started);
+
+        // `auto` asks the generator only for a language it can write.
+        let generator = match (options.answer_mode, &self.generator) {
+            (AnswerMode::Extract, _) => None,
+            (AnswerMode::Auto, Some(g)) if !g.writes(language) => None,
+            (AnswerMode::Auto, None) => None,
+            (_, Some(g)) => Some(g),
+            (AnswerMode::Generate, None) => {
+                return Err(InvalidInput(
+                    "answer mode generate needs a generator, and this one was started without (--answer-mode extract)".into(),
+                )
+                .into());
+            }
+        };
+        let (sentences, answered_by) = match generator {
+            None => (answer::extractive(&sources), AnsweredBy::Extract),
+            Some(generator) => {
+                let generated = self.generate(question, language, generator.as_ref(), &mut sources, options, &mut timings, on_text)?;
+                match generated {
+                    Generated::Raw(text, sentences) => {
+                        let citations = answer::citations(&sentences, &sources);
+                        return Ok(Answer {
+                            answer: text,
+                            answered_by: AnsweredBy::Generator,
+                            sentences,
+                            citations,
+                            sources,
+                            hits,
+                            grounded: true,
+                            timings,
+                        });
+                    }
+                    Generated::Checked(sentences, shown) if shown => (sentences, AnsweredBy::Generator),
+                    // Nothing the generator wrote survived the check: the extractive answer,
+                    // after the dropped sentences (kept: false) for the record.
+                    Generated::Checked(mut dropped, _) => {
+                        dropped.extend(answer::extractive(&sources));
+                        (dropped, AnsweredBy::Extract)
+                    }
+                }
+            }
+        };
+        let answer = answer::render(&sentences);
+        if answered_by == AnsweredBy::Extract {
+            let _ = on_text(&answer);
+        }
+        let citations = answer::citations(&sentences, &sources);
+        Ok(Answer { answer, answered_by, sentences, citations, sources, hits, grounded: true, timings })
+    }
+
+    /// Runs the generator over the evidence. `generate` streams its text as written (citations to
+    /// no source removed) and checks it afterwards, for the record; `auto` streams each sentence
+    /// once it is checked, kept ones only, with their citations corrected.
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        question: &str,
+        language: Language,
+        generator: &dyn Generator,
+        sources: &mut Vec<Evidence>,
+        options: &AskOptions,
+        timings: &mut Timings,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generated> {
+        // Drop the weakest evidence until prompt and answer fit the model's context.
+        let mut messages = prompt::build(question, sources, language);
+        while sources.len() > 1
             && generator.count_tokens(&messages)? + options.generation.max_tokens > generator.context_length()
         {
-            hits.pop();
-            messages = prompt::build(question, &hits, language);
+            sources.pop();
+            messages = prompt::build(question, sources, language);
+        }
+        let checker = SupportChecker::new(self.embedder.as_ref(), sources, language)?;
+
+        if options.answer_mode == AnswerMode::Generate {
+            let mut filter = CitationFilter::new(sources.len());
+            let mut text = String::new();
+            timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
+                let shown = filter.push(piece);
+                text.push_str(&shown);
+                if shown.is_empty() { ControlFlow::Continue(()) } else { on_text(&shown) }
+            })?;
+            let rest = filter.finish();
+            text.push_str(&rest);
+            let _ = on_text(&rest);
+            let started = Instant::now();
+            let mut stream = SentenceStream::default();
+            let mut sentences = stream.push(&text);
+            sentences.extend(stream.finish());
+            let checked = sentences
+                .iter()
+                .map(|s| checker.check(s).map(|check| SentenceCheck { kept: true, ..check }))
+                .collect::<Result<Vec<_>>>()?;
+            timings.check_ms = elapsed_ms(started);
+            return Ok(Generated::Raw(text.trim().to_string(), checked));
         }
 
-        let mut filter = CitationFilter::new(hits.len());
-        let mut answer = String::new();
-        let mut emit = |text: &str, answer: &mut String| {
-            answer.push_str(text);
-            if text.is_empty() { ControlFlow::Continue(()) } else { on_text(text) }
+        let mut stream = SentenceStream::default();
+        let mut checked: Vec<SentenceCheck> = Vec::new();
+        let mut shown = String::new();
+        let mut failure = None;
+        let mut check_ms = 0.0;
+        let mut misses = 0;
+        let mut take = |sentences: Vec<String>, checked: &mut Vec<SentenceCheck>| -> ControlFlow<()> {
+            for sentence in sentences {
+                let started = Instant::now();
+                let check = match checker.check(&sentence) {
+                    Ok(check) => check,
+                    Err(err) => {
+                        failure = Some(err);
+                        return ControlFlow::Break(());
+                    }
+                };
+                check_ms += elapsed_ms(started);
+                let wrong_language = check.supported && !check.kept;
+                if check.kept {
+                    let before = shown.len();
+                    crate::sentences::join(&mut shown, &check.cited_text());
+                    if on_text(&shown[before..]).is_break() {
+                        checked.push(check);
+                        return ControlFlow::Break(());
+                    }
+                }
+                let states_something = !content_tokens(&check.text).is_empty();
+                misses = if check.supported || !states_something { 0 } else { misses + 1 };
+                checked.push(check);
+                // An answer in another language than the question's is not going to be shown,
+                // and a model that has drifted from its sources rarely comes back to them.
+                if (wrong_language && !checked.iter().any(|c| c.kept)) || misses >= MAX_UNSUPPORTED_IN_A_ROW {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
         };
-        timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
-            let shown = filter.push(piece);
-            emit(&shown, &mut answer)
-        })?;
-        let rest = filter.finish();
-        let _ = emit(&rest, &mut answer);
+        timings.generation =
+            generator.generate(&messages, &options.generation, &mut |piece| take(stream.push(piece), &mut checked))?;
+        let _ = take(stream.finish(), &mut checked);
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        timings.check_ms = check_ms;
+        let any_kept = checked.iter().any(|c| c.kept);
+        Ok(Generated::Checked(checked, any_kept))
+    }
+}
 
-        let citations = filter
-            .cited()
-            .iter()
-            .map(|&n| {
-                let hit = &hits[n - 1];
-                Citation { n, path: hit.path.clone(), start_line: hit.start_line, end_line: hit.end_line }
+/// What the generator produced: raw text with its sentences checked for the record
+/// (`generate`), or checked sentences and whether any was shown (`auto`).
+enum Generated {
+    Raw(String, Vec<SentenceCheck>),
+    Checked(Vec<SentenceCheck>, bool),
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    //! The answer modes over a store fake (fixed chunks) and a generator fake (a scripted
+    //! answer), with the real embedder, which the evidence selection and the support check use.
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::generate::{ChatMessage, GenerationStats};
+    use crate::store::{Point, StoredDocument};
+    use crate::{E5Embedder, ModelPaths};
+
+    const DEBIAN: &str = "Debian is a free operating system for your computer. It comes with over 59000 packages.\n\
+                          The archives are updated twice every day.";
+    const TEA: &str = "Green tea is brewed at 70 to 80 degrees. Boiling water makes it bitter.";
+
+    struct FixedStore(Vec<Hit>);
+
+    impl VectorStore for FixedStore {
+        fn upsert(&self, _: Vec<Point>) -> Result<()> {
+            Ok(())
+        }
+        fn delete_document(&self, _: &str) -> Result<()> {
+            Ok(())
+        }
+        fn documents(&self) -> Result<Vec<StoredDocument>> {
+            Ok(Vec::new())
+        }
+        fn search(&self, _: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+            Ok(self.0.iter().take(k).cloned().collect())
+        }
+        fn count(&self) -> Result<usize> {
+            Ok(self.0.len())
+        }
+        fn flush(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes `script`, in which `{debian}` and `{tea}` stand for the numbers the prompt gave
+    /// those documents' evidence, and remembers that it was asked.
+    struct ScriptedGenerator {
+        script: &'static str,
+        asked: Mutex<usize>,
+    }
+
+    impl ScriptedGenerator {
+        fn new(script: &'static str) -> Arc<Self> {
+            Arc::new(ScriptedGenerator { script, asked: Mutex::new(0) })
+        }
+    }
+
+    fn source_number(prompt: &str, path: &str) -> String {
+        prompt
+            .lines()
+            .find(|l| l.starts_with('[') && l.contains(path))
+            .and_then(|l| l[1..].split(']').next())
+            .unwrap_or("9")
+            .to_string()
+    }
+
+    impl Generator for ScriptedGenerator {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn context_length(&self) -> usize {
+            4096
+        }
+        fn writes(&self, language: Language) -> bool {
+            language == Language::English
+        }
+        fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+            Ok(messages.iter().map(|m| m.content.len() / 4).sum())
+        }
+        fn generate(
+            &self,
+            messages: &[ChatMessage],
+            _: &GenerationParams,
+            on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+        ) -> Result<GenerationStats> {
+            *self.asked.lock().unwrap() += 1;
+            let prompt = &messages[1].content;
+            let text = self.script.replace("{debian}", &source_number(prompt, "debian.md")).replace("{tea}", &source_number(prompt, "tea.md"));
+            // Word by word, as a model streams.
+            for piece in text.split_inclusive(' ') {
+                if on_text(piece).is_break() {
+                    break;
+                }
+            }
+            Ok(GenerationStats { prompt_tokens: 100, generated_tokens: 10, ..Default::default() })
+        }
+    }
+
+    fn hit(path: &str, text: &str, score: f32) -> Hit {
+        Hit { score, path: path.into(), doc_id: path.into(), chunk: 0, start_line: 10, end_line: 12, headings: Vec::new(), text: text.into() }
+    }
+
+    fn engine(generator: Arc<ScriptedGenerator>) -> Engine {
+        let embedder = Arc::new(E5Embedder::load(&ModelPaths::locate(None)).unwrap());
+        let store = Arc::new(FixedStore(vec![hit("debian.md", DEBIAN, 0.95), hit("tea.md", TEA, 0.9)]));
+        Engine::new(embedder, store, Some(generator))
+    }
+
+    fn ask(engine: &Engine, question: &str, answer_mode: AnswerMode) -> (Answer, Vec<String>) {
+        let mut streamed = Vec::new();
+        let options = AskOptions { answer_mode, min_score: Some(0.0), ..Default::default() };
+        let answer = engine
+            .ask(question, &options, &mut |text| {
+                streamed.push(text.to_string());
+                ControlFlow::Continue(())
             })
-            .collect();
-        Ok(Answer { answer: answer.trim().to_string(), citations, hits, grounded: true, timings })
+            .unwrap();
+        (answer, streamed)
+    }
+
+    fn number_of(answer: &Answer, path: &str) -> usize {
+        answer.sources.iter().find(|s| s.path == path).unwrap().n
+    }
+
+    #[test]
+    fn auto_keeps_supported_sentences_fixes_citations_and_drops_inventions() {
+        let generator = ScriptedGenerator::new(
+            "Debian is a free operating system for your computer [{tea}]. The moon is made of green cheese [{debian}].",
+        );
+        let engine = engine(generator.clone());
+        let (answer, streamed) = ask(&engine, "What is Debian?", AnswerMode::Auto);
+        let debian = number_of(&answer, "debian.md");
+        assert_eq!(answer.answered_by, AnsweredBy::Generator, "{answer:?}");
+        assert_eq!(answer.answer, format!("Debian is a free operating system for your computer. [{debian}]"));
+        // The wrong citation was corrected, the invented sentence dropped, both on the record.
+        assert_eq!(answer.sentences.len(), 2);
+        assert!(answer.sentences[0].kept && answer.sentences[0].sources == vec![debian]);
+        assert!(!answer.sentences[1].supported && !answer.sentences[1].kept, "{:?}", answer.sentences[1]);
+        assert_eq!(answer.citations.iter().map(|c| c.n).collect::<Vec<_>>(), vec![debian]);
+        // Streamed sentence by sentence, checked: the stream is the answer.
+        assert_eq!(streamed.concat(), answer.answer);
+    }
+
+    #[test]
+    fn auto_falls_back_to_the_evidence_when_nothing_is_supported() {
+        let engine = engine(ScriptedGenerator::new("The moon is made of green cheese [1]. Cows can fly [2]."));
+        let (answer, streamed) = ask(&engine, "What is Debian?", AnswerMode::Auto);
+        assert_eq!(answer.answered_by, AnsweredBy::Extract, "{answer:?}");
+        assert!(answer.answer.starts_with("Debian is a free operating system"), "{}", answer.answer);
+        assert!(answer.sentences.iter().filter(|s| !s.kept).count() == 2);
+        assert_eq!(streamed.concat(), answer.answer);
+    }
+
+    #[test]
+    fn a_sentence_citing_nothing_gets_the_source_that_supports_it() {
+        let engine = engine(ScriptedGenerator::new("Green tea is brewed at 70 to 80 degrees."));
+        let (answer, _) = ask(&engine, "How hot should green tea be brewed?", AnswerMode::Auto);
+        let tea = number_of(&answer, "tea.md");
+        assert_eq!(answer.answer, format!("Green tea is brewed at 70 to 80 degrees. [{tea}]"));
+    }
+
+    #[test]
+    fn chinese_questions_are_not_given_to_a_generator_that_cannot_write_chinese() {
+        let generator = ScriptedGenerator::new("unused");
+        let engine = engine(generator.clone());
+        let (answer, _) = ask(&engine, "Debian 是什么？", AnswerMode::Auto);
+        assert_eq!(answer.answered_by, AnsweredBy::Extract);
+        assert_eq!(*generator.asked.lock().unwrap(), 0);
+    }
+
+    #[test]
+    fn extract_quotes_without_the_generator_and_generate_shows_everything() {
+        let generator = ScriptedGenerator::new("The moon is made of green cheese [1].");
+        let engine = engine(generator.clone());
+        let (extracted, _) = ask(&engine, "How often are the archives updated?", AnswerMode::Extract);
+        assert_eq!(*generator.asked.lock().unwrap(), 0);
+        let debian = number_of(&extracted, "debian.md");
+        assert!(extracted.answer.starts_with(&format!("The archives are updated twice every day. [{debian}]")), "{}", extracted.answer);
+
+        let (generated, streamed) = ask(&engine, "What is Debian?", AnswerMode::Generate);
+        assert_eq!(generated.answered_by, AnsweredBy::Generator);
+        assert_eq!(generated.answer, "The moon is made of green cheese [1].");
+        assert!(!generated.sentences[0].supported && generated.sentences[0].kept);
+        assert_eq!(streamed.concat().trim(), generated.answer);
     }
 }

@@ -21,6 +21,8 @@ pub const VERSION: u32 = 3;
 
 /// BM25's term-frequency saturation and length normalisation, at their usual values.
 const K1: f32 = 1.2;
+/// The most a term can weigh in a passage vector (BM25 saturates at K1 + 1).
+pub const MAX_TERM_WEIGHT: f32 = K1 + 1.0;
 const B: f32 = 0.75;
 /// BM25's average document length, for length normalisation: a fixed nominal chunk length in
 /// terms rather than the corpus's mean, so that a chunk's vector never depends on what else is
@@ -116,7 +118,7 @@ pub fn passage_vector(text: &str) -> Sparse {
 
 /// Chinese function characters: a query bigram made only of these says how a question is
 /// asked ("什么", "怎么", "可以"), not what about.
-const FUNCTION_CHARACTERS: &str = "的了是我你他她它们吗呢吧啊呀么什怎如何哪为该应能可以会要在有和与或这那一个些都也就把被让给对从到之其所";
+pub(crate) const FUNCTION_CHARACTERS: &str = "的了是我你他她它们吗呢吧啊呀么什怎如何哪为该应能可以会要在有和与或这那一个些都也就把被让给对从到之其所";
 
 fn is_function_term(term: &str) -> bool {
     term.chars().all(|c| is_han(c) && FUNCTION_CHARACTERS.contains(c))

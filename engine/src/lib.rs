@@ -6,9 +6,11 @@
 //! `docent-ingest` crate turns folders into [`Point`]s, the `docent-server` crate puts an
 //! [`Engine`] behind an API. Both depend on this crate, never the reverse.
 
+pub mod answer;
 pub mod citations;
 pub mod embed;
 pub mod engine;
+pub mod evidence;
 pub mod fusion;
 pub mod generate;
 pub mod language;
@@ -16,13 +18,18 @@ pub mod lexical;
 pub mod metrics;
 pub mod models;
 pub mod prompt;
+pub mod sentences;
 pub mod store;
+pub mod support;
 pub mod types;
 
 pub use citations::CitationFilter;
 pub use embed::{E5Embedder, Embedder, EmbedderKind, MiniLmEmbedder};
 pub use fusion::Fusion;
-pub use engine::{Answer, AskOptions, Citation, Engine, InvalidInput, MAX_K, Mode, Timings, check_query};
+pub use answer::{Answer, AnswerMode, AnsweredBy, Citation, Timings};
+pub use engine::{AskOptions, Engine, InvalidInput, MAX_K, Mode, check_query};
+pub use evidence::{Evidence, EvidenceOptions};
+pub use support::SentenceCheck;
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
 pub use models::ModelPaths;
 pub use store::{Point, StoreQuery, StoredDocument, VectorStore};

@@ -128,6 +128,17 @@ pub fn containment(answer: &str, gold: &str) -> f64 {
     overlap(&answer, &gold) as f64 / answer.len() as f64
 }
 
+/// Share of `answer`'s content words (see [`crate::support::content_tokens`]) that occur in the
+/// sources it cites; 0 when it cites none.
+pub fn faithfulness(answer: &str, cited_sources: &[&str]) -> f64 {
+    let tokens = crate::support::content_tokens(answer);
+    if cited_sources.is_empty() || tokens.is_empty() {
+        return 0.0;
+    }
+    let sources: std::collections::HashSet<String> = cited_sources.iter().flat_map(|s| crate::support::content_tokens(s)).collect();
+    crate::support::overlap(&tokens, &sources) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use docent_engine::{Answer, AskOptions, Hit, Mode};
+use docent_engine::{Answer, AnswerMode, AskOptions, Hit, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -126,6 +126,10 @@ pub(crate) struct AskRequest {
     k: Option<usize>,
     #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
+    /// auto (check every sentence, else quote the evidence), generate or extract (the server's
+    /// default, auto unless started otherwise).
+    #[schema(value_type = Option<String>)]
+    answer_mode: Option<AnswerMode>,
     #[serde(default)]
     stream: bool,
     max_tokens: Option<usize>,
@@ -140,12 +144,14 @@ pub(crate) fn ask_options(
     defaults: &AskOptions,
     k: Option<usize>,
     mode: Option<Mode>,
+    answer_mode: Option<AnswerMode>,
     max_tokens: Option<usize>,
     temperature: Option<f64>,
 ) -> Result<AskOptions, ApiError> {
     let mut options = *defaults;
     options.k = k.unwrap_or(defaults.k);
     options.mode = mode.unwrap_or(defaults.mode);
+    options.answer_mode = answer_mode.unwrap_or(defaults.answer_mode);
     if let Some(max_tokens) = max_tokens {
         if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}")));
@@ -162,11 +168,11 @@ pub(crate) fn ask_options(
 }
 
 #[utoipa::path(post, path = "/v1/ask", request_body = AskRequest, responses(
-    (status = 200, description = "The answer `{answer, citations, hits, grounded, timings}`; with `stream`, Server-Sent Events `token`, then `done` (or `error`)", body = serde_json::Value),
+    (status = 200, description = "The answer `{answer, answered_by, sentences, citations, sources, hits, grounded, timings}`; with `stream`, Server-Sent Events `token` (in `auto`, one checked sentence each), then `done` (or `error`)", body = serde_json::Value),
     (status = 503, description = "Every generation slot is busy and the queue is full: retry after `Retry-After` seconds"),
     (status = 504, description = "The answer ran past --answer-timeout")))]
 pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest>) -> Result<Response, ApiError> {
-    let options = ask_options(&state.defaults, request.k, request.mode, request.max_tokens, request.temperature)?;
+    let options = ask_options(&state.defaults, request.k, request.mode, request.answer_mode, request.max_tokens, request.temperature)?;
     if !request.stream {
         return Ok(Json(answer(&state, request.question, options).await?).into_response());
     }

@@ -81,22 +81,32 @@ pub fn documents(store: &Path) -> Vec<(String, u64, bool)> {
     docs
 }
 
-/// Checks an answer's citations point at hits it returned, with matching paths and lines.
-pub fn assert_citations_are_hits(answer: &Value) {
+/// Checks an answer's citations point at the sources (evidence) it returned, with matching
+/// paths and lines, and that every source lies inside a returned hit.
+pub fn assert_citations_are_sources(answer: &Value) {
+    let sources = answer["sources"].as_array().unwrap();
     let hits = answer["hits"].as_array().unwrap();
     for citation in answer["citations"].as_array().unwrap() {
         let n = citation["n"].as_u64().unwrap() as usize;
-        assert!((1..=hits.len()).contains(&n), "citation [{n}] with {} hits", hits.len());
-        let hit = &hits[n - 1];
-        assert_eq!(citation["path"], hit["path"]);
-        assert_eq!(citation["start_line"], hit["start_line"]);
-        assert_eq!(citation["end_line"], hit["end_line"]);
+        assert!((1..=sources.len()).contains(&n), "citation [{n}] with {} sources", sources.len());
+        let source = &sources[n - 1];
+        assert_eq!(citation["path"], source["path"]);
+        assert_eq!(citation["start_line"], source["start_line"]);
+        assert_eq!(citation["end_line"], source["end_line"]);
     }
-    // Any [n] left in the text refers to a returned hit as well.
+    for source in sources {
+        let inside = hits.iter().any(|hit| {
+            hit["path"] == source["path"]
+                && hit["start_line"].as_u64() <= source["start_line"].as_u64()
+                && source["end_line"].as_u64() <= hit["end_line"].as_u64()
+        });
+        assert!(inside, "source {source} lies in no hit");
+    }
+    // Any [n] left in the text refers to a returned source as well.
     let text = answer["answer"].as_str().unwrap();
     for marker in text.split('[').skip(1).filter_map(|s| s.split(']').next()) {
         for n in marker.split(',').filter_map(|n| n.trim().parse::<usize>().ok()) {
-            assert!((1..=hits.len()).contains(&n), "answer cites [{n}] but has {} hits: {text}", hits.len());
+            assert!((1..=sources.len()).contains(&n), "answer cites [{n}] but has {} sources: {text}", sources.len());
         }
     }
 }

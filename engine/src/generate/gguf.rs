@@ -10,8 +10,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Tensor, quantized::gguf_file};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use candle_transformers::models::quantized_llama;
 
+use crate::language::Language;
+
+use super::llama::{self, Llama};
 use super::{ChatMessage, ChatTemplate, GenerationParams, GenerationStats, Generator, TokenStream, tokenizer_from_gguf};
 
 /// Where the generator runs.
@@ -56,26 +58,26 @@ impl Device {
 /// generates on its own copy.
 #[derive(Clone)]
 enum Weights {
-    Llama(quantized_llama::ModelWeights),
+    Llama(Llama),
 }
 
 impl Weights {
     fn load(architecture: &str, content: Content, file: &mut std::fs::File, device: &candle_core::Device) -> Result<Self> {
         match architecture {
-            "llama" => Ok(Weights::Llama(quantized_llama::ModelWeights::from_gguf(content, file, device)?)),
+            "llama" => Ok(Weights::Llama(Llama::from_gguf(&content, file, device)?)),
             other => bail!("GGUF architecture {other:?} is not supported yet (supported: llama)"),
         }
     }
 
     fn forward(&mut self, input: &Tensor, position: usize) -> Result<Tensor> {
         match self {
-            Weights::Llama(m) => Ok(m.forward(input, position)?),
+            Weights::Llama(m) => m.forward(input, position),
         }
     }
 
     fn max_positions(&self) -> usize {
         match self {
-            Weights::Llama(_) => quantized_llama::MAX_SEQ_LEN,
+            Weights::Llama(_) => llama::MAX_POSITIONS,
         }
     }
 }
@@ -89,7 +91,13 @@ pub struct GgufGenerator {
     stop_tokens: Vec<u32>,
     context_length: usize,
     device: candle_core::Device,
+    writes_chinese: bool,
 }
+
+/// Vocabulary entries holding a Chinese character that a model needs to be asked for Chinese:
+/// models trained on Chinese have thousands (Qwen2.5: ~25,000), English ones a handful
+/// (SmolLM2: a few hundred byte-level fragments).
+const CHINESE_VOCABULARY: usize = 2000;
 
 fn metadata_u32(content: &Content, key: &str) -> Option<u32> {
     content.metadata.get(key).and_then(|v| v.to_u32().ok())
@@ -123,6 +131,10 @@ impl GgufGenerator {
         let weights = Weights::load(&architecture, content, &mut file, &device)
             .with_context(|| format!("loading weights from {}", path.display()))?;
         let context_length = (trained_context as usize).min(weights.max_positions());
+        let chinese_tokens = (0..tokenizer.get_vocab_size(true) as u32)
+            .filter_map(|id| tokenizer.decode(&[id], false).ok())
+            .filter(|text| text.chars().any(crate::language::is_han))
+            .count();
         Ok(GgufGenerator {
             name,
             weights,
@@ -132,6 +144,7 @@ impl GgufGenerator {
             stop_tokens,
             context_length,
             device,
+            writes_chinese: chinese_tokens >= CHINESE_VOCABULARY,
         })
     }
 
@@ -161,6 +174,10 @@ impl Generator for GgufGenerator {
 
     fn context_length(&self) -> usize {
         self.context_length
+    }
+
+    fn writes(&self, language: Language) -> bool {
+        language == Language::English || self.writes_chinese
     }
 
     fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {

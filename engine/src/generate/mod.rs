@@ -3,12 +3,15 @@
 mod chat_template;
 mod gguf;
 mod gguf_tokenizer;
+mod llama;
 mod token_stream;
 
 use std::ops::ControlFlow;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
+
+use crate::language::Language;
 
 pub use chat_template::ChatTemplate;
 pub use gguf::{Device, GgufGenerator};
@@ -60,6 +63,9 @@ pub trait Generator: Send + Sync {
     fn name(&self) -> &str;
     /// The longest prompt plus answer, in tokens, the model can attend to.
     fn context_length(&self) -> usize;
+    /// Whether the model can write `language` (a model whose vocabulary barely covers Chinese
+    /// writes invented characters when asked to).
+    fn writes(&self, language: Language) -> bool;
     /// Tokens the chat takes once rendered with the model's template.
     fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize>;
     fn generate(

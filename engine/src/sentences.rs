@@ -1,0 +1,237 @@
+//! Sentences of a chunk, with the lines they span: the unit evidence is chosen in and answers
+//! are checked in.
+//!
+//! A chunk is first cut into blocks by its layout: paragraphs (blank lines end them), list items
+//! (each item is a block of its own), headings, and code (every line of a fenced or indented code
+//! block stands whole, since a `.` in `os.path.join()` ends nothing). A paragraph's hard-wrapped
+//! lines are joined (with a space, except between two Chinese characters) and cut into sentences
+//! at Unicode's sentence boundaries (UAX #29: `.`, `!`, `?` before a capital, and `。！？`).
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::language::is_han;
+
+/// What a sentence is, by the block it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Prose,
+    ListItem,
+    Code,
+    Heading,
+}
+
+/// One sentence: its text (soft line breaks joined) and the lines it spans, counted from 0 at
+/// the first line of the text it was cut from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentence {
+    pub text: String,
+    pub first_line: u32,
+    pub last_line: u32,
+    pub kind: Kind,
+}
+
+/// Shorter than this (in characters, punctuation included), a sentence joins the one before it:
+/// "Yes." or a stray "1." is not a statement of its own.
+const MIN_CHARS: usize = 4;
+
+/// The sentences of `text`, in order.
+pub fn split(text: &str) -> Vec<Sentence> {
+    let mut out = Vec::new();
+    let mut paragraph = Paragraph::default();
+    let mut fence: Option<&str> = None;
+    for (number, line) in text.lines().enumerate() {
+        let number = number as u32;
+        let trimmed = line.trim();
+        if let Some(marker) = fence {
+            if trimmed.starts_with(marker) {
+                fence = None;
+            } else if !trimmed.is_empty() {
+                out.push(Sentence { text: line.trim_end().to_string(), first_line: number, last_line: number, kind: Kind::Code });
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            paragraph.flush(&mut out);
+            fence = Some(&trimmed[..3]);
+            continue;
+        }
+        if trimmed.is_empty() {
+            paragraph.flush(&mut out);
+        } else if trimmed.starts_with('#') && trimmed.trim_start_matches('#').starts_with(' ') {
+            paragraph.flush(&mut out);
+            let heading = trimmed.trim_start_matches('#').trim().to_string();
+            out.push(Sentence { text: heading, first_line: number, last_line: number, kind: Kind::Heading });
+        } else if (line.starts_with("    ") || line.starts_with('\t')) && paragraph.is_empty() {
+            out.push(Sentence { text: line.trim_end().to_string(), first_line: number, last_line: number, kind: Kind::Code });
+        } else if let Some(item) = list_item(trimmed) {
+            paragraph.flush(&mut out);
+            paragraph.start(Kind::ListItem);
+            paragraph.push(item, number);
+        } else {
+            paragraph.push(trimmed, number);
+        }
+    }
+    paragraph.flush(&mut out);
+    out
+}
+
+/// The text of a list item (`- item`, `* item`, `+ item`, `• item`, `1. item`, `2) item`)
+/// without its bullet or number, which are layout; `None` for any other line.
+fn list_item(line: &str) -> Option<&str> {
+    if let Some(rest) = line.strip_prefix(['-', '*', '+', '•']) {
+        return rest.strip_prefix(' ').map(str::trim_start);
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    if digits == 0 || digits > 3 {
+        return None;
+    }
+    line[digits..].strip_prefix(['.', ')'])?.strip_prefix(' ').map(str::trim_start)
+}
+
+/// Lines being joined into one block, with where each line starts in the joined text.
+#[derive(Default)]
+struct Paragraph {
+    text: String,
+    line_starts: Vec<(usize, u32)>,
+    kind: Option<Kind>,
+}
+
+impl Paragraph {
+    fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    fn start(&mut self, kind: Kind) {
+        self.kind = Some(kind);
+    }
+
+    fn push(&mut self, line: &str, number: u32) {
+        if let (Some(before), Some(after)) = (self.text.chars().last(), line.chars().next()) {
+            // Chinese is written without spaces, so a line break between two of its characters
+            // is layout only.
+            if !(is_han(before) && is_han(after)) && !before.is_whitespace() {
+                self.text.push(' ');
+            }
+        }
+        self.line_starts.push((self.text.len(), number));
+        self.text.push_str(line);
+    }
+
+    /// The line holding byte `offset` of the joined text.
+    fn line_at(&self, offset: usize) -> u32 {
+        let i = self.line_starts.partition_point(|&(start, _)| start <= offset);
+        self.line_starts[i.saturating_sub(1)].1
+    }
+
+    fn flush(&mut self, out: &mut Vec<Sentence>) {
+        if self.text.is_empty() {
+            self.kind = None;
+            return;
+        }
+        let kind = self.kind.take().unwrap_or(Kind::Prose);
+        let mut pending: Option<Sentence> = None;
+        for (offset, sentence) in self.text.split_sentence_bound_indices() {
+            let text = sentence.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let lead = sentence.len() - sentence.trim_start().len();
+            let start = offset + lead;
+            let end = start + text.len() - 1;
+            let sentence = Sentence { text: text.to_string(), first_line: self.line_at(start), last_line: self.line_at(end), kind };
+            match pending.as_mut() {
+                // A fragment too short to stand alone joins the sentence before it.
+                Some(before) if text.chars().count() < MIN_CHARS => {
+                    join(&mut before.text, text);
+                    before.last_line = sentence.last_line;
+                }
+                _ => {
+                    if let Some(done) = pending.replace(sentence) {
+                        out.push(done);
+                    }
+                }
+            }
+        }
+        out.extend(pending);
+        self.text.clear();
+        self.line_starts.clear();
+    }
+}
+
+/// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
+/// citation markers aside: "…的。[1]" ends in Chinese).
+pub(crate) fn join(text: &mut String, next: &str) {
+    let last = crate::support::strip_markers(text).0.chars().last();
+    let needs_space = last.is_some_and(|c| !is_han(c) && !is_cjk_punctuation(c)) && !text.ends_with(char::is_whitespace)
+        && next.chars().next().is_some_and(|c| !is_cjk_punctuation(c));
+    if needs_space {
+        text.push(' ');
+    }
+    text.push_str(next);
+}
+
+/// Full-width punctuation, after which Chinese puts no space.
+pub(crate) fn is_cjk_punctuation(c: char) -> bool {
+    matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFF65)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(text: &str) -> Vec<String> {
+        split(text).into_iter().map(|s| s.text).collect()
+    }
+
+    #[test]
+    fn english_prose_splits_at_sentence_ends_and_joins_wrapped_lines() {
+        let text = "Debian is a free operating system.\nIt comes with over 59000\npackages! Is it stable? Yes, e.g. for servers.";
+        let sentences = split(text);
+        assert_eq!(
+            sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
+            ["Debian is a free operating system.", "It comes with over 59000 packages!", "Is it stable?", "Yes, e.g. for servers."]
+        );
+        assert_eq!((sentences[1].first_line, sentences[1].last_line), (1, 2));
+        assert_eq!((sentences[3].first_line, sentences[3].last_line), (2, 2));
+    }
+
+    #[test]
+    fn chinese_splits_at_full_width_stops_and_joins_lines_without_spaces() {
+        let text = "Debian 是 Linux 操作系统的一个发行版。用户可以选择安\n装哪些软件包！软件仓库每日更新两次？";
+        assert_eq!(texts(text), ["Debian 是 Linux 操作系统的一个发行版。", "用户可以选择安装哪些软件包！", "软件仓库每日更新两次？"]);
+        assert_eq!(split(text)[1].last_line, 1);
+    }
+
+    #[test]
+    fn list_items_and_headings_are_blocks_of_their_own() {
+        let text = "# Installing\n\nUse one of these:\n- apt install foo. It is quick.\n- dpkg -i foo.deb\n  when offline.\n1. Third way";
+        let sentences = split(text);
+        let kinds: Vec<(&str, Kind)> = sentences.iter().map(|s| (s.text.as_str(), s.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Installing", Kind::Heading),
+                ("Use one of these:", Kind::Prose),
+                ("apt install foo.", Kind::ListItem),
+                ("It is quick.", Kind::ListItem),
+                ("dpkg -i foo.deb when offline.", Kind::ListItem),
+                ("Third way", Kind::ListItem),
+            ]
+        );
+        assert_eq!((sentences[4].first_line, sentences[4].last_line), (4, 5));
+    }
+
+    #[test]
+    fn code_lines_stay_whole() {
+        let text = "Call it like this:\n\n```python\nimport os.path\nos.path.join(a, b). Done? no\n```\n\n    $ apt-get install foo. bar\n";
+        let sentences = split(text);
+        let code: Vec<&str> = sentences.iter().filter(|s| s.kind == Kind::Code).map(|s| s.text.as_str()).collect();
+        assert_eq!(code, ["import os.path", "os.path.join(a, b). Done? no", "    $ apt-get install foo. bar"]);
+        assert_eq!(sentences.iter().find(|s| s.text == "import os.path").unwrap().first_line, 3);
+    }
+
+    #[test]
+    fn short_fragments_join_the_sentence_before() {
+        assert_eq!(texts("It works. Ok. Then go on."), ["It works. Ok.", "Then go on."]);
+    }
+}
