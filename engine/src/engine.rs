@@ -329,7 +329,9 @@ impl Engine {
             })?;
             let rest = filter.finish();
             text.push_str(&rest);
-            let _ = on_text(&rest);
+            if !rest.is_empty() {
+                let _ = on_text(&rest);
+            }
             let started = Instant::now();
             let mut stream = SentenceStream::default();
             let mut sentences = stream.push(&text);
