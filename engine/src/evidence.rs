@@ -105,6 +105,10 @@ pub fn select(question: &str, hits: &[Hit], embedder: &dyn Embedder, options: &E
     for (hit, sentences) in split.iter().enumerate() {
         for index in 0..sentences.len() {
             let vector = next_terms.next().expect("one vector per sentence");
+            if index == 0 && hits[hit].chunk > 0 && sentences[0].text.starts_with(|c: char| c.is_lowercase()) {
+                // The tail of a sentence the chunker cut: it may stand in a window, never alone.
+                continue;
+            }
             let lexical = bm25(&query, vector, &idf);
             let prior = 1.0 / (1.0 + hit as f32);
             candidates.push(Candidate { hit, index, lexical, prior, score: 0.0 });
@@ -150,7 +154,9 @@ pub fn select(question: &str, hits: &[Hit], embedder: &dyn Embedder, options: &E
             };
             let before = touching.map_or(0, |w| windows[w].tokens);
             let tokens = embedder.count_tokens(&window_text(&sentences[first..=last]));
-            if spent - before + tokens <= options.budget_tokens || windows.is_empty() {
+            // The best sentence alone is kept even past the budget: an answer needs one source.
+            let alone = windows.is_empty() && (first, last) == (c.index, c.index);
+            if spent - before + tokens <= options.budget_tokens || alone {
                 spent = spent - before + tokens;
                 match touching {
                     Some(w) => {
@@ -241,4 +247,34 @@ fn bm25(query: &[(u32, f32)], sentence: &[(u32, f32)], idf: &HashMap<u32, f32>) 
         .filter_map(|(id, _)| sentence.binary_search_by_key(id, |(s, _)| *s).ok().map(|i| sentence[i].1 * weight(*id)))
         .sum();
     score / best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{E5Embedder, ModelPaths};
+
+    fn hit(chunk: u32, text: &str) -> Hit {
+        Hit { score: 1.0, path: "faq.md".into(), doc_id: "faq".into(), chunk, start_line: 20, end_line: 22, headings: Vec::new(), text: text.into() }
+    }
+
+    #[test]
+    fn evidence_is_windows_of_the_best_sentences_and_never_a_cut_sentence_alone() {
+        let embedder = E5Embedder::load(&ModelPaths::locate(None)).unwrap();
+        // Chunk 1 starts with the tail of a sentence the chunker cut in two.
+        let text = "updated twice every day by the mirror network.\nTea is a drink. The archives are updated twice \
+                    every day.\nKettles boil water. Cats sleep a lot. Dogs bark at night.";
+        let evidence = select("How often are the archives updated?", &[hit(1, text)], &embedder, &EvidenceOptions::default()).unwrap();
+        assert_eq!(evidence.len(), 1, "{evidence:?}");
+        let best = &evidence[0];
+        assert_eq!(best.focus[0], "The archives are updated twice every day.");
+        // The window: the chosen sentence and its neighbours, with their lines.
+        assert!(best.text.contains("Tea is a drink. The archives are updated twice every day. Kettles boil water."), "{best:?}");
+        assert_eq!((best.start_line, best.end_line), (21, 22));
+        assert!(!best.focus.iter().any(|s| s.starts_with("updated")), "{best:?}");
+
+        // A budget too small for any window still keeps the best sentence.
+        let tight = select("How often are the archives updated?", &[hit(1, text)], &embedder, &EvidenceOptions { budget_tokens: 1 }).unwrap();
+        assert_eq!(tight[0].text, "The archives are updated twice every day.");
+    }
 }
