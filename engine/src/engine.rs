@@ -277,10 +277,10 @@ impl Engine {
                             timings,
                         });
                     }
-                    Generated::Checked(sentences, shown) if shown => (sentences, AnsweredBy::Generator),
+                    Generated::Checked(sentences) if sentences.iter().any(|s| s.kept) => (sentences, AnsweredBy::Generator),
                     // Nothing the generator wrote survived the check: the extractive answer,
                     // after the dropped sentences (kept: false) for the record.
-                    Generated::Checked(mut dropped, _) => {
+                    Generated::Checked(mut dropped) => {
                         dropped.extend(answer::extractive(&sources));
                         (dropped, AnsweredBy::Extract)
                     }
@@ -381,23 +381,30 @@ impl Engine {
             }
             ControlFlow::Continue(())
         };
-        timings.generation =
-            generator.generate(&messages, &options.generation, &mut |piece| take(stream.push(piece), &mut checked))?;
-        let _ = take(stream.finish(), &mut checked);
+        let mut stopped = false;
+        timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
+            let flow = take(stream.push(piece), &mut checked);
+            stopped = flow.is_break();
+            flow
+        })?;
+        // What is left is checked only when the model finished by itself: after a drift, a
+        // language mismatch or a client gone, nothing more is shown.
+        if !stopped {
+            let _ = take(stream.finish(), &mut checked);
+        }
         if let Some(err) = failure {
             return Err(err);
         }
         timings.check_ms = check_ms;
-        let any_kept = checked.iter().any(|c| c.kept);
-        Ok(Generated::Checked(checked, any_kept))
+        Ok(Generated::Checked(checked))
     }
 }
 
 /// What the generator produced: raw text with its sentences checked for the record
-/// (`generate`), or checked sentences and whether any was shown (`auto`).
+/// (`generate`), or checked sentences, the kept ones shown (`auto`).
 enum Generated {
     Raw(String, Vec<SentenceCheck>),
-    Checked(Vec<SentenceCheck>, bool),
+    Checked(Vec<SentenceCheck>),
 }
 
 fn elapsed_ms(started: Instant) -> f64 {
