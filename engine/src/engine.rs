@@ -196,15 +196,11 @@ impl Engine {
 
     /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
     /// question must clear before docent answers, whatever channel ranked the sources.
-    fn relevance(&self, question: &str, hits: &[Hit], mode: Mode, embedding: Option<Vec<f32>>) -> Result<f32> {
+    fn relevance(&self, question_vector: &[f32], hits: &[Hit], mode: Mode) -> Result<f32> {
         if mode == Mode::Dense {
             return Ok(hits.first().map_or(f32::MIN, |h| h.score));
         }
-        let dense = match embedding {
-            Some(dense) => dense,
-            None => self.embedder.embed_query(question)?,
-        };
-        Ok(self.store.search(&StoreQuery::Dense(dense), 1)?.first().map_or(f32::MIN, |h| h.score))
+        Ok(self.store.search(&StoreQuery::Dense(question_vector.to_vec()), 1)?.first().map_or(f32::MIN, |h| h.score))
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
@@ -217,7 +213,12 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
-        let best = self.relevance(question, &hits, options.mode, embedding)?;
+        // Embedded once: for the relevance bar and for choosing the evidence.
+        let question_vector = match embedding {
+            Some(vector) => vector,
+            None => self.embedder.embed_query(question)?,
+        };
+        let best = self.relevance(&question_vector, &hits, options.mode)?;
         let mut timings = Timings { retrieval_ms: elapsed_ms(started), ..Default::default() };
         let language = Language::detect(question);
 
@@ -243,7 +244,7 @@ impl Engine {
         }
 
         let started = Instant::now();
-        let mut sources = evidence::select(question, &hits, self.embedder.as_ref(), &options.evidence)?;
+        let mut sources = evidence::select(question, &question_vector, &hits, self.embedder.as_ref(), &options.evidence)?;
         timings.evidence_ms = elapsed_ms(started);
 
         // `auto` asks the generator only for a language it can write.

@@ -92,8 +92,15 @@ struct Candidate {
     score: f32,
 }
 
-/// The evidence for `question` from `hits` (best first), numbered from 1, best first.
-pub fn select(question: &str, hits: &[Hit], embedder: &dyn Embedder, options: &EvidenceOptions) -> Result<Vec<Evidence>> {
+/// The evidence for `question` (embedded by `embedder` as `question_vector`) from `hits` (best
+/// first), numbered from 1, best first.
+pub fn select(
+    question: &str,
+    question_vector: &[f32],
+    hits: &[Hit],
+    embedder: &dyn Embedder,
+    options: &EvidenceOptions,
+) -> Result<Vec<Evidence>> {
     let split: Vec<Vec<Sentence>> =
         hits.iter().map(|hit| sentences::split(&hit.text).into_iter().filter(|s| s.kind != Kind::Heading).collect()).collect();
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -126,11 +133,10 @@ pub fn select(question: &str, hits: &[Hit], embedder: &dyn Embedder, options: &E
     candidates.truncate(SHORTLIST);
     let texts: Vec<String> = candidates.iter().map(|c| split[c.hit][c.index].text.clone()).collect();
     let vectors = embedder.embed_passages(&texts)?;
-    let question_vector = embedder.embed_query(question)?;
     let floor = embedder.relevance_floor();
     for (c, vector) in candidates.iter_mut().zip(&vectors) {
         // Similarity above the embedder's "unrelated" floor, on a 0–1 scale.
-        let dense = ((cosine(&question_vector, vector) - floor) / (1.0 - floor)).clamp(0.0, 1.0);
+        let dense = ((cosine(question_vector, vector) - floor) / (1.0 - floor)).clamp(0.0, 1.0);
         c.score = WEIGHTS.dense * dense + WEIGHTS.lexical * c.lexical + WEIGHTS.rank * c.prior;
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -264,7 +270,9 @@ mod tests {
         // Chunk 1 starts with the tail of a sentence the chunker cut in two.
         let text = "updated twice every day by the mirror network.\nTea is a drink. The archives are updated twice \
                     every day.\nKettles boil water. Cats sleep a lot. Dogs bark at night.";
-        let evidence = select("How often are the archives updated?", &[hit(1, text)], &embedder, &EvidenceOptions::default()).unwrap();
+        let question = "How often are the archives updated?";
+        let vector = embedder.embed_query(question).unwrap();
+        let evidence = select(question, &vector, &[hit(1, text)], &embedder, &EvidenceOptions::default()).unwrap();
         assert_eq!(evidence.len(), 1, "{evidence:?}");
         let best = &evidence[0];
         assert_eq!(best.focus[0], "The archives are updated twice every day.");
@@ -274,7 +282,7 @@ mod tests {
         assert!(!best.focus.iter().any(|s| s.starts_with("updated")), "{best:?}");
 
         // A budget too small for any window still keeps the best sentence.
-        let tight = select("How often are the archives updated?", &[hit(1, text)], &embedder, &EvidenceOptions { budget_tokens: 1 }).unwrap();
+        let tight = select(question, &vector, &[hit(1, text)], &embedder, &EvidenceOptions { budget_tokens: 1 }).unwrap();
         assert_eq!(tight[0].text, "The archives are updated twice every day.");
     }
 }

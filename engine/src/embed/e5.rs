@@ -180,11 +180,7 @@ mod tests {
         embedding: Vec<f32>,
     }
 
-    fn cosine(a: &[f32], b: &[f32]) -> f32 {
-        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        dot / (norm(a) * norm(b))
-    }
+    use crate::support::cosine;
 
     fn embedder() -> E5Embedder {
         E5Embedder::load(&ModelPaths::locate(None)).unwrap()
