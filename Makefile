@@ -7,7 +7,7 @@ DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
 PYCLIENT := .docent/pyclient
 OPENAI_CLIENT := openai==3.51.0
 
-.PHONY: all models deps build demo test test-qdrant bench clean-store chromium
+.PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium
 
 all: build
 
@@ -43,6 +43,10 @@ test: models deps chromium $(PYCLIENT)/.installed
 
 bench: models build
 	scripts/bench.sh
+
+# Generation speed against llama.cpp (node-llama-cpp, installed under .docent/ on first use).
+bench-generate: models build
+	scripts/bench-generate.sh
 
 clean-store:
 	rm -rf $(DEMO_STORE)

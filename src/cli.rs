@@ -214,6 +214,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure a part of docent on this machine and print the figures
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// Generation speed: the model continues a text greedily; prints the prompt-processing and
+    /// decoding rates and peak memory (threads: RAYON_NUM_THREADS, default all cores)
+    Generate {
+        /// The text to continue (plain text, no chat template)
+        #[arg(long)]
+        prompt_file: PathBuf,
+        /// Cut the prompt to this many tokens
+        #[arg(long, default_value_t = 1000)]
+        prompt_tokens: usize,
+        /// Tokens to decode after the prompt
+        #[arg(long, default_value_t = 64)]
+        tokens: usize,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        generator: GeneratorArgs,
+    },
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -288,6 +312,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
             };
             if json { print_json(&report)? } else { eval::print(&report) }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(Bench::Generate { prompt_file, prompt_tokens, tokens, json, generator }) => {
+            let text = std::fs::read_to_string(&prompt_file)
+                .map_err(|e| anyhow::anyhow!("reading the prompt file {}: {e}", prompt_file.display()))?;
+            let generator = setup::gguf_generator(&args.store, &generator)?;
+            let (_, stats) = generator.continue_text(&text, prompt_tokens, tokens)?;
+            let figures = output::GenerationFigures::new(&stats);
+            if json { print_json(&figures)? } else { figures.print() }
             Ok(ExitCode::SUCCESS)
         }
         Command::Documents { json } => {

@@ -66,3 +66,43 @@ pub fn print_report(report: &IngestReport) {
         println!("  failed: {}: {}", failure.path, failure.error);
     }
 }
+
+/// What `docent bench generate` reports: the rate of each phase and the peak memory.
+#[derive(serde::Serialize)]
+pub struct GenerationFigures {
+    prompt_tokens: usize,
+    prompt_tokens_per_s: f64,
+    decoded_tokens: usize,
+    decode_tokens_per_s: f64,
+    /// The process's peak resident memory (Linux), model loading included.
+    peak_rss_mb: Option<f64>,
+}
+
+impl GenerationFigures {
+    pub fn new(stats: &docent_engine::GenerationStats) -> Self {
+        let rate = |tokens: usize, ms: f64| if ms > 0.0 { tokens as f64 / ms * 1e3 } else { 0.0 };
+        GenerationFigures {
+            prompt_tokens: stats.prompt_tokens,
+            prompt_tokens_per_s: rate(stats.prompt_tokens, stats.prompt_ms),
+            decoded_tokens: stats.generated_tokens,
+            decode_tokens_per_s: rate(stats.generated_tokens, stats.generation_ms),
+            peak_rss_mb: peak_rss_mb(),
+        }
+    }
+
+    pub fn print(&self) {
+        println!("prompt: {} tokens at {:.1} tokens/s", self.prompt_tokens, self.prompt_tokens_per_s);
+        println!("decode: {} tokens at {:.1} tokens/s", self.decoded_tokens, self.decode_tokens_per_s);
+        if let Some(mb) = self.peak_rss_mb {
+            println!("peak RSS: {mb:.0} MB");
+        }
+    }
+}
+
+/// Peak resident set size from /proc (VmHWM), where there is one.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -48,11 +48,16 @@ pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn Vector
 }
 
 pub fn generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<Arc<dyn Generator>> {
+    Ok(Arc::new(gguf_generator(store, args)?))
+}
+
+/// The GGUF generator the flags name (`--model`, `--device`).
+pub fn gguf_generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<GgufGenerator> {
     let models = ModelPaths::locate(store.models.as_deref());
     let path = args.model.clone().unwrap_or_else(|| models.default_generator());
     models.require(&path)?;
     let device: Device = args.device.parse()?;
-    Ok(Arc::new(GgufGenerator::load(&path, device)?))
+    GgufGenerator::load(&path, device)
 }
 
 /// Embedder, store and (when asked for) generator, ready to answer.

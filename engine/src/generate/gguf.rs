@@ -154,6 +154,66 @@ impl GgufGenerator {
         Ok(self.bos.into_iter().chain(encoding.get_ids().iter().copied()).collect())
     }
 
+    /// Continues `text` as plain text (no chat template), cut to its first `prompt_tokens`
+    /// tokens, by `tokens` greedy tokens, past any end of text: the fixed workload of a speed
+    /// comparison with another engine. Returns the tokens and the two phases' timings.
+    pub fn continue_text(&self, text: &str, prompt_tokens: usize, tokens: usize) -> Result<(Vec<u32>, GenerationStats)> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("tokenizing the text: {e}"))?;
+        let prompt: Vec<u32> = self.bos.into_iter().chain(encoding.get_ids().iter().copied()).take(prompt_tokens).collect();
+        if prompt.len() + tokens > self.context_length {
+            bail!("{} prompt tokens plus {tokens} more exceed the model's context of {}", prompt.len(), self.context_length);
+        }
+        let params = GenerationParams { max_tokens: tokens, temperature: 0.0, repeat_penalty: 1.0, ..Default::default() };
+        let mut generated = Vec::with_capacity(tokens);
+        let stats = self.run(&prompt, &params, false, &mut |token| {
+            generated.push(token);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok((generated, stats))
+    }
+
+    /// Runs the prompt through the model, then samples up to `params.max_tokens` tokens, each
+    /// handed to `on_token`, stopping early at an end-of-turn token when `stop` is set.
+    fn run(
+        &self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        stop: bool,
+        on_token: &mut dyn FnMut(u32) -> Result<ControlFlow<()>>,
+    ) -> Result<GenerationStats> {
+        let mut model = self.weights.clone();
+        let mut sampler = Self::sampler(params);
+        let mut stats = GenerationStats { prompt_tokens: prompt.len(), ..Default::default() };
+
+        let started = Instant::now();
+        let input = Tensor::new(prompt, &self.device)?.unsqueeze(0)?;
+        let mut logits = model.forward(&input, 0)?;
+        stats.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
+
+        let started = Instant::now();
+        let mut context = prompt.to_vec();
+        for _ in 0..params.max_tokens {
+            let mut step = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
+            if params.repeat_penalty != 1.0 {
+                let recent = &context[context.len().saturating_sub(REPEAT_WINDOW)..];
+                step = candle_transformers::utils::apply_repeat_penalty(&step, params.repeat_penalty, recent)?;
+            }
+            let token = sampler.sample(&step)?;
+            if stop && self.stop_tokens.contains(&token) {
+                break;
+            }
+            stats.generated_tokens += 1;
+            context.push(token);
+            if on_token(token)?.is_break() {
+                break;
+            }
+            let input = Tensor::new(&[token], &self.device)?.unsqueeze(0)?;
+            logits = model.forward(&input, context.len() - 1)?;
+        }
+        stats.generation_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(stats)
+    }
+
     fn sampler(params: &GenerationParams) -> LogitsProcessor {
         let sampling = if params.temperature <= 0.0 {
             Sampling::ArgMax
@@ -199,39 +259,12 @@ impl Generator for GgufGenerator {
                 self.context_length
             );
         }
-        let mut model = self.weights.clone();
-        let mut sampler = Self::sampler(params);
         let mut stream = TokenStream::new(&self.tokenizer);
-        let mut stats = GenerationStats { prompt_tokens: prompt.len(), ..Default::default() };
-
-        let started = Instant::now();
-        let input = Tensor::new(prompt.as_slice(), &self.device)?.unsqueeze(0)?;
-        let mut logits = model.forward(&input, 0)?;
-        stats.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
-
-        let started = Instant::now();
-        let mut context = prompt.clone();
-        for _ in 0..params.max_tokens {
-            let mut step = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
-            if params.repeat_penalty != 1.0 {
-                let recent = &context[context.len().saturating_sub(REPEAT_WINDOW)..];
-                step = candle_transformers::utils::apply_repeat_penalty(&step, params.repeat_penalty, recent)?;
-            }
-            let token = sampler.sample(&step)?;
-            if self.stop_tokens.contains(&token) {
-                break;
-            }
-            stats.generated_tokens += 1;
-            context.push(token);
-            if let Some(text) = stream.push(token)?
-                && on_text(&text).is_break()
-            {
-                break;
-            }
-            let input = Tensor::new(&[token], &self.device)?.unsqueeze(0)?;
-            logits = model.forward(&input, context.len() - 1)?;
-        }
-        stats.generation_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(stats)
+        self.run(&prompt, params, true, &mut |token| {
+            Ok(match stream.push(token)? {
+                Some(text) => on_text(&text),
+                None => ControlFlow::Continue(()),
+            })
+        })
     }
 }

@@ -1,9 +1,11 @@
 //! The [`Generator`] boundary and its local implementation: GGUF models run by candle.
 
 mod chat_template;
+mod decode_attention;
 mod gguf;
 mod gguf_tokenizer;
 mod llama;
+mod q4_1;
 mod token_stream;
 
 use std::ops::ControlFlow;
