@@ -9,7 +9,7 @@
 //! question → windows of ±[`WINDOW`] sentences around the best, merged where they touch, until
 //! the budget is spent. Each window is one numbered [`Evidence`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::embed::Embedder;
 use crate::lexical;
 use crate::sentences::{self, Kind, Sentence};
-use crate::support::cosine;
+use crate::support::{self, cosine};
 use crate::types::Hit;
 
 /// One numbered source of an answer: a window of sentences from one retrieved chunk.
@@ -70,12 +70,35 @@ pub const WINDOW: usize = 1;
 /// Sentences that reach the embedding stage: enough to hold the answer, few enough to embed
 /// in a fraction of a second on a CPU.
 pub const SHORTLIST: usize = 16;
+/// Each hit's best sentences by words and rank reach the embedding stage too, so that a chunk
+/// ranked low by the retriever, or outnumbered by another document's chunks, still competes.
+pub const SHORTLIST_PER_HIT: usize = 2;
 /// Each signal's weight in a sentence's score: meaning leads, then the question's words, then
 /// the retriever's rank of the chunk (1/rank), which has seen the whole chunk and document where
 /// the other two see one sentence. On the development sets a rank weight of 0.3 cited a relevant
 /// document in 0.49 (en) and 0.46 (zh) of extractive answers, against 0.41 and 0.43 at 0.1;
 /// 0.6 was no better.
 const WEIGHTS: Scoring = Scoring { dense: 0.55, lexical: 0.35, rank: 0.30 };
+
+/// A sentence restates the question when it holds at least this share of the question's
+/// content words …
+const RESTATED: f32 = 0.8;
+/// … and less than this share of its own content words are new.
+const MIN_NEW: f32 = 0.5;
+
+/// Whether `sentence` mostly repeats the question: a heading that asks it, or a cross-reference
+/// that quotes it ("see section 7.9, 'What does it mean …?'"), which outscores every answer on
+/// both words and meaning. Such a sentence may stand in a window, never alone. (A short answer
+/// that reuses the question's words, "Set the EDITOR variable.", holds too little of it.)
+fn restates(sentence: &str, question: &HashSet<String>) -> bool {
+    let tokens: HashSet<String> = support::content_tokens(sentence).into_iter().collect();
+    if question.is_empty() || tokens.is_empty() {
+        return false;
+    }
+    let shared = tokens.iter().filter(|t| question.contains(*t)).count() as f32;
+    let (covered, new) = (shared / question.len() as f32, 1.0 - shared / tokens.len() as f32);
+    covered >= RESTATED && new < MIN_NEW
+}
 
 struct Scoring {
     dense: f32,
@@ -108,12 +131,16 @@ pub fn select(
         split.iter().flat_map(|sentences| sentences.iter().map(|s| lexical::passage_vector(&s.text))).collect();
     let idf = inverse_document_frequencies(&terms);
     let query = lexical::query_vector(question);
+    let question_tokens: HashSet<String> = support::content_tokens(question).into_iter().collect();
     let mut next_terms = terms.iter();
     for (hit, sentences) in split.iter().enumerate() {
         for index in 0..sentences.len() {
             let vector = next_terms.next().expect("one vector per sentence");
             if index == 0 && hits[hit].chunk > 0 && sentences[0].text.starts_with(|c: char| c.is_lowercase()) {
                 // The tail of a sentence the chunker cut: it may stand in a window, never alone.
+                continue;
+            }
+            if restates(&sentences[index].text, &question_tokens) {
                 continue;
             }
             let lexical = bm25(&query, vector, &idf);
@@ -130,7 +157,13 @@ pub fn select(
         c.score = WEIGHTS.lexical * c.lexical + WEIGHTS.rank * c.prior;
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-    candidates.truncate(SHORTLIST);
+    let mut per_hit = vec![0; hits.len()];
+    let mut position = 0;
+    candidates.retain(|c| {
+        per_hit[c.hit] += 1;
+        position += 1;
+        position <= SHORTLIST || per_hit[c.hit] <= SHORTLIST_PER_HIT
+    });
     let texts: Vec<String> = candidates.iter().map(|c| split[c.hit][c.index].text.clone()).collect();
     let vectors = embedder.embed_passages(&texts)?;
     let floor = embedder.relevance_floor();
@@ -140,6 +173,12 @@ pub fn select(
         c.score = WEIGHTS.dense * dense + WEIGHTS.lexical * c.lexical + WEIGHTS.rank * c.prior;
     }
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // Each document's best sentence before any document's second: the budget then spans the
+    // documents the retriever found instead of filling up with one of them.
+    let mut documents = HashSet::new();
+    let (firsts, seconds): (Vec<Candidate>, Vec<Candidate>) =
+        candidates.into_iter().partition(|c| documents.insert(hits[c.hit].doc_id.as_str()));
+    let candidates: Vec<Candidate> = firsts.into_iter().chain(seconds).collect();
 
     // Windows around the best sentences, merged where they touch, until the budget is spent.
     let mut windows: Vec<Window> = Vec::new();
@@ -284,5 +323,40 @@ mod tests {
         // A budget too small for any window still keeps the best sentence.
         let tight = select(question, &vector, &[hit(1, text)], &embedder, &EvidenceOptions { budget_tokens: 1 }).unwrap();
         assert_eq!(tight[0].text, "The archives are updated twice every day.");
+    }
+
+    /// A cross-reference that quotes the question is never chosen, however well it matches;
+    /// each document's best sentence comes before a second from the same document, even when
+    /// that document has more chunks among the hits and ranks first.
+    #[test]
+    fn evidence_skips_restatements_and_spans_the_documents() {
+        let embedder = E5Embedder::load(&ModelPaths::locate(None)).unwrap();
+        let doc = |id: &str, chunk: u32, text: &str| Hit { doc_id: id.into(), path: format!("{id}.md"), ..hit(chunk, text) };
+        let question = "How do I set a different default editor?";
+        let hits = [
+            doc("tools", 0, "The default editor is a setting of each user. \
+                             For more, see the section \"How do I set a different default editor?\""),
+            doc("tools", 1, "A different default editor is chosen with the EDITOR variable."),
+            doc("links", 0, "Debian keeps symbolic links in /etc/alternatives."),
+        ];
+        let vector = embedder.embed_query(question).unwrap();
+        // Room for two windows: the second is the other document's, though "tools" has a better
+        // sentence left.
+        let options = EvidenceOptions { budget_tokens: 55 };
+        let evidence = select(question, &vector, &hits, &embedder, &options).unwrap();
+        assert!(evidence.iter().flat_map(|e| &e.focus).all(|s| !s.starts_with("For more")), "{evidence:?}");
+        let documents: Vec<&str> = evidence.iter().map(|e| e.doc_id.as_str()).collect();
+        assert_eq!(documents, ["tools", "links"], "{evidence:?}");
+
+        let chinese = "有些用户喜欢 vim，有些喜欢 emacs；Debian 如何让每个用户使用自己喜欢的编辑器？";
+        let vector = embedder.embed_query(chinese).unwrap();
+        let quoted = [doc(
+            "faq",
+            0,
+            "详见第 11.11 节“有些用户喜欢 vim，有些喜欢 emacs；Debian 如何让每个用户使用自己喜欢的编辑器？”。\
+             运行 update-alternatives 命令可以选择默认的编辑器。",
+        )];
+        let evidence = select(chinese, &vector, &quoted, &embedder, &EvidenceOptions::default()).unwrap();
+        assert!(evidence[0].focus[0].starts_with("运行"), "{evidence:?}");
     }
 }
