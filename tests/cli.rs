@@ -312,3 +312,21 @@ fn a_config_file_sets_options_that_env_and_flags_override() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option `stor`"));
 }
+
+/// `docent bench generate` runs the real generator on a file's text and reports both phases:
+/// exactly the tokens asked for, at rates that are real numbers, and the peak memory.
+#[test]
+fn bench_generate_reports_both_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = corpus().join("en/how-llms-generate-text.md");
+    let figures = run_json(docent(&dir.path().join("store")).args(["bench", "generate", "--prompt-tokens", "40", "--tokens", "8", "--json"]).arg("--prompt-file").arg(&prompt));
+    assert_eq!(figures["prompt_tokens"], 40, "{figures}");
+    assert_eq!(figures["decoded_tokens"], 8, "{figures}");
+    for rate in ["prompt_tokens_per_s", "decode_tokens_per_s", "peak_rss_mb"] {
+        assert!(figures[rate].as_f64().is_some_and(|r| r > 0.0), "{rate}: {figures}");
+    }
+
+    let output = docent(&dir.path().join("store")).args(["bench", "generate", "--prompt-file", "/no/such/prompt"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reading the prompt file"));
+}
