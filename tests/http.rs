@@ -266,6 +266,12 @@ fn metrics_count_requests_answers_and_the_store() {
     assert_eq!(post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0, StatusCode::OK);
     assert_eq!(post(&server, "/v1/ask", json!({"question": "What is LoRA?", "max_tokens": 8})).0, StatusCode::OK);
     assert_eq!(c.get(url("/no/such/route")).send().unwrap().status(), StatusCode::NOT_FOUND);
+    // Invented methods (any client can send them, before any key check) all count as "other":
+    // they must not add a series, and memory, each.
+    for n in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("PROBE{n}{}", "X".repeat(200)).as_bytes()).unwrap();
+        c.request(method, url("/v1/search")).send().unwrap();
+    }
     let chunks = c.get(url("/healthz")).send().unwrap().json::<Value>().unwrap()["chunks"].as_u64().unwrap();
 
     let text = c.get(url("/metrics")).send().unwrap().text().unwrap();
@@ -276,7 +282,11 @@ fn metrics_count_requests_answers_and_the_store() {
     assert_eq!(value(r#"docent_http_requests_total{route="/v1/search",method="POST",status="200"}"#), 2.0);
     assert_eq!(value(r#"docent_http_requests_total{route="/v1/ask",method="POST",status="200"}"#), 1.0);
     assert_eq!(value(r#"docent_http_requests_total{route="unmatched",method="GET",status="404"}"#), 1.0);
-    assert_eq!(value(r#"docent_http_request_seconds_count{route="/v1/search"}"#), 2.0);
+    assert!(!text.contains("PROBE"), "{text}");
+    let invented: f64 = text.lines().filter(|l| l.contains(r#"method="other""#)).map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum();
+    assert_eq!(invented, 20.0, "{text}");
+    // Two searches and the twenty invented methods (405).
+    assert_eq!(value(r#"docent_http_request_seconds_count{route="/v1/search"}"#), 22.0);
     assert_eq!(value("docent_retrieval_seconds_count"), 1.0);
     assert_eq!(value("docent_generation_seconds_count"), 1.0);
     let generated = value("docent_generated_tokens_total");

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use docent_engine::Answer;
@@ -87,13 +87,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let started = Instant::now();
     // The route's pattern (`/v1/documents/{id}`), so that ids do not multiply the series.
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     tracing::info!(target: "docent::http", %method, %route, status, ms = seconds * 1e3, "request");
     let metrics = &state.metrics;
-    metrics.requests.get_or_create(&vec![("route", route.clone()), ("method", method), ("status", status.to_string())]).inc();
+    metrics.requests.get_or_create(&vec![("route", route.clone()), ("method", method.to_string()), ("status", status.to_string())]).inc();
     metrics.latency.get_or_create(&vec![("route", route)]).observe(seconds);
     response
 }
@@ -106,4 +106,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     let mut text = String::new();
     encode(&mut text, &state.metrics.registry).map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+}
+
+/// The method as a label: a standard one by name, anything else as "other". This layer runs
+/// before the key check, so a label taken from the request would let anyone create series, and
+/// memory, at will by inventing methods. (Routes are the router's own patterns or "unmatched",
+/// and statuses are three digits: both are fixed sets too.)
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
+    KNOWN.into_iter().find(|known| *known == method.as_str()).unwrap_or("other")
 }
