@@ -305,6 +305,14 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
     // The page itself needs no key (it holds no data); the API behind it does.
     let page = client().get(&server.base).send().unwrap();
     assert_eq!(page.status(), StatusCode::OK);
+    // The page runs only its own inline script (by hash: the run below proves the hash right),
+    // talks only to this server, and cannot be framed.
+    let header = |name: &str| page.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let policy = header("content-security-policy");
+    assert!(policy.contains("script-src 'sha256-") && policy.contains("connect-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'") && !policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
     assert!(page.text().unwrap().contains("<title>docent</title>"));
 
     let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");

@@ -19,11 +19,11 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, ingest_route, limits, metrics, openai, openapi, upload};
+use crate::{AppState, ingest_route, limits, metrics, openai, openapi, page, upload};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(page))
+        .route("/", get(page::page))
         .route("/healthz", get(healthz))
         .route("/v1/search", post(search))
         .route("/v1/ask", post(ask))
@@ -43,12 +43,6 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .with_state(state)
-}
-
-/// The web page: plain HTML, CSS and JavaScript, built into the binary.
-#[utoipa::path(get, path = "/", responses((status = 200, description = "The web page", content_type = "text/html")))]
-pub(crate) async fn page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("page.html"))
 }
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\":\"ok\",\"chunks\":N}`", body = serde_json::Value)))]

@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 mod openai;
 mod openapi;
+mod page;
 mod upload;
 
 use std::net::SocketAddr;

@@ -5,13 +5,13 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{api, ingest_route, metrics, openai, upload};
+use crate::{api, ingest_route, metrics, openai, page, upload};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "docent", description = "Retrieval-augmented answers over your own documents, with citations."),
     paths(
-        api::page,
+        page::page,
         api::healthz,
         api::search,
         api::ask,
