@@ -23,9 +23,22 @@ pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
 
 /// The name a file is stored under: its last path component, so a name such as
 /// `../../etc/passwd` cannot place it anywhere (it only names a document, but stays clean).
-fn file_name(raw: &str) -> Option<String> {
-    let name = raw.rsplit(['/', '\\']).next()?.trim();
-    (!name.is_empty() && name != "." && name != ".." && !name.chars().any(char::is_control)).then(|| name.to_string())
+/// Control characters and bidirectional controls are refused: a right-to-left override makes
+/// `report\u{202E}fdp.exe` read as `reportexe.pdf` in every list that shows it.
+fn file_name(raw: &str) -> Result<String, &'static str> {
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if name.is_empty() || name == "." || name == ".." {
+        return Err("each file part needs a file name");
+    }
+    if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err("file names may not hold control or bidirectional-control characters");
+    }
+    Ok(name.to_string())
+}
+
+/// Unicode's bidirectional formatting characters: marks, embeddings, overrides and isolates.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -50,10 +63,7 @@ pub async fn upload(
         if sources.len() == MAX_FILES {
             return Err(bad(StatusCode::BAD_REQUEST, format!("at most {MAX_FILES} files per upload")));
         }
-        let name = field
-            .file_name()
-            .and_then(file_name)
-            .ok_or_else(|| bad(StatusCode::BAD_REQUEST, "each file part needs a file name"))?;
+        let name = file_name(field.file_name().unwrap_or_default()).map_err(|message| bad(StatusCode::BAD_REQUEST, message))?;
         let format = Format::of(std::path::Path::new(&name)).ok_or_else(|| {
             bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{name}: docent reads Markdown, HTML, PDF, text and source code"))
         })?;
@@ -87,11 +97,15 @@ mod tests {
 
     #[test]
     fn uploaded_names_keep_only_their_last_component() {
-        assert_eq!(file_name("notes.md").as_deref(), Some("notes.md"));
-        assert_eq!(file_name("../../etc/passwd.txt").as_deref(), Some("passwd.txt"));
-        assert_eq!(file_name("C:\\\\Users\\\\x\\\\report.pdf").as_deref(), Some("report.pdf"));
-        assert_eq!(file_name("dir/"), None);
-        assert_eq!(file_name(".."), None);
-        assert_eq!(file_name("a\u{0}b.md"), None);
+        assert_eq!(file_name("notes.md").as_deref(), Ok("notes.md"));
+        assert_eq!(file_name("../../etc/passwd.txt").as_deref(), Ok("passwd.txt"));
+        assert_eq!(file_name("C:\\\\Users\\\\x\\\\report.pdf").as_deref(), Ok("report.pdf"));
+        assert_eq!(file_name("笔记.md").as_deref(), Ok("笔记.md"));
+        assert!(file_name("dir/").is_err());
+        assert!(file_name("..").is_err());
+        assert!(file_name("a\u{0}b.md").is_err());
+        for spoof in ["report\u{202E}fdp.exe.md", "a\u{2066}b.md", "\u{200F}x.txt"] {
+            assert!(file_name(spoof).unwrap_err().contains("bidirectional"), "{spoof:?}");
+        }
     }
 }
