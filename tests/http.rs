@@ -383,10 +383,20 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     assert_eq!(ingest(&format!("{root}/docs/../docs"), "full").0, StatusCode::BAD_REQUEST, "`..` is refused outright");
     assert_eq!(ingest(&format!("{root}/../{}", outside.path().file_name().unwrap().to_str().unwrap()), "full").0, StatusCode::BAD_REQUEST);
     assert_eq!(ingest(outside_path, "full").0, StatusCode::FORBIDDEN, "an absolute path outside");
-    assert_eq!(ingest("/etc", "full").0, StatusCode::FORBIDDEN);
-    assert_eq!(ingest(&format!("{root}/escape"), "full").0, StatusCode::FORBIDDEN, "a symlink that leaves the root");
-    assert_eq!(ingest("escape/secret.md", "full").0, StatusCode::FORBIDDEN, "relative, through the link");
+    // No answer tells what exists outside: the same for a file there and for none.
+    assert_eq!(ingest("/etc/passwd", "full"), ingest("/etc/no-such-file", "full"));
+    assert_eq!(ingest("/etc/passwd", "full").0, StatusCode::FORBIDDEN);
+    let (status, body) = ingest(&format!("{root}/escape"), "full");
+    assert_eq!(status, StatusCode::NOT_FOUND, "a symlink that leaves the root: {body}");
+    assert_eq!(ingest("escape/secret.md", "full").0, StatusCode::NOT_FOUND, "relative, through the link");
+    let through_link = |name: &str| ingest(&format!("escape/{name}"), "full").1["error"]["message"].as_str().unwrap().replace(name, "");
+    assert_eq!(through_link("secret.md"), through_link("absent.md"), "the link does not tell what exists behind it");
     assert_eq!(ingest(&format!("{root}/nothing-here"), "full").0, StatusCode::NOT_FOUND);
+    let fifo = allowed.path().join("pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let (status, body) = ingest("pipe", "full");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a FIFO is no document: {body}");
+    assert!(!body.to_string().contains(root), "no server path in the answer: {body}");
 
     let (status, report) = ingest("docs", "full");
     assert_eq!(status, StatusCode::OK, "{report}");

@@ -39,20 +39,42 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Engine errors: the caller's mistakes are 400s, everything else a 500 (logged).
+/// Engine errors: the caller's mistakes are 400s, everything else a 500.
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         if let Some(invalid) = err.downcast_ref::<InvalidInput>() {
             return ApiError::new(StatusCode::BAD_REQUEST, invalid.to_string());
         }
-        tracing::error!("request failed: {err:#}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{err:#}"))
+        internal(format!("{err:#}"))
     }
 }
 
 impl From<tokio::task::JoinError> for ApiError {
     fn from(err: tokio::task::JoinError) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the request's worker failed: {err}"))
+        internal(format!("the request's worker failed: {err}"))
+    }
+}
+
+/// A 500: the details (an error chain names files and folders of the server) go to the log under
+/// an incident id, and the client gets only the id to quote.
+fn internal(details: String) -> ApiError {
+    let incident = uuid::Uuid::new_v4();
+    tracing::error!(%incident, "request failed: {details}");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the server failed to answer (incident {incident}; the details are in its log)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_error_sends_no_internals() {
+        let err = anyhow::anyhow!("permission denied").context("reading /srv/private/notes.md");
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!api.message.contains("/srv") && api.message.contains("incident"), "{}", api.message);
+        let invalid = ApiError::from(anyhow::Error::new(InvalidInput("k must be at least 1".into())));
+        assert_eq!((invalid.status, invalid.message.as_str()), (StatusCode::BAD_REQUEST, "k must be at least 1"));
     }
 }
 

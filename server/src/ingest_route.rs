@@ -1,8 +1,8 @@
 //! `POST /v1/ingest {"path"}`: ingests a folder (or file) on the server's disk, only under the
 //! roots the operator allowed (`--allow-ingest-from DIR`; none by default, which turns the route
 //! off). Several RAG servers shipped path-traversal holes here; docent rejects any `..`
-//! component outright, resolves the real path (following every symbolic link) and requires it to
-//! lie inside an allowed root. The walk itself never follows links, so a link inside an allowed
+//! component outright, requires the path to lie inside an allowed root by name, then resolves the
+//! real path (following every symbolic link) and requires that inside too. The walk itself never follows links, so a link inside an allowed
 //! folder that points elsewhere is not read either.
 
 use std::path::{Component, Path, PathBuf};
@@ -37,6 +37,11 @@ impl IngestRoots {
 
     /// The real path of `requested` if it lies inside an allowed root. A relative path is taken
     /// relative to the first root.
+    ///
+    /// Containment is checked by name first, so a path outside gets one answer (403) whether or
+    /// not it exists; then the real path must exist inside a root, or the answer is one 404 —
+    /// also when a link inside leads out — so that no answer tells what exists outside. Only
+    /// regular files and folders are read (a FIFO would block the ingest).
     fn resolve(&self, requested: &str) -> Result<PathBuf, ApiError> {
         let Some(first) = self.roots.first() else {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "ingest over HTTP is off: start the server with --allow-ingest-from DIR"));
@@ -46,10 +51,16 @@ impl IngestRoots {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "the path must be non-empty and must not contain `..`"));
         }
         let joined = if path.is_absolute() { path.to_path_buf() } else { first.join(path) };
-        let real = std::fs::canonicalize(&joined)
-            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, format!("no such file or folder: {requested}")))?;
-        if !self.roots.iter().any(|root| real.starts_with(root)) {
+        let inside = |p: &Path| self.roots.iter().any(|root| p.starts_with(root));
+        if !inside(&joined) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "the path is outside the folders this server may ingest from"));
+        }
+        let real = std::fs::canonicalize(&joined).ok().filter(|real| inside(real)).ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no such file or folder inside the folders this server may ingest from: {requested}"))
+        })?;
+        let kind = std::fs::metadata(&real).map(|m| m.file_type()).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "the path went away"))?;
+        if !kind.is_file() && !kind.is_dir() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("{requested} is neither a regular file nor a folder")));
         }
         Ok(real)
     }
@@ -63,8 +74,9 @@ pub struct IngestRequest {
 
 #[utoipa::path(post, path = "/v1/ingest", request_body = IngestRequest, responses(
     (status = 200, description = "The ingest report", body = serde_json::Value),
-    (status = 400, description = "Empty path or `..`"), (status = 403, description = "Outside the allowed roots, ingest off, or a read-only key"),
-    (status = 404, description = "No such file or folder")))]
+    (status = 400, description = "Empty path, `..`, or neither a file nor a folder"),
+    (status = 403, description = "Outside the allowed roots by name, ingest off, or a read-only key"),
+    (status = 404, description = "No such file or folder inside the allowed roots")))]
 pub async fn ingest(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
