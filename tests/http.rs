@@ -398,9 +398,14 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "a FIFO is no document: {body}");
     assert!(!body.to_string().contains(root), "no server path in the answer: {body}");
 
+    std::fs::write(docs.join("broken.pdf"), "%PDF-1.7 not really").unwrap();
     let (status, report) = ingest("docs", "full");
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["added"], 1, "the kettle only; the link inside is not followed: {report}");
+    assert_eq!(report["failed"].as_array().unwrap().len(), 1, "the broken PDF: {report}");
+    assert!(!report.to_string().contains(root), "the report names no server path: {report}");
+    let listing = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().text().unwrap();
+    assert!(listing.contains("kettle.md") && !listing.contains(root), "the listing names no server path: {listing}");
     let found = client()
         .post(format!("{}/v1/search", server.base))
         .bearer_auth("reader")

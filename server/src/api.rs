@@ -55,7 +55,10 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<serde_
 #[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, content_hash, points, complete}]}`", body = serde_json::Value)))]
 pub(crate) async fn list_documents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = state.engine.clone();
-    let documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
+    let mut documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
+    for document in &mut documents {
+        document.root = ingest_route::root_name(&document.root);
+    }
     Ok(Json(json!({ "documents": documents })))
 }
 

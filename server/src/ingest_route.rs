@@ -91,5 +91,26 @@ pub async fn ingest(
         docent_ingest::ingest(&[path], engine.embedder().as_ref(), engine.store().as_ref(), &options)
     })
     .await??;
-    Ok(Json(report))
+    Ok(Json(state.ingest_roots.redact(report)))
+}
+
+/// How a document's root is shown over HTTP: its folder's name, not where it lies on the
+/// server (uploads keep their `upload:`).
+pub fn root_name(root: &str) -> String {
+    Path::new(root).file_name().map_or_else(|| root.to_string(), |name| name.to_string_lossy().into_owned())
+}
+
+impl IngestRoots {
+    /// The report with each allowed root's absolute path replaced by its folder's name, in the
+    /// failed files' paths and in their error messages.
+    fn redact(&self, mut report: IngestReport) -> IngestReport {
+        for failure in &mut report.failed {
+            for root in &self.roots {
+                let (absolute, name) = (root.to_string_lossy(), root_name(&root.to_string_lossy()));
+                failure.path = failure.path.replace(absolute.as_ref(), &name);
+                failure.error = failure.error.replace(absolute.as_ref(), &name);
+            }
+        }
+        report
+    }
 }
