@@ -392,6 +392,11 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     let through_link = |name: &str| ingest(&format!("escape/{name}"), "full").1["error"]["message"].as_str().unwrap().replace(name, "");
     assert_eq!(through_link("secret.md"), through_link("absent.md"), "the link does not tell what exists behind it");
     assert_eq!(ingest(&format!("{root}/nothing-here"), "full").0, StatusCode::NOT_FOUND);
+    std::fs::write(allowed.path().join(".env"), "TOKEN=zebra-kumquat-42\n").unwrap();
+    std::fs::write(allowed.path().join(".gitignore"), "private.md\n").unwrap();
+    std::fs::write(allowed.path().join("private.md"), "The launch code is zebra-kumquat-42.\n").unwrap();
+    assert_eq!(ingest(".env", "full").0, StatusCode::NOT_FOUND, "a hidden file, named directly");
+    assert_eq!(ingest("private.md", "full").0, StatusCode::NOT_FOUND, "an ignored file, named directly");
     let fifo = allowed.path().join("pipe");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let (status, body) = ingest("pipe", "full");

@@ -90,16 +90,7 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
         }
         let root = canonical.to_string_lossy().into_owned();
         walk.scopes.push(Scope::Folder { root: root.clone() });
-        let walker = ignore::WalkBuilder::new(&canonical)
-            .hidden(true)
-            .git_ignore(true)
-            .git_exclude(true)
-            .ignore(true)
-            .parents(false)
-            .require_git(false)
-            .follow_links(false)
-            .build();
-        for entry in walker {
+        for entry in walker(&canonical).build() {
             match entry {
                 Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
                     let abs = entry.into_path();
@@ -114,6 +105,33 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
     walk.files.sort_by(|a, b| (&a.root, &a.rel).cmp(&(&b.root, &b.rel)));
     walk.files.dedup();
     Ok(walk)
+}
+
+/// A walk from `root` by the rules of every ingest: hidden files and what `.gitignore`,
+/// `.ignore` and `.git/info/exclude` name are left out, links are not followed.
+fn walker(root: &Path) -> ignore::WalkBuilder {
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .ignore(true)
+        .parents(false)
+        .require_git(false)
+        .follow_links(false);
+    builder
+}
+
+/// Whether a walk of the folder `root` reaches `path` (a real path inside it): false for a
+/// hidden or ignored file or folder, or one below such a folder. For callers that take a path
+/// inside a root (HTTP ingest), so that naming a file does not get around the rules.
+pub fn visible(root: &Path, path: &Path) -> bool {
+    let target = path.to_path_buf();
+    walker(root)
+        .filter_entry(move |entry| target.starts_with(entry.path()))
+        .build()
+        .filter_map(Result::ok)
+        .any(|entry| entry.path() == path)
 }
 
 #[cfg(test)]
@@ -140,6 +158,13 @@ mod tests {
         assert_eq!(rels, vec!["a.md", "docs/deep/b.txt"]);
         let canonical = std::fs::canonicalize(root).unwrap().to_string_lossy().into_owned();
         assert_eq!(walk.scopes, vec![Scope::Folder { root: canonical }]);
+
+        // Named one by one, the same files pass or not.
+        let root = std::fs::canonicalize(root).unwrap();
+        for (rel, seen) in [("a.md", true), ("docs", true), ("docs/deep/b.txt", true), ("", true), ("ignored.md", false),
+                            ("build", false), ("build/out.txt", false), (".hidden", false), (".hidden/secret.md", false)] {
+            assert_eq!(visible(&root, &root.join(rel)), seen, "{rel}");
+        }
     }
 
     #[test]

@@ -55,7 +55,9 @@ impl IngestRoots {
         if !inside(&joined) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "the path is outside the folders this server may ingest from"));
         }
-        let real = std::fs::canonicalize(&joined).ok().filter(|real| inside(real)).ok_or_else(|| {
+        // Hidden and ignored files are left out as a walk of the root leaves them out.
+        let visible = |real: &PathBuf| self.roots.iter().any(|root| real.starts_with(root) && docent_ingest::walk::visible(root, real));
+        let real = std::fs::canonicalize(&joined).ok().filter(visible).ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, format!("no such file or folder inside the folders this server may ingest from: {requested}"))
         })?;
         let kind = std::fs::metadata(&real).map(|m| m.file_type()).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "the path went away"))?;
