@@ -113,6 +113,9 @@ fn bad_requests_get_json_errors() {
     check(json_post("/v1/ask", r#"{"question": "   "}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/ask", r#"{"question": "   ", "stream": true}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#), StatusCode::BAD_REQUEST);
+    // An answer draws on at most 50 sources (a search may rank 1,000): more only holds the slot.
+    check(json_post("/v1/ask", r#"{"question": "What is LoRA?", "k": 51}"#), StatusCode::BAD_REQUEST);
+    check(json_post("/v1/ask", r#"{"question": "What is LoRA?", "k": 1000, "stream": true}"#), StatusCode::BAD_REQUEST);
     check(json_post("/v1/chat/completions", r#"{"messages": []}"#), StatusCode::BAD_REQUEST);
     let long_question = json!({ "question": "why ".repeat(1500) }).to_string();
     // A 1 MB question (the body still under the 1 MiB limit) is refused by its length.

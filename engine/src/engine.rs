@@ -127,6 +127,19 @@ pub fn check_query(text: &str, k: usize) -> Result<()> {
     Ok(())
 }
 
+/// The most sources an answer draws on: each hit is cut into sentences and scored, and a few
+/// windows of them fill the prompt, so more only costs time (and a slot others wait for).
+pub const MAX_ASK_K: usize = 50;
+
+/// [`check_query`] for a question to answer: k at most [`MAX_ASK_K`].
+pub fn check_question(question: &str, k: usize) -> Result<()> {
+    check_query(question, k)?;
+    if k > MAX_ASK_K {
+        return Err(InvalidInput(format!("k must be at most {MAX_ASK_K} for an answer, got {k}")).into());
+    }
+    Ok(())
+}
+
 impl Engine {
     pub fn new(
         embedder: Arc<dyn Embedder>,
@@ -212,6 +225,7 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Answer> {
         let started = Instant::now();
+        check_question(question, options.k)?;
         let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
         // Embedded once: for the relevance bar and for choosing the evidence.
         let question_vector = match embedding {

@@ -73,6 +73,8 @@ pub const SHORTLIST: usize = 16;
 /// Each hit's best sentences by words and rank reach the embedding stage too, so that a chunk
 /// ranked low by the retriever, or outnumbered by another document's chunks, still competes.
 pub const SHORTLIST_PER_HIT: usize = 2;
+/// … for the first this many hits (an answer may draw on 50; each embedding costs time).
+pub const SHORTLIST_HITS: usize = 8;
 /// Each signal's weight in a sentence's score: meaning leads, then the question's words, then
 /// the retriever's rank of the chunk (1/rank), which has seen the whole chunk and document where
 /// the other two see one sentence. On the development sets a rank weight of 0.3 cited a relevant
@@ -162,7 +164,7 @@ pub fn select(
     candidates.retain(|c| {
         per_hit[c.hit] += 1;
         position += 1;
-        position <= SHORTLIST || per_hit[c.hit] <= SHORTLIST_PER_HIT
+        position <= SHORTLIST || (c.hit < SHORTLIST_HITS && per_hit[c.hit] <= SHORTLIST_PER_HIT)
     });
     let texts: Vec<String> = candidates.iter().map(|c| split[c.hit][c.index].text.clone()).collect();
     let vectors = embedder.embed_passages(&texts)?;

@@ -27,7 +27,7 @@ pub use citations::CitationFilter;
 pub use embed::{E5Embedder, Embedder, EmbedderKind, MiniLmEmbedder};
 pub use fusion::Fusion;
 pub use answer::{Answer, AnswerMode, AnsweredBy, Citation, Timings};
-pub use engine::{AskOptions, Engine, InvalidInput, MAX_K, Mode, check_query};
+pub use engine::{AskOptions, Engine, InvalidInput, MAX_ASK_K, MAX_K, Mode, check_query, check_question};
 pub use evidence::{Evidence, EvidenceOptions};
 pub use support::SentenceCheck;
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};

@@ -192,19 +192,19 @@ pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson
 
 /// Answers `question` on a blocking worker, once a generation slot is free; 504 when the answer
 /// runs past its time.
-pub(crate) async fn answer(state: &AppState, question: String, options: AskOptions) -> Result<Answer, ApiError> {
-    docent_engine::check_query(&question, options.k)?;
+pub(crate) async fn answer(state: &AppState, question: String, mut options: AskOptions) -> Result<Answer, ApiError> {
+    docent_engine::check_question(&question, options.k)?;
     let slot = state.generation.acquire().await?;
     let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
     let deadline = Instant::now() + state.generation.answer_timeout;
+    options.generation.deadline = Some(deadline);
     let (answer, timed_out) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        let mut timed_out = false;
         let answer = engine.ask(&question, &options, &mut |_| {
-            timed_out = Instant::now() > deadline;
-            if timed_out { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if Instant::now() > deadline { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         });
-        (answer, timed_out)
+        // The generator stops at the deadline too, prompt processing included.
+        (answer, Instant::now() > deadline)
     })
     .await?;
     let answer = answer?;
@@ -223,15 +223,16 @@ pub(crate) async fn answer(state: &AppState, question: String, options: AskOptio
 pub(crate) async fn stream_answer(
     state: AppState,
     question: String,
-    options: AskOptions,
+    mut options: AskOptions,
     start: Vec<Event>,
     piece: impl Fn(&str) -> Event + Send + 'static,
     end: impl FnOnce(anyhow::Result<Answer>) -> Vec<Event> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    docent_engine::check_query(&question, options.k)?;
+    docent_engine::check_question(&question, options.k)?;
     let slot = state.generation.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let deadline = Instant::now() + state.generation.answer_timeout;
+    options.generation.deadline = Some(deadline);
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
         for event in start {
@@ -239,14 +240,12 @@ pub(crate) async fn stream_answer(
                 return;
             }
         }
-        let mut timed_out = false;
-        let result = state.engine.ask(&question, &options, &mut |text| {
-            timed_out = Instant::now() > deadline;
-            match sender.blocking_send(piece(text)) {
-                Ok(()) if !timed_out => ControlFlow::Continue(()),
-                _ => ControlFlow::Break(()),
-            }
+        let result = state.engine.ask(&question, &options, &mut |text| match sender.blocking_send(piece(text)) {
+            Ok(()) if Instant::now() <= deadline => ControlFlow::Continue(()),
+            _ => ControlFlow::Break(()),
         });
+        // The generator stops at the deadline too, prompt processing included.
+        let timed_out = Instant::now() > deadline;
         if let Ok(answer) = &result {
             state.metrics.observe_answer(answer);
         }

@@ -14,7 +14,7 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use crate::language::Language;
 
 use super::llama::{self, Llama};
-use super::{ChatMessage, ChatTemplate, GenerationParams, GenerationStats, Generator, TokenStream, tokenizer_from_gguf};
+use super::{ChatMessage, ChatTemplate, GenerationParams, GenerationStats, Generator, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
 
 /// Where the generator runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,15 +184,26 @@ impl GgufGenerator {
         let mut model = self.weights.clone();
         let mut sampler = Self::sampler(params);
         let mut stats = GenerationStats { prompt_tokens: prompt.len(), ..Default::default() };
+        let past_deadline = || params.deadline.is_some_and(|deadline| Instant::now() >= deadline);
 
         let started = Instant::now();
-        let input = Tensor::new(prompt, &self.device)?.unsqueeze(0)?;
-        let mut logits = model.forward(&input, 0)?;
+        let mut last = None;
+        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            if past_deadline() {
+                return Ok(stats);
+            }
+            let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
+            last = Some(model.forward(&input, i * PREFILL_CHUNK)?);
+        }
+        let mut logits = last.ok_or_else(|| anyhow!("an empty prompt"))?;
         stats.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
 
         let started = Instant::now();
         let mut context = prompt.to_vec();
         for _ in 0..params.max_tokens {
+            if past_deadline() {
+                break;
+            }
             let mut step = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
             if params.repeat_penalty != 1.0 {
                 let recent = &context[context.len().saturating_sub(REPEAT_WINDOW)..];
@@ -266,5 +277,27 @@ impl Generator for GgufGenerator {
                 None => ControlFlow::Continue(()),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ModelPaths;
+
+    /// A deadline already past stops the generator before the prompt: no time spent, nothing
+    /// written; without one the same call writes.
+    #[test]
+    fn a_past_deadline_stops_before_the_prompt() {
+        let generator = GgufGenerator::load(&ModelPaths::locate(None).default_generator(), Device::Cpu).unwrap();
+        let messages = [ChatMessage::new("user", "Name a colour.")];
+        let mut written = String::new();
+        let free = GenerationParams { max_tokens: 4, ..Default::default() };
+        let stats = generator.generate(&messages, &free, &mut |t| { written.push_str(t); ControlFlow::Continue(()) }).unwrap();
+        assert!(stats.generated_tokens > 0 && !written.is_empty(), "{stats:?}");
+
+        let late = GenerationParams { deadline: Some(Instant::now()), ..free };
+        let stats = generator.generate(&messages, &late, &mut |_| panic!("nothing is written past the deadline")).unwrap();
+        assert_eq!((stats.generated_tokens, stats.prompt_ms), (0, 0.0), "{stats:?}");
     }
 }

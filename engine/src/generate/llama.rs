@@ -26,11 +26,6 @@ pub const DENSE_BUDGET_BYTES: usize = 1 << 30;
 const DENSE_ROWS: usize = 8;
 /// Positions the rotary tables cover (the context is capped to it).
 pub const MAX_POSITIONS: usize = 8192;
-/// A long prompt runs through the model this many tokens at a time, as llama.cpp's batches do:
-/// each chunk attends only to the keys before it (half the attention work of one causal pass),
-/// and its score matrices stay small enough for the allocator to reuse instead of mapping
-/// fresh pages for every one (at 1,000 tokens, a quarter of the time went to page faults).
-const PREFILL_CHUNK: usize = 256;
 /// The KV cache grows by this many positions at a time.
 const CACHE_GROWTH: usize = 512;
 
@@ -171,26 +166,20 @@ impl Llama {
     }
 
     /// Runs `tokens` (shape `[1, n]`) at positions `position..position + n` and returns the
-    /// logits of the last one. Position 0 starts a new sequence.
+    /// logits of the last one. Position 0 starts a new sequence. (Callers feed a long prompt in
+    /// chunks of [`PREFILL_CHUNK`](super::PREFILL_CHUNK).)
     pub fn forward(&mut self, tokens: &Tensor, position: usize) -> Result<Tensor> {
         if position == 0 {
             self.layers.iter_mut().for_each(|layer| layer.cache.reset());
         }
         let rows = tokens.dim(1)?;
-        let mut start = 0;
-        loop {
-            let take = PREFILL_CHUNK.min(rows - start);
-            let hidden = self.run_chunk(&tokens.narrow(1, start, take)?, position + start)?;
-            start += take;
-            if start == rows {
-                let last = hidden.i((.., take - 1, ..))?.contiguous()?;
-                return Ok(self.output.forward(&candle_nn::ops::rms_norm(&last, &self.norm, self.eps as f32)?)?);
-            }
-        }
+        let hidden = self.run_layers(tokens, position)?;
+        let last = hidden.i((.., rows - 1, ..))?.contiguous()?;
+        Ok(self.output.forward(&candle_nn::ops::rms_norm(&last, &self.norm, self.eps as f32)?)?)
     }
 
-    /// The layers over one chunk of tokens; returns its hidden states.
-    fn run_chunk(&mut self, tokens: &Tensor, position: usize) -> Result<Tensor> {
+    /// The layers over `tokens`; returns their hidden states.
+    fn run_layers(&mut self, tokens: &Tensor, position: usize) -> Result<Tensor> {
         let (batch, rows) = tokens.dims2()?;
         let hidden = self.embeddings.dim(1)?;
         let mut x = self.embeddings.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, rows, hidden))?;
@@ -255,13 +244,18 @@ mod tests {
 
     use super::*;
     use crate::ModelPaths;
-    use crate::generate::tokenizer_from_gguf;
+    use crate::generate::{PREFILL_CHUNK, tokenizer_from_gguf};
 
     /// The logits after the prompt and after each of `tokens`, fed one at a time.
     fn logits_along(mut step: impl FnMut(&Tensor, usize) -> Result<Tensor>, prompt: &[u32], tokens: &[u32]) -> Vec<Vec<f32>> {
         let logits = |t: Tensor| t.squeeze(0).unwrap().to_vec1::<f32>().unwrap();
-        let input = Tensor::new(prompt, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let mut all = vec![logits(step(&input, 0).unwrap())];
+        // The prompt in chunks, as the generator feeds it.
+        let mut last = None;
+        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+            let input = Tensor::new(chunk, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            last = Some(step(&input, i * PREFILL_CHUNK).unwrap());
+        }
+        let mut all = vec![logits(last.unwrap())];
         for (i, &token) in tokens.iter().enumerate() {
             let input = Tensor::new(&[token], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
             all.push(logits(step(&input, prompt.len() + i).unwrap()));
