@@ -290,8 +290,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Duration::from_secs(answer_timeout),
             );
             let metrics = Arc::new(docent_server::Metrics::default());
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default() };
-            tokio::runtime::Runtime::new()?.block_on(docent_server::serve(addr, state))?;
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default(), stopping: Default::default() };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(docent_server::serve(addr, state))?;
+            // Blocking work still running past the grace period (a long generation) is not waited
+            // for: the store is flushed by now, and the process's exit releases it.
+            runtime.shutdown_timeout(Duration::from_secs(1));
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { dir, corpus, queries, qrels, k, mode, json, qa, max_tokens, writing } => {

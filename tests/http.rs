@@ -540,6 +540,38 @@ fn sigterm_lets_in_flight_answers_finish() {
     assert_eq!(documents(&server.store).len(), 9, "the store opens again, whole");
 }
 
+/// An ingest whose client goes away keeps the one-at-a-time lock until its work is done (a
+/// second ingest waits, and finds everything already stored); at SIGTERM a running ingest stops
+/// at its next file, the process exits, and the store holds only whole documents.
+#[test]
+fn an_ingest_outlives_its_client_and_stops_at_shutdown() {
+    let root = tempfile::tempdir().unwrap();
+    let write_files = |from: usize, to: usize| {
+        for n in from..to {
+            let text = format!("# Note {n}\n\nThe kettle number {n} boils water in {} seconds on stove {}.\n", 60 + n, n % 7);
+            std::fs::write(root.path().join(format!("note-{n:03}.md")), text).unwrap();
+        }
+    };
+    write_files(0, 400);
+    let path = root.path().to_str().unwrap().to_string();
+    let mut server = start_with(&["--api-key", "full", "--allow-ingest-from", &path]);
+    let ingest_with = |timeout: u64| {
+        reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(timeout)).build().unwrap()
+            .post(format!("{}/v1/ingest", server.base)).bearer_auth("full").json(&json!({ "path": path })).send()
+    };
+    assert!(ingest_with(1).unwrap_err().is_timeout(), "the first client gives up after a second, mid-ingest");
+    let report: Value = ingest_with(300).unwrap().json().unwrap();
+    assert_eq!((report["added"].as_u64(), report["unchanged"].as_u64()), (Some(0), Some(400)), "the second ingest ran after the first: {report}");
+
+    write_files(400, 1400);
+    assert!(ingest_with(2).unwrap_err().is_timeout(), "an ingest of 1,000 new files is running");
+    assert!(server.terminate(), "docent serve exits cleanly on SIGTERM during an ingest");
+    // The corpus, the first 400, and some of the 1,000: the ingest stopped early.
+    let stored = documents(&server.store);
+    assert!(stored.len() >= 9 + 400 && stored.len() < 9 + 1400, "{} documents", stored.len());
+    assert!(stored.iter().all(|(_, _, complete)| *complete), "only whole documents: {stored:?}");
+}
+
 #[test]
 fn the_openapi_description_lists_every_route() {
     let server = start();

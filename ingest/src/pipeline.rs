@@ -2,7 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -28,6 +29,10 @@ pub struct IngestOptions {
     /// Chunks embedded in one call.
     pub batch: usize,
     pub progress: ProgressMode,
+    /// When set, the ingest stops before its next file (a server shutting down): what was
+    /// written stays, documents are never half-stored (see the invariants), and the next run
+    /// finishes the job. The report says `interrupted`.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for IngestOptions {
@@ -38,6 +43,7 @@ impl Default for IngestOptions {
             max_file_bytes: 32 * 1024 * 1024,
             batch: 64,
             progress: ProgressMode::Auto,
+            cancel: None,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct IngestReport {
     pub failed: Vec<Failure>,
     pub chunks_written: usize,
     pub seconds: f64,
+    /// The ingest was cancelled before all files were seen (removals were not applied either).
+    pub interrupted: bool,
 }
 
 impl IngestReport {
@@ -246,6 +254,7 @@ pub fn ingest_sources(
     let chunker = Chunker::new(embedder, fit_chunks(&options.chunk_tokens, embedder.max_tokens()), options.overlap_tokens)?;
     let mut progress = Progress::new(options.progress, sources.len());
     let walked_ids: HashSet<String> = sources.iter().map(|s| doc_id(&s.root, &s.rel)).collect();
+    let cancelled = || options.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed));
 
     std::thread::scope(|scope| -> Result<()> {
         // A small queue: the worker stays a few files ahead of the embedder, no more.
@@ -255,8 +264,8 @@ pub fn ingest_sources(
         let embedder_id = embedder.id();
         scope.spawn(move || {
             for source in sources {
-                if sender.send(prepare(source, stored, chunker, options, embedder_id)).is_err() {
-                    break; // the writer stopped on an error
+                if cancelled() || sender.send(prepare(source, stored, chunker, options, embedder_id)).is_err() {
+                    break; // cancelled, or the writer stopped on an error
                 }
             }
         });
@@ -288,9 +297,10 @@ pub fn ingest_sources(
         Ok(())
     })?;
     progress.finish();
+    report.interrupted = cancelled();
 
     // Step 6: documents under the walked scopes whose files are gone.
-    for doc in stored.values() {
+    for doc in stored.values().filter(|_| !report.interrupted) {
         if !walked_ids.contains(&doc.doc_id) && scopes.iter().any(|s| s.covers(&doc.root, &doc.path)) {
             store.delete_document(&doc.doc_id)?;
             report.removed += 1;

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
-use docent_ingest::{IngestOptions, IngestReport, ProgressMode};
+use docent_ingest::IngestReport;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -86,13 +86,9 @@ pub async fn ingest(
 ) -> Result<Json<IngestReport>, ApiError> {
     auth::require_full(access)?;
     let path = state.ingest_roots.resolve(&request.path)?;
-    let _one_at_a_time = state.ingesting.lock().await;
-    let engine = state.engine.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let options = IngestOptions { progress: ProgressMode::Quiet, ..Default::default() };
-        docent_ingest::ingest(&[path], engine.embedder().as_ref(), engine.store().as_ref(), &options)
-    })
-    .await??;
+    let report = state
+        .run_ingest(move |engine, options| docent_ingest::ingest(&[path], engine.embedder().as_ref(), engine.store().as_ref(), &options))
+        .await?;
     Ok(Json(state.ingest_roots.redact(report)))
 }
 

@@ -2,7 +2,7 @@
 //! token by token), the OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`, and
 //! `GET /healthz`, `GET /metrics`, `GET /openapi.json`, the web page at `/`; `POST /v1/ingest` (under allowed roots),
 //! `POST /v1/documents` (uploads), `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
-//! route but `/healthz` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
+//! route but `/healthz` and `/` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
 //! with a 4xx/5xx status.
 //!
 //! The engine is synchronous and CPU-bound (embedding, generation), so each request runs it on a
@@ -21,9 +21,12 @@ mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use docent_engine::{AskOptions, Engine};
+use docent_ingest::{IngestOptions, ProgressMode};
 
 pub use api::router;
 pub use auth::ApiKeys;
@@ -44,9 +47,34 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Where `POST /v1/ingest` may read; empty: nowhere.
     pub ingest_roots: IngestRoots,
-    /// Held while an ingest or upload runs: one at a time.
+    /// Held while an ingest or upload runs, by the task that does the work (not the request,
+    /// which a client may drop): one at a time.
     pub ingesting: Arc<tokio::sync::Mutex<()>>,
+    /// Set when the server is shutting down: a running ingest stops before its next file.
+    pub stopping: Arc<AtomicBool>,
 }
+
+impl AppState {
+    /// Runs an ingest on a blocking worker once no other runs, holding the one-at-a-time lock
+    /// until the work itself ends, and stopping it at shutdown.
+    pub(crate) async fn run_ingest<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine, IngestOptions) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        let one_at_a_time = self.ingesting.clone().lock_owned().await;
+        let engine = self.engine.clone();
+        let options = IngestOptions { progress: ProgressMode::Quiet, cancel: Some(self.stopping.clone()), ..Default::default() };
+        let result = tokio::task::spawn_blocking(move || {
+            let _held = one_at_a_time;
+            work(&engine, options)
+        })
+        .await?;
+        Ok(result?)
+    }
+}
+
+/// How long in-flight requests may take to finish once a shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.
 pub async fn serve(addr: SocketAddr, state: AppState) -> Result<()> {
@@ -58,7 +86,22 @@ pub async fn serve(addr: SocketAddr, state: AppState) -> Result<()> {
         eprintln!("docent: warning: listening on {addr} without API keys: anyone who can reach it may delete documents (set --api-key)");
     }
     eprintln!("docent: serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let stopping = state.stopping.clone();
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let notify = signalled.clone();
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        stopping.store(true, Ordering::Relaxed);
+        notify.notify_one();
+    });
+    // In-flight requests get SHUTDOWN_GRACE to finish (an answer streaming, an ingest reaching
+    // its next file); a client that holds its connection open cannot keep the process alive.
+    tokio::select! {
+        served = server => served?,
+        _ = async { signalled.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            eprintln!("docent: requests still open after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs());
+        }
+    }
     tokio::task::spawn_blocking(move || engine.store().flush()).await??;
     Ok(())
 }

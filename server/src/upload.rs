@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Extension, Multipart, State};
 use axum::http::StatusCode;
-use docent_ingest::{Format, IngestOptions, Origin, ProgressMode, Source};
+use docent_ingest::{Format, IngestOptions, Origin, Source};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -80,14 +80,13 @@ pub async fn upload(
         .iter()
         .map(|s| json!({ "path": s.rel, "doc_id": docent_ingest::doc_id(&s.root, &s.rel) }))
         .collect();
-    let _one_at_a_time = state.ingesting.lock().await;
-    let engine = state.engine.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let options = IngestOptions { progress: ProgressMode::Quiet, max_file_bytes: MAX_FILE_BYTES as u64, ..Default::default() };
-        // No scope: an upload never removes other documents.
-        docent_ingest::ingest_sources(sources, &[], Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)
-    })
-    .await??;
+    let report = state
+        .run_ingest(move |engine, options| {
+            let options = IngestOptions { max_file_bytes: MAX_FILE_BYTES as u64, ..options };
+            // No scope: an upload never removes other documents.
+            docent_ingest::ingest_sources(sources, &[], Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)
+        })
+        .await?;
     Ok(Json(json!({ "report": report, "documents": documents })))
 }
 

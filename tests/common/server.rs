@@ -19,12 +19,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Sends SIGTERM and waits for the process to exit, returning whether it exited cleanly.
+    /// Sends SIGTERM and waits for the process to exit, returning whether it exited cleanly;
+    /// fails the test if it is still running after a minute.
     pub fn terminate(&mut self) -> bool {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
-        self.child.wait().unwrap().success()
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "docent serve still runs a minute after SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 
