@@ -332,7 +332,7 @@ impl Engine {
             sources.pop();
             messages = prompt::build(question, sources, language);
         }
-        let checker = SupportChecker::new(self.embedder.as_ref(), sources, language)?;
+        let checker = SupportChecker::new(self.embedder.as_ref(), question, sources, language)?;
 
         if options.answer_mode == AnswerMode::Generate {
             let mut filter = CitationFilter::new(sources.len());
@@ -572,6 +572,19 @@ mod tests {
         assert!(answer.answer.starts_with("Debian is a free operating system"), "{}", answer.answer);
         assert!(answer.sentences.iter().filter(|s| !s.kept).count() == 2);
         assert_eq!(streamed.concat(), answer.answer);
+    }
+
+    /// A sentence that a source supports but that shares no word with the question says
+    /// nothing about it: not kept, and two of them in a row end in the extractive answer.
+    #[test]
+    fn sentences_beside_the_question_are_not_kept() {
+        let engine = engine(ScriptedGenerator::new(
+            "Green tea is brewed at 70 to 80 degrees [2]. Boiling water makes it bitter [2]. It comes with over 59000 packages [1].",
+        ));
+        let (answer, _) = ask(&engine, "How often are the Debian archives updated?", AnswerMode::Auto);
+        assert_eq!(answer.answered_by, AnsweredBy::Extract, "{answer:?}");
+        assert!(answer.sentences[..2].iter().all(|s| !s.supported && !s.kept && s.support >= 0.7), "{:?}", answer.sentences);
+        assert!(answer.answer.contains("updated twice every day"), "{}", answer.answer);
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //!    words and Chinese characters, without stopwords, function characters and citation
 //!    markers), and
 //! 2. the embedder finds the two related: the sentence (as a query) and the source (as a
-//!    passage) are at least as similar as the embedder's own relevance floor.
+//!    passage) are at least as similar as the embedder's own relevance floor,
+//!
+//! and it counts as supported only when it also shares a content word with the question: a
+//! sentence that does not is about something else, however true ("The answer can be found in
+//! the document collection.").
 //!
 //! A sentence's citations are then made true: cited sources that support it stay, cited ones
 //! that do not are removed, and when none of its citations (or no citation at all) supports it,
@@ -112,6 +116,8 @@ impl SentenceCheck {
 /// Checks sentences against one answer's evidence.
 pub struct SupportChecker<'a> {
     embedder: &'a dyn Embedder,
+    /// The question's content words.
+    question: HashSet<String>,
     tokens: Vec<HashSet<String>>,
     vectors: Vec<Vec<f32>>,
     floor: f32,
@@ -120,10 +126,11 @@ pub struct SupportChecker<'a> {
 
 impl<'a> SupportChecker<'a> {
     /// `language` is the question's: a sentence in another one is checked but not kept.
-    pub fn new(embedder: &'a dyn Embedder, evidence: &[Evidence], language: Language) -> Result<Self> {
+    pub fn new(embedder: &'a dyn Embedder, question: &str, evidence: &[Evidence], language: Language) -> Result<Self> {
         let texts: Vec<String> = evidence.iter().map(|e| e.text.clone()).collect();
         Ok(SupportChecker {
             embedder,
+            question: content_tokens(question).into_iter().collect(),
             tokens: texts.iter().map(|t| content_tokens(t).into_iter().collect()).collect(),
             vectors: if texts.is_empty() { Vec::new() } else { embedder.embed_passages(&texts)? },
             floor: embedder.relevance_floor(),
@@ -136,7 +143,11 @@ impl<'a> SupportChecker<'a> {
         let (text, cited) = strip_markers(sentence);
         let tokens = content_tokens(&text);
         let mut check = SentenceCheck { text, sources: Vec::new(), support: 0.0, supported: false, kept: false };
-        if tokens.is_empty() || self.tokens.is_empty() {
+        // A sentence that shares no content word with the question says nothing about it, however
+        // true: "The answer can be found in the document collection."
+        let on_topic = self.question.is_empty() || tokens.iter().any(|t| self.question.contains(t));
+        if tokens.is_empty() || self.tokens.is_empty() || !on_topic {
+            check.support = self.tokens.iter().map(|source| overlap(&tokens, source)).fold(0.0, f32::max);
             return Ok(check);
         }
         let overlaps: Vec<f32> = self.tokens.iter().map(|source| overlap(&tokens, source)).collect();
