@@ -290,7 +290,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Duration::from_secs(answer_timeout),
             );
             let metrics = Arc::new(docent_server::Metrics::default());
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default(), stopping: Default::default() };
+            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default(), stopping: Default::default(), loopback_only: addr.ip().is_loopback() };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(docent_server::serve(addr, state))?;
             // Blocking work still running past the grace period (a long generation) is not waited

@@ -444,6 +444,35 @@ fn http_ingest_stays_inside_its_allowed_roots() {
 
 /// POST /v1/documents: a multipart upload is ingested (and searchable), a re-upload replaces the
 /// document, and the limits on names, formats, file count and size hold.
+/// Without keys, a page on another site cannot make a local docent ingest (browsers send a
+/// multipart POST cross-origin without asking), nor reach it under a rebound DNS name; the
+/// server's own page and clients without an Origin go on working.
+#[test]
+fn other_sites_cannot_write_and_foreign_names_are_refused() {
+    use reqwest::blocking::multipart::{Form, Part};
+    let server = start();
+    let host = server.base.trim_start_matches("http://").to_string();
+    let upload = |headers: &[(&str, &str)]| {
+        let form = Form::new().part("file", Part::bytes(b"Planted by another site.".to_vec()).file_name("planted.txt"));
+        let mut request = client().post(format!("{}/v1/documents", server.base)).multipart(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().unwrap().status()
+    };
+    assert_eq!(upload(&[("origin", "https://evil.example")]), StatusCode::FORBIDDEN);
+    assert_eq!(upload(&[("host", "evil.example"), ("origin", "http://evil.example")]), StatusCode::FORBIDDEN, "DNS rebinding");
+    let rebound = client().get(format!("{}/v1/documents", server.base)).header("host", "evil.example:80").send().unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN, "a loopback server answers to loopback names only");
+    let listed: Value = client().get(format!("{}/v1/documents", server.base)).send().unwrap().json().unwrap();
+    assert_eq!(listed["documents"].as_array().unwrap().len(), 9, "nothing was planted: {listed}");
+
+    assert_eq!(upload(&[("origin", &format!("http://{host}"))]), StatusCode::OK, "the server's own page");
+    assert_eq!(upload(&[]), StatusCode::OK, "a client that sends no Origin");
+    let page = client().get(&server.base).header("origin", "https://evil.example").send().unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "reading the page is no write");
+}
+
 #[test]
 fn uploads_are_ingested_and_limited() {
     use reqwest::blocking::multipart::{Form, Part};

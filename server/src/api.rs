@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
-use crate::{AppState, ingest_route, limits, metrics, openai, openapi, page, upload};
+use crate::{AppState, ingest_route, limits, metrics, openai, openapi, origin, page, upload};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), origin::same_site))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .with_state(state)

@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 mod openai;
 mod openapi;
+mod origin;
 mod page;
 mod upload;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     pub ingesting: Arc<tokio::sync::Mutex<()>>,
     /// Set when the server is shutting down: a running ingest stops before its next file.
     pub stopping: Arc<AtomicBool>,
+    /// Bound to a loopback address: requests must name a loopback host (DNS rebinding).
+    pub loopback_only: bool,
 }
 
 impl AppState {
