@@ -128,15 +128,37 @@ fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), P
         }
         Origin::File(abs) => {
             let format = Format::of(abs).ok_or(Prepared::Unsupported)?;
-            let meta = std::fs::metadata(abs).map_err(|e| failed(e.to_string()))?;
+            let mut file = open_walked(abs).map_err(failed)?;
+            // The size of what was opened, not of whatever the path names by now.
+            let meta = file.metadata().map_err(|e| failed(e.to_string()))?;
+            if !meta.is_file() {
+                return Err(failed("not a regular file (any more)".into()));
+            }
             if meta.len() > options.max_file_bytes {
                 let reason = format!("larger than {} bytes", options.max_file_bytes);
                 return Err(Prepared::Skipped { source: source.clone(), reason });
             }
-            let bytes = std::fs::read(abs).map_err(|e| failed(e.to_string()))?;
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            // A file that grows while read is still read only up to the limit.
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, options.max_file_bytes + 1), &mut bytes)
+                .map_err(|e| failed(e.to_string()))?;
+            if bytes.len() as u64 > options.max_file_bytes {
+                let reason = format!("larger than {} bytes", options.max_file_bytes);
+                return Err(Prepared::Skipped { source: source.clone(), reason });
+            }
             Ok((format, bytes))
         }
     }
+}
+
+/// Opens a file the walk found, refusing a symbolic link: the walk skips links, but a file can
+/// be replaced by one between the walk and the read (a link to a secret outside the folder).
+/// Folders above it are not re-checked; the walk's root is the operator's choice.
+fn open_walked(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) { "became a symbolic link after the walk; not followed".to_string() } else { e.to_string() }
+    })
 }
 
 /// Steps 2 and 3 for one document: read, hash, compare with the store, extract, chunk.
@@ -331,5 +353,35 @@ mod tests {
         assert_ne!(doc_id("/a", "x.md"), doc_id("/b", "x.md"));
         assert_ne!(doc_id("/a", "bx.md"), doc_id("/ab", "x.md"));
         assert_eq!(doc_id("/a", "x.md").len(), 16);
+    }
+
+    /// A file the walk found, replaced by a link to a secret before it is read, is not read;
+    /// neither is a FIFO (which would block the ingest), and a file read is bounded.
+    #[test]
+    fn a_file_swapped_for_a_link_after_the_walk_is_not_read() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.md"), "The launch code is zebra-kumquat-42.").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("notes.md"), "Kettles boil water.").unwrap();
+        let walked = crate::walk::walk(&[root.path().to_path_buf()]).unwrap().files;
+        assert_eq!(walked.len(), 1);
+        let options = IngestOptions { max_file_bytes: 64, ..Default::default() };
+        assert!(matches!(read(&walked[0], &options), Ok((_, bytes)) if bytes == b"Kettles boil water."));
+
+        std::fs::remove_file(root.path().join("notes.md")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.md"), root.path().join("notes.md")).unwrap();
+        match read(&walked[0], &options) {
+            Err(Prepared::Failed(failure)) => assert!(failure.error.contains("symbolic link"), "{failure:?}"),
+            Err(_) => panic!("not a failure"),
+            Ok((_, bytes)) => panic!("read through the link: {}", String::from_utf8_lossy(&bytes)),
+        }
+
+        std::fs::remove_file(root.path().join("notes.md")).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(root.path().join("notes.md")).status().unwrap().success());
+        assert!(matches!(read(&walked[0], &options), Err(Prepared::Failed(_))));
+
+        std::fs::remove_file(root.path().join("notes.md")).unwrap();
+        std::fs::write(root.path().join("notes.md"), "x".repeat(65)).unwrap();
+        assert!(matches!(read(&walked[0], &options), Err(Prepared::Skipped { .. })));
     }
 }
