@@ -149,8 +149,12 @@ impl GgufGenerator {
     }
 
     fn encode(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
-        let prompt = self.template.render(messages)?;
-        let encoding = self.tokenizer.encode(prompt, false).map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
+        self.tokens(&self.template.render(messages)?)
+    }
+
+    /// `text`'s token ids, after the beginning-of-text token where the model wants one.
+    fn tokens(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
         Ok(self.bos.into_iter().chain(encoding.get_ids().iter().copied()).collect())
     }
 
@@ -158,11 +162,8 @@ impl GgufGenerator {
     /// tokens, by `tokens` greedy tokens, past any end of text: the fixed workload of a speed
     /// comparison with another engine. Returns the tokens and the two phases' timings.
     pub fn continue_text(&self, text: &str, prompt_tokens: usize, tokens: usize) -> Result<(Vec<u32>, GenerationStats)> {
-        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("tokenizing the text: {e}"))?;
-        let prompt: Vec<u32> = self.bos.into_iter().chain(encoding.get_ids().iter().copied()).take(prompt_tokens).collect();
-        if prompt.len() + tokens > self.context_length {
-            bail!("{} prompt tokens plus {tokens} more exceed the model's context of {}", prompt.len(), self.context_length);
-        }
+        let mut prompt = self.tokens(text)?;
+        prompt.truncate(prompt_tokens);
         let params = GenerationParams { max_tokens: tokens, temperature: 0.0, repeat_penalty: 1.0, ..Default::default() };
         let mut generated = Vec::with_capacity(tokens);
         let stats = self.run(&prompt, &params, false, &mut |token| {
@@ -181,6 +182,14 @@ impl GgufGenerator {
         stop: bool,
         on_token: &mut dyn FnMut(u32) -> Result<ControlFlow<()>>,
     ) -> Result<GenerationStats> {
+        if prompt.len() + params.max_tokens > self.context_length {
+            bail!(
+                "the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens",
+                prompt.len(),
+                params.max_tokens,
+                self.context_length
+            );
+        }
         let mut model = self.weights.clone();
         let mut sampler = Self::sampler(params);
         let mut stats = GenerationStats { prompt_tokens: prompt.len(), ..Default::default() };
@@ -262,14 +271,6 @@ impl Generator for GgufGenerator {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationStats> {
         let prompt = self.encode(messages)?;
-        if prompt.len() + params.max_tokens > self.context_length {
-            bail!(
-                "the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens",
-                prompt.len(),
-                params.max_tokens,
-                self.context_length
-            );
-        }
         let mut stream = TokenStream::new(&self.tokenizer);
         self.run(&prompt, params, true, &mut |token| {
             Ok(match stream.push(token)? {
