@@ -12,6 +12,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use docent_engine::{AnswerMode, AskOptions, EmbedderKind, EvidenceOptions, Fusion, GenerationParams, Mode};
 use docent_ingest::{IngestOptions, ProgressMode};
+use docent_server::ConnectionLimits;
 
 use crate::{eval, output, setup};
 
@@ -117,6 +118,34 @@ impl AnswerArgs {
     }
 }
 
+/// What one client may hold of the server's connections, for `serve`.
+#[derive(clap::Args, Clone)]
+pub struct ConnectionArgs {
+    /// Connections served at once; more wait until one closes
+    #[arg(long, env = "DOCENT_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers; then the connection is closed
+    #[arg(long, env = "DOCENT_HEADER_TIMEOUT", default_value_t = ConnectionLimits::default().header_timeout.as_secs())]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body once its headers are in; then 408
+    #[arg(long, env = "DOCENT_BODY_TIMEOUT", default_value_t = ConnectionLimits::default().body_timeout.as_secs())]
+    pub body_timeout: u64,
+    /// Seconds requests in flight get to finish after Ctrl-C or SIGTERM
+    #[arg(long, env = "DOCENT_SHUTDOWN_GRACE", default_value_t = ConnectionLimits::default().shutdown_grace.as_secs())]
+    pub shutdown_grace: u64,
+}
+
+impl ConnectionArgs {
+    fn limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout.max(1)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Add folders or files to the store; re-running updates only what changed
@@ -178,6 +207,8 @@ pub enum Command {
         /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
         #[arg(long = "allow-ingest-from", env = "DOCENT_ALLOW_INGEST_FROM", value_delimiter = ',')]
         allow_ingest_from: Vec<PathBuf>,
+        #[command(flatten)]
+        connections: ConnectionArgs,
         #[command(flatten)]
         answer: AnswerArgs,
     },
@@ -279,7 +310,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if json { print_json(&result)? } else { output::print_sources(&result) }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, queue_timeout, answer_timeout, allow_ingest_from } => {
+        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, queue_timeout, answer_timeout, allow_ingest_from, connections } => {
             let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
             let engine = Arc::new(setup::engine(&args.store, answer.writing.generator())?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
@@ -292,7 +323,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let metrics = Arc::new(docent_server::Metrics::default());
             let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default(), stopping: Default::default(), loopback_only: addr.ip().is_loopback() };
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(docent_server::serve(addr, state))?;
+            runtime.block_on(docent_server::serve(addr, state, connections.limits()))?;
             // Blocking work still running past the grace period (a long generation) is not waited
             // for: the store is flushed by now, and the process's exit releases it.
             runtime.shutdown_timeout(Duration::from_secs(1));

@@ -544,11 +544,61 @@ fn waits_and_answers_are_bounded_in_time() {
     assert_eq!(statuses, vec![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]);
 }
 
+/// Clients that send their headers or their body a byte at a time are cut off, and cannot take
+/// every connection: a well-behaved client gets its answer once their time is up.
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let server = start_with(&["--max-connections", "4", "--header-timeout", "2", "--body-timeout", "2"]);
+    let host = server.base.trim_start_matches("http://").to_string();
+    let connect = || {
+        let mut stream = std::net::TcpStream::connect(&host).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n").as_bytes()).unwrap();
+        stream
+    };
+    let started = Instant::now();
+    let mut slow: Vec<_> = (0..4).map(|_| connect()).collect();
+    // Every connection is taken; this request waits until the slow ones are closed.
+    let status = client().get(format!("{}/healthz", server.base)).send().unwrap().status();
+    assert_eq!(status, StatusCode::OK);
+    for stream in &mut slow {
+        let mut rest = Vec::new();
+        // The server closes the connection (perhaps after a 408): the read ends instead of timing out.
+        stream.read_to_end(&mut rest).expect("the server closed a connection whose headers never ended");
+    }
+    assert!(started.elapsed() < Duration::from_secs(15), "slow headers held for {:?}", started.elapsed());
+
+    // A body that trickles in gets 408, though each byte arrives well within the timeout.
+    let mut stream = std::net::TcpStream::connect(&host).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let head = format!("POST /v1/search HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{");
+    stream.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut response = Vec::new();
+    while started.elapsed() < Duration::from_secs(15) {
+        if stream.write_all(b" ").is_err() {
+            break;
+        }
+        let mut buffer = [0u8; 1024];
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buffer[..n]),
+            Err(_) => {} // nothing yet
+        }
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response:?}");
+    assert!(response.contains("took longer than 2 s"), "{response:?}");
+}
+
 /// SIGTERM while an answer streams: the answer finishes, the process exits cleanly, and the store
 /// opens again with everything in it.
 #[test]
 fn sigterm_lets_in_flight_answers_finish() {
-    let mut server = start();
+    // A generous grace: on a loaded 2-core machine this answer alone can take over 10 s.
+    let mut server = start_with(&["--shutdown-grace", "50"]);
     let base = server.base.clone();
     let in_flight = std::thread::spawn(move || {
         let response = client()

@@ -13,6 +13,7 @@ mod auth;
 mod error;
 mod ingest_route;
 mod limits;
+mod listener;
 mod metrics;
 mod openai;
 mod openapi;
@@ -23,7 +24,6 @@ mod upload;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use docent_engine::{AskOptions, Engine};
@@ -33,6 +33,7 @@ pub use api::router;
 pub use auth::ApiKeys;
 pub use ingest_route::IngestRoots;
 pub use limits::GenerationSlots;
+pub use listener::ConnectionLimits;
 pub use metrics::Metrics;
 
 /// What every handler shares.
@@ -76,11 +77,9 @@ impl AppState {
     }
 }
 
-/// How long in-flight requests may take to finish once a shutdown starts.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// Serves until Ctrl-C or SIGTERM; in-flight requests finish, then the store is flushed.
-pub async fn serve(addr: SocketAddr, state: AppState) -> Result<()> {
+/// Serves until Ctrl-C or SIGTERM, within `limits`; in-flight requests finish (for up to the
+/// shutdown grace), then the store is flushed.
+pub async fn serve(addr: SocketAddr, state: AppState, limits: ConnectionLimits) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}: is another server using it? Try --addr 127.0.0.1:PORT"))?;
@@ -90,21 +89,11 @@ pub async fn serve(addr: SocketAddr, state: AppState) -> Result<()> {
     }
     eprintln!("docent: serving on http://{}", listener.local_addr()?);
     let stopping = state.stopping.clone();
-    let signalled = Arc::new(tokio::sync::Notify::new());
-    let notify = signalled.clone();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+    listener::accept(listener, router(state), limits, async move {
         shutdown_signal().await;
         stopping.store(true, Ordering::Relaxed);
-        notify.notify_one();
-    });
-    // In-flight requests get SHUTDOWN_GRACE to finish (an answer streaming, an ingest reaching
-    // its next file); a client that holds its connection open cannot keep the process alive.
-    tokio::select! {
-        served = server => served?,
-        _ = async { signalled.notified().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            eprintln!("docent: requests still open after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs());
-        }
-    }
+    })
+    .await?;
     tokio::task::spawn_blocking(move || engine.store().flush()).await??;
     Ok(())
 }
