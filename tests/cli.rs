@@ -180,6 +180,46 @@ fn reingest_is_incremental_and_tracks_edits_and_deletions() {
     }
 }
 
+/// A one-page PDF of a few KB whose page content inflates to `inflated` bytes: zeros, compressed
+/// twice (`/Filter [/FlateDecode /FlateDecode]`).
+fn pdf_bomb(inflated: usize) -> Vec<u8> {
+    use flate2::{Compression, write::ZlibEncoder};
+    use std::io::Write;
+    let mut inner = ZlibEncoder::new(Vec::new(), Compression::fast());
+    let zeros = vec![0u8; 64 << 20];
+    for _ in 0..inflated / zeros.len() {
+        inner.write_all(&zeros).unwrap();
+    }
+    let mut outer = ZlibEncoder::new(Vec::new(), Compression::best());
+    outer.write_all(&inner.finish().unwrap()).unwrap();
+    let content = outer.finish().unwrap();
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    let mut offsets = Vec::new();
+    let objects: [&[u8]; 3] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+    ];
+    for (n, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n", n + 1).as_bytes());
+        pdf.extend_from_slice(object);
+        pdf.extend_from_slice(b"\nendobj\n");
+    }
+    offsets.push(pdf.len());
+    let head = format!("4 0 obj\n<< /Length {} /Filter [/FlateDecode /FlateDecode] >>\nstream\n", content.len());
+    pdf.extend_from_slice(head.as_bytes());
+    pdf.extend_from_slice(&content);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    let xref = pdf.len();
+    pdf.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes());
+    pdf
+}
+
 #[test]
 fn hostile_files_are_reported_and_nothing_else_is_lost() {
     let dir = tempfile::tempdir().unwrap();
@@ -191,6 +231,8 @@ fn hostile_files_are_reported_and_nothing_else_is_lost() {
     std::fs::write(folder.join("empty.md"), "").unwrap();
     std::fs::write(folder.join("binary.txt"), [0u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
     std::fs::write(folder.join("broken.pdf"), b"%PDF-1.7\nthis is not really a pdf").unwrap();
+    // 25 KB that inflate to 2 GiB: it fails alone, in a child process with a memory limit.
+    std::fs::write(folder.join("bomb.pdf"), pdf_bomb(2 << 30)).unwrap();
     std::fs::write(folder.join("photo.jpg"), [0xFFu8, 0xD8, 0xFF, 0xE0]).unwrap();
     std::fs::write(folder.join("huge.txt"), "big ".repeat(300_000)).unwrap();
     std::os::unix::fs::symlink(&folder, folder.join("sub/loop")).unwrap();
@@ -200,8 +242,10 @@ fn hostile_files_are_reported_and_nothing_else_is_lost() {
     assert_eq!(report["unsupported"], 1, "{report}");
     assert_eq!(report["skipped"], 3, "empty, binary and huge: {report}");
     let failed = report["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 1, "{report}");
-    assert!(failed[0]["path"].as_str().unwrap().ends_with("broken.pdf"));
+    assert_eq!(failed.len(), 2, "{report}");
+    assert!(failed[0]["path"].as_str().unwrap().ends_with("bomb.pdf"), "{report}");
+    assert!(failed[0]["error"].as_str().unwrap().contains("more than 2 GiB of memory"), "{report}");
+    assert!(failed[1]["path"].as_str().unwrap().ends_with("broken.pdf"), "{report}");
 
     let hits = search(&store, "price of coffee at the harbour", 1);
     assert_eq!(hits[0]["path"], "latin1.txt");

@@ -13,6 +13,7 @@
 pub mod beir;
 pub mod chunk;
 pub mod load;
+pub mod pdf;
 pub mod pipeline;
 pub mod progress;
 pub mod walk;

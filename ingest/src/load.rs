@@ -73,7 +73,7 @@ const SNIFF: usize = 8192;
 /// Extracts the text of a file. Invalid UTF-8 in text formats is replaced, not fatal.
 pub fn extract_text(bytes: &[u8], format: Format) -> Result<String, LoadError> {
     let text = match format {
-        Format::Pdf => pdf_text(bytes)?,
+        Format::Pdf => crate::pdf::text(bytes)?,
         _ if bytes[..bytes.len().min(SNIFF)].contains(&0) => return Err(LoadError::Binary),
         Format::Html => html_text(bytes)?,
         Format::Markdown | Format::Text | Format::Code(_) => String::from_utf8_lossy(bytes).into_owned(),
@@ -92,15 +92,6 @@ fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
         .link_footnotes(false)
         .string_from_read(bytes, HTML_WIDTH)
         .map_err(|e| LoadError::Parse(format!("HTML: {e}")))
-}
-
-fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
-    // The PDF parser panics on some malformed files; one bad PDF must not end the ingest.
-    match std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes)) {
-        Ok(Ok(text)) => Ok(text),
-        Ok(Err(e)) => Err(LoadError::Parse(format!("PDF: {e}"))),
-        Err(_) => Err(LoadError::Parse("PDF: the parser crashed on this file".into())),
-    }
 }
 
 #[cfg(test)]
