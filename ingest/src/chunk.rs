@@ -67,7 +67,9 @@ impl<'a> Chunker<'a> {
 
     pub fn chunk(&self, text: &str, format: Format) -> Vec<TextChunk> {
         let pieces: Vec<(usize, &str)> = match format {
+            Format::Markdown | Format::Html if too_deep(text, format) => self.text.chunk_indices(text).collect(),
             Format::Markdown | Format::Html => self.markdown.chunk_indices(text).collect(),
+            Format::Code(_) if too_deep(text, format) => self.text.chunk_indices(text).collect(),
             Format::Code(Code::Rust) => self.rust.chunk_indices(text).collect(),
             Format::Code(Code::Python) => self.python.chunk_indices(text).collect(),
             Format::Pdf | Format::Text | Format::Code(Code::Other) => self.text.chunk_indices(text).collect(),
@@ -84,6 +86,41 @@ impl<'a> Chunker<'a> {
             })
             .collect()
     }
+}
+
+/// Deepest structure split along its syntax. The structural splitters' work grows faster than
+/// the file with nesting depth (a 4 KB Python file of nested brackets took 17 s and gave a chunk
+/// per bracket; a Markdown list nested 3,000 deep did not finish in a minute), and a tree that deep
+/// has no units worth keeping whole: such files are split as plain text.
+const MAX_CODE_NESTING: usize = 100;
+/// For Markdown: the longest run of indentation and `>` quote marks that opens a line.
+const MAX_MARKDOWN_INDENT: usize = 200;
+
+fn too_deep(text: &str, format: Format) -> bool {
+    match format {
+        Format::Code(_) => bracket_depth(text) > MAX_CODE_NESTING,
+        Format::Markdown | Format::Html => text
+            .lines()
+            .any(|line| line.bytes().take_while(|b| matches!(b, b' ' | b'\t' | b'>')).count() > MAX_MARKDOWN_INDENT),
+        Format::Pdf | Format::Text => false,
+    }
+}
+
+/// How deep `(`, `[` and `{` nest in `text` (brackets in strings and comments count too, which
+/// can only send a file to the text splitter).
+fn bracket_depth(text: &str) -> usize {
+    let (mut open, mut deepest) = (0usize, 0usize);
+    for byte in text.bytes() {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                open += 1;
+                deepest = deepest.max(open);
+            }
+            b')' | b']' | b'}' => open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Byte offsets of line starts, to turn a chunk's offset into a line number.
@@ -207,6 +244,22 @@ mod tests {
         for chunk in chunker.chunk(&python, Format::Code(Code::Python)) {
             assert!(chunk.text.starts_with("def "), "{:?}", chunk.text);
         }
+    }
+
+    #[test]
+    fn pathologically_nested_code_is_split_as_text() {
+        let embedder = embedder();
+        let chunker = Chunker::new(&embedder, 20..60, 0).unwrap();
+        // Along its syntax tree, 4 KB like this took 17 s and gave a chunk per bracket.
+        let source = format!("x = {}1{}\n", "[".repeat(3_000), "]".repeat(3_000));
+        let started = std::time::Instant::now();
+        let chunks = chunker.chunk(&source, Format::Code(Code::Python));
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+        assert!(chunks.len() < 300, "{} chunks", chunks.len());
+        assert_eq!(chunks.iter().map(|c| c.text.len()).sum::<usize>(), source.trim_end().len());
+        assert_eq!(bracket_depth("f(a[0], {1: (2)})"), 3);
+        let list: String = (0..3_000).map(|i| format!("{}- item {i}\n", "  ".repeat(i))).collect();
+        assert!(too_deep(&list, Format::Markdown) && !too_deep(DOC, Format::Markdown));
     }
 
     #[test]

@@ -87,11 +87,66 @@ const HTML_WIDTH: usize = 100_000;
 
 /// HTML as Markdown-like text: headings stay `#` lines, so chunks keep their heading path.
 fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
+    let depth = html_nesting(bytes);
+    if depth > MAX_HTML_NESTING {
+        return Err(LoadError::Parse(format!("HTML: elements nested {depth} deep (docent reads up to {MAX_HTML_NESTING})")));
+    }
     // Link footnotes are off: their `[1]` markers would read like citations.
     html2text::config::plain()
         .link_footnotes(false)
         .string_from_read(bytes, HTML_WIDTH)
         .map_err(|e| LoadError::Parse(format!("HTML: {e}")))
+}
+
+/// Deepest element nesting docent parses. HTML's tree builder checks the stack of open elements
+/// at each tag, so its work grows with tags × depth: 200,000 nested `<div>`s take minutes. Real
+/// pages stay far below this.
+const MAX_HTML_NESTING: usize = 1000;
+
+/// Elements that never hold others, and those whose end tag may be left out (a page of `<p>`s
+/// without `</p>` is not deep).
+const FLAT_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "p", "li",
+    "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "optgroup", "colgroup", "caption", "rb", "rt",
+    "rp", "html", "head", "body",
+];
+
+/// How deep the elements of an HTML document nest, by one linear pass of the tokenizer.
+fn html_nesting(bytes: &[u8]) -> usize {
+    use html5ever::tendril::StrTendril;
+    use html5ever::tokenizer::{BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer};
+    use std::cell::Cell;
+
+    #[derive(Default)]
+    struct Depth {
+        open: Cell<usize>,
+        deepest: Cell<usize>,
+    }
+    impl TokenSink for Depth {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            if let Token::TagToken(tag) = token {
+                if tag.self_closing || FLAT_ELEMENTS.contains(&&*tag.name) {
+                    return TokenSinkResult::Continue;
+                }
+                match tag.kind {
+                    TagKind::StartTag => {
+                        self.open.set(self.open.get() + 1);
+                        self.deepest.set(self.deepest.get().max(self.open.get()));
+                    }
+                    TagKind::EndTag => self.open.set(self.open.get().saturating_sub(1)),
+                }
+            }
+            TokenSinkResult::Continue
+        }
+    }
+
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(&String::from_utf8_lossy(bytes)));
+    let tokenizer = Tokenizer::new(Depth::default(), Default::default());
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink.deepest.get()
 }
 
 #[cfg(test)]
@@ -110,6 +165,19 @@ mod tests {
         assert_eq!(Format::of(Path::new("notes.txt")), Some(Format::Text));
         assert_eq!(Format::of(Path::new("photo.jpg")), None);
         assert_eq!(Format::of(Path::new("noext")), None);
+    }
+
+    #[test]
+    fn html_nested_past_reason_is_refused_at_once() {
+        let deep = format!("<html><body>{}deep{}</body></html>", "<div>".repeat(200_000), "</div>".repeat(200_000));
+        let started = std::time::Instant::now();
+        let err = extract_text(deep.as_bytes(), Format::Html).unwrap_err();
+        assert_eq!(err.to_string(), "HTML: elements nested 200000 deep (docent reads up to 1000)");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        // Elements whose end tag may be left out do not count as nesting.
+        let flat = format!("<ul>{}</ul>", "<li><p>An item".repeat(5_000));
+        assert_eq!(html_nesting(flat.as_bytes()), 1);
+        assert!(extract_text(flat.as_bytes(), Format::Html).unwrap().contains("An item"));
     }
 
     #[test]
