@@ -325,13 +325,8 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generated> {
         // Drop the weakest evidence until prompt and answer fit the model's context.
-        let mut messages = prompt::build(question, sources, language);
-        while sources.len() > 1
-            && generator.count_tokens(&messages)? + options.generation.max_tokens > generator.context_length()
-        {
-            sources.pop();
-            messages = prompt::build(question, sources, language);
-        }
+        let budget = generator.context_length().saturating_sub(options.generation.max_tokens);
+        let messages = prompt::fit(question, sources, language, budget, &|messages| generator.count_tokens(messages))?;
         let checker = SupportChecker::new(self.embedder.as_ref(), question, sources, language)?;
 
         if options.answer_mode == AnswerMode::Generate {

@@ -27,19 +27,55 @@ pub fn build(question: &str, evidence: &[Evidence], language: Language) -> Vec<C
     let mut user = String::from(sources_label);
     user.push('\n');
     for source in evidence {
-        let n = source.n;
-        let heading = if source.headings.is_empty() { String::new() } else { format!(" ({})", source.headings.join(" > ")) };
-        // A document's own text cannot open or close a fence: its numbers are easy to guess.
-        user.push_str(&format!(
-            "[{n}] {}\n<source {n}>\n{}\n</source {n}>\n\n",
-            defang(&format!("{}{heading}", source.location())),
-            defang(source.text.trim())
-        ));
+        user.push_str(&source_block(source));
     }
     user.push_str(question_label);
     user.push(' ');
     user.push_str(question.trim());
     vec![ChatMessage::new("system", system), ChatMessage::new("user", user)]
+}
+
+/// One source as the prompt shows it: its number and place, then its text in a fence.
+fn source_block(source: &Evidence) -> String {
+    let n = source.n;
+    let heading = if source.headings.is_empty() { String::new() } else { format!(" ({})", source.headings.join(" > ")) };
+    // A document's own text cannot open or close a fence: its numbers are easy to guess.
+    format!("[{n}] {}\n<source {n}>\n{}\n</source {n}>\n\n", defang(&format!("{}{heading}", source.location())), defang(source.text.trim()))
+}
+
+/// [`build`] over as many of `evidence` (best first) as fit in `budget` tokens by `count`; the
+/// weakest are dropped from `evidence`, though never the last one. Each source is counted once,
+/// on its own, so the cost grows with the number of sources, not with its square; the prompt is
+/// then counted whole, and trimmed one source at a time until it fits.
+pub fn fit(
+    question: &str,
+    evidence: &mut Vec<Evidence>,
+    language: Language,
+    budget: usize,
+    count: &dyn Fn(&[ChatMessage]) -> anyhow::Result<usize>,
+) -> anyhow::Result<Vec<ChatMessage>> {
+    let mut messages = build(question, evidence, language);
+    let mut total = count(&messages)?;
+    if total <= budget || evidence.len() <= 1 {
+        return Ok(messages);
+    }
+    let alone = |text: String| count(&[ChatMessage::new("user", text)]);
+    let empty = alone(String::new())?;
+    // A source counted alone may differ by a token or two from its part of the whole (tokens
+    // merge across its edges); erring high stops the estimate early, and the exact count below
+    // drops the rest, never a source too many.
+    let shares = evidence.iter().map(|e| Ok(alone(source_block(e))?.saturating_sub(empty) + 2)).collect::<anyhow::Result<Vec<_>>>()?;
+    while evidence.len() > 1 && total > budget {
+        total = total.saturating_sub(shares[evidence.len() - 1]);
+        evidence.pop();
+    }
+    loop {
+        messages = build(question, evidence, language);
+        if evidence.len() <= 1 || count(&messages)? <= budget {
+            return Ok(messages);
+        }
+        evidence.pop();
+    }
 }
 
 /// `text` with every `<source` and `</source` (any case) turned into `‹source` / `‹/source`, so
@@ -77,6 +113,31 @@ mod tests {
             window: vec![text.into()],
             best_at: 0,
         }
+    }
+
+    #[test]
+    fn the_prompt_is_fitted_in_work_that_grows_with_the_sources_not_their_square() {
+        let text = "Retrieval finds the passages that answer a question. ".repeat(8);
+        let sources = |k: usize| (1..=k).map(|n| source(n, &format!("doc{n}.md"), &text)).collect::<Vec<_>>();
+        let full = |k: usize| build("What is RAG?", &sources(k), Language::English);
+        let tokens = |messages: &[ChatMessage]| messages.iter().map(|m| m.content.len() / 4).sum::<usize>();
+        let budget = tokens(&full(3));
+        let counted = std::cell::Cell::new(0usize);
+        let count = |messages: &[ChatMessage]| {
+            counted.set(counted.get() + messages.iter().map(|m| m.content.len()).sum::<usize>());
+            Ok(tokens(messages))
+        };
+        let mut evidence = sources(200);
+        let messages = fit("What is RAG?", &mut evidence, Language::English, budget, &count).unwrap();
+        assert_eq!(evidence.len(), 3);
+        assert_eq!(messages, full(3));
+        // Counting the whole prompt after each dropped source would read ~100 full prompts.
+        let whole: usize = full(200).iter().map(|m| m.content.len()).sum();
+        assert!(counted.get() < 3 * whole, "read {} bytes to fit a {whole}-byte prompt", counted.get());
+        // One source is kept even when it alone is over the budget.
+        let mut evidence = sources(5);
+        fit("What is RAG?", &mut evidence, Language::English, 1, &count).unwrap();
+        assert_eq!(evidence.len(), 1);
     }
 
     #[test]
