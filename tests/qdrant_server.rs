@@ -23,6 +23,12 @@ fn qdrant_server_store_ingests_searches_and_syncs() {
     let again = run_json(docent_q().arg("ingest").arg(&folder).arg("--json"));
     assert_eq!(again["unchanged"], 9, "{again}");
 
+    // The collection records its embedder: another one, of the same dimension, is refused.
+    let other = docent_q().args(["--embedder", "minilm", "search", "LoRA"]).output().unwrap();
+    assert!(!other.status.success());
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(stderr.contains(&format!("Qdrant collection {collection}")) && stderr.contains("holds"), "{stderr}");
+
     let found = run_json(docent_q().args(["search", "How does LoRA reduce memory?", "-k", "3", "--json"]));
     assert_eq!(found["hits"][0]["path"], "en/fine-tuning.txt", "{found}");
 

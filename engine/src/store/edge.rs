@@ -46,7 +46,7 @@ impl EdgeStore {
         let shard_dir = dir.join("shard");
         let location = dir.display().to_string();
         let shard = if let Some(found) = Self::recorded_meta(dir)? {
-            found.check_compatible(meta, &location)?;
+            found.check_compatible(meta, &format!("the store at {location}"))?;
             EdgeShard::load(&shard_dir, None).map_err(|e| open_error(&location, e))?
         } else {
             std::fs::create_dir_all(&shard_dir)

@@ -26,10 +26,26 @@ impl StoreMeta {
         StoreMeta { schema: SCHEMA, embedder: embedder.to_string(), dimension }
     }
 
+    /// Checks what a store recorded (JSON; `None` when it recorded nothing) against `wanted`. A
+    /// store without a record is refused: its vectors may come from any model, and two models of
+    /// the same dimension would mix without an error.
+    pub fn check_recorded(recorded: Option<serde_json::Value>, wanted: &StoreMeta, location: &str) -> Result<()> {
+        let Some(recorded) = recorded else {
+            bail!(
+                "{location} does not record which embedder filled it (another program or an older docent made \
+                 it).\n  Use another --collection, or delete this one and ingest again."
+            );
+        };
+        let found: StoreMeta = serde_json::from_value(recorded)
+            .map_err(|e| anyhow::anyhow!("{location} records its embedder in a form this docent cannot read: {e}"))?;
+        found.check_compatible(wanted, location)
+    }
+
+    /// Checks a store's record against `wanted`; `location` names the store ("the store at …").
     pub fn check_compatible(&self, wanted: &StoreMeta, location: &str) -> Result<()> {
         if self.schema != wanted.schema {
             bail!(
-                "the store at {location} was written by another version of docent (layout {}, this one uses {}).\n  \
+                "{location} was written by another version of docent (layout {}, this one uses {}).\n  \
                  Delete it and ingest again, or use another --store.",
                 self.schema,
                 wanted.schema
@@ -37,7 +53,7 @@ impl StoreMeta {
         }
         if self != wanted {
             bail!(
-                "the store at {location} holds {} vectors ({}-d) but docent is using {} ({}-d).\n  \
+                "{location} holds {} vectors ({}-d) but docent is using {} ({}-d).\n  \
                  Use another --store, or delete this one and ingest again.",
                 self.embedder,
                 self.dimension,
@@ -46,5 +62,26 @@ impl StoreMeta {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_filled_by_another_embedder_or_by_no_one_known_is_refused() {
+        let wanted = StoreMeta::new("e5-small-q4", 384);
+        let here = "Qdrant collection docs at http://q:6334";
+        let same = serde_json::to_value(&wanted).unwrap();
+        assert!(StoreMeta::check_recorded(Some(same), &wanted, here).is_ok());
+        // Same dimension, another model: the vectors would mix without an error.
+        let other = serde_json::to_value(StoreMeta::new("all-minilm-l6-v2-int8", 384)).unwrap();
+        let err = StoreMeta::check_recorded(Some(other), &wanted, here).unwrap_err().to_string();
+        assert!(err.starts_with("Qdrant collection docs at http://q:6334 holds all-minilm-l6-v2-int8 vectors"), "{err}");
+        let err = StoreMeta::check_recorded(None, &wanted, here).unwrap_err().to_string();
+        assert!(err.contains("does not record which embedder"), "{err}");
+        let err = StoreMeta::check_recorded(Some(serde_json::json!("e5")), &wanted, here).unwrap_err().to_string();
+        assert!(err.contains("cannot read"), "{err}");
     }
 }

@@ -22,6 +22,10 @@ use crate::types::{ChunkPayload, Hit};
 
 const SCROLL_PAGE: u32 = 1024;
 
+/// The collection metadata key under which the [`StoreMeta`] is recorded, as `docent.json` is
+/// in an embedded store's folder.
+const META_KEY: &str = "docent";
+
 pub struct QdrantServerStore {
     client: Qdrant,
     collection: String,
@@ -55,7 +59,10 @@ impl QdrantServerStore {
             })?;
             if exists {
                 let info = self.client.collection_info(name).await?;
-                let params = info.result.and_then(|i| i.config).and_then(|c| c.params);
+                let config = info.result.and_then(|i| i.config);
+                let recorded = config.as_ref().and_then(|c| c.metadata.get(META_KEY)).map(|v| v.clone().into_json());
+                StoreMeta::check_recorded(recorded, meta, &format!("Qdrant collection {name} at {url}"))?;
+                let params = config.and_then(|c| c.params);
                 let size = params.as_ref().and_then(|p| p.vectors_config.clone()).and_then(|v| v.config).and_then(|c| match c {
                     Config::ParamsMap(map) => map.map.get(DENSE).map(|p| p.size as usize),
                     Config::Params(_) => None,
@@ -74,8 +81,11 @@ impl QdrantServerStore {
                 let mut lexical = SparseVectorsConfigBuilder::default();
                 lexical.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
                 lexical.add_named_vector_params(DOCUMENT, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+                let recorded = std::collections::HashMap::from([(META_KEY.to_string(), serde_json::to_value(meta)?)]);
                 self.client
-                    .create_collection(CreateCollectionBuilder::new(name).vectors_config(dense).sparse_vectors_config(lexical))
+                    .create_collection(
+                        CreateCollectionBuilder::new(name).vectors_config(dense).sparse_vectors_config(lexical).metadata(recorded),
+                    )
                     .await
                     .with_context(|| format!("creating Qdrant collection {name}"))?;
                 self.client
