@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use docent_engine::{AnswerMode, AskOptions, EmbedderKind, EvidenceOptions, Fusion, GenerationParams, Mode};
+use docent_core::{AnswerMode, AskOptions, EvidenceOptions, Fusion, GenerationParams, Mode};
+use docent_embed::EmbedderKind;
 use docent_ingest::{IngestOptions, ProgressMode};
 use docent_server::ConnectionLimits;
 

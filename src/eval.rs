@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use docent_engine::metrics::{containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1};
-use docent_engine::{AnsweredBy, AskOptions, EmbedderKind, Engine, MAX_K, Mode};
-use docent_ingest::{IngestOptions, ProgressMode, beir};
+use docent_core::{AnsweredBy, AskOptions, Engine, MAX_K, Mode};
+use docent_embed::EmbedderKind;
+use docent_eval::metrics::{containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1};
+use docent_eval::beir;
+use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
 
 /// The three files of an evaluation set.
@@ -141,7 +143,7 @@ pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options:
     Ok(report)
 }
 
-type Qrels = std::collections::HashMap<String, docent_engine::metrics::Judgments>;
+type Qrels = std::collections::HashMap<String, docent_eval::metrics::Judgments>;
 
 fn retrieval(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool) -> Result<(EvalReport, Qrels)> {
     let (sources, scope) = beir::load_corpus(&set.corpus)?;

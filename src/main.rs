@@ -1,5 +1,6 @@
 //! The `docent` command: a thin layer that parses arguments, opens the store and models, and
-//! hands off to `docent-ingest`, `docent-engine` and `docent-server`.
+//! hands off to `docent-ingest`, `docent-server` and the engine crates (`docent-core` and its
+//! backends `docent-embed`, `docent-qdrant`, `docent-generate`; `docent-eval` for `eval`).
 
 mod cli;
 mod config;

@@ -1,6 +1,6 @@
 //! How results look on a terminal, and as JSON.
 
-use docent_engine::{AnsweredBy, Answer, Hit};
+use docent_core::{AnsweredBy, Answer, Hit};
 use docent_ingest::IngestReport;
 
 pub fn print_hits(hits: &[Hit]) {
@@ -79,7 +79,7 @@ pub struct GenerationFigures {
 }
 
 impl GenerationFigures {
-    pub fn new(stats: &docent_engine::GenerationStats) -> Self {
+    pub fn new(stats: &docent_core::GenerationStats) -> Self {
         let rate = |tokens: usize, ms: f64| if ms > 0.0 { tokens as f64 / ms * 1e3 } else { 0.0 };
         GenerationFigures {
             prompt_tokens: stats.prompt_tokens,

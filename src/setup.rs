@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
-use docent_engine::generate::{Device, GgufGenerator};
-use docent_engine::store::{EdgeStore, QdrantServerStore, StoreMeta};
-use docent_engine::{Embedder, EmbedderKind, Engine, Generator, ModelPaths, VectorStore};
+use docent_core::store::StoreMeta;
+use docent_core::{Embedder, Engine, Generator, ModelPaths, VectorStore};
+use docent_embed::EmbedderKind;
+use docent_generate::{Device, GgufGenerator};
+use docent_qdrant::{EdgeStore, QdrantServerStore};
 
 use crate::cli::{GeneratorArgs, StoreArgs};
 

@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use anyhow::Result;
-use docent_engine::Embedder;
+use docent_core::Embedder;
 use text_splitter::{ChunkConfig, ChunkSizer, CodeSplitter, MarkdownSplitter, TextSplitter};
 
 use crate::load::{Code, Format};
@@ -181,9 +181,9 @@ fn heading_path(headings: &[Heading], offset: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// The default embedder, whose tokens chunks are measured in (from `make models`).
-    fn embedder() -> docent_engine::E5Embedder {
-        docent_engine::E5Embedder::load(&docent_engine::ModelPaths::locate(None)).unwrap()
+    /// Chunks measured in words (one token a word, or a Chinese character).
+    fn embedder() -> docent_core::testing::WordEmbedder {
+        docent_core::testing::WordEmbedder::default()
     }
 
     const DOC: &str = "# Guide\n\nIntro line.\n\n## Setup\n\nInstall it.\n\n```sh\n# not a heading\nmake\n```\n\n## Use\n\nRun it.\n\n### Details\n\nMore.\n";

@@ -7,8 +7,8 @@ use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use docent_engine::lexical::{self, Sparse};
-use docent_engine::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
+use docent_core::lexical::{self, Sparse};
+use docent_core::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

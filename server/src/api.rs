@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use docent_engine::{Answer, AnswerMode, AskOptions, Hit, Mode};
+use docent_core::{Answer, AnswerMode, AskOptions, Hit, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -194,7 +194,7 @@ pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson
 /// Answers `question` on a blocking worker, once a generation slot is free; 504 when the answer
 /// runs past its time.
 pub(crate) async fn answer(state: &AppState, question: String, mut options: AskOptions) -> Result<Answer, ApiError> {
-    docent_engine::check_question(&question, options.k)?;
+    docent_core::check_question(&question, options.k)?;
     let slot = state.generation.acquire().await?;
     let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
     let deadline = Instant::now() + state.generation.answer_timeout;
@@ -229,7 +229,7 @@ pub(crate) async fn stream_answer(
     piece: impl Fn(&str) -> Event + Send + 'static,
     end: impl FnOnce(anyhow::Result<Answer>) -> Vec<Event> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    docent_engine::check_question(&question, options.k)?;
+    docent_core::check_question(&question, options.k)?;
     let slot = state.generation.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let deadline = Instant::now() + state.generation.answer_timeout;

@@ -4,7 +4,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use docent_engine::InvalidInput;
+use docent_core::InvalidInput;
 
 #[derive(Debug)]
 pub struct ApiError {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
-use docent_engine::{AskOptions, Engine};
+use docent_core::{AskOptions, Engine};
 use docent_ingest::{IngestOptions, ProgressMode};
 
 pub use api::router;

@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
-use docent_engine::{Answer, Citation};
+use docent_core::{Answer, Citation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -1,0 +1,26 @@
+//! The [`Embedder`] boundary: text in, vectors out. The implementations live in `docent-embed`.
+
+use anyhow::Result;
+
+use crate::language::Language;
+
+/// Turns text into vectors. Passages and queries are separate calls because some models (e5)
+/// want different prefixes for each.
+pub trait Embedder: Send + Sync {
+    /// Identifies the model; a store remembers it and refuses vectors from another one.
+    fn id(&self) -> &str;
+    fn dimension(&self) -> usize;
+    /// Length of `text` as a passage, in the model's tokens (special tokens and prefixes
+    /// included): chunks are measured with it so that none is truncated.
+    fn count_tokens(&self, text: &str) -> usize;
+    /// The longest input, in tokens, the model embeds whole.
+    fn max_tokens(&self) -> usize;
+    fn embed_passages(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>>;
+    /// Whether the model was trained on text in `language`.
+    fn supports(&self, language: Language) -> bool;
+    /// The cosine similarity below which a passage is unrelated to a query. Each model spreads
+    /// its similarities differently (e5's unrelated pairs still score ~0.7, MiniLM's ~0.1), so
+    /// the "I don't know" bar belongs to the model.
+    fn relevance_floor(&self) -> f32;
+}

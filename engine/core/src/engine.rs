@@ -1,0 +1,422 @@
+//! [`Engine`]: search, and ask (retrieve → grounded prompt → generate → checked citations).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::answer::{self, Answer, AnswerMode, AnsweredBy, SentenceStream, Timings};
+use crate::citations::CitationFilter;
+use crate::embed::Embedder;
+use crate::evidence::{self, Evidence, EvidenceOptions};
+use crate::fusion::{self, Channel, Fusion};
+use crate::generate::{GenerationParams, Generator};
+use crate::language::Language;
+use crate::lexical;
+use crate::prompt;
+use crate::support::{SentenceCheck, SupportChecker, content_tokens};
+use crate::store::{StoreQuery, VectorStore};
+use crate::types::Hit;
+
+/// Which retrieval channel answers a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Embedding similarity only.
+    Dense,
+    /// BM25 only.
+    Lexical,
+    /// Both, and BM25 over whole documents, fused (see [`crate::fusion`]).
+    #[default]
+    Hybrid,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dense" => Ok(Mode::Dense),
+            "lexical" => Ok(Mode::Lexical),
+            "hybrid" => Ok(Mode::Hybrid),
+            other => Err(InvalidInput(format!("unknown mode {other:?}: use dense, lexical or hybrid")).into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Dense => "dense",
+            Mode::Lexical => "lexical",
+            Mode::Hybrid => "hybrid",
+        })
+    }
+}
+
+/// In `auto`, generation stops after this many unsupported statements in a row: every further
+/// token costs time, and what follows a drift is rarely back on its sources.
+const MAX_UNSUPPORTED_IN_A_ROW: usize = 2;
+
+/// Candidates each channel contributes to fusion (or k, when more are asked for).
+const FUSION_CANDIDATES: usize = 400;
+
+/// Each channel's say in hybrid retrieval: dense chunks, BM25 chunks, BM25 documents. Meaning
+/// leads; the two lexical channels share the rest (weights between 0.5/0.25/0.25 and
+/// 0.6/0.1/0.3 all scored within 0.02 of each other on every development set).
+const HYBRID_WEIGHTS: [f32; 3] = [0.6, 0.2, 0.2];
+
+/// A request the caller got wrong (empty question, k out of range): a 400, not a 500.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+/// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
+pub const MAX_K: usize = 1000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct AskOptions {
+    /// Chunks to retrieve; the evidence is chosen from their sentences.
+    pub k: usize,
+    pub mode: Mode,
+    /// Below this best-hit similarity docent says it doesn't know, without generating;
+    /// `None`: the embedder's own [`Embedder::relevance_floor`].
+    pub min_score: Option<f32>,
+    pub answer_mode: AnswerMode,
+    pub evidence: EvidenceOptions,
+    pub generation: GenerationParams,
+}
+
+impl Default for AskOptions {
+    fn default() -> Self {
+        AskOptions {
+            k: 4,
+            mode: Mode::default(),
+            min_score: None,
+            answer_mode: AnswerMode::default(),
+            evidence: EvidenceOptions::default(),
+            generation: GenerationParams::default(),
+        }
+    }
+}
+
+pub struct Engine {
+    embedder: Arc<dyn Embedder>,
+    store: Arc<dyn VectorStore>,
+    generator: Option<Arc<dyn Generator>>,
+    fusion: Fusion,
+}
+
+/// The longest question, in characters: far beyond any real question, short of what would
+/// make embedding and the prompt slow or the prompt overflow the generator's context.
+pub const MAX_QUERY_CHARS: usize = 4000;
+
+/// Rejects what no search can answer: an empty or overlong query, or k out of 1..=MAX_K.
+pub fn check_query(text: &str, k: usize) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(InvalidInput("the question is empty".into()).into());
+    }
+    let chars = text.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(InvalidInput(format!("the question is {chars} characters long; the limit is {MAX_QUERY_CHARS}")).into());
+    }
+    if !(1..=MAX_K).contains(&k) {
+        return Err(InvalidInput(format!("k must be between 1 and {MAX_K}, got {k}")).into());
+    }
+    Ok(())
+}
+
+/// The most sources an answer draws on: each hit is cut into sentences and scored, and a few
+/// windows of them fill the prompt, so more only costs time (and a slot others wait for).
+pub const MAX_ASK_K: usize = 50;
+
+/// [`check_query`] for a question to answer: k at most [`MAX_ASK_K`].
+pub fn check_question(question: &str, k: usize) -> Result<()> {
+    check_query(question, k)?;
+    if k > MAX_ASK_K {
+        return Err(InvalidInput(format!("k must be at most {MAX_ASK_K} for an answer, got {k}")).into());
+    }
+    Ok(())
+}
+
+impl Engine {
+    pub fn new(
+        embedder: Arc<dyn Embedder>,
+        store: Arc<dyn VectorStore>,
+        generator: Option<Arc<dyn Generator>>,
+    ) -> Self {
+        Engine { embedder, store, generator, fusion: Fusion::default() }
+    }
+
+    /// How hybrid retrieval merges its channels.
+    pub fn with_fusion(mut self, fusion: Fusion) -> Self {
+        self.fusion = fusion;
+        self
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    pub fn store(&self) -> &Arc<dyn VectorStore> {
+        &self.store
+    }
+
+    pub fn generator(&self) -> Option<&Arc<dyn Generator>> {
+        self.generator.as_ref()
+    }
+
+    /// The `k` chunks that best match `query` through `mode`'s channels, best first.
+    pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
+        Ok(self.search_embedded(query, k, mode)?.0)
+    }
+
+    /// [`Self::search`], also handing back the query's embedding when it was computed.
+    fn search_embedded(&self, query: &str, k: usize, mode: Mode) -> Result<(Vec<Hit>, Option<Vec<f32>>)> {
+        check_query(query, k)?;
+        let terms = lexical::query_vector(query);
+        if mode == Mode::Lexical {
+            return Ok((self.store.search(&StoreQuery::Lexical(terms), k)?, None));
+        }
+        let dense = self.embedder.embed_query(query)?;
+        // Nothing to match lexically (only punctuation, say): the dense channel alone.
+        if mode == Mode::Dense || terms.is_empty() {
+            return Ok((self.store.search(&StoreQuery::Dense(dense.clone()), k)?, Some(dense)));
+        }
+        let candidates = k.max(FUSION_CANDIDATES);
+        let [dense_weight, lexical_weight, document_weight] = self.fusion_weights(Language::detect(query));
+        let channels = [
+            (StoreQuery::Dense(dense.clone()), dense_weight, false),
+            (StoreQuery::Lexical(terms.clone()), lexical_weight, false),
+            (StoreQuery::Documents(terms), document_weight, true),
+        ]
+        .into_iter()
+        // A channel without weight has no say: not searching it saves the store a query.
+        .filter(|(_, weight, _)| *weight > 0.0)
+        .map(|(query, weight, per_document)| Ok(Channel { hits: self.store.search(&query, candidates)?, weight, per_document }))
+        .collect::<Result<Vec<_>>>()?;
+        Ok((fusion::fuse(channels, self.fusion, k), Some(dense)))
+    }
+
+    /// How much each channel counts in fusion: an embedder that cannot read the question's
+    /// language gets no say (MiniLM turns most Chinese characters into unknown tokens, and its
+    /// ranking only dilutes the lexical ones).
+    fn fusion_weights(&self, language: Language) -> [f32; 3] {
+        let [dense, lexical, document] = HYBRID_WEIGHTS;
+        if self.embedder.supports(language) { [dense, lexical, document] } else { [0.0, lexical, document] }
+    }
+
+    /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
+    /// question must clear before docent answers, whatever channel ranked the sources.
+    fn relevance(&self, question_vector: &[f32], hits: &[Hit], mode: Mode) -> Result<f32> {
+        if mode == Mode::Dense {
+            return Ok(hits.first().map_or(f32::MIN, |h| h.score));
+        }
+        Ok(self.store.search(&StoreQuery::Dense(question_vector.to_vec()), 1)?.first().map_or(f32::MIN, |h| h.score))
+    }
+
+    /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
+    /// stop generation by returning `Break`). See [`AnswerMode`] for how the answer is written.
+    pub fn ask(
+        &self,
+        question: &str,
+        options: &AskOptions,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Answer> {
+        let started = Instant::now();
+        check_question(question, options.k)?;
+        let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
+        // Embedded once: for the relevance bar and for choosing the evidence.
+        let question_vector = match embedding {
+            Some(vector) => vector,
+            None => self.embedder.embed_query(question)?,
+        };
+        let best = self.relevance(&question_vector, &hits, options.mode)?;
+        let mut timings = Timings { retrieval_ms: elapsed_ms(started), ..Default::default() };
+        let language = Language::detect(question);
+
+        let floor = options.min_score.unwrap_or_else(|| self.embedder.relevance_floor());
+        if best < floor {
+            let answer = language.dont_know().to_string();
+            let _ = on_text(&answer);
+            return Ok(Answer {
+                answer,
+                answered_by: AnsweredBy::None,
+                sentences: Vec::new(),
+                citations: Vec::new(),
+                sources: Vec::new(),
+                hits,
+                grounded: false,
+                timings,
+            });
+        }
+        // Dense sources below the bar would only add noise (fused scores are ranks, not
+        // similarities, so only the dense channel's can be held to it).
+        if options.mode == Mode::Dense {
+            hits.retain(|h| h.score >= floor);
+        }
+
+        let started = Instant::now();
+        let mut sources = evidence::select(question, &question_vector, &hits, self.embedder.as_ref(), &options.evidence)?;
+        timings.evidence_ms = elapsed_ms(started);
+
+        // `auto` asks the generator only for a language it can write.
+        let generator = match (options.answer_mode, &self.generator) {
+            (AnswerMode::Extract, _) => None,
+            (AnswerMode::Auto, Some(g)) if !g.writes(language) => None,
+            (AnswerMode::Auto, None) => None,
+            (_, Some(g)) => Some(g),
+            (AnswerMode::Generate, None) => {
+                return Err(InvalidInput(
+                    "answer mode generate needs a generator, and this one was started without (--answer-mode extract)".into(),
+                )
+                .into());
+            }
+        };
+        let (sentences, answered_by) = match generator {
+            None => (answer::extractive(&sources), AnsweredBy::Extract),
+            Some(generator) => {
+                let generated = self.generate(question, language, generator.as_ref(), &mut sources, options, &mut timings, on_text)?;
+                match generated {
+                    Generated::Raw(text, sentences) => {
+                        let citations = answer::citations(&sentences, &sources);
+                        return Ok(Answer {
+                            answer: text,
+                            answered_by: AnsweredBy::Generator,
+                            sentences,
+                            citations,
+                            sources,
+                            hits,
+                            grounded: true,
+                            timings,
+                        });
+                    }
+                    Generated::Checked(sentences) if sentences.iter().any(|s| s.kept) => (sentences, AnsweredBy::Generator),
+                    // Nothing the generator wrote survived the check: the extractive answer,
+                    // after the dropped sentences (kept: false) for the record.
+                    Generated::Checked(mut dropped) => {
+                        dropped.extend(answer::extractive(&sources));
+                        (dropped, AnsweredBy::Extract)
+                    }
+                }
+            }
+        };
+        let answer = answer::render(&sentences);
+        if answered_by == AnsweredBy::Extract {
+            let _ = on_text(&answer);
+        }
+        let citations = answer::citations(&sentences, &sources);
+        Ok(Answer { answer, answered_by, sentences, citations, sources, hits, grounded: true, timings })
+    }
+
+    /// Runs the generator over the evidence. `generate` streams its text as written (citations to
+    /// no source removed) and checks it afterwards, for the record; `auto` streams each sentence
+    /// once it is checked, kept ones only, with their citations corrected.
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        question: &str,
+        language: Language,
+        generator: &dyn Generator,
+        sources: &mut Vec<Evidence>,
+        options: &AskOptions,
+        timings: &mut Timings,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generated> {
+        // Drop the weakest evidence until prompt and answer fit the model's context.
+        let budget = generator.context_length().saturating_sub(options.generation.max_tokens);
+        let messages = prompt::fit(question, sources, language, budget, &|messages| generator.count_tokens(messages))?;
+        let checker = SupportChecker::new(self.embedder.as_ref(), question, sources, language)?;
+
+        if options.answer_mode == AnswerMode::Generate {
+            let mut filter = CitationFilter::new(sources.len());
+            let mut text = String::new();
+            timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
+                let shown = filter.push(piece);
+                text.push_str(&shown);
+                if shown.is_empty() { ControlFlow::Continue(()) } else { on_text(&shown) }
+            })?;
+            let rest = filter.finish();
+            text.push_str(&rest);
+            if !rest.is_empty() {
+                let _ = on_text(&rest);
+            }
+            let started = Instant::now();
+            let mut stream = SentenceStream::default();
+            let mut sentences = stream.push(&text);
+            sentences.extend(stream.finish());
+            let checked = sentences
+                .iter()
+                .map(|s| checker.check(s).map(|check| SentenceCheck { kept: true, ..check }))
+                .collect::<Result<Vec<_>>>()?;
+            timings.check_ms = elapsed_ms(started);
+            return Ok(Generated::Raw(text.trim().to_string(), checked));
+        }
+
+        let mut stream = SentenceStream::default();
+        let mut checked: Vec<SentenceCheck> = Vec::new();
+        let mut shown = String::new();
+        let mut failure = None;
+        let mut check_ms = 0.0;
+        let mut misses = 0;
+        let mut take = |sentences: Vec<String>, checked: &mut Vec<SentenceCheck>| -> ControlFlow<()> {
+            for sentence in sentences {
+                let started = Instant::now();
+                let check = match checker.check(&sentence) {
+                    Ok(check) => check,
+                    Err(err) => {
+                        failure = Some(err);
+                        return ControlFlow::Break(());
+                    }
+                };
+                check_ms += elapsed_ms(started);
+                let wrong_language = check.supported && !check.kept;
+                if check.kept {
+                    let before = shown.len();
+                    crate::sentences::join(&mut shown, &check.cited_text());
+                    if on_text(&shown[before..]).is_break() {
+                        checked.push(check);
+                        return ControlFlow::Break(());
+                    }
+                }
+                let states_something = !content_tokens(&check.text).is_empty();
+                misses = if check.supported || !states_something { 0 } else { misses + 1 };
+                checked.push(check);
+                // An answer in another language than the question's is not going to be shown,
+                // and a model that has drifted from its sources rarely comes back to them.
+                if (wrong_language && !checked.iter().any(|c| c.kept)) || misses >= MAX_UNSUPPORTED_IN_A_ROW {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        };
+        let mut stopped = false;
+        timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
+            let flow = take(stream.push(piece), &mut checked);
+            stopped = flow.is_break();
+            flow
+        })?;
+        // What is left is checked only when the model finished by itself: after a drift, a
+        // language mismatch or a client gone, nothing more is shown.
+        if !stopped {
+            let _ = take(stream.finish(), &mut checked);
+        }
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        timings.check_ms = check_ms;
+        Ok(Generated::Checked(checked))
+    }
+}
+
+/// What the generator produced: raw text with its sentences checked for the record
+/// (`generate`), or checked sentences, the kept ones shown (`auto`).
+enum Generated {
+    Raw(String, Vec<SentenceCheck>),
+    Checked(Vec<SentenceCheck>),
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}

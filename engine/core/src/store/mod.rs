@@ -1,0 +1,163 @@
+//! The [`VectorStore`] boundary: where chunk vectors and their payloads live. Every store keeps
+//! one payload schema ([`ChunkPayload`]) and one point-id scheme ([`point_id`]), and records which
+//! embedder filled it ([`StoreMeta`]). The implementations live in `docent-qdrant`.
+
+mod meta;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use sha2::{Digest, Sha256};
+
+pub use meta::StoreMeta;
+
+use crate::lexical::Sparse;
+use crate::types::{ChunkPayload, Hit};
+
+/// One chunk ready to store: its dense embedding, its BM25 terms and its payload; the first
+/// chunk of a document also carries the BM25 terms of the whole document.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub vector: Vec<f32>,
+    pub sparse: Sparse,
+    pub document_terms: Option<Sparse>,
+    pub payload: ChunkPayload,
+}
+
+/// One channel to search: chunks by embedding, chunks by BM25, or documents by BM25 (each
+/// found document as its first chunk). Hybrid retrieval fuses them in the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreQuery {
+    Dense(Vec<f32>),
+    Lexical(Sparse),
+    Documents(Sparse),
+}
+
+impl Point {
+    /// Deterministic id: re-ingesting a document overwrites its points instead of duplicating them.
+    pub fn id(&self) -> uuid::Uuid {
+        point_id(&self.payload.doc_id, self.payload.chunk_index)
+    }
+}
+
+pub fn point_id(doc_id: &str, chunk_index: u32) -> uuid::Uuid {
+    let digest = Sha256::new().chain_update(doc_id).chain_update(chunk_index.to_le_bytes()).finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// What the store holds of one document, rebuilt from its points' payloads.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredDocument {
+    pub doc_id: String,
+    pub root: String,
+    pub path: String,
+    pub content_hash: String,
+    /// Points found for the document.
+    pub points: u32,
+    /// True when every chunk the document should have is stored, all from the same version.
+    pub complete: bool,
+}
+
+/// Payload fields read when listing documents (everything but the text).
+pub const LISTING_FIELDS: &[&str] =
+    &["root", "path", "doc_id", "content_hash", "chunk_index", "chunk_count"];
+
+/// A payload without its text, as read when listing documents.
+#[derive(serde::Deserialize)]
+pub struct ListingPayload {
+    pub root: String,
+    pub path: String,
+    pub doc_id: String,
+    pub content_hash: String,
+    pub chunk_count: u32,
+}
+
+/// Folds listed points into documents; a document is complete when it has exactly `chunk_count`
+/// points and they all carry one content hash (an interrupted ingest leaves it incomplete).
+pub fn fold_documents(points: impl IntoIterator<Item = ListingPayload>) -> Vec<StoredDocument> {
+    let mut docs: BTreeMap<String, (StoredDocument, u32)> = BTreeMap::new();
+    for p in points {
+        let entry = docs.entry(p.doc_id.clone()).or_insert_with(|| {
+            let doc = StoredDocument {
+                doc_id: p.doc_id.clone(),
+                root: p.root.clone(),
+                path: p.path.clone(),
+                content_hash: p.content_hash.clone(),
+                points: 0,
+                complete: true,
+            };
+            (doc, p.chunk_count)
+        });
+        entry.0.points += 1;
+        if entry.0.content_hash != p.content_hash || entry.1 != p.chunk_count {
+            entry.0.complete = false;
+        }
+    }
+    docs.into_values()
+        .map(|(mut doc, expected)| {
+            doc.complete &= doc.points == expected;
+            doc
+        })
+        .collect()
+}
+
+/// Stores chunk vectors with their payloads and finds the nearest ones.
+///
+/// Implementations are synchronous: callers on an async runtime run them on a blocking thread.
+pub trait VectorStore: Send + Sync {
+    /// Inserts or replaces points (by [`Point::id`]).
+    fn upsert(&self, points: Vec<Point>) -> Result<()>;
+    /// Removes every point of a document.
+    fn delete_document(&self, doc_id: &str) -> Result<()>;
+    /// Every document in the store, sorted by id.
+    fn documents(&self) -> Result<Vec<StoredDocument>>;
+    /// The `k` best points for `query`, best first.
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>>;
+    /// Number of points (chunks) stored.
+    fn count(&self) -> Result<usize>;
+    /// Makes everything written so far durable.
+    fn flush(&self) -> Result<()>;
+    /// Builds search indexes after a bulk write (a Qdrant server does this by itself).
+    fn optimize(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(doc: &str, hash: &str, count: u32) -> ListingPayload {
+        ListingPayload {
+            root: "/r".into(),
+            path: format!("{doc}.md"),
+            doc_id: doc.into(),
+            content_hash: hash.into(),
+            chunk_count: count,
+        }
+    }
+
+    #[test]
+    fn documents_are_complete_only_with_all_chunks_of_one_version() {
+        let docs = fold_documents([
+            listed("full", "h1", 2),
+            listed("full", "h1", 2),
+            listed("partial", "h1", 3),
+            listed("partial", "h1", 3),
+            listed("mixed", "h1", 2),
+            listed("mixed", "h2", 2),
+        ]);
+        let state: Vec<(&str, u32, bool)> =
+            docs.iter().map(|d| (d.doc_id.as_str(), d.points, d.complete)).collect();
+        assert_eq!(state, vec![("full", 2, true), ("mixed", 2, false), ("partial", 2, false)]);
+    }
+
+    #[test]
+    fn point_ids_are_stable_and_distinct() {
+        assert_eq!(point_id("a", 0), point_id("a", 0));
+        assert_ne!(point_id("a", 0), point_id("a", 1));
+        assert_ne!(point_id("a", 0), point_id("b", 0));
+    }
+}

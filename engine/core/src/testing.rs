@@ -1,0 +1,251 @@
+//! In-memory fakes of the three boundaries, for tests that exercise docent's logic without
+//! models or a store on disk: they run in milliseconds and behave the same on every machine.
+//!
+//! - [`WordEmbedder`]: a bag of hashed words, so texts that share words are near.
+//! - [`MemoryStore`]: points in a `Vec`; dense search by cosine, lexical by the dot product of the
+//!   BM25 vectors (no IDF: every term weighs the same).
+//! - [`FixedStore`]: the same hits for every query.
+//! - [`ScriptedGenerator`]: writes a fixed text, in which `{path}` stands for the number the prompt
+//!   gave that file's source, and counts how often it was asked.
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use anyhow::Result;
+
+use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
+use crate::language::Language;
+use crate::lexical::{Sparse, term_id};
+use crate::store::{ListingPayload, Point, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use crate::support::answer_tokens;
+use crate::{Embedder, Hit};
+
+/// Embeds text as its words, each hashed to one of `dimension` axes, normalised.
+pub struct WordEmbedder {
+    pub dimension: usize,
+}
+
+impl Default for WordEmbedder {
+    fn default() -> Self {
+        WordEmbedder { dimension: 256 }
+    }
+}
+
+impl WordEmbedder {
+    fn vector(&self, text: &str) -> Vec<f32> {
+        let mut vector = vec![0.0f32; self.dimension];
+        for word in answer_tokens(text) {
+            vector[term_id(&word) as usize % self.dimension] += 1.0;
+        }
+        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        vector.iter_mut().for_each(|x| *x /= norm);
+        vector
+    }
+}
+
+impl Embedder for WordEmbedder {
+    fn id(&self) -> &str {
+        "fake-words"
+    }
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+    /// One token per word (per character in Chinese), and two for the start and end markers.
+    fn count_tokens(&self, text: &str) -> usize {
+        answer_tokens(text).len() + 2
+    }
+    fn max_tokens(&self) -> usize {
+        512
+    }
+    fn embed_passages(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|t| self.vector(t)).collect())
+    }
+    fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.vector(text))
+    }
+    fn supports(&self, _: Language) -> bool {
+        true
+    }
+    fn relevance_floor(&self) -> f32 {
+        0.2
+    }
+}
+
+/// A store in memory. `fail_after` makes `upsert` fail once that many points are stored, to
+/// test what an interrupted write leaves behind.
+#[derive(Default)]
+pub struct MemoryStore {
+    points: Mutex<Vec<Point>>,
+    pub fail_after: Option<usize>,
+}
+
+impl MemoryStore {
+    /// Every stored point's payload, in storing order.
+    pub fn payloads(&self) -> Vec<crate::ChunkPayload> {
+        self.points.lock().unwrap().iter().map(|p| p.payload.clone()).collect()
+    }
+}
+
+fn dot(a: &Sparse, b: &Sparse) -> f32 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                sum += a[i].1 * b[j].1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
+}
+
+impl VectorStore for MemoryStore {
+    fn upsert(&self, points: Vec<Point>) -> Result<()> {
+        let mut stored = self.points.lock().unwrap();
+        for point in points {
+            if self.fail_after.is_some_and(|limit| stored.len() >= limit) {
+                anyhow::bail!("the store is full (a test's fail_after)");
+            }
+            let id = point.id();
+            stored.retain(|p| p.id() != id);
+            stored.push(point);
+        }
+        Ok(())
+    }
+    fn delete_document(&self, doc_id: &str) -> Result<()> {
+        self.points.lock().unwrap().retain(|p| p.payload.doc_id != doc_id);
+        Ok(())
+    }
+    fn documents(&self) -> Result<Vec<StoredDocument>> {
+        let points = self.points.lock().unwrap();
+        Ok(fold_documents(points.iter().map(|p| ListingPayload {
+            root: p.payload.root.clone(),
+            path: p.payload.path.clone(),
+            doc_id: p.payload.doc_id.clone(),
+            content_hash: p.payload.content_hash.clone(),
+            chunk_count: p.payload.chunk_count,
+        })))
+    }
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+        let points = self.points.lock().unwrap();
+        let mut scored: Vec<(f32, &Point)> = points
+            .iter()
+            .filter_map(|p| {
+                let score = match query {
+                    StoreQuery::Dense(v) => v.iter().zip(&p.vector).map(|(a, b)| a * b).sum(),
+                    StoreQuery::Lexical(terms) => dot(terms, &p.sparse),
+                    StoreQuery::Documents(terms) => dot(terms, p.document_terms.as_ref()?),
+                };
+                (score > 0.0).then_some((score, p))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(scored.into_iter().take(k).map(|(score, p)| Hit::from_payload(score, p.payload.clone())).collect())
+    }
+    fn count(&self) -> Result<usize> {
+        Ok(self.points.lock().unwrap().len())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `script` word by word, as a model streams, with `{path}` replaced by the number the
+/// prompt gave the source from file `path` (or 9 when it gave none).
+pub struct ScriptedGenerator {
+    script: String,
+    asked: Mutex<usize>,
+    /// Context length it reports; the prompt is fitted into it.
+    pub context: usize,
+    /// The languages it can write.
+    pub languages: Vec<Language>,
+}
+
+impl ScriptedGenerator {
+    pub fn new(script: &str) -> Self {
+        ScriptedGenerator { script: script.to_string(), asked: Mutex::new(0), context: 4096, languages: vec![Language::English] }
+    }
+
+    /// How many times it was asked to generate.
+    pub fn asked(&self) -> usize {
+        *self.asked.lock().unwrap()
+    }
+}
+
+/// The number the prompt gave the source from `path`.
+fn source_number(prompt: &str, path: &str) -> String {
+    prompt
+        .lines()
+        .find(|l| l.starts_with('[') && l.contains(&format!("] {path}:")))
+        .and_then(|l| l[1..].split(']').next())
+        .unwrap_or("9")
+        .to_string()
+}
+
+impl Generator for ScriptedGenerator {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn context_length(&self) -> usize {
+        self.context
+    }
+    fn writes(&self, language: Language) -> bool {
+        self.languages.contains(&language)
+    }
+    /// A token per four bytes.
+    fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
+        Ok(messages.iter().map(|m| m.content.len() / 4).sum())
+    }
+    fn generate(
+        &self,
+        messages: &[ChatMessage],
+        _: &GenerationParams,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<GenerationStats> {
+        *self.asked.lock().unwrap() += 1;
+        let prompt = &messages.last().map(|m| m.content.as_str()).unwrap_or_default();
+        let mut text = self.script.clone();
+        while let Some(start) = text.find('{') {
+            let Some(len) = text[start..].find('}') else { break };
+            let path = text[start + 1..start + len].to_string();
+            text.replace_range(start..=start + len, &source_number(prompt, &path));
+        }
+        let mut generated = 0;
+        for piece in text.split_inclusive(' ') {
+            generated += 1;
+            if on_text(piece).is_break() {
+                break;
+            }
+        }
+        let prompt_tokens = self.count_tokens(messages)?;
+        Ok(GenerationStats { prompt_tokens, generated_tokens: generated, ..Default::default() })
+    }
+}
+
+/// A store that answers every search with the same hits, whatever the query: for tests of what
+/// happens after retrieval.
+pub struct FixedStore(pub Vec<Hit>);
+
+impl VectorStore for FixedStore {
+    fn upsert(&self, _: Vec<Point>) -> Result<()> {
+        Ok(())
+    }
+    fn delete_document(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn documents(&self) -> Result<Vec<StoredDocument>> {
+        Ok(Vec::new())
+    }
+    fn search(&self, _: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+        Ok(self.0.iter().take(k).cloned().collect())
+    }
+    fn count(&self) -> Result<usize> {
+        Ok(self.0.len())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,5 @@
+//! Everything docent measures itself with: evaluation sets in the BEIR layout ([`beir`]) and the
+//! retrieval and answer metrics computed over them ([`metrics`]).
+
+pub mod beir;
+pub mod metrics;

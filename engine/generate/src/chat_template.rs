@@ -1,0 +1,64 @@
+//! Renders a chat with the Jinja template the model ships in its GGUF metadata, so each model
+//! gets the exact markup it was trained on.
+
+use anyhow::{Result, anyhow};
+use minijinja::{Environment, Error, ErrorKind, context};
+
+use docent_core::ChatMessage;
+
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl ChatTemplate {
+    pub fn new(source: String, bos_token: String, eos_token: String) -> Result<Self> {
+        let mut env = Environment::new();
+        // Hugging Face templates are written against Python's Jinja: `.strip()`, `.items()`, ...
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", |message: String| -> Result<String, Error> {
+            Err(Error::new(ErrorKind::InvalidOperation, message))
+        });
+        env.add_template_owned("chat", source).map_err(|e| anyhow!("the model's chat template: {e}"))?;
+        Ok(ChatTemplate { env, bos_token, eos_token })
+    }
+
+    /// The prompt text for `messages`, ending where the assistant's reply begins.
+    pub fn render(&self, messages: &[ChatMessage]) -> Result<String> {
+        let template = self.env.get_template("chat")?;
+        template
+            .render(context! {
+                messages => messages,
+                add_generation_prompt => true,
+                bos_token => &self.bos_token,
+                eos_token => &self.eos_token,
+            })
+            .map_err(|e| anyhow!("rendering the chat template: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + \
+        message['content'].strip() + '<|im_end|>' + '\n'}}{% endfor %}\
+        {% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+    #[test]
+    fn renders_chatml_with_generation_prompt() {
+        let template = ChatTemplate::new(CHATML.into(), String::new(), "<|im_end|>".into()).unwrap();
+        let out = template
+            .render(&[ChatMessage::new("system", "Be brief. "), ChatMessage::new("user", "Hi")])
+            .unwrap();
+        assert_eq!(out, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    #[test]
+    fn template_errors_surface() {
+        let template = ChatTemplate::new("{{ raise_exception('no system role') }}".into(), String::new(), String::new()).unwrap();
+        let err = template.render(&[]).unwrap_err().to_string();
+        assert!(err.contains("no system role"), "{err}");
+    }
+}

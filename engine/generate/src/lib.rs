@@ -1,0 +1,23 @@
+//! docent's local generator, behind `docent-core`'s [`Generator`](docent_core::Generator)
+//! trait: GGUF chat models (architecture llama) run by candle, on the CPU (with docent's own
+//! 4-bit decoding kernel) or, built with the `cuda` feature, the GPU.
+
+mod chat_template;
+mod decode_attention;
+mod gguf;
+mod gguf_tokenizer;
+mod llama;
+mod q4_1;
+mod token_stream;
+
+pub use chat_template::ChatTemplate;
+pub use gguf::{Device, GgufGenerator};
+pub use gguf_tokenizer::tokenizer_from_gguf;
+pub use token_stream::TokenStream;
+
+/// A long prompt runs through the model this many tokens at a time, as llama.cpp's batches do:
+/// each chunk attends only to the keys before it (half the attention work of one causal pass),
+/// its score matrices stay small enough for the allocator to reuse instead of mapping fresh pages
+/// for every one (at 1,000 tokens, a quarter of the time went to page faults), and a deadline is
+/// checked between chunks.
+pub(crate) const PREFILL_CHUNK: usize = 256;

@@ -1,0 +1,249 @@
+//! The embedded default: one Qdrant Edge shard on local disk (segments, WAL, payload index, HNSW),
+//! in this process. `<store>/docent.json` records which embedder filled it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use qdrant_edge::{
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, Modifier,
+    NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder,
+    SparseVector, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
+};
+
+use crate::layout::{DENSE, DOCUMENT, LEXICAL};
+use docent_core::store::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use docent_core::lexical::Sparse;
+use docent_core::types::{ChunkPayload, Hit};
+
+/// Records what the store was built with ([`StoreMeta`]), next to the shard folder.
+const META_FILE: &str = "docent.json";
+const SCROLL_PAGE: usize = 1024;
+
+pub struct EdgeStore {
+    shard: EdgeShard,
+    dir: PathBuf,
+}
+
+impl EdgeStore {
+    /// Opens the store in `dir`, creating it if it does not exist yet.
+    /// What the store at `dir` was built with, if there is one.
+    pub fn recorded_meta(dir: &Path) -> Result<Option<StoreMeta>> {
+        let meta_path = dir.join(META_FILE);
+        if !meta_path.is_file() {
+            return Ok(None);
+        }
+        let meta = serde_json::from_slice(&std::fs::read(&meta_path)?)
+            .with_context(|| format!("reading {}", meta_path.display()))?;
+        Ok(Some(meta))
+    }
+
+    pub fn open(dir: &Path, meta: &StoreMeta) -> Result<Self> {
+        let meta_path = dir.join(META_FILE);
+        let shard_dir = dir.join("shard");
+        let location = dir.display().to_string();
+        let shard = if let Some(found) = Self::recorded_meta(dir)? {
+            found.check_compatible(meta, &format!("the store at {location}"))?;
+            EdgeShard::load(&shard_dir, None).map_err(|e| open_error(&location, e))?
+        } else {
+            std::fs::create_dir_all(&shard_dir)
+                .with_context(|| format!("creating the store folder {}", shard_dir.display()))?;
+            let config = EdgeConfigBuilder::new()
+                .vector(DENSE, EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build())
+                .sparse_vector(LEXICAL, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
+                .sparse_vector(DOCUMENT, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
+                .build();
+            let shard = EdgeShard::new(&shard_dir, config)
+                .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
+            shard
+                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                    field_name: json_path("doc_id"),
+                    field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
+                })))
+                .map_err(|e| anyhow!("indexing doc_id: {e}"))?;
+            // Written last: a folder without it is an unfinished creation and is created again.
+            std::fs::write(&meta_path, serde_json::to_vec_pretty(meta)?)?;
+            shard
+        };
+        Ok(EdgeStore { shard, dir: dir.to_path_buf() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// The shard locks its write-ahead log: a second process gets `WouldBlock`.
+fn open_error(location: &str, error: impl std::fmt::Display) -> anyhow::Error {
+    let error = error.to_string();
+    if error.contains("WouldBlock") {
+        anyhow!("the store at {location} is in use by another docent process; wait for it to finish or use another --store")
+    } else {
+        anyhow!("opening the store at {location}: {error}")
+    }
+}
+
+fn json_path(field: &str) -> JsonPath {
+    field.parse().expect("payload field names are valid JSON paths")
+}
+
+fn doc_filter(doc_id: &str) -> Filter {
+    Filter::new_must(Condition::Field(FieldCondition::new_match(
+        json_path("doc_id"),
+        Match::from(doc_id.to_string()),
+    )))
+}
+
+fn sparse(vector: &Sparse) -> SparseVector {
+    SparseVector { indices: vector.iter().map(|(i, _)| *i).collect(), values: vector.iter().map(|(_, v)| *v).collect() }
+}
+
+fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
+    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(vector, using)))
+}
+
+fn payload_of(payload: Option<qdrant_edge::Payload>) -> Result<serde_json::Value> {
+    let map = payload.ok_or_else(|| anyhow!("a stored point has no payload"))?.0;
+    Ok(serde_json::Value::Object(map))
+}
+
+impl VectorStore for EdgeStore {
+    fn upsert(&self, points: Vec<Point>) -> Result<()> {
+        let points = points
+            .into_iter()
+            .map(|p| {
+                let id = PointId::Uuid(p.id());
+                let payload = serde_json::to_value(&p.payload)?;
+                let mut vectors = vec![
+                    (DENSE, Vector::new_dense(p.vector)),
+                    (LEXICAL, Vector(VectorInternal::Sparse(sparse(&p.sparse)))),
+                ];
+                if let Some(terms) = &p.document_terms {
+                    vectors.push((DOCUMENT, Vector(VectorInternal::Sparse(sparse(terms)))));
+                }
+                let vectors = Vectors::new_named(vectors);
+                Ok(PointStruct::new(id, vectors, payload).into())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(points),
+            )))
+            .map_err(|e| anyhow!("writing to the store: {e}"))
+    }
+
+    fn delete_document(&self, doc_id: &str) -> Result<()> {
+        self.shard
+            .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(doc_filter(doc_id))))
+            .map_err(|e| anyhow!("deleting document {doc_id}: {e}"))
+    }
+
+    fn documents(&self) -> Result<Vec<StoredDocument>> {
+        let fields = LISTING_FIELDS.iter().map(|f| json_path(f)).collect::<Vec<_>>();
+        let mut listed = Vec::new();
+        let mut offset = None;
+        loop {
+            let mut request = ScrollRequestBuilder::new()
+                .limit(SCROLL_PAGE)
+                .with_payload(WithPayloadInterface::Fields(fields.clone()));
+            if let Some(offset) = offset {
+                request = request.offset(offset);
+            }
+            let (records, next) =
+                self.shard.scroll(request.build()).map_err(|e| anyhow!("listing the store: {e}"))?;
+            for record in records {
+                listed.push(serde_json::from_value::<ListingPayload>(payload_of(record.payload)?)?);
+            }
+            match next {
+                Some(next) => offset = Some(next),
+                None => break,
+            }
+        }
+        Ok(fold_documents(listed))
+    }
+
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+        let request = QueryRequestBuilder::new(k).with_payload(WithPayloadInterface::Bool(true));
+        let request = match query {
+            StoreQuery::Dense(v) => request.query(nearest(VectorInternal::Dense(v.clone()), DENSE)),
+            StoreQuery::Lexical(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), LEXICAL)),
+            StoreQuery::Documents(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), DOCUMENT)),
+        };
+        let request = request.build();
+        let found = self.shard.query(request).map_err(|e| anyhow!("searching the store: {e}"))?;
+        found
+            .into_iter()
+            .map(|p| {
+                let payload: ChunkPayload = serde_json::from_value(payload_of(p.payload)?)?;
+                Ok(Hit::from_payload(p.score, payload))
+            })
+            .collect()
+    }
+
+    fn count(&self) -> Result<usize> {
+        self.shard
+            .count(CountRequest { filter: None, exact: true })
+            .map_err(|e| anyhow!("counting points: {e}"))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shard.flush().map_err(|e| anyhow!("flushing the store: {e}"))
+    }
+
+    fn optimize(&self) -> Result<()> {
+        self.shard.optimize().map(drop).map_err(|e| anyhow!("optimizing the store: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunk `chunk` of document `doc`, with term 7 at `chunk_weight` in its own BM25 vector
+    /// and, on a first chunk, at `document_weight` in its document's.
+    fn point(doc: &str, chunk: u32, vector: [f32; 2], chunk_weight: Option<f32>, document_weight: Option<f32>) -> Point {
+        let payload = ChunkPayload {
+            root: "/corpus".into(),
+            path: doc.into(),
+            doc_id: doc.into(),
+            content_hash: "h".into(),
+            chunk_index: chunk,
+            chunk_count: 2,
+            start_line: 1,
+            end_line: 1,
+            headings: Vec::new(),
+            text: format!("{doc}#{chunk}"),
+        };
+        Point {
+            vector: vector.to_vec(),
+            sparse: chunk_weight.map(|w| vec![(7, w)]).unwrap_or_default(),
+            document_terms: (chunk == 0).then(|| document_weight.map(|w| vec![(7, w)]).unwrap_or_default()),
+            payload,
+        }
+    }
+
+    fn names(store: &EdgeStore, query: StoreQuery) -> Vec<String> {
+        store.search(&query, 10).unwrap().into_iter().map(|h| format!("{}#{}", h.doc_id, h.chunk)).collect()
+    }
+
+    /// Each query searches one channel: chunks by vector, chunks by their own terms, documents
+    /// by their whole text's terms (found as their first chunk).
+    #[test]
+    fn each_channel_searches_its_own_vectors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EdgeStore::open(dir.path(), &StoreMeta::new("test", 2)).unwrap();
+        store
+            .upsert(vec![
+                point("a", 0, [1.0, 0.0], None, Some(1.0)),
+                point("a", 1, [0.8, 0.2], Some(2.0), None),
+                point("b", 0, [0.0, 1.0], None, Some(3.0)),
+                point("b", 1, [0.6, 0.4], None, None),
+            ])
+            .unwrap();
+        assert_eq!(names(&store, StoreQuery::Dense(vec![1.0, 0.0])), ["a#0", "a#1", "b#1", "b#0"]);
+        assert_eq!(names(&store, StoreQuery::Lexical(vec![(7, 1.0)])), ["a#1"]);
+        assert_eq!(names(&store, StoreQuery::Documents(vec![(7, 1.0)])), ["b#0", "a#0"]);
+        assert!(names(&store, StoreQuery::Documents(vec![(8, 1.0)])).is_empty());
+    }
+}

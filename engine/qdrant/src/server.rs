@@ -1,0 +1,206 @@
+//! A Qdrant server or cluster over gRPC, for stores larger than one machine. Same payload schema
+//! and point ids as [`crate::EdgeStore`]; the collection plays the role of the store folder.
+
+use anyhow::{Context, Result, anyhow, bail};
+use qdrant_client::Qdrant;
+use qdrant_client::qdrant::{
+    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
+    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointId, PointStruct,
+    Query, QueryPointsBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    VectorsConfigBuilder, point_id::PointIdOptions,
+    PayloadIncludeSelector, vectors_config::Config, with_payload_selector::SelectorOptions,
+};
+use tokio::runtime::Runtime;
+
+use crate::layout::{DENSE, DOCUMENT, LEXICAL};
+use docent_core::store::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use docent_core::lexical::Sparse;
+use docent_core::types::{ChunkPayload, Hit};
+
+const SCROLL_PAGE: u32 = 1024;
+
+/// The collection metadata key under which the [`StoreMeta`] is recorded, as `docent.json` is
+/// in an embedded store's folder.
+const META_KEY: &str = "docent";
+
+pub struct QdrantServerStore {
+    client: Qdrant,
+    collection: String,
+    /// The client is async; this store's API is blocking, so it drives the client on its own
+    /// runtime. Callers on another runtime call it from a blocking thread, as for every store.
+    runtime: Runtime,
+}
+
+impl QdrantServerStore {
+    /// Connects to `url` and opens `collection`, creating it if needed.
+    pub fn connect(url: &str, collection: &str, meta: &StoreMeta) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .context("starting the Qdrant client runtime")?;
+        let client = Qdrant::from_url(url)
+            .skip_compatibility_check()
+            .build()
+            .with_context(|| format!("configuring the Qdrant client for {url}"))?;
+        let store = QdrantServerStore { client, collection: collection.to_string(), runtime };
+        store.prepare(url, meta)?;
+        Ok(store)
+    }
+
+    fn prepare(&self, url: &str, meta: &StoreMeta) -> Result<()> {
+        let name = &self.collection;
+        self.runtime.block_on(async {
+            let exists = self.client.collection_exists(name).await.with_context(|| {
+                format!("cannot reach the Qdrant server at {url}: is it running, and is this its gRPC port (6334)?")
+            })?;
+            if exists {
+                let info = self.client.collection_info(name).await?;
+                let config = info.result.and_then(|i| i.config);
+                let recorded = config.as_ref().and_then(|c| c.metadata.get(META_KEY)).map(|v| v.clone().into_json());
+                StoreMeta::check_recorded(recorded, meta, &format!("Qdrant collection {name} at {url}"))?;
+                let params = config.and_then(|c| c.params);
+                let size = params.as_ref().and_then(|p| p.vectors_config.clone()).and_then(|v| v.config).and_then(|c| match c {
+                    Config::ParamsMap(map) => map.map.get(DENSE).map(|p| p.size as usize),
+                    Config::Params(_) => None,
+                });
+                let has_lexical = params.and_then(|p| p.sparse_vectors_config).is_some_and(|s| s.map.contains_key(LEXICAL));
+                if size != Some(meta.dimension) || !has_lexical {
+                    bail!(
+                        "Qdrant collection {name} at {url} was not made by this docent: it needs a {}-d vector \
+                         \"{DENSE}\" and a sparse vector \"{LEXICAL}\" per point; use another --collection",
+                        meta.dimension
+                    );
+                }
+            } else {
+                let mut dense = VectorsConfigBuilder::default();
+                dense.add_named_vector_params(DENSE, VectorParamsBuilder::new(meta.dimension as u64, Distance::Cosine));
+                let mut lexical = SparseVectorsConfigBuilder::default();
+                lexical.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+                lexical.add_named_vector_params(DOCUMENT, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+                let recorded = std::collections::HashMap::from([(META_KEY.to_string(), serde_json::to_value(meta)?)]);
+                self.client
+                    .create_collection(
+                        CreateCollectionBuilder::new(name).vectors_config(dense).sparse_vectors_config(lexical).metadata(recorded),
+                    )
+                    .await
+                    .with_context(|| format!("creating Qdrant collection {name}"))?;
+                self.client
+                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, "doc_id", FieldType::Keyword).wait(true))
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn payload_json(payload: std::collections::HashMap<String, qdrant_client::qdrant::Value>) -> serde_json::Value {
+    payload.into_iter().map(|(k, v)| (k, v.into_json())).collect()
+}
+
+fn sparse_parts(vector: &Sparse) -> (Vec<u32>, Vec<f32>) {
+    vector.iter().copied().unzip()
+}
+
+fn doc_filter(doc_id: &str) -> Filter {
+    Filter::must([Condition::matches("doc_id", doc_id.to_string())])
+}
+
+impl VectorStore for QdrantServerStore {
+    fn upsert(&self, points: Vec<Point>) -> Result<()> {
+        let points = points
+            .into_iter()
+            .map(|p| {
+                let payload = qdrant_client::Payload::try_from(serde_json::to_value(&p.payload)?)
+                    .map_err(|e| anyhow!("payload: {e}"))?;
+                let id = p.id().to_string();
+                let (indices, values) = sparse_parts(&p.sparse);
+                let mut vectors = NamedVectors::default()
+                    .add_vector(DENSE, Vector::new_dense(p.vector))
+                    .add_vector(LEXICAL, Vector::new_sparse(indices, values));
+                if let Some(terms) = &p.document_terms {
+                    let (indices, values) = sparse_parts(terms);
+                    vectors = vectors.add_vector(DOCUMENT, Vector::new_sparse(indices, values));
+                }
+                Ok(PointStruct::new(id, vectors, payload))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.runtime
+            .block_on(self.client.upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)))
+            .context("writing to Qdrant")?;
+        Ok(())
+    }
+
+    fn delete_document(&self, doc_id: &str) -> Result<()> {
+        self.runtime
+            .block_on(
+                self.client
+                    .delete_points(DeletePointsBuilder::new(&self.collection).points(doc_filter(doc_id)).wait(true)),
+            )
+            .with_context(|| format!("deleting document {doc_id} from Qdrant"))?;
+        Ok(())
+    }
+
+    fn documents(&self) -> Result<Vec<StoredDocument>> {
+        let mut listed = Vec::new();
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(&self.collection)
+                .limit(SCROLL_PAGE)
+                .with_payload(SelectorOptions::Include(PayloadIncludeSelector {
+                    fields: LISTING_FIELDS.iter().map(|f| f.to_string()).collect(),
+                }));
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let page = self.runtime.block_on(self.client.scroll(request)).context("listing Qdrant points")?;
+            for point in page.result {
+                listed.push(serde_json::from_value::<ListingPayload>(payload_json(point.payload))?);
+            }
+            match page.next_page_offset {
+                Some(PointId { point_id_options: Some(PointIdOptions::Uuid(_) | PointIdOptions::Num(_)) }) => {
+                    offset = page.next_page_offset
+                }
+                _ => break,
+            }
+        }
+        Ok(fold_documents(listed))
+    }
+
+    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+        let dense = |v: &Vec<f32>| Query::new_nearest(VectorInput::new_dense(v.clone()));
+        let lexical = |s: &Sparse| {
+            let (indices, values) = sparse_parts(s);
+            Query::new_nearest(VectorInput::new_sparse(indices, values))
+        };
+        let request = QueryPointsBuilder::new(&self.collection).limit(k as u64).with_payload(true);
+        let request = match query {
+            StoreQuery::Dense(v) => request.query(dense(v)).using(DENSE),
+            StoreQuery::Lexical(s) => request.query(lexical(s)).using(LEXICAL),
+            StoreQuery::Documents(s) => request.query(lexical(s)).using(DOCUMENT),
+        };
+        let found = self.runtime.block_on(self.client.query(request)).context("searching Qdrant")?;
+        found
+            .result
+            .into_iter()
+            .map(|p| {
+                let payload: ChunkPayload = serde_json::from_value(payload_json(p.payload))?;
+                Ok(Hit::from_payload(p.score, payload))
+            })
+            .collect()
+    }
+
+    fn count(&self) -> Result<usize> {
+        let counted = self
+            .runtime
+            .block_on(self.client.count(CountPointsBuilder::new(&self.collection).exact(true)))
+            .context("counting Qdrant points")?;
+        Ok(counted.result.map_or(0, |r| r.count as usize))
+    }
+
+    fn flush(&self) -> Result<()> {
+        // Every write above waits for the server to apply it (`wait(true)`).
+        Ok(())
+    }
+}
