@@ -340,6 +340,87 @@ pub fn ingest_sources(
 mod tests {
     use super::*;
 
+    use docent_core::testing::{MemoryStore, WordEmbedder};
+
+    fn options() -> IngestOptions {
+        IngestOptions { chunk_tokens: 8..16, overlap_tokens: 0, batch: 4, progress: ProgressMode::Quiet, ..Default::default() }
+    }
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    const KETTLE: &str = "# Kettles\n\nA kettle boils water in three minutes. It switches itself off when the water boils.\n";
+    const TEA: &str = "Green tea is brewed at seventy degrees.\n\nBoiling water makes green tea bitter, so let it cool first.\n";
+
+    #[test]
+    fn a_folder_is_synced_file_by_file_and_only_what_changed_is_indexed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kettle.md", KETTLE);
+        write(dir.path(), "tea.txt", TEA);
+        write(dir.path(), "notes.txt", "Call the plumber on Monday.\n");
+        write(dir.path(), "photo.jpg", "not text");
+        let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
+        let folder = [dir.path().to_path_buf()];
+
+        let first = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!((first.added, first.unsupported, first.chunks_written), (3, 1, store.count().unwrap()), "{first:?}");
+        assert!(first.chunks_written > 3, "small chunks: several per file ({first:?})");
+        let again = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!((again.unchanged, again.chunks_written), (3, 0), "{again:?}");
+
+        write(dir.path(), "tea.txt", "Black tea is brewed with boiling water.\n");
+        std::fs::remove_file(dir.path().join("notes.txt")).unwrap();
+        let synced = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!((synced.updated, synced.removed, synced.unchanged), (1, 1, 1), "{synced:?}");
+        let documents = store.documents().unwrap();
+        assert_eq!(documents.len(), 2);
+        assert!(documents.iter().all(|d| d.complete), "{documents:?}");
+        // The edited file's old chunks are gone, not left beside the new ones.
+        let texts: Vec<String> = store.payloads().into_iter().map(|p| p.text).collect();
+        assert!(texts.iter().any(|t| t.contains("Black tea")) && !texts.iter().any(|t| t.contains("Green tea")), "{texts:?}");
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_no_document_looking_whole_and_the_next_run_repairs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kettle.md", KETTLE);
+        write(dir.path(), "tea.txt", TEA);
+        let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
+        let folder = [dir.path().to_path_buf()];
+        let whole = MemoryStore::default();
+        ingest(&folder, &embedder, &whole, &options()).unwrap();
+        // The last point of the last document is never written.
+        store.fail_after(Some(whole.count().unwrap() - 1));
+        assert!(ingest(&folder, &embedder, &store, &options()).is_err());
+        let documents = store.documents().unwrap();
+        assert!(!documents.is_empty() && documents.iter().any(|d| !d.complete), "{documents:?}");
+
+        store.fail_after(None);
+        let repaired = ingest(&folder, &embedder, &store, &options()).unwrap();
+        // The whole document is left alone; the one missing a point is indexed again.
+        assert_eq!((repaired.unchanged, repaired.updated), (1, 1), "{repaired:?}");
+        assert!(store.documents().unwrap().iter().all(|d| d.complete));
+    }
+
+    #[test]
+    fn a_cancelled_ingest_stops_and_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kettle.md", KETTLE);
+        write(dir.path(), "tea.txt", TEA);
+        let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
+        let folder = [dir.path().to_path_buf()];
+        ingest(&folder, &embedder, &store, &options()).unwrap();
+
+        std::fs::remove_file(dir.path().join("tea.txt")).unwrap();
+        write(dir.path(), "kettle.md", "A kettle with a whistle.\n");
+        let cancel = Some(Arc::new(AtomicBool::new(true)));
+        let stopped = ingest(&folder, &embedder, &store, &IngestOptions { cancel, ..options() }).unwrap();
+        assert!(stopped.interrupted, "{stopped:?}");
+        assert_eq!((stopped.updated, stopped.removed), (0, 0), "{stopped:?}");
+        assert_eq!(store.documents().unwrap().len(), 2, "the gone file is removed only by a whole run");
+    }
+
     #[test]
     fn chunks_fit_the_embedders_input() {
         assert_eq!(fit_chunks(&(200..400), 512), 200..400);

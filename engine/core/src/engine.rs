@@ -420,3 +420,125 @@ enum Generated {
 fn elapsed_ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1e3
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine's wiring over the in-memory fakes: which channels search, the relevance bar,
+    //! citations, and the prompt fitted to the generator's context.
+
+    use super::*;
+    use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
+    use crate::store::Point;
+    use crate::types::ChunkPayload;
+
+    const DOCS: [(&str, &str); 4] = [
+        ("apt.md", "APT installs packages and resolves their dependencies. Run apt install to add a package."),
+        ("tea.md", "Green tea is brewed at 70 to 80 degrees. Boiling water makes it bitter."),
+        ("mirrors.md", "The archives are updated twice every day. Mirrors copy them with rsync."),
+        ("codes.md", "Error XK-4471 means the keyring expired; renew the keyring to fix it."),
+    ];
+
+    fn store(embedder: &WordEmbedder) -> MemoryStore {
+        let store = MemoryStore::default();
+        let points = DOCS
+            .iter()
+            .map(|(path, text)| Point {
+                vector: embedder.embed_query(text).unwrap(),
+                sparse: lexical::passage_vector(text),
+                document_terms: Some(lexical::passage_vector(text)),
+                payload: ChunkPayload {
+                    root: "/docs".into(),
+                    path: path.to_string(),
+                    doc_id: path.to_string(),
+                    content_hash: "h".into(),
+                    chunk_index: 0,
+                    chunk_count: 1,
+                    start_line: 1,
+                    end_line: 1,
+                    headings: Vec::new(),
+                    text: text.to_string(),
+                },
+            })
+            .collect();
+        store.upsert(points).unwrap();
+        store
+    }
+
+    fn engine(generator: Option<ScriptedGenerator>) -> Engine {
+        let embedder = WordEmbedder::default();
+        let store = store(&embedder);
+        Engine::new(Arc::new(embedder), Arc::new(store), generator.map(|g| Arc::new(g) as Arc<dyn Generator>))
+    }
+
+    fn paths(hits: &[Hit]) -> Vec<&str> {
+        hits.iter().map(|h| h.path.as_str()).collect()
+    }
+
+    #[test]
+    fn every_mode_searches_its_channels_and_hybrid_fuses_them() {
+        let engine = engine(None);
+        for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
+            let hits = engine.search("how often are the archives updated", 2, mode).unwrap();
+            assert_eq!(paths(&hits)[0], "mirrors.md", "{mode}: {hits:?}");
+            assert!(hits.len() <= 2);
+        }
+        // An exact code: the lexical channel finds it, and fusion keeps it first.
+        let hits = engine.search("XK-4471", 3, Mode::Hybrid).unwrap();
+        assert_eq!(paths(&hits)[0], "codes.md", "{hits:?}");
+        // Bad queries are the caller's mistake, whatever the mode.
+        let err = engine.search("  ", 3, Mode::Hybrid).unwrap_err();
+        assert!(err.downcast_ref::<InvalidInput>().is_some(), "{err}");
+        assert!(engine.search("tea", MAX_K + 1, Mode::Dense).unwrap_err().downcast_ref::<InvalidInput>().is_some());
+    }
+
+    #[test]
+    fn below_the_relevance_bar_the_answer_is_i_dont_know_without_generating() {
+        let engine = engine(Some(ScriptedGenerator::new("Invented [1].")));
+        let options = AskOptions { min_score: Some(0.5), ..Default::default() };
+        let mut streamed = String::new();
+        let answer = engine
+            .ask("Which volcano erupted in 1783?", &options, &mut |t| {
+                streamed.push_str(t);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(answer.answered_by, AnsweredBy::None);
+        assert!(!answer.grounded && answer.citations.is_empty());
+        assert_eq!(streamed, answer.answer);
+        assert_eq!(answer.answer, Language::English.dont_know());
+    }
+
+    #[test]
+    fn a_supported_sentence_is_cited_to_its_source_and_an_invention_is_dropped() {
+        let generator = ScriptedGenerator::new(
+            "The archives are updated twice every day [{mirrors.md}]. The archives are painted blue every day [{mirrors.md}].",
+        );
+        let engine = engine(Some(generator));
+        let options = AskOptions { min_score: Some(0.1), k: 3, ..Default::default() };
+        let answer = engine.ask("How often are the archives updated?", &options, &mut |_| ControlFlow::Continue(())).unwrap();
+        let mirrors = answer.sources.iter().find(|s| s.path == "mirrors.md").expect("mirrors.md is a source").n;
+        assert_eq!(answer.answered_by, AnsweredBy::Generator, "{answer:?}");
+        assert_eq!(answer.answer, format!("The archives are updated twice every day. [{mirrors}]"));
+        assert_eq!(answer.citations.len(), 1);
+        assert_eq!((answer.citations[0].n, answer.citations[0].path.as_str()), (mirrors, "mirrors.md"));
+        assert!(!answer.sentences[1].kept, "{:?}", answer.sentences);
+    }
+
+    #[test]
+    fn the_prompt_is_fitted_to_a_small_context_by_dropping_the_weakest_sources() {
+        let question = "How often are the archives updated?";
+        let script = "The archives are updated twice every day [1].";
+        let options = AskOptions { min_score: Some(0.0), k: 4, answer_mode: AnswerMode::Generate, ..Default::default() };
+        let roomy = engine(Some(ScriptedGenerator::new(script)));
+        let all = roomy.ask(question, &options, &mut |_| ControlFlow::Continue(())).unwrap().sources;
+        assert!(all.len() > 1, "{all:?}");
+        // Room for the prompt over the best source alone, and the answer.
+        let mut generator = ScriptedGenerator::new(script);
+        let one_source = generator.count_tokens(&prompt::build(question, &all[..1], Language::English)).unwrap();
+        generator.context = one_source + options.generation.max_tokens;
+        let tight = engine(Some(generator));
+        let answer = tight.ask(question, &options, &mut |_| ControlFlow::Continue(())).unwrap();
+        assert_eq!(answer.sources, all[..1], "the weakest sources are dropped");
+        assert_eq!(answer.timings.generation.prompt_tokens, one_source);
+    }
+}

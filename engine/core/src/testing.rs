@@ -71,15 +71,20 @@ impl Embedder for WordEmbedder {
     }
 }
 
-/// A store in memory. `fail_after` makes `upsert` fail once that many points are stored, to
-/// test what an interrupted write leaves behind.
+/// A store in memory. [`MemoryStore::fail_after`] makes writes fail once it holds that many
+/// points, to test what an interrupted write leaves behind.
 #[derive(Default)]
 pub struct MemoryStore {
     points: Mutex<Vec<Point>>,
-    pub fail_after: Option<usize>,
+    capacity: Mutex<Option<usize>>,
 }
 
 impl MemoryStore {
+    /// From now on, `upsert` fails once `points` points are stored (`None`: never).
+    pub fn fail_after(&self, points: Option<usize>) {
+        *self.capacity.lock().unwrap() = points;
+    }
+
     /// Every stored point's payload, in storing order.
     pub fn payloads(&self) -> Vec<crate::ChunkPayload> {
         self.points.lock().unwrap().iter().map(|p| p.payload.clone()).collect()
@@ -106,7 +111,7 @@ impl VectorStore for MemoryStore {
     fn upsert(&self, points: Vec<Point>) -> Result<()> {
         let mut stored = self.points.lock().unwrap();
         for point in points {
-            if self.fail_after.is_some_and(|limit| stored.len() >= limit) {
+            if self.capacity.lock().unwrap().is_some_and(|limit| stored.len() >= limit) {
                 anyhow::bail!("the store is full (a test's fail_after)");
             }
             let id = point.id();
