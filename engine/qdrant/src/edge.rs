@@ -12,10 +12,9 @@ use qdrant_edge::{
     SparseVector, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
 };
 
-use crate::layout::{DENSE, DOCUMENT, LEXICAL};
-use docent_core::store::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
-use docent_core::lexical::Sparse;
-use docent_core::types::{ChunkPayload, Hit};
+use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
+use docent_core::store::{LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use docent_core::types::Hit;
 
 /// Records what the store was built with ([`StoreMeta`]), next to the shard folder.
 const META_FILE: &str = "docent.json";
@@ -58,7 +57,7 @@ impl EdgeStore {
                 .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
             shard
                 .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                    field_name: json_path("doc_id"),
+                    field_name: json_path(layout::DOC_ID),
                     field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
                 })))
                 .map_err(|e| anyhow!("indexing doc_id: {e}"))?;
@@ -89,18 +88,14 @@ fn json_path(field: &str) -> JsonPath {
 }
 
 fn doc_filter(doc_id: &str) -> Filter {
-    Filter::new_must(Condition::Field(FieldCondition::new_match(
-        json_path("doc_id"),
-        Match::from(doc_id.to_string()),
-    )))
+    Filter::new_must(Condition::Field(FieldCondition::new_match(json_path(layout::DOC_ID), Match::from(doc_id.to_string()))))
 }
 
-fn sparse(vector: &Sparse) -> SparseVector {
-    SparseVector { indices: vector.iter().map(|(i, _)| *i).collect(), values: vector.iter().map(|(_, v)| *v).collect() }
-}
-
-fn nearest(vector: VectorInternal, using: &str) -> ScoringQuery {
-    ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(vector, using)))
+fn internal(vector: layout::Vector) -> VectorInternal {
+    match vector {
+        layout::Vector::Dense(values) => VectorInternal::Dense(values),
+        layout::Vector::Sparse { indices, values } => VectorInternal::Sparse(SparseVector { indices, values }),
+    }
 }
 
 fn payload_of(payload: Option<qdrant_edge::Payload>) -> Result<serde_json::Value> {
@@ -113,17 +108,8 @@ impl VectorStore for EdgeStore {
         let points = points
             .into_iter()
             .map(|p| {
-                let id = PointId::Uuid(p.id());
-                let payload = serde_json::to_value(&p.payload)?;
-                let mut vectors = vec![
-                    (DENSE, Vector::new_dense(p.vector)),
-                    (LEXICAL, Vector(VectorInternal::Sparse(sparse(&p.sparse)))),
-                ];
-                if let Some(terms) = &p.document_terms {
-                    vectors.push((DOCUMENT, Vector(VectorInternal::Sparse(sparse(terms)))));
-                }
-                let vectors = Vectors::new_named(vectors);
-                Ok(PointStruct::new(id, vectors, payload).into())
+                let vectors = layout::vectors(&p).into_iter().map(|(name, v)| (name, Vector(internal(v))));
+                Ok(PointStruct::new(PointId::Uuid(p.id()), Vectors::new_named(vectors), layout::payload(&p)?).into())
             })
             .collect::<Result<Vec<_>>>()?;
         self.shard
@@ -153,7 +139,7 @@ impl VectorStore for EdgeStore {
             let (records, next) =
                 self.shard.scroll(request.build()).map_err(|e| anyhow!("listing the store: {e}"))?;
             for record in records {
-                listed.push(serde_json::from_value::<ListingPayload>(payload_of(record.payload)?)?);
+                listed.push(layout::listed(payload_of(record.payload)?)?);
             }
             match next {
                 Some(next) => offset = Some(next),
@@ -164,21 +150,11 @@ impl VectorStore for EdgeStore {
     }
 
     fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
-        let request = QueryRequestBuilder::new(k).with_payload(WithPayloadInterface::Bool(true));
-        let request = match query {
-            StoreQuery::Dense(v) => request.query(nearest(VectorInternal::Dense(v.clone()), DENSE)),
-            StoreQuery::Lexical(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), LEXICAL)),
-            StoreQuery::Documents(s) => request.query(nearest(VectorInternal::Sparse(sparse(s)), DOCUMENT)),
-        };
-        let request = request.build();
+        let (using, vector) = layout::channel(query);
+        let nearest = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(internal(vector), using)));
+        let request = QueryRequestBuilder::new(k).with_payload(WithPayloadInterface::Bool(true)).query(nearest).build();
         let found = self.shard.query(request).map_err(|e| anyhow!("searching the store: {e}"))?;
-        found
-            .into_iter()
-            .map(|p| {
-                let payload: ChunkPayload = serde_json::from_value(payload_of(p.payload)?)?;
-                Ok(Hit::from_payload(p.score, payload))
-            })
-            .collect()
+        found.into_iter().map(|p| layout::hit(p.score, payload_of(p.payload)?)).collect()
     }
 
     fn count(&self) -> Result<usize> {
@@ -199,6 +175,7 @@ impl VectorStore for EdgeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docent_core::types::ChunkPayload;
 
     /// Chunk `chunk` of document `doc`, with term 7 at `chunk_weight` in its own BM25 vector
     /// and, on a first chunk, at `document_weight` in its document's.

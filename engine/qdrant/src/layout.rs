@@ -1,8 +1,63 @@
-//! The point layout both stores share: the names of a point's vectors.
+//! The point layout both stores write, in one place: the named vectors a point carries, the payload
+//! they carry it with, which vector each search channel queries, and how a found payload becomes a
+//! [`Hit`]. Each store only translates these into its client library's types, so the embedded
+//! store and a Qdrant server hold the same points and answer the same searches.
 
-/// The dense vector's name in every store.
+use anyhow::Result;
+use docent_core::lexical::Sparse;
+use docent_core::store::{ListingPayload, Point, StoreQuery};
+use docent_core::types::{ChunkPayload, Hit};
+
+/// The dense vector's name (cosine distance).
 pub const DENSE: &str = "dense";
-/// The lexical (BM25 sparse) vector's name; the store applies IDF to it.
+/// The chunk's BM25 vector (sparse; the store applies IDF).
 pub const LEXICAL: &str = "bm25";
-/// The whole document's BM25 vector, carried by its first chunk only.
+/// The whole document's BM25 vector, carried by its first chunk only (sparse, IDF).
 pub const DOCUMENT: &str = "bm25_document";
+/// The payload field documents are found and deleted by; both stores index it as a keyword.
+pub const DOC_ID: &str = "doc_id";
+
+/// A vector as stored or queried, before a client library's own types.
+pub enum Vector {
+    Dense(Vec<f32>),
+    Sparse { indices: Vec<u32>, values: Vec<f32> },
+}
+
+fn sparse(terms: &Sparse) -> Vector {
+    let (indices, values) = terms.iter().copied().unzip();
+    Vector::Sparse { indices, values }
+}
+
+/// The named vectors of `point`: dense and BM25 always, the document's BM25 on a first chunk.
+pub fn vectors(point: &Point) -> Vec<(&'static str, Vector)> {
+    let mut vectors = vec![(DENSE, Vector::Dense(point.vector.clone())), (LEXICAL, sparse(&point.sparse))];
+    if let Some(terms) = &point.document_terms {
+        vectors.push((DOCUMENT, sparse(terms)));
+    }
+    vectors
+}
+
+/// The payload of `point`, as JSON.
+pub fn payload(point: &Point) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(&point.payload)?)
+}
+
+/// The named vector a search channel queries, and the query vector.
+pub fn channel(query: &StoreQuery) -> (&'static str, Vector) {
+    match query {
+        StoreQuery::Dense(vector) => (DENSE, Vector::Dense(vector.clone())),
+        StoreQuery::Lexical(terms) => (LEXICAL, sparse(terms)),
+        StoreQuery::Documents(terms) => (DOCUMENT, sparse(terms)),
+    }
+}
+
+/// A found point as a hit.
+pub fn hit(score: f32, payload: serde_json::Value) -> Result<Hit> {
+    let payload: ChunkPayload = serde_json::from_value(payload)?;
+    Ok(Hit::from_payload(score, payload))
+}
+
+/// A listed point's payload (read with [`docent_core::store::LISTING_FIELDS`] only).
+pub fn listed(payload: serde_json::Value) -> Result<ListingPayload> {
+    Ok(serde_json::from_value(payload)?)
+}

@@ -13,10 +13,9 @@ use qdrant_client::qdrant::{
 };
 use tokio::runtime::Runtime;
 
-use crate::layout::{DENSE, DOCUMENT, LEXICAL};
-use docent_core::store::{LISTING_FIELDS, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
-use docent_core::lexical::Sparse;
-use docent_core::types::{ChunkPayload, Hit};
+use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
+use docent_core::store::{LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use docent_core::types::Hit;
 
 const SCROLL_PAGE: u32 = 1024;
 
@@ -87,7 +86,7 @@ impl QdrantServerStore {
                     .await
                     .with_context(|| format!("creating Qdrant collection {name}"))?;
                 self.client
-                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, "doc_id", FieldType::Keyword).wait(true))
+                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, layout::DOC_ID, FieldType::Keyword).wait(true))
                     .await?;
             }
             Ok(())
@@ -99,12 +98,8 @@ fn payload_json(payload: std::collections::HashMap<String, qdrant_client::qdrant
     payload.into_iter().map(|(k, v)| (k, v.into_json())).collect()
 }
 
-fn sparse_parts(vector: &Sparse) -> (Vec<u32>, Vec<f32>) {
-    vector.iter().copied().unzip()
-}
-
 fn doc_filter(doc_id: &str) -> Filter {
-    Filter::must([Condition::matches("doc_id", doc_id.to_string())])
+    Filter::must([Condition::matches(layout::DOC_ID, doc_id.to_string())])
 }
 
 impl VectorStore for QdrantServerStore {
@@ -112,18 +107,17 @@ impl VectorStore for QdrantServerStore {
         let points = points
             .into_iter()
             .map(|p| {
-                let payload = qdrant_client::Payload::try_from(serde_json::to_value(&p.payload)?)
-                    .map_err(|e| anyhow!("payload: {e}"))?;
-                let id = p.id().to_string();
-                let (indices, values) = sparse_parts(&p.sparse);
-                let mut vectors = NamedVectors::default()
-                    .add_vector(DENSE, Vector::new_dense(p.vector))
-                    .add_vector(LEXICAL, Vector::new_sparse(indices, values));
-                if let Some(terms) = &p.document_terms {
-                    let (indices, values) = sparse_parts(terms);
-                    vectors = vectors.add_vector(DOCUMENT, Vector::new_sparse(indices, values));
-                }
-                Ok(PointStruct::new(id, vectors, payload))
+                let payload = qdrant_client::Payload::try_from(layout::payload(&p)?).map_err(|e| anyhow!("payload: {e}"))?;
+                let vectors = layout::vectors(&p).into_iter().fold(NamedVectors::default(), |named, (name, vector)| {
+                    named.add_vector(
+                        name,
+                        match vector {
+                            layout::Vector::Dense(values) => Vector::new_dense(values),
+                            layout::Vector::Sparse { indices, values } => Vector::new_sparse(indices, values),
+                        },
+                    )
+                });
+                Ok(PointStruct::new(p.id().to_string(), vectors, payload))
             })
             .collect::<Result<Vec<_>>>()?;
         self.runtime
@@ -156,7 +150,7 @@ impl VectorStore for QdrantServerStore {
             }
             let page = self.runtime.block_on(self.client.scroll(request)).context("listing Qdrant points")?;
             for point in page.result {
-                listed.push(serde_json::from_value::<ListingPayload>(payload_json(point.payload))?);
+                listed.push(layout::listed(payload_json(point.payload))?);
             }
             match page.next_page_offset {
                 Some(PointId { point_id_options: Some(PointIdOptions::Uuid(_) | PointIdOptions::Num(_)) }) => {
@@ -169,26 +163,14 @@ impl VectorStore for QdrantServerStore {
     }
 
     fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
-        let dense = |v: &Vec<f32>| Query::new_nearest(VectorInput::new_dense(v.clone()));
-        let lexical = |s: &Sparse| {
-            let (indices, values) = sparse_parts(s);
-            Query::new_nearest(VectorInput::new_sparse(indices, values))
-        };
-        let request = QueryPointsBuilder::new(&self.collection).limit(k as u64).with_payload(true);
-        let request = match query {
-            StoreQuery::Dense(v) => request.query(dense(v)).using(DENSE),
-            StoreQuery::Lexical(s) => request.query(lexical(s)).using(LEXICAL),
-            StoreQuery::Documents(s) => request.query(lexical(s)).using(DOCUMENT),
-        };
+        let (using, vector) = layout::channel(query);
+        let nearest = Query::new_nearest(match vector {
+            layout::Vector::Dense(values) => VectorInput::new_dense(values),
+            layout::Vector::Sparse { indices, values } => VectorInput::new_sparse(indices, values),
+        });
+        let request = QueryPointsBuilder::new(&self.collection).limit(k as u64).with_payload(true).query(nearest).using(using);
         let found = self.runtime.block_on(self.client.query(request)).context("searching Qdrant")?;
-        found
-            .result
-            .into_iter()
-            .map(|p| {
-                let payload: ChunkPayload = serde_json::from_value(payload_json(p.payload))?;
-                Ok(Hit::from_payload(p.score, payload))
-            })
-            .collect()
+        found.result.into_iter().map(|p| layout::hit(p.score, payload_json(p.payload))).collect()
     }
 
     fn count(&self) -> Result<usize> {
