@@ -2,6 +2,7 @@
 //! through the normal retrieval path, and report nDCG@10, MRR@10, Recall@10/100 and latency;
 //! with `--qa`, also answer each question of a QA file with `ask` and score the answers.
 
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,12 +35,9 @@ impl EvalSet {
     pub fn default_store(&self, embedder: EmbedderKind) -> PathBuf {
         let canonical = std::fs::canonicalize(&self.corpus).unwrap_or_else(|_| self.corpus.clone());
         let name = canonical.parent().and_then(|p| p.file_name()).map_or("corpus".into(), |n| n.to_string_lossy().into_owned());
-        let digest: u64 = canonical.to_string_lossy().bytes().fold(0xcbf29ce484222325, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(|| PathBuf::from(".cache"));
-        cache.join("docent/eval").join(format!("{name}-{digest:016x}-{embedder}"))
+        let mut digest = fnv::FnvHasher::default();
+        digest.write(canonical.to_string_lossy().as_bytes());
+        crate::setup::eval_cache_dir().join(format!("{name}-{:016x}-{embedder}", digest.finish()))
     }
 }
 

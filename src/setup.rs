@@ -13,12 +13,21 @@ use docent_qdrant::{EdgeStore, QdrantServerStore};
 
 use crate::cli::{GeneratorArgs, StoreArgs};
 
-/// `$XDG_DATA_HOME/docent/store`, else `~/.local/share/docent/store`.
+/// docent's folders by the XDG rules: data (`$XDG_DATA_HOME/docent`, else
+/// `~/.local/share/docent`) and cache (`$XDG_CACHE_HOME/docent`, else `~/.cache/docent`); `./docent`
+/// for both when there is no home folder.
+fn project_dir(pick: fn(&directories::ProjectDirs) -> &std::path::Path) -> PathBuf {
+    directories::ProjectDirs::from("", "", "docent").map_or_else(|| PathBuf::from("docent"), |dirs| pick(&dirs).to_path_buf())
+}
+
+/// Where the embedded store lives unless `--store` says otherwise.
 fn default_store_dir() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
-    });
-    data.unwrap_or_else(|| PathBuf::from(".")).join("docent/store")
+    project_dir(directories::ProjectDirs::data_dir).join("store")
+}
+
+/// Where `eval` keeps a store per evaluation set.
+pub fn eval_cache_dir() -> PathBuf {
+    project_dir(directories::ProjectDirs::cache_dir).join("eval")
 }
 
 /// The embedder asked for; else the one the embedded store was built with; else e5.

@@ -163,10 +163,6 @@ impl Engine {
         &self.store
     }
 
-    pub fn generator(&self) -> Option<&Arc<dyn Generator>> {
-        self.generator.as_ref()
-    }
-
     /// The `k` chunks that best match `query` through `mode`'s channels, best first.
     pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
         Ok(self.search_embedded(query, k, mode)?.0)

@@ -92,9 +92,10 @@ pub fn terms(text: &str) -> Vec<String> {
     out
 }
 
-/// A term's dimension: a stable 32-bit hash (FNV-1a), so no vocabulary has to be stored.
+/// A term's dimension: a stable 32-bit hash (FNV-1a), so no vocabulary has to be stored. Part of
+/// the store's format: another hash would need a new [`VERSION`].
 pub fn term_id(term: &str) -> u32 {
-    term.bytes().fold(0x811c9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x01000193))
+    const_fnv1a_hash::fnv1a_hash_str_32(term)
 }
 
 /// A sparse vector as sorted (dimension, value) pairs.
@@ -136,6 +137,14 @@ pub fn query_vector(text: &str) -> Sparse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stored vectors use these ids: they must not change.
+    #[test]
+    fn term_ids_are_fnv1a_32() {
+        assert_eq!(term_id(""), 0x811c9dc5);
+        assert_eq!(term_id("a"), 0xe40c292c);
+        assert_eq!(term_id("foobar"), 0xbf9cf968);
+    }
 
     #[test]
     fn english_is_lowercased_words() {

@@ -1,7 +1,7 @@
 //! The embedded default: one Qdrant Edge shard on local disk (segments, WAL, payload index, HNSW),
 //! in this process. `<store>/docent.json` records which embedder filled it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use qdrant_edge::{
@@ -22,7 +22,6 @@ const SCROLL_PAGE: usize = 1024;
 
 pub struct EdgeStore {
     shard: EdgeShard,
-    dir: PathBuf,
 }
 
 impl EdgeStore {
@@ -65,11 +64,7 @@ impl EdgeStore {
             std::fs::write(&meta_path, serde_json::to_vec_pretty(meta)?)?;
             shard
         };
-        Ok(EdgeStore { shard, dir: dir.to_path_buf() })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Ok(EdgeStore { shard })
     }
 }
 
