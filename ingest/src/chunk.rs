@@ -146,23 +146,30 @@ struct Heading {
     title: String,
 }
 
+/// The document's headings (ATX and Setext), with their title's plain text. Markdown's own
+/// parser, so a `#` line inside a code block or an HTML block is not a heading.
 fn markdown_headings(text: &str) -> Vec<Heading> {
+    use pulldown_cmark::{Event, Parser, Tag, TagEnd};
     let mut headings = Vec::new();
-    let mut in_fence = false;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_end();
-        if trimmed.trim_start().starts_with("```") || trimmed.trim_start().starts_with("~~~") {
-            in_fence = !in_fence;
-        } else if !in_fence {
-            let level = trimmed.chars().take_while(|&c| c == '#').count();
-            let rest = &trimmed[level..];
-            if (1..=6).contains(&level) && rest.starts_with(' ') && !rest.trim().is_empty() {
-                let title = rest.trim().trim_end_matches('#').trim().to_string();
-                headings.push(Heading { offset, level, title });
+    let mut open: Option<Heading> = None;
+    for (event, range) in Parser::new(text).into_offset_iter() {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) => {
+                open = Some(Heading { offset: range.start, level: level as usize, title: String::new() });
             }
+            Event::Text(piece) | Event::Code(piece) => {
+                if let Some(heading) = open.as_mut() {
+                    heading.title.push_str(&piece);
+                }
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                headings.extend(open.take().filter(|h| !h.title.trim().is_empty()).map(|mut h| {
+                    h.title = h.title.trim().to_string();
+                    h
+                }));
+            }
+            _ => {}
         }
-        offset += line.len();
     }
     headings
 }
