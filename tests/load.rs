@@ -23,14 +23,6 @@ struct Tally {
     ok_seconds: Vec<f64>,
 }
 
-fn p95(samples: &mut [f64]) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    samples.sort_by(f64::total_cmp);
-    samples[((samples.len() as f64 * 0.95).ceil() as usize).clamp(1, samples.len()) - 1]
-}
-
 #[test]
 fn thirty_two_clients_for_thirty_seconds() {
     let server = start_with(&["--queue", "8"]);
@@ -97,7 +89,7 @@ fn thirty_two_clients_for_thirty_seconds() {
         let line = json!({
             "statuses": tally.statuses,
             "ok_per_second": ok as f64 / elapsed,
-            "p95_seconds": p95(&mut tally.ok_seconds),
+            "p95_seconds": docent_eval::metrics::percentile(&tally.ok_seconds, 95.0).unwrap_or(0.0),
         });
         eprintln!("{kind}: {line}");
         report.insert(kind.to_string(), line);
