@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use docent_core::{AnswerMode, AskOptions, EvidenceOptions, Fusion, GenerationParams, Mode};
 use docent_embed::EmbedderKind;
@@ -45,11 +46,20 @@ pub struct StoreArgs {
     pub models: Option<PathBuf>,
     /// Embedding model: e5 (multilingual) or minilm (English only, ~3x faster to ingest)
     /// [default: the one the store was built with; e5 for a new store]
-    #[arg(long, global = true, env = "DOCENT_EMBEDDER")]
+    #[arg(long, global = true, env = "DOCENT_EMBEDDER", value_parser = one_of::<EmbedderKind>())]
     pub embedder: Option<EmbedderKind>,
     /// How hybrid search merges its channels: zscore or rrf
-    #[arg(long, global = true, env = "DOCENT_FUSION", default_value_t = Fusion::default())]
+    #[arg(long, global = true, env = "DOCENT_FUSION", default_value_t = Fusion::default(), value_parser = one_of::<Fusion>())]
     pub fusion: Fusion,
+}
+
+/// Parses one of `T`'s names; a mistake lists them all.
+fn one_of<T>() -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + strum::VariantNames + Clone + Send + Sync + 'static,
+{
+    clap::builder::PossibleValuesParser::new(T::VARIANTS)
+        .map(|name| name.parse::<T>().unwrap_or_else(|_| unreachable!("{name} is one of the names listed")))
 }
 
 #[derive(clap::Args, Clone)]
@@ -68,7 +78,7 @@ pub struct AnswerArgs {
     #[arg(short, default_value_t = AskOptions::default().k)]
     pub k: usize,
     /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
-    #[arg(long, default_value_t = Mode::default())]
+    #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
     pub mode: Mode,
     /// Longest answer, in tokens
     #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
@@ -89,7 +99,7 @@ pub struct AnswerArgs {
 pub struct WritingArgs {
     /// auto: generate, keep only sentences a source supports, else quote the evidence;
     /// generate: the model's answer unchecked; extract: quote the evidence (no generator)
-    #[arg(long, env = "DOCENT_ANSWER_MODE", default_value_t = AnswerMode::default())]
+    #[arg(long, env = "DOCENT_ANSWER_MODE", default_value_t = AnswerMode::default(), value_parser = one_of::<AnswerMode>())]
     pub answer_mode: AnswerMode,
     /// Tokens of evidence (the best sentences with their neighbours) the answer is written from
     #[arg(long, default_value_t = EvidenceOptions::default().budget_tokens)]
@@ -169,7 +179,7 @@ pub enum Command {
         #[arg(short, default_value_t = 5)]
         k: usize,
         /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
-        #[arg(long, default_value_t = Mode::default())]
+        #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
         mode: Mode,
         #[arg(long)]
         json: bool,
@@ -227,7 +237,7 @@ pub enum Command {
         #[arg(short, default_value_t = 100)]
         k: usize,
         /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
-        #[arg(long, default_value_t = Mode::default())]
+        #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
         mode: Mode,
         #[arg(long)]
         json: bool,

@@ -1,13 +1,10 @@
 //! What an answer is, the three ways of producing one ([`AnswerMode`]), and the pieces the
 //! checked modes are built from: the extractive answer and the stream of finished sentences.
 
-use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::engine::InvalidInput;
 use crate::evidence::Evidence;
 use crate::generate::GenerationStats;
 use crate::sentences;
@@ -16,7 +13,9 @@ use crate::types::Hit;
 
 /// How the answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::VariantNames)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum AnswerMode {
     /// Generate, keep only the sentences a source supports (citations corrected), and fall back
     /// to `extract` when none is left or the answer is not in the question's language.
@@ -26,28 +25,6 @@ pub enum AnswerMode {
     Generate,
     /// No generator: the best evidence sentences, verbatim, each with its citation.
     Extract,
-}
-
-impl FromStr for AnswerMode {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "auto" => Ok(AnswerMode::Auto),
-            "generate" => Ok(AnswerMode::Generate),
-            "extract" => Ok(AnswerMode::Extract),
-            other => Err(InvalidInput(format!("unknown answer mode {other:?}: use auto, generate or extract")).into()),
-        }
-    }
-}
-
-impl fmt::Display for AnswerMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AnswerMode::Auto => "auto",
-            AnswerMode::Generate => "generate",
-            AnswerMode::Extract => "extract",
-        })
-    }
 }
 
 /// Who wrote the answer the user reads.

@@ -22,7 +22,9 @@ use crate::types::Hit;
 
 /// Which retrieval channel answers a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::VariantNames)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Mode {
     /// Embedding similarity only.
     Dense,
@@ -31,28 +33,6 @@ pub enum Mode {
     /// Both, and BM25 over whole documents, fused (see [`crate::fusion`]).
     #[default]
     Hybrid,
-}
-
-impl std::str::FromStr for Mode {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "dense" => Ok(Mode::Dense),
-            "lexical" => Ok(Mode::Lexical),
-            "hybrid" => Ok(Mode::Hybrid),
-            other => Err(InvalidInput(format!("unknown mode {other:?}: use dense, lexical or hybrid")).into()),
-        }
-    }
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Mode::Dense => "dense",
-            Mode::Lexical => "lexical",
-            Mode::Hybrid => "hybrid",
-        })
-    }
 }
 
 /// In `auto`, generation stops after this many unsupported statements in a row: every further

@@ -13,12 +13,13 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::InvalidInput;
 use crate::types::Hit;
 
 /// How channel scores are merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(strum::EnumString, strum::Display, strum::VariantNames)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Fusion {
     /// Each channel's scores in standard deviations (over its candidates) above its weakest
     /// candidate, weighted and summed: a channel that is sure of its top hit (a wide gap)
@@ -27,26 +28,6 @@ pub enum Fusion {
     Zscore,
     /// Weighted reciprocal rank fusion: only ranks count, never scores.
     Rrf,
-}
-
-impl std::str::FromStr for Fusion {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "zscore" => Ok(Fusion::Zscore),
-            "rrf" => Ok(Fusion::Rrf),
-            other => Err(InvalidInput(format!("unknown fusion {other:?}: use zscore or rrf")).into()),
-        }
-    }
-}
-
-impl std::fmt::Display for Fusion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Fusion::Zscore => "zscore",
-            Fusion::Rrf => "rrf",
-        })
-    }
 }
 
 /// Reciprocal rank fusion's constant: the hit at place p (from 0) of a channel of weight w adds

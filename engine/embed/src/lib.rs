@@ -11,18 +11,17 @@
 mod e5;
 mod minilm;
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use docent_core::{Embedder, ModelPaths};
 
 pub use e5::E5Embedder;
 pub use minilm::MiniLmEmbedder;
 
 /// The embedders docent ships, by the name used on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::Display, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
 pub enum EmbedderKind {
     #[default]
     E5,
@@ -50,26 +49,5 @@ impl EmbedderKind {
             EmbedderKind::E5 => Arc::new(E5Embedder::load(models)?),
             EmbedderKind::MiniLm => Arc::new(MiniLmEmbedder::load(models)?),
         })
-    }
-}
-
-impl fmt::Display for EmbedderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EmbedderKind::E5 => "e5",
-            EmbedderKind::MiniLm => "minilm",
-        })
-    }
-}
-
-impl FromStr for EmbedderKind {
-    type Err = anyhow::Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "e5" => Ok(EmbedderKind::E5),
-            "minilm" => Ok(EmbedderKind::MiniLm),
-            other => bail!("unknown embedder {other:?}: use e5 (multilingual, the default) or minilm (English, faster)"),
-        }
     }
 }
