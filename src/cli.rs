@@ -13,6 +13,7 @@ use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use docent_core::{AnswerMode, AskOptions, EvidenceOptions, Fusion, GenerationParams, Mode};
 use docent_embed::EmbedderKind;
+use docent_generate::Device;
 use docent_ingest::{IngestOptions, ProgressMode};
 use docent_server::ConnectionLimits;
 
@@ -68,8 +69,8 @@ pub struct GeneratorArgs {
     #[arg(long, env = "DOCENT_MODEL")]
     pub model: Option<PathBuf>,
     /// Where to run the generator: auto, cpu or cuda (cuda needs a build with --features cuda)
-    #[arg(long, env = "DOCENT_DEVICE", default_value = "auto")]
-    pub device: String,
+    #[arg(long, env = "DOCENT_DEVICE", default_value_t = Device::default(), value_parser = one_of::<Device>())]
+    pub device: Device,
 }
 
 #[derive(clap::Args, Clone)]

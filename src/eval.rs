@@ -150,7 +150,7 @@ fn retrieval(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: boo
         progress: if progress { ProgressMode::Auto } else { ProgressMode::Quiet },
         ..Default::default()
     };
-    let report = docent_ingest::ingest_sources(sources, &[scope.clone()], Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)?;
+    let report = docent_ingest::ingest_sources(sources, std::slice::from_ref(&scope), Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)?;
     if progress {
         eprintln!(
             "eval: corpus {} documents ({} added, {} updated, {} unchanged) in {:.1} s",

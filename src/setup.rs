@@ -8,7 +8,7 @@ use anyhow::Result;
 use docent_core::store::StoreMeta;
 use docent_core::{Embedder, Engine, Generator, ModelPaths, VectorStore};
 use docent_embed::EmbedderKind;
-use docent_generate::{Device, GgufGenerator};
+use docent_generate::GgufGenerator;
 use docent_qdrant::{EdgeStore, QdrantServerStore};
 
 use crate::cli::{GeneratorArgs, StoreArgs};
@@ -67,8 +67,7 @@ pub fn gguf_generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<GgufGen
     let models = ModelPaths::locate(store.models.as_deref());
     let path = args.model.clone().unwrap_or_else(|| models.default_generator());
     models.require(&path)?;
-    let device: Device = args.device.parse()?;
-    GgufGenerator::load(&path, device)
+    GgufGenerator::load(&path, args.device)
 }
 
 /// Embedder, store and (when asked for) generator, ready to answer.

@@ -92,7 +92,7 @@ fn assert_quotes_its_sources(answer: &Value) {
 
 #[test]
 fn bad_requests_get_json_errors() {
-    let server = start();
+    let server = start_with(&["--answer-mode", "extract"]);
     let url = |route: &str| format!("{}{route}", server.base);
     let check = |response: reqwest::blocking::Response, expected: StatusCode| {
         assert_eq!(response.status(), expected);
@@ -188,7 +188,7 @@ fn the_openai_python_client_works_against_docent() {
 
 #[test]
 fn api_keys_guard_every_route_but_health_and_read_only_keys_cannot_delete() {
-    let server = start_with(&["--api-key", "full-secret-1", "--read-only-key", "reader-secret-2"]);
+    let server = start_with(&["--api-key", "full-secret-1", "--read-only-key", "reader-secret-2", "--answer-mode", "extract"]);
     let url = |route: &str| format!("{}{route}", server.base);
     let c = client();
     let search = |key: Option<&str>| {
@@ -374,7 +374,7 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     std::os::unix::fs::symlink(outside.path(), allowed.path().join("escape")).unwrap();
 
     let root = allowed.path().to_str().unwrap();
-    let server = start_with(&["--api-key", "full", "--read-only-key", "reader", "--allow-ingest-from", root]);
+    let server = start_with(&["--api-key", "full", "--read-only-key", "reader", "--allow-ingest-from", root, "--answer-mode", "extract"]);
     let ingest = |path: &str, key: &str| {
         let response = client().post(format!("{}/v1/ingest", server.base)).bearer_auth(key).json(&json!({ "path": path })).send().unwrap();
         let status = response.status();
@@ -436,7 +436,7 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     assert_eq!(kettle["hits"][0]["path"], "kettle.md", "{kettle}");
 
     // Without --allow-ingest-from the route is off.
-    let closed = start();
+    let closed = start_with(&["--answer-mode", "extract"]);
     let (status, body) = post(&closed, "/v1/ingest", json!({"path": "/tmp"}));
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["error"]["message"].as_str().unwrap().contains("--allow-ingest-from"), "{body}");
@@ -450,7 +450,7 @@ fn http_ingest_stays_inside_its_allowed_roots() {
 #[test]
 fn other_sites_cannot_write_and_foreign_names_are_refused() {
     use reqwest::blocking::multipart::{Form, Part};
-    let server = start();
+    let server = start_with(&["--answer-mode", "extract"]);
     let host = server.base.trim_start_matches("http://").to_string();
     let upload = |headers: &[(&str, &str)]| {
         let form = Form::new().part("file", Part::bytes(b"Planted by another site.".to_vec()).file_name("planted.txt"));
@@ -476,7 +476,7 @@ fn other_sites_cannot_write_and_foreign_names_are_refused() {
 #[test]
 fn uploads_are_ingested_and_limited() {
     use reqwest::blocking::multipart::{Form, Part};
-    let server = start_with(&["--api-key", "full", "--read-only-key", "reader"]);
+    let server = start_with(&["--api-key", "full", "--read-only-key", "reader", "--answer-mode", "extract"]);
     let upload = |form: Form, key: &str| {
         let response = client().post(format!("{}/v1/documents", server.base)).bearer_auth(key).multipart(form).send().unwrap();
         let status = response.status();
@@ -550,7 +550,7 @@ fn waits_and_answers_are_bounded_in_time() {
 fn slow_clients_are_cut_off() {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
-    let server = start_with(&["--max-connections", "4", "--header-timeout", "2", "--body-timeout", "2"]);
+    let server = start_with(&["--max-connections", "4", "--header-timeout", "2", "--body-timeout", "2", "--answer-mode", "extract"]);
     let host = server.base.trim_start_matches("http://").to_string();
     let connect = || {
         let mut stream = std::net::TcpStream::connect(&host).unwrap();
@@ -633,7 +633,7 @@ fn an_ingest_outlives_its_client_and_stops_at_shutdown() {
     };
     write_files(0, 400);
     let path = root.path().to_str().unwrap().to_string();
-    let mut server = start_with(&["--api-key", "full", "--allow-ingest-from", &path]);
+    let mut server = start_with(&["--api-key", "full", "--allow-ingest-from", &path, "--answer-mode", "extract"]);
     let ingest_with = |timeout: u64| {
         reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(timeout)).build().unwrap()
             .post(format!("{}/v1/ingest", server.base)).bearer_auth("full").json(&json!({ "path": path })).send()
@@ -653,7 +653,7 @@ fn an_ingest_outlives_its_client_and_stops_at_shutdown() {
 
 #[test]
 fn the_openapi_description_lists_every_route() {
-    let server = start();
+    let server = start_with(&["--answer-mode", "extract"]);
     let (status, spec) = {
         let response = client().get(format!("{}/openapi.json", server.base)).send().unwrap();
         (response.status(), response.json::<Value>().unwrap())

@@ -116,6 +116,7 @@ fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> Str
 const INDEX_VERSION: &str = "docent-index-1";
 
 /// Reads a source's bytes and format; `Err` is the finished verdict (unsupported, too large, unreadable).
+#[expect(clippy::result_large_err, reason = "one verdict per file, passed on as it is: boxing it would buy nothing")]
 fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), Prepared> {
     let failed = |error: String| Prepared::Failed(Failure { path: source.display(), error });
     match &source.origin {

@@ -134,10 +134,7 @@ pub(crate) struct AskRequest {
     temperature: Option<f64>,
 }
 
-/// Upper bound on `max_tokens` a request may ask for.
-const MAX_ANSWER_TOKENS: usize = 2048;
-
-/// `defaults` with what a request set, each value checked.
+/// `defaults` with what a request set (checked with the question, by [`AskOptions::check`]).
 pub(crate) fn ask_options(
     defaults: &AskOptions,
     k: Option<usize>,
@@ -145,24 +142,14 @@ pub(crate) fn ask_options(
     answer_mode: Option<AnswerMode>,
     max_tokens: Option<usize>,
     temperature: Option<f64>,
-) -> Result<AskOptions, ApiError> {
+) -> AskOptions {
     let mut options = *defaults;
     options.k = k.unwrap_or(defaults.k);
     options.mode = mode.unwrap_or(defaults.mode);
     options.answer_mode = answer_mode.unwrap_or(defaults.answer_mode);
-    if let Some(max_tokens) = max_tokens {
-        if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}")));
-        }
-        options.generation.max_tokens = max_tokens;
-    }
-    if let Some(temperature) = temperature {
-        if !(0.0..=2.0).contains(&temperature) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "temperature must be between 0 and 2"));
-        }
-        options.generation.temperature = temperature;
-    }
-    Ok(options)
+    options.generation.max_tokens = max_tokens.unwrap_or(defaults.generation.max_tokens);
+    options.generation.temperature = temperature.unwrap_or(defaults.generation.temperature);
+    options
 }
 
 #[utoipa::path(post, path = "/v1/ask", request_body = AskRequest, responses(
@@ -170,7 +157,7 @@ pub(crate) fn ask_options(
     (status = 503, description = "Every generation slot is busy and the queue is full: retry after `Retry-After` seconds"),
     (status = 504, description = "The answer ran past --answer-timeout")))]
 pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest>) -> Result<Response, ApiError> {
-    let options = ask_options(&state.defaults, request.k, request.mode, request.answer_mode, request.max_tokens, request.temperature)?;
+    let options = ask_options(&state.defaults, request.k, request.mode, request.answer_mode, request.max_tokens, request.temperature);
     if !request.stream {
         return Ok(Json(answer(&state, request.question, options).await?).into_response());
     }
@@ -194,7 +181,7 @@ pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson
 /// Answers `question` on a blocking worker, once a generation slot is free; 504 when the answer
 /// runs past its time.
 pub(crate) async fn answer(state: &AppState, question: String, mut options: AskOptions) -> Result<Answer, ApiError> {
-    docent_core::check_question(&question, options.k)?;
+    options.check(&question)?;
     let slot = state.generation.acquire().await?;
     let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
     let deadline = Instant::now() + state.generation.answer_timeout;
@@ -229,7 +216,7 @@ pub(crate) async fn stream_answer(
     piece: impl Fn(&str) -> Event + Send + 'static,
     end: impl FnOnce(anyhow::Result<Answer>) -> Vec<Event> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    docent_core::check_question(&question, options.k)?;
+    options.check(&question)?;
     let slot = state.generation.acquire().await?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let deadline = Instant::now() + state.generation.answer_timeout;

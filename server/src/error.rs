@@ -63,20 +63,6 @@ fn internal(details: String) -> ApiError {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the server failed to answer (incident {incident}; the details are in its log)"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_server_error_sends_no_internals() {
-        let err = anyhow::anyhow!("permission denied").context("reading /srv/private/notes.md");
-        let api = ApiError::from(err);
-        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!api.message.contains("/srv") && api.message.contains("incident"), "{}", api.message);
-        let invalid = ApiError::from(anyhow::Error::new(InvalidInput("k must be at least 1".into())));
-        assert_eq!((invalid.status, invalid.message.as_str()), (StatusCode::BAD_REQUEST, "k must be at least 1"));
-    }
-}
 
 /// `axum::Json`, with malformed bodies answered as JSON errors (keeping axum's status:
 /// 400 bad syntax, 415 wrong content type, 422 wrong shape or types, 413 too large).
@@ -94,5 +80,20 @@ where
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_error_sends_no_internals() {
+        let err = anyhow::anyhow!("permission denied").context("reading /srv/private/notes.md");
+        let api = ApiError::from(err);
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!api.message.contains("/srv") && api.message.contains("incident"), "{}", api.message);
+        let invalid = ApiError::from(anyhow::Error::new(InvalidInput("k must be at least 1".into())));
+        assert_eq!((invalid.status, invalid.message.as_str()), (StatusCode::BAD_REQUEST, "k must be at least 1"));
     }
 }

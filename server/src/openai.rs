@@ -131,7 +131,7 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
     }
     let question = request.question()?;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens);
-    let options = ask_options(&state.defaults, None, None, None, max_tokens, request.temperature)?;
+    let options = ask_options(&state.defaults, None, None, None, max_tokens, request.temperature);
     let limit = options.generation.max_tokens;
     let (id, created) = (completion_id(), now());
 

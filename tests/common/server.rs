@@ -9,6 +9,33 @@ use serde_json::Value;
 
 use super::{corpus, docent, ingest};
 
+/// A store of the corpus, ingested once per test binary (under cargo's folder for test data);
+/// each server gets a copy: ingesting with the real embedder for every server cost more than
+/// some of the tests themselves.
+fn corpus_store() -> &'static std::path::Path {
+    static STORE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    STORE.get_or_init(|| {
+        let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("corpus-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&store);
+        ingest(&store, &corpus());
+        store
+    })
+}
+
+/// Copies a folder with everything in it, empty folders included.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
 pub struct Server {
     child: Child,
     pub base: String,
@@ -43,7 +70,7 @@ impl Drop for Server {
     }
 }
 
-/// Ingests the corpus into a fresh store and serves it on a port the OS picks.
+/// Serves a copy of the corpus store on a port the OS picks.
 pub fn start() -> Server {
     start_with(&[])
 }
@@ -52,7 +79,7 @@ pub fn start() -> Server {
 pub fn start_with(args: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    ingest(&store, &corpus());
+    copy_tree(corpus_store(), &store);
     let mut child = docent(&store)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)

@@ -111,13 +111,28 @@ pub fn check_query(text: &str, k: usize) -> Result<()> {
 /// windows of them fill the prompt, so more only costs time (and a slot others wait for).
 pub const MAX_ASK_K: usize = 50;
 
-/// [`check_query`] for a question to answer: k at most [`MAX_ASK_K`].
-pub fn check_question(question: &str, k: usize) -> Result<()> {
-    check_query(question, k)?;
-    if k > MAX_ASK_K {
-        return Err(InvalidInput(format!("k must be at most {MAX_ASK_K} for an answer, got {k}")).into());
+/// Longest answer, in tokens, a caller may ask for.
+pub const MAX_ANSWER_TOKENS: usize = 2048;
+
+impl AskOptions {
+    /// Checks a question to answer with these options: [`check_query`], k at most
+    /// [`MAX_ASK_K`], `max_tokens` and `temperature` in range. [`Engine::ask`] checks every
+    /// call; a server checks before a question waits for a generation slot.
+    pub fn check(&self, question: &str) -> Result<()> {
+        let k = self.k;
+        check_query(question, k)?;
+        if k > MAX_ASK_K {
+            return Err(InvalidInput(format!("k must be at most {MAX_ASK_K} for an answer, got {k}")).into());
+        }
+        let max_tokens = self.generation.max_tokens;
+        if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
+            return Err(InvalidInput(format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}, got {max_tokens}")).into());
+        }
+        if !(0.0..=2.0).contains(&self.generation.temperature) {
+            return Err(InvalidInput(format!("temperature must be between 0 and 2, got {}", self.generation.temperature)).into());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 impl Engine {
@@ -201,7 +216,7 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Answer> {
         let started = Instant::now();
-        check_question(question, options.k)?;
+        options.check(question)?;
         let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
         // Embedded once: for the relevance bar and for choosing the evidence.
         let question_vector = match embedding {
@@ -465,6 +480,27 @@ mod tests {
         let err = engine.search("  ", 3, Mode::Hybrid).unwrap_err();
         assert!(err.downcast_ref::<InvalidInput>().is_some(), "{err}");
         assert!(engine.search("tea", MAX_K + 1, Mode::Dense).unwrap_err().downcast_ref::<InvalidInput>().is_some());
+    }
+
+    #[test]
+    fn every_caller_gets_the_same_checks_before_any_work() {
+        let engine = engine(Some(ScriptedGenerator::new("Unused.")));
+        let with = |change: fn(&mut AskOptions)| {
+            let mut options = AskOptions::default();
+            change(&mut options);
+            options
+        };
+        assert!(AskOptions::default().check("How often are the archives updated?").is_ok());
+        let wrong = [
+            (with(|o| o.k = MAX_ASK_K + 1), "k must be at most 50"),
+            (with(|o| o.generation.max_tokens = 0), "max_tokens must be between 1 and 2048"),
+            (with(|o| o.generation.temperature = 2.5), "temperature must be between 0 and 2"),
+        ];
+        for (options, why) in wrong {
+            let err = engine.ask("How often are the archives updated?", &options, &mut |_| ControlFlow::Continue(())).unwrap_err();
+            let invalid = err.downcast_ref::<InvalidInput>().unwrap_or_else(|| panic!("not the caller's mistake: {err}"));
+            assert!(invalid.0.starts_with(why), "{invalid}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use citations::CitationFilter;
 pub use embed::Embedder;
 pub use fusion::Fusion;
 pub use answer::{Answer, AnswerMode, AnsweredBy, Citation, Timings};
-pub use engine::{AskOptions, Engine, InvalidInput, MAX_ASK_K, MAX_K, Mode, check_query, check_question};
+pub use engine::{AskOptions, Engine, InvalidInput, MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_K, Mode, check_query};
 pub use evidence::{Evidence, EvidenceOptions};
 pub use support::SentenceCheck;
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};

@@ -109,7 +109,7 @@ impl Paragraph {
         if let (Some(before), Some(after)) = (self.text.chars().last(), line.chars().next()) {
             // Chinese is written without spaces, so a line break between two of its characters
             // is layout only.
-            if !(is_han(before) && is_han(after)) && !before.is_whitespace() {
+            if (!is_han(before) || !is_han(after)) && !before.is_whitespace() {
                 self.text.push(' ');
             }
         }

@@ -200,7 +200,7 @@ mod tests {
             let ours = if item.query {
                 embedder.embed_query(&item.text).unwrap()
             } else {
-                embedder.embed_passages(&[item.text.clone()]).unwrap().pop().unwrap()
+                embedder.embed_passages(std::slice::from_ref(&item.text)).unwrap().pop().unwrap()
             };
             assert_eq!(ours.len(), item.embedding.len());
             let similarity = cosine(&ours, &item.embedding);
@@ -216,7 +216,7 @@ mod tests {
         let batch = embedder.embed_passages(&texts).unwrap();
         assert_eq!(batch.len(), 3);
         for (text, vector) in texts.iter().zip(&batch) {
-            let alone = embedder.embed_passages(&[text.clone()]).unwrap().pop().unwrap();
+            let alone = embedder.embed_passages(std::slice::from_ref(text)).unwrap().pop().unwrap();
             assert!(cosine(vector, &alone) > 0.999);
         }
     }

@@ -18,24 +18,14 @@ use crate::{ChatTemplate, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
 use docent_core::{ChatMessage, GenerationParams, GenerationStats, Generator};
 
 /// Where the generator runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::Display, strum::VariantNames)]
+#[strum(serialize_all = "lowercase")]
 pub enum Device {
     /// CUDA when this build has it and a GPU is present, else the CPU.
+    #[default]
     Auto,
     Cpu,
     Cuda,
-}
-
-impl std::str::FromStr for Device {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(Device::Auto),
-            "cpu" => Ok(Device::Cpu),
-            "cuda" => Ok(Device::Cuda),
-            other => bail!("unknown device {other:?}: use auto, cpu or cuda"),
-        }
-    }
 }
 
 impl Device {
