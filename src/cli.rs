@@ -20,7 +20,11 @@ use docent_server::ConnectionLimits;
 use crate::{eval, output, setup};
 
 #[derive(Parser)]
-#[command(name = "docent", version, about = "Ask questions over your own documents, answered by local models with citations.")]
+#[command(
+    name = "docent",
+    version,
+    about = "Ask questions over your own documents, answered by local models with citations."
+)]
 pub struct Args {
     /// A TOML file of option values, keyed by long option name (flags and DOCENT_* variables win)
     #[arg(long, global = true, env = "DOCENT_CONFIG")]
@@ -40,7 +44,12 @@ pub struct StoreArgs {
     #[arg(long, global = true, env = "DOCENT_QDRANT_URL")]
     pub qdrant_url: Option<String>,
     /// Collection to use on the Qdrant server
-    #[arg(long, global = true, env = "DOCENT_COLLECTION", default_value = "docent")]
+    #[arg(
+        long,
+        global = true,
+        env = "DOCENT_COLLECTION",
+        default_value = "docent"
+    )]
     pub collection: String,
     /// Folder with the models fetched by `make models` [default: ./models or the source tree's]
     #[arg(long, global = true, env = "DOCENT_MODELS")]
@@ -59,8 +68,10 @@ fn one_of<T>() -> impl clap::builder::TypedValueParser<Value = T>
 where
     T: std::str::FromStr + strum::VariantNames + Clone + Send + Sync + 'static,
 {
-    clap::builder::PossibleValuesParser::new(T::VARIANTS)
-        .map(|name| name.parse::<T>().unwrap_or_else(|_| unreachable!("{name} is one of the names listed")))
+    clap::builder::PossibleValuesParser::new(T::VARIANTS).map(|name| {
+        name.parse::<T>()
+            .unwrap_or_else(|_| unreachable!("{name} is one of the names listed"))
+    })
 }
 
 #[derive(clap::Args, Clone)]
@@ -118,13 +129,19 @@ impl WritingArgs {
 
 impl AnswerArgs {
     fn options(&self) -> AskOptions {
-        let generation = GenerationParams { max_tokens: self.max_tokens, temperature: self.temperature, ..Default::default() };
+        let generation = GenerationParams {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            ..Default::default()
+        };
         AskOptions {
             k: self.k,
             mode: self.mode,
             min_score: self.min_score,
             answer_mode: self.writing.answer_mode,
-            evidence: EvidenceOptions { budget_tokens: self.writing.evidence_tokens },
+            evidence: EvidenceOptions {
+                budget_tokens: self.writing.evidence_tokens,
+            },
             generation,
         }
     }
@@ -199,10 +216,20 @@ pub enum Command {
         addr: SocketAddr,
         /// An API key with full access (repeat the flag, or comma-separate in the variable);
         /// with any key set, every route but /healthz needs `Authorization: Bearer KEY`
-        #[arg(long = "api-key", env = "DOCENT_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+        #[arg(
+            long = "api-key",
+            env = "DOCENT_API_KEYS",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
         api_keys: Vec<String>,
         /// An API key that may search and ask but not change the store
-        #[arg(long = "read-only-key", env = "DOCENT_READ_ONLY_KEYS", value_delimiter = ',', hide_env_values = true)]
+        #[arg(
+            long = "read-only-key",
+            env = "DOCENT_READ_ONLY_KEYS",
+            value_delimiter = ',',
+            hide_env_values = true
+        )]
         read_only_keys: Vec<String>,
         /// Answers generated at once (more only slow each other down on a CPU)
         #[arg(long, env = "DOCENT_MAX_GENERATIONS", default_value_t = 1)]
@@ -217,7 +244,11 @@ pub enum Command {
         #[arg(long, env = "DOCENT_ANSWER_TIMEOUT", default_value_t = 300)]
         answer_timeout: u64,
         /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
-        #[arg(long = "allow-ingest-from", env = "DOCENT_ALLOW_INGEST_FROM", value_delimiter = ',')]
+        #[arg(
+            long = "allow-ingest-from",
+            env = "DOCENT_ALLOW_INGEST_FROM",
+            value_delimiter = ','
+        )]
         allow_ingest_from: Vec<PathBuf>,
         #[command(flatten)]
         connections: ConnectionArgs,
@@ -290,26 +321,53 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.command {
-        Command::Ingest { paths, json, quiet, max_file_mib } => {
+        Command::Ingest {
+            paths,
+            json,
+            quiet,
+            max_file_mib,
+        } => {
             let embedder = setup::embedder(&args.store)?;
             let store = setup::store(&args.store, embedder.as_ref())?;
             let options = IngestOptions {
                 max_file_bytes: max_file_mib * 1024 * 1024,
-                progress: if quiet || json { ProgressMode::Quiet } else { ProgressMode::Auto },
+                progress: if quiet || json {
+                    ProgressMode::Quiet
+                } else {
+                    ProgressMode::Auto
+                },
                 ..Default::default()
             };
-            let report = docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options)?;
-            if json { print_json(&report)? } else { output::print_report(&report) }
+            let report =
+                docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options)?;
+            if json {
+                print_json(&report)?
+            } else {
+                output::print_report(&report)
+            }
             // Partial success is still success: failures are listed, everything else is stored.
             Ok(ExitCode::SUCCESS)
         }
-        Command::Search { query, k, mode, json } => {
+        Command::Search {
+            query,
+            k,
+            mode,
+            json,
+        } => {
             let engine = setup::engine(&args.store, None)?;
             let hits = engine.search(&query, k, mode)?;
-            if json { print_json(&output::search_json(&hits))? } else { output::print_hits(&hits) }
+            if json {
+                print_json(&output::search_json(&hits))?
+            } else {
+                output::print_hits(&hits)
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ask { question, answer, json } => {
+        Command::Ask {
+            question,
+            answer,
+            json,
+        } => {
             let engine = setup::engine(&args.store, answer.writing.generator())?;
             let mut stdout = std::io::stdout();
             let result = engine.ask(&question, &answer.options(), &mut |text| {
@@ -319,10 +377,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 }
                 ControlFlow::Continue(())
             })?;
-            if json { print_json(&result)? } else { output::print_sources(&result) }
+            if json {
+                print_json(&result)?
+            } else {
+                output::print_sources(&result)
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { addr, answer, api_keys, read_only_keys, max_generations, queue, queue_timeout, answer_timeout, allow_ingest_from, connections } => {
+        Command::Serve {
+            addr,
+            answer,
+            api_keys,
+            read_only_keys,
+            max_generations,
+            queue,
+            queue_timeout,
+            answer_timeout,
+            allow_ingest_from,
+            connections,
+        } => {
             let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
             let engine = Arc::new(setup::engine(&args.store, answer.writing.generator())?);
             let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
@@ -333,7 +406,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Duration::from_secs(answer_timeout),
             );
             let metrics = Arc::new(docent_server::Metrics::default());
-            let state = docent_server::AppState { engine, defaults: answer.options(), keys, generation, metrics, ingest_roots, ingesting: Default::default(), stopping: Default::default(), loopback_only: addr.ip().is_loopback() };
+            let state = docent_server::AppState {
+                engine,
+                defaults: answer.options(),
+                keys,
+                generation,
+                metrics,
+                ingest_roots,
+                ingesting: Default::default(),
+                stopping: Default::default(),
+                loopback_only: addr.ip().is_loopback(),
+            };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(docent_server::serve(addr, state, connections.limits()))?;
             // Blocking work still running past the grace period (a long generation) is not waited
@@ -341,7 +424,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             runtime.shutdown_timeout(Duration::from_secs(1));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { dir, corpus, queries, qrels, k, mode, json, qa, max_tokens, writing } => {
+        Command::Eval {
+            dir,
+            corpus,
+            queries,
+            qrels,
+            k,
+            mode,
+            json,
+            qa,
+            max_tokens,
+            writing,
+        } => {
             let set = eval::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
             let mut store_args = args.store.clone();
             if store_args.store.is_none() && store_args.qdrant_url.is_none() {
@@ -352,22 +446,48 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 None => eval::run(&setup::engine(&store_args, None)?, &set, k, mode, !json)?,
                 Some(qa) => {
                     let engine = setup::engine(&store_args, writing.generator())?;
-                    let generation = GenerationParams { max_tokens, ..Default::default() };
-                    let evidence = EvidenceOptions { budget_tokens: writing.evidence_tokens };
-                    let options = AskOptions { mode, generation, answer_mode: writing.answer_mode, evidence, ..Default::default() };
+                    let generation = GenerationParams {
+                        max_tokens,
+                        ..Default::default()
+                    };
+                    let evidence = EvidenceOptions {
+                        budget_tokens: writing.evidence_tokens,
+                    };
+                    let options = AskOptions {
+                        mode,
+                        generation,
+                        answer_mode: writing.answer_mode,
+                        evidence,
+                        ..Default::default()
+                    };
                     eval::run_with_qa(&engine, &set, k, &qa, &options, !json)?
                 }
             };
-            if json { print_json(&report)? } else { eval::print(&report) }
+            if json {
+                print_json(&report)?
+            } else {
+                eval::print(&report)
+            }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(Bench::Generate { prompt_file, prompt_tokens, tokens, json, generator }) => {
-            let text = std::fs::read_to_string(&prompt_file)
-                .map_err(|e| anyhow::anyhow!("reading the prompt file {}: {e}", prompt_file.display()))?;
+        Command::Bench(Bench::Generate {
+            prompt_file,
+            prompt_tokens,
+            tokens,
+            json,
+            generator,
+        }) => {
+            let text = std::fs::read_to_string(&prompt_file).map_err(|e| {
+                anyhow::anyhow!("reading the prompt file {}: {e}", prompt_file.display())
+            })?;
             let generator = setup::gguf_generator(&args.store, &generator)?;
             let (_, stats) = generator.continue_text(&text, prompt_tokens, tokens)?;
             let figures = output::GenerationFigures::new(&stats);
-            if json { print_json(&figures)? } else { figures.print() }
+            if json {
+                print_json(&figures)?
+            } else {
+                figures.print()
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Documents { json } => {
@@ -377,8 +497,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 print_json(&serde_json::json!({ "documents": documents }))?;
             } else {
                 for doc in &documents {
-                    let state = if doc.complete { "" } else { "  (incomplete: re-run ingest)" };
-                    println!("{}  {:>4} chunks  {}/{}{state}", doc.doc_id, doc.points, doc.root, doc.path);
+                    let state = if doc.complete {
+                        ""
+                    } else {
+                        "  (incomplete: re-run ingest)"
+                    };
+                    println!(
+                        "{}  {:>4} chunks  {}/{}{state}",
+                        doc.doc_id, doc.points, doc.root, doc.path
+                    );
                 }
                 println!("{} documents", documents.len());
             }

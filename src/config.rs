@@ -34,20 +34,39 @@ pub fn parse() -> Result<Args> {
 }
 
 /// The flags that carry the file's values for options this run left at their defaults.
-fn flags_from_file(path: &Path, command: &clap::Command, matches: &ArgMatches) -> Result<Vec<OsString>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let table: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
+fn flags_from_file(
+    path: &Path,
+    command: &clap::Command,
+    matches: &ArgMatches,
+) -> Result<Vec<OsString>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
     let (sub, sub_matches) = match matches.subcommand() {
-        Some((name, sub_matches)) => (command.find_subcommand(name).expect("clap matched it"), sub_matches),
+        Some((name, sub_matches)) => (
+            command.find_subcommand(name).expect("clap matched it"),
+            sub_matches,
+        ),
         None => (command, matches),
     };
-    let known = |cmd: &clap::Command, key: &str| cmd.get_arguments().any(|a| a.get_long() == Some(key));
+    let known =
+        |cmd: &clap::Command, key: &str| cmd.get_arguments().any(|a| a.get_long() == Some(key));
     let mut flags = Vec::new();
     for (key, value) in &table {
-        if key == "config" || !(known(command, key) || command.get_subcommands().any(|c| known(c, key))) {
-            bail!("{}: unknown option `{key}` (keys are the long option names, as in `docent --help`)", path.display());
+        if key == "config"
+            || !(known(command, key) || command.get_subcommands().any(|c| known(c, key)))
+        {
+            bail!(
+                "{}: unknown option `{key}` (keys are the long option names, as in `docent --help`)",
+                path.display()
+            );
         }
-        let Some(arg) = sub.get_arguments().find(|a| a.get_long() == Some(key.as_str())) else {
+        let Some(arg) = sub
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()))
+        else {
             continue; // another subcommand's option
         };
         let set_here = matches!(
@@ -58,7 +77,10 @@ fn flags_from_file(path: &Path, command: &clap::Command, matches: &ArgMatches) -
             continue;
         }
         let values = match value {
-            toml::Value::Array(items) => items.iter().map(|v| scalar(path, key, v)).collect::<Result<Vec<_>>>()?,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| scalar(path, key, v))
+                .collect::<Result<Vec<_>>>()?,
             other => vec![scalar(path, key, other)?],
         };
         for value in values.into_iter().flatten() {
@@ -84,6 +106,9 @@ fn scalar(path: &Path, key: &str, value: &toml::Value) -> Result<Option<Scalar>>
         toml::Value::Float(f) => Some(Scalar::Value(f.to_string())),
         toml::Value::Boolean(true) => Some(Scalar::Flag),
         toml::Value::Boolean(false) => None,
-        _ => bail!("{}: `{key}` must be a string, number, boolean or a list of them", path.display()),
+        _ => bail!(
+            "{}: `{key}` must be a string, number, boolean or a list of them",
+            path.display()
+        ),
     })
 }

@@ -9,8 +9,10 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use docent_core::{AnsweredBy, AskOptions, Engine, MAX_K, Mode};
 use docent_embed::EmbedderKind;
-use docent_eval::metrics::{containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1};
 use docent_eval::beir;
+use docent_eval::metrics::{
+    containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1,
+};
 use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
 
@@ -23,18 +25,36 @@ pub struct EvalSet {
 
 impl EvalSet {
     /// From a folder in the BEIR layout, or the three files named one by one (which win).
-    pub fn resolve(dir: Option<&Path>, corpus: Option<PathBuf>, queries: Option<PathBuf>, qrels: Option<PathBuf>) -> Result<Self> {
+    pub fn resolve(
+        dir: Option<&Path>,
+        corpus: Option<PathBuf>,
+        queries: Option<PathBuf>,
+        qrels: Option<PathBuf>,
+    ) -> Result<Self> {
         let from_dir = |name: &str| dir.map(|d| d.join(name));
-        match (corpus.or_else(|| from_dir("corpus.jsonl")), queries.or_else(|| from_dir("queries.jsonl")), qrels.or_else(|| from_dir("qrels.tsv"))) {
-            (Some(corpus), Some(queries), Some(qrels)) => Ok(EvalSet { corpus, queries, qrels }),
-            _ => bail!("name an evaluation folder (with corpus.jsonl, queries.jsonl, qrels.tsv) or all of --corpus, --queries and --qrels"),
+        match (
+            corpus.or_else(|| from_dir("corpus.jsonl")),
+            queries.or_else(|| from_dir("queries.jsonl")),
+            qrels.or_else(|| from_dir("qrels.tsv")),
+        ) {
+            (Some(corpus), Some(queries), Some(qrels)) => Ok(EvalSet {
+                corpus,
+                queries,
+                qrels,
+            }),
+            _ => bail!(
+                "name an evaluation folder (with corpus.jsonl, queries.jsonl, qrels.tsv) or all of --corpus, --queries and --qrels"
+            ),
         }
     }
 
     /// A store of its own per corpus and embedder under the cache folder, reused by later runs.
     pub fn default_store(&self, embedder: EmbedderKind) -> PathBuf {
         let canonical = std::fs::canonicalize(&self.corpus).unwrap_or_else(|_| self.corpus.clone());
-        let name = canonical.parent().and_then(|p| p.file_name()).map_or("corpus".into(), |n| n.to_string_lossy().into_owned());
+        let name = canonical
+            .parent()
+            .and_then(|p| p.file_name())
+            .map_or("corpus".into(), |n| n.to_string_lossy().into_owned());
         let mut digest = fnv::FnvHasher::default();
         digest.write(canonical.to_string_lossy().as_bytes());
         crate::setup::eval_cache_dir().join(format!("{name}-{:016x}-{embedder}", digest.finish()))
@@ -86,30 +106,61 @@ pub struct QaReport {
 /// distinct documents needs more chunks than that.
 const CHUNKS_PER_DOCUMENT: usize = 4;
 
-pub fn run(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool) -> Result<EvalReport> {
+pub fn run(
+    engine: &Engine,
+    set: &EvalSet,
+    k: usize,
+    mode: Mode,
+    progress: bool,
+) -> Result<EvalReport> {
     let (retrieval, _) = retrieval(engine, set, k, mode, progress)?;
     Ok(retrieval)
 }
 
 /// [`run`], then `qa`'s questions answered with `ask` and scored against their gold answers.
-pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options: &AskOptions, progress: bool) -> Result<EvalReport> {
+pub fn run_with_qa(
+    engine: &Engine,
+    set: &EvalSet,
+    k: usize,
+    qa: &Path,
+    options: &AskOptions,
+    progress: bool,
+) -> Result<EvalReport> {
     let items = beir::load_qa(qa)?;
     let (mut report, qrels) = retrieval(engine, set, k, options.mode, progress)?;
-    let (mut f1, mut contained, mut cited, mut answered, mut seconds) = (0.0, 0.0, 0.0, 0, Vec::new());
+    let (mut f1, mut contained, mut cited, mut answered, mut seconds) =
+        (0.0, 0.0, 0.0, 0, Vec::new());
     let (mut faithful, mut by_generator, mut by_extract) = (0.0, 0, 0);
     for (n, item) in items.iter().enumerate() {
         let relevant = qrels.get(&item.id).ok_or_else(|| {
-            anyhow::anyhow!("question {} of {} has no judgments in {}", item.id, qa.display(), set.qrels.display())
+            anyhow::anyhow!(
+                "question {} of {} has no judgments in {}",
+                item.id,
+                qa.display(),
+                set.qrels.display()
+            )
         })?;
         let started = Instant::now();
-        let answer = engine.ask(&item.question, options, &mut |_| std::ops::ControlFlow::Continue(()))?;
+        let answer = engine.ask(&item.question, options, &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        })?;
         seconds.push(started.elapsed().as_secs_f64());
-        let best = |score: fn(&str, &str) -> f64| item.answers.iter().map(|gold| score(&answer.answer, gold)).fold(0.0, f64::max);
+        let best = |score: fn(&str, &str) -> f64| {
+            item.answers
+                .iter()
+                .map(|gold| score(&answer.answer, gold))
+                .fold(0.0, f64::max)
+        };
         if answer.grounded {
             answered += 1;
             f1 += best(token_f1);
             contained += best(containment);
-            let cited: Vec<&str> = answer.citations.iter().filter_map(|c| answer.sources.get(c.n - 1)).map(|s| s.text.as_str()).collect();
+            let cited: Vec<&str> = answer
+                .citations
+                .iter()
+                .filter_map(|c| answer.sources.get(c.n - 1))
+                .map(|s| s.text.as_str())
+                .collect();
             faithful += faithfulness(&answer.answer, &cited);
         }
         match answer.answered_by {
@@ -117,11 +168,20 @@ pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options:
             AnsweredBy::Extract => by_extract += 1,
             AnsweredBy::None => {}
         }
-        if answer.citations.iter().any(|c| relevant.get(&c.path).is_some_and(|&g| g > 0.0)) {
+        if answer
+            .citations
+            .iter()
+            .any(|c| relevant.get(&c.path).is_some_and(|&g| g > 0.0))
+        {
             cited += 1.0;
         }
         if progress {
-            eprintln!("qa: {}/{} answered in {:.1} s", n + 1, items.len(), seconds[n]);
+            eprintln!(
+                "qa: {}/{} answered in {:.1} s",
+                n + 1,
+                items.len(),
+                seconds[n]
+            );
         }
     }
     let n = items.len().max(1) as f64;
@@ -143,21 +203,45 @@ pub fn run_with_qa(engine: &Engine, set: &EvalSet, k: usize, qa: &Path, options:
 
 type Qrels = std::collections::HashMap<String, docent_eval::metrics::Judgments>;
 
-fn retrieval(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: bool) -> Result<(EvalReport, Qrels)> {
+fn retrieval(
+    engine: &Engine,
+    set: &EvalSet,
+    k: usize,
+    mode: Mode,
+    progress: bool,
+) -> Result<(EvalReport, Qrels)> {
     let (sources, scope) = beir::load_corpus(&set.corpus)?;
-    let docent_ingest::Scope::Folder { root } = &scope else { unreachable!("a corpus fills a whole scope") };
+    let docent_ingest::Scope::Folder { root } = &scope else {
+        unreachable!("a corpus fills a whole scope")
+    };
     let options = IngestOptions {
-        progress: if progress { ProgressMode::Auto } else { ProgressMode::Quiet },
+        progress: if progress {
+            ProgressMode::Auto
+        } else {
+            ProgressMode::Quiet
+        },
         ..Default::default()
     };
-    let report = docent_ingest::ingest_sources(sources, std::slice::from_ref(&scope), Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)?;
+    let report = docent_ingest::ingest_sources(
+        sources,
+        std::slice::from_ref(&scope),
+        Vec::new(),
+        engine.embedder().as_ref(),
+        engine.store().as_ref(),
+        &options,
+    )?;
     if progress {
         eprintln!(
             "eval: corpus {} documents ({} added, {} updated, {} unchanged) in {:.1} s",
             report.files_seen, report.added, report.updated, report.unchanged, report.seconds
         );
     }
-    if let Some(other) = engine.store().documents()?.into_iter().find(|d| &d.root != root) {
+    if let Some(other) = engine
+        .store()
+        .documents()?
+        .into_iter()
+        .find(|d| &d.root != root)
+    {
         bail!(
             "the store also holds documents that are not part of this corpus (e.g. {}/{}), which would skew the scores; \
              leave out --store (eval then uses a store of its own) or name an empty one",
@@ -184,7 +268,11 @@ fn retrieval(engine: &Engine, set: &EvalSet, k: usize, mode: Mode, progress: boo
     }
     let n = latencies.len();
     if n == 0 {
-        bail!("no query in {} has judgments in {}", set.queries.display(), set.qrels.display());
+        bail!(
+            "no query in {} has judgments in {}",
+            set.queries.display(),
+            set.qrels.display()
+        );
     }
     let mean = |sum: f64| sum / n as f64;
     let report = EvalReport {
@@ -206,16 +294,26 @@ pub fn print(report: &EvalReport) {
     println!("MRR@10      {:.3}", report.mrr_10);
     println!("Recall@10   {:.3}", report.recall_10);
     println!("Recall@100  {:.3}", report.recall_100);
-    println!("latency     p50 {:.1} ms, p95 {:.1} ms", report.latency_ms_p50, report.latency_ms_p95);
+    println!(
+        "latency     p50 {:.1} ms, p95 {:.1} ms",
+        report.latency_ms_p50, report.latency_ms_p95
+    );
     if let Some(qa) = &report.qa {
         println!(
             "QA          {} questions, {} answered ({} by the generator, {} quoted; --answer-mode {})",
-            qa.questions, qa.answered, qa.answered_by_generator, qa.answered_by_extract, qa.answer_mode
+            qa.questions,
+            qa.answered,
+            qa.answered_by_generator,
+            qa.answered_by_extract,
+            qa.answer_mode
         );
         println!("faithfulness {:.3}", qa.faithfulness);
         println!("token F1    {:.3}", qa.token_f1);
         println!("containment {:.3}", qa.containment);
         println!("cited relevant document {:.3}", qa.cited_relevant);
-        println!("answer time p50 {:.1} s, p95 {:.1} s", qa.seconds_p50, qa.seconds_p95);
+        println!(
+            "answer time p50 {:.1} s, p95 {:.1} s",
+            qa.seconds_p50, qa.seconds_p95
+        );
     }
 }

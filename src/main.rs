@@ -23,7 +23,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG").unwrap_or_else(|_| "warn,qdrant_edge=error".into()),
+            tracing_subscriber::EnvFilter::try_from_env("DOCENT_LOG")
+                .unwrap_or_else(|_| "warn,qdrant_edge=error".into()),
         )
         .init();
     match cli::run(args) {

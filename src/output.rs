@@ -1,11 +1,13 @@
 //! How results look on a terminal, and as JSON.
 
-use docent_core::{AnsweredBy, Answer, Hit};
+use docent_core::{Answer, AnsweredBy, Hit};
 use docent_ingest::IngestReport;
 
 pub fn print_hits(hits: &[Hit]) {
     if hits.is_empty() {
-        println!("No results: the store is empty. Ingest documents first with `docent ingest PATH`.");
+        println!(
+            "No results: the store is empty. Ingest documents first with `docent ingest PATH`."
+        );
     }
     for (i, hit) in hits.iter().enumerate() {
         println!("{}. {:.3}  {}", i + 1, hit.score, hit.location());
@@ -26,7 +28,11 @@ pub fn search_json(hits: &[Hit]) -> serde_json::Value {
 pub fn print_sources(answer: &Answer) {
     println!("\n\nSources:");
     for source in &answer.sources {
-        let cited = if answer.citations.iter().any(|c| c.n == source.n) { "cited" } else { "     " };
+        let cited = if answer.citations.iter().any(|c| c.n == source.n) {
+            "cited"
+        } else {
+            "     "
+        };
         println!("  [{}] {cited}  {}", source.n, source.location());
     }
     let t = &answer.timings;
@@ -38,12 +44,19 @@ pub fn print_sources(answer: &Answer) {
     let generation = if t.generation.prompt_tokens > 0 {
         format!(
             " · prompt {} tokens in {:.0} ms · answer {} tokens in {:.0} ms · check {:.0} ms",
-            t.generation.prompt_tokens, t.generation.prompt_ms, t.generation.generated_tokens, t.generation.generation_ms, t.check_ms
+            t.generation.prompt_tokens,
+            t.generation.prompt_ms,
+            t.generation.generated_tokens,
+            t.generation.generation_ms,
+            t.check_ms
         )
     } else {
         String::new()
     };
-    eprintln!("\n{by} · retrieval {:.0} ms · evidence {:.0} ms{generation}", t.retrieval_ms, t.evidence_ms);
+    eprintln!(
+        "\n{by} · retrieval {:.0} ms · evidence {:.0} ms{generation}",
+        t.retrieval_ms, t.evidence_ms
+    );
 }
 
 pub fn print_report(report: &IngestReport) {
@@ -80,7 +93,13 @@ pub struct GenerationFigures {
 
 impl GenerationFigures {
     pub fn new(stats: &docent_core::GenerationStats) -> Self {
-        let rate = |tokens: usize, ms: f64| if ms > 0.0 { tokens as f64 / ms * 1e3 } else { 0.0 };
+        let rate = |tokens: usize, ms: f64| {
+            if ms > 0.0 {
+                tokens as f64 / ms * 1e3
+            } else {
+                0.0
+            }
+        };
         GenerationFigures {
             prompt_tokens: stats.prompt_tokens,
             prompt_tokens_per_s: rate(stats.prompt_tokens, stats.prompt_ms),
@@ -91,8 +110,14 @@ impl GenerationFigures {
     }
 
     pub fn print(&self) {
-        println!("prompt: {} tokens at {:.1} tokens/s", self.prompt_tokens, self.prompt_tokens_per_s);
-        println!("decode: {} tokens at {:.1} tokens/s", self.decoded_tokens, self.decode_tokens_per_s);
+        println!(
+            "prompt: {} tokens at {:.1} tokens/s",
+            self.prompt_tokens, self.prompt_tokens_per_s
+        );
+        println!(
+            "decode: {} tokens at {:.1} tokens/s",
+            self.decoded_tokens, self.decode_tokens_per_s
+        );
         if let Some(mb) = self.peak_rss_mb {
             println!("peak RSS: {mb:.0} MB");
         }

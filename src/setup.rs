@@ -17,7 +17,8 @@ use crate::cli::{GeneratorArgs, StoreArgs};
 /// `~/.local/share/docent`) and cache (`$XDG_CACHE_HOME/docent`, else `~/.cache/docent`); `./docent`
 /// for both when there is no home folder.
 fn project_dir(pick: fn(&directories::ProjectDirs) -> &std::path::Path) -> PathBuf {
-    directories::ProjectDirs::from("", "", "docent").map_or_else(|| PathBuf::from("docent"), |dirs| pick(&dirs).to_path_buf())
+    directories::ProjectDirs::from("", "", "docent")
+        .map_or_else(|| PathBuf::from("docent"), |dirs| pick(&dirs).to_path_buf())
 }
 
 /// Where the embedded store lives unless `--store` says otherwise.
@@ -37,7 +38,8 @@ pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
         if args.qdrant_url.is_some() {
             return Ok(None);
         }
-        Ok(EdgeStore::recorded_meta(&store_dir(args))?.and_then(|meta| EmbedderKind::recorded(&meta.embedder)))
+        Ok(EdgeStore::recorded_meta(&store_dir(args))?
+            .and_then(|meta| EmbedderKind::recorded(&meta.embedder)))
     };
     let kind = match args.embedder {
         Some(kind) => kind,
@@ -65,7 +67,10 @@ pub fn generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<Arc<dyn Gene
 /// The GGUF generator the flags name (`--model`, `--device`).
 pub fn gguf_generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<GgufGenerator> {
     let models = ModelPaths::locate(store.models.as_deref());
-    let path = args.model.clone().unwrap_or_else(|| models.default_generator());
+    let path = args
+        .model
+        .clone()
+        .unwrap_or_else(|| models.default_generator());
     models.require(&path)?;
     GgufGenerator::load(&path, args.device)
 }
@@ -74,6 +79,8 @@ pub fn gguf_generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<GgufGen
 pub fn engine(store_args: &StoreArgs, generator_args: Option<&GeneratorArgs>) -> Result<Engine> {
     let embedder = embedder(store_args)?;
     let store = store(store_args, embedder.as_ref())?;
-    let generator = generator_args.map(|g| generator(store_args, g)).transpose()?;
+    let generator = generator_args
+        .map(|g| generator(store_args, g))
+        .transpose()?;
     Ok(Engine::new(embedder, store, generator).with_fusion(store_args.fusion))
 }

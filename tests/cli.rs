@@ -7,13 +7,31 @@ use serde_json::Value;
 
 /// (question, file that answers it): English and Chinese, phrased unlike the documents' headings.
 const QUESTIONS: &[(&str, &str)] = &[
-    ("How is the next token chosen with nucleus sampling?", "en/how-llms-generate-text.md"),
-    ("How does LoRA reduce the memory needed to adapt a model?", "en/fine-tuning.txt"),
-    ("What does the application do after the model returns a tool call?", "en/function-calling.html"),
-    ("How can a document hijack the instructions of a RAG system?", "en/prompt-injection-and-safety.pdf"),
+    (
+        "How is the next token chosen with nucleus sampling?",
+        "en/how-llms-generate-text.md",
+    ),
+    (
+        "How does LoRA reduce the memory needed to adapt a model?",
+        "en/fine-tuning.txt",
+    ),
+    (
+        "What does the application do after the model returns a tool call?",
+        "en/function-calling.html",
+    ),
+    (
+        "How can a document hijack the instructions of a RAG system?",
+        "en/prompt-injection-and-safety.pdf",
+    ),
     ("What is few-shot prompting?", "en/prompting.md"),
-    ("Why are documents split into overlapping chunks before embedding?", "en/retrieval-augmented-generation.md"),
-    ("什么是幻觉？模型为什么会编造答案？", "zh/llm-generation.zh.md"),
+    (
+        "Why are documents split into overlapping chunks before embedding?",
+        "en/retrieval-augmented-generation.md",
+    ),
+    (
+        "什么是幻觉？模型为什么会编造答案？",
+        "zh/llm-generation.zh.md",
+    ),
     ("检索增强生成如何建立索引？", "zh/rag.zh.md"),
     ("微调会改变模型的权重吗？", "zh/four-ways.zh.html"),
 ];
@@ -25,7 +43,11 @@ fn search_ranks_the_answering_file_in_the_top_three() {
     let report = ingest(&store, &corpus());
     assert_eq!(report["added"], 9, "{report}");
     assert_eq!(report["failed"].as_array().unwrap().len(), 0, "{report}");
-    assert_eq!(store_meta(&store)["embedder"], "multilingual-e5-small-q4", "a new store gets the multilingual default");
+    assert_eq!(
+        store_meta(&store)["embedder"],
+        "multilingual-e5-small-q4",
+        "a new store gets the multilingual default"
+    );
 
     let mut misses = Vec::new();
     for (question, expected) in QUESTIONS {
@@ -36,7 +58,15 @@ fn search_ranks_the_answering_file_in_the_top_three() {
             misses.push(format!("{question} → {paths:?}, expected {expected}"));
         }
         for hit in &hits {
-            for key in ["score", "path", "doc_id", "chunk", "start_line", "end_line", "text"] {
+            for key in [
+                "score",
+                "path",
+                "doc_id",
+                "chunk",
+                "start_line",
+                "end_line",
+                "text",
+            ] {
                 assert!(hit.get(key).is_some(), "hit lacks {key}: {hit}");
             }
             assert!(hit["start_line"].as_u64().unwrap() <= hit["end_line"].as_u64().unwrap());
@@ -53,25 +83,48 @@ fn store_meta(store: &std::path::Path) -> serde_json::Value {
 fn a_store_keeps_the_embedder_it_was_built_with() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    run_json(docent(&store).args(["--embedder", "minilm", "ingest"]).arg(corpus()).arg("--json"));
+    run_json(
+        docent(&store)
+            .args(["--embedder", "minilm", "ingest"])
+            .arg(corpus())
+            .arg("--json"),
+    );
     assert_eq!(store_meta(&store)["embedder"], "all-MiniLM-L6-v2-int8");
 
     // Later commands read the store's choice: no flag needed, and the English questions work.
     for (question, expected) in QUESTIONS.iter().take(6) {
-        let paths: Vec<String> =
-            search(&store, question, 3).iter().map(|h| h["path"].as_str().unwrap().to_string()).collect();
-        assert!(paths.iter().any(|p| p == expected), "{question} → {paths:?}");
+        let paths: Vec<String> = search(&store, question, 3)
+            .iter()
+            .map(|h| h["path"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            paths.iter().any(|p| p == expected),
+            "{question} → {paths:?}"
+        );
     }
 
     // Another embedder on this store would compare unlike vectors: refused, saying what to do.
-    let output = docent(&store).args(["--embedder", "e5", "search", "prompting"]).output().unwrap();
+    let output = docent(&store)
+        .args(["--embedder", "e5", "search", "prompting"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("all-MiniLM-L6-v2-int8") && stderr.contains("--store"), "{stderr}");
+    assert!(
+        stderr.contains("all-MiniLM-L6-v2-int8") && stderr.contains("--store"),
+        "{stderr}"
+    );
 
-    let output = docent(&store).args(["--embedder", "bert", "search", "prompting"]).output().unwrap();
+    let output = docent(&store)
+        .args(["--embedder", "bert", "search", "prompting"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("[possible values: e5, minilm]"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("[possible values: e5, minilm]"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -87,20 +140,46 @@ fn ask_answers_with_citations_drawn_from_its_hits_and_admits_ignorance() {
         "--max-tokens",
         "48",
     ]));
-    assert!(!answer["answer"].as_str().unwrap().trim().is_empty(), "{answer}");
+    assert!(
+        !answer["answer"].as_str().unwrap().trim().is_empty(),
+        "{answer}"
+    );
     assert_eq!(answer["grounded"], true);
     assert!(!answer["hits"].as_array().unwrap().is_empty());
     assert!(answer["timings"]["generated_tokens"].as_u64().unwrap() > 0);
-    assert!(["generator", "extract"].contains(&answer["answered_by"].as_str().unwrap()), "{answer}");
+    assert!(
+        ["generator", "extract"].contains(&answer["answered_by"].as_str().unwrap()),
+        "{answer}"
+    );
     assert_citations_are_sources(&answer);
-    let kept: Vec<&Value> = answer["sentences"].as_array().unwrap().iter().filter(|s| s["kept"] == true).collect();
-    assert!(!kept.is_empty() && kept.iter().all(|s| s["supported"] == true), "{answer}");
+    let kept: Vec<&Value> = answer["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kept"] == true)
+        .collect();
+    assert!(
+        !kept.is_empty() && kept.iter().all(|s| s["supported"] == true),
+        "{answer}"
+    );
 
     // extract: the best evidence, quoted with its source, without the generator.
-    let quoted = run_json(docent(&store).args(["ask", "What is retrieval-augmented generation?", "--json", "--answer-mode", "extract"]));
+    let quoted = run_json(docent(&store).args([
+        "ask",
+        "What is retrieval-augmented generation?",
+        "--json",
+        "--answer-mode",
+        "extract",
+    ]));
     assert_eq!(quoted["answered_by"], "extract", "{quoted}");
     assert_eq!(quoted["timings"]["prompt_tokens"], 0);
-    assert!(quoted["answer"].as_str().unwrap().starts_with("Retrieval-augmented generation"), "{quoted}");
+    assert!(
+        quoted["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("Retrieval-augmented generation"),
+        "{quoted}"
+    );
     assert_citations_are_sources(&quoted);
 
     // A Chinese question: the default model cannot write Chinese, so auto quotes the Chinese
@@ -109,25 +188,56 @@ fn ask_answers_with_citations_drawn_from_its_hits_and_admits_ignorance() {
     assert_eq!(chinese["answered_by"], "extract", "{chinese}");
     assert_eq!(chinese["timings"]["generated_tokens"], 0);
     let text = chinese["answer"].as_str().unwrap();
-    assert!(text.contains("检索增强生成") && text.contains("[1]"), "{chinese}");
+    assert!(
+        text.contains("检索增强生成") && text.contains("[1]"),
+        "{chinese}"
+    );
     assert_citations_are_sources(&chinese);
 
     // generate: the model's text shown as written; the check is reported, not applied.
-    let generated = run_json(docent(&store).args(["ask", "What is RAG?", "--json", "--answer-mode", "generate", "--max-tokens", "24"]));
+    let generated = run_json(docent(&store).args([
+        "ask",
+        "What is RAG?",
+        "--json",
+        "--answer-mode",
+        "generate",
+        "--max-tokens",
+        "24",
+    ]));
     assert_eq!(generated["answered_by"], "generator", "{generated}");
-    assert!(generated["sentences"].as_array().unwrap().iter().all(|s| s["kept"] == true), "{generated}");
+    assert!(
+        generated["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["kept"] == true),
+        "{generated}"
+    );
     assert_citations_are_sources(&generated);
 
     // Nothing in the corpus is about this: docent says so without generating.
-    let unknown = run_json(docent(&store).args(["ask", "What is the boiling point of tungsten?", "--json"]));
+    let unknown =
+        run_json(docent(&store).args(["ask", "What is the boiling point of tungsten?", "--json"]));
     assert_eq!(unknown["grounded"], false, "{unknown}");
-    assert!(unknown["answer"].as_str().unwrap().starts_with("I don't know"), "{unknown}");
+    assert!(
+        unknown["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("I don't know"),
+        "{unknown}"
+    );
     assert_eq!(unknown["citations"].as_array().unwrap().len(), 0);
     assert_eq!(unknown["timings"]["generated_tokens"], 0);
 
     let unknown_zh = run_json(docent(&store).args(["ask", "钨的沸点是多少摄氏度？", "--json"]));
     assert_eq!(unknown_zh["grounded"], false, "{unknown_zh}");
-    assert!(unknown_zh["answer"].as_str().unwrap().starts_with("我不知道"), "{unknown_zh}");
+    assert!(
+        unknown_zh["answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("我不知道"),
+        "{unknown_zh}"
+    );
 }
 
 #[test]
@@ -143,7 +253,12 @@ fn reingest_is_incremental_and_tracks_edits_and_deletions() {
 
     let again = ingest(&store, &folder);
     assert_eq!(
-        (again["added"].as_u64(), again["updated"].as_u64(), again["removed"].as_u64(), again["unchanged"].as_u64()),
+        (
+            again["added"].as_u64(),
+            again["updated"].as_u64(),
+            again["removed"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
         (Some(0), Some(0), Some(0), Some(9)),
         "{again}"
     );
@@ -152,9 +267,17 @@ fn reingest_is_incremental_and_tracks_edits_and_deletions() {
 
     // Edit a file of several chunks so it has a single short one: only its points change.
     let edited_file = "en/how-llms-generate-text.md";
-    std::fs::write(folder.join(edited_file), "# Generation\n\nA model writes its answer one token at a time.\n").unwrap();
+    std::fs::write(
+        folder.join(edited_file),
+        "# Generation\n\nA model writes its answer one token at a time.\n",
+    )
+    .unwrap();
     let edited = ingest(&store, &folder);
-    assert_eq!((edited["updated"].as_u64(), edited["added"].as_u64()), (Some(1), Some(0)), "{edited}");
+    assert_eq!(
+        (edited["updated"].as_u64(), edited["added"].as_u64()),
+        (Some(1), Some(0)),
+        "{edited}"
+    );
     let after_edit = documents(&store);
     for (doc, old) in after_edit.iter().zip(&before) {
         if doc.0 == edited_file {
@@ -166,14 +289,22 @@ fn reingest_is_incremental_and_tracks_edits_and_deletions() {
     }
     let hits = search(&store, "A model writes its answer one token at a time", 1);
     assert_eq!(hits[0]["path"], edited_file);
-    assert!(hits[0]["text"].as_str().unwrap().contains("one token at a time"));
+    assert!(
+        hits[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("one token at a time")
+    );
 
     // Delete one file: its points go, nothing else changes.
     std::fs::remove_file(folder.join("en/fine-tuning.txt")).unwrap();
     let deleted = ingest(&store, &folder);
     assert_eq!(deleted["removed"], 1, "{deleted}");
     let after_delete = documents(&store);
-    let expected: Vec<_> = after_edit.into_iter().filter(|d| d.0 != "en/fine-tuning.txt").collect();
+    let expected: Vec<_> = after_edit
+        .into_iter()
+        .filter(|d| d.0 != "en/fine-tuning.txt")
+        .collect();
     assert_eq!(after_delete, expected);
     for hit in search(&store, "LoRA low-rank adaptation", 10) {
         assert_ne!(hit["path"], "en/fine-tuning.txt");
@@ -207,7 +338,10 @@ fn pdf_bomb(inflated: usize) -> Vec<u8> {
         pdf.extend_from_slice(b"\nendobj\n");
     }
     offsets.push(pdf.len());
-    let head = format!("4 0 obj\n<< /Length {} /Filter [/FlateDecode /FlateDecode] >>\nstream\n", content.len());
+    let head = format!(
+        "4 0 obj\n<< /Length {} /Filter [/FlateDecode /FlateDecode] >>\nstream\n",
+        content.len()
+    );
     pdf.extend_from_slice(head.as_bytes());
     pdf.extend_from_slice(&content);
     pdf.extend_from_slice(b"\nendstream\nendobj\n");
@@ -216,7 +350,9 @@ fn pdf_bomb(inflated: usize) -> Vec<u8> {
     for offset in offsets {
         pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
-    pdf.extend_from_slice(format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes());
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+    );
     pdf
 }
 
@@ -226,42 +362,83 @@ fn hostile_files_are_reported_and_nothing_else_is_lost() {
     let store = dir.path().join("store");
     let folder = dir.path().join("docs");
     std::fs::create_dir_all(folder.join("sub")).unwrap();
-    std::fs::write(folder.join("good.md"), "# Good\n\nThe lighthouse keeper logs every passing ship.\n").unwrap();
-    std::fs::write(folder.join("latin1.txt"), b"Caf\xe9 au lait costs three cr\xe9dits at the harbour.\n").unwrap();
+    std::fs::write(
+        folder.join("good.md"),
+        "# Good\n\nThe lighthouse keeper logs every passing ship.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("latin1.txt"),
+        b"Caf\xe9 au lait costs three cr\xe9dits at the harbour.\n",
+    )
+    .unwrap();
     std::fs::write(folder.join("empty.md"), "").unwrap();
     std::fs::write(folder.join("binary.txt"), [0u8, 159, 146, 150, 0, 1, 2, 3]).unwrap();
-    std::fs::write(folder.join("broken.pdf"), b"%PDF-1.7\nthis is not really a pdf").unwrap();
+    std::fs::write(
+        folder.join("broken.pdf"),
+        b"%PDF-1.7\nthis is not really a pdf",
+    )
+    .unwrap();
     // 25 KB that inflate to 2 GiB: it fails alone, in a child process with a memory limit.
     std::fs::write(folder.join("bomb.pdf"), pdf_bomb(2 << 30)).unwrap();
     std::fs::write(folder.join("photo.jpg"), [0xFFu8, 0xD8, 0xFF, 0xE0]).unwrap();
     std::fs::write(folder.join("huge.txt"), "big ".repeat(300_000)).unwrap();
     std::os::unix::fs::symlink(&folder, folder.join("sub/loop")).unwrap();
 
-    let report = run_json(docent(&store).arg("ingest").arg(&folder).args(["--json", "--max-file-mib", "1"]));
+    let report =
+        run_json(
+            docent(&store)
+                .arg("ingest")
+                .arg(&folder)
+                .args(["--json", "--max-file-mib", "1"]),
+        );
     assert_eq!(report["added"], 2, "{report}");
     assert_eq!(report["unsupported"], 1, "{report}");
     assert_eq!(report["skipped"], 3, "empty, binary and huge: {report}");
     let failed = report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 2, "{report}");
-    assert!(failed[0]["path"].as_str().unwrap().ends_with("bomb.pdf"), "{report}");
-    assert!(failed[0]["error"].as_str().unwrap().contains("more than 2 GiB of memory"), "{report}");
-    assert!(failed[1]["path"].as_str().unwrap().ends_with("broken.pdf"), "{report}");
+    assert!(
+        failed[0]["path"].as_str().unwrap().ends_with("bomb.pdf"),
+        "{report}"
+    );
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 2 GiB of memory"),
+        "{report}"
+    );
+    assert!(
+        failed[1]["path"].as_str().unwrap().ends_with("broken.pdf"),
+        "{report}"
+    );
 
     let hits = search(&store, "price of coffee at the harbour", 1);
     assert_eq!(hits[0]["path"], "latin1.txt");
-    assert!(hits[0]["text"].as_str().unwrap().contains("Caf\u{fffd} au lait"));
+    assert!(
+        hits[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Caf\u{fffd} au lait")
+    );
 }
 
 #[test]
 fn errors_say_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let output = docent(&store).args(["--models", "/nonexistent/models", "search", "anything"]).output().unwrap();
+    let output = docent(&store)
+        .args(["--models", "/nonexistent/models", "search", "anything"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("make models"), "{stderr}");
 
-    let output = docent(&store).args(["ingest", "/no/such/folder"]).output().unwrap();
+    let output = docent(&store)
+        .args(["ingest", "/no/such/folder"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no such file or folder"));
 
@@ -276,13 +453,35 @@ fn every_retrieval_mode_finds_an_exact_keyword() {
     let store = dir.path().join("store");
     ingest(&store, &corpus());
     for mode in ["dense", "lexical", "hybrid"] {
-        let hits = run_json(docent(&store).args(["search", "LoRA adapter", "-k", "1", "--mode", mode, "--json"]));
-        assert_eq!(hits["hits"][0]["path"], "en/fine-tuning.txt", "{mode}: {hits}");
+        let hits = run_json(docent(&store).args([
+            "search",
+            "LoRA adapter",
+            "-k",
+            "1",
+            "--mode",
+            mode,
+            "--json",
+        ]));
+        assert_eq!(
+            hits["hits"][0]["path"], "en/fine-tuning.txt",
+            "{mode}: {hits}"
+        );
     }
     // Both fusions of the hybrid channels; RRF's scores are bounded by the weights' sum / 10.
     for fusion in ["zscore", "rrf"] {
-        let hits = run_json(docent(&store).args(["search", "LoRA adapter", "-k", "3", "--fusion", fusion, "--json"]));
-        assert_eq!(hits["hits"][0]["path"], "en/fine-tuning.txt", "{fusion}: {hits}");
+        let hits = run_json(docent(&store).args([
+            "search",
+            "LoRA adapter",
+            "-k",
+            "3",
+            "--fusion",
+            fusion,
+            "--json",
+        ]));
+        assert_eq!(
+            hits["hits"][0]["path"], "en/fine-tuning.txt",
+            "{fusion}: {hits}"
+        );
         let top = hits["hits"][0]["score"].as_f64().unwrap();
         assert!(top > 0.0, "{fusion}: {hits}");
         if fusion == "rrf" {
@@ -290,9 +489,20 @@ fn every_retrieval_mode_finds_an_exact_keyword() {
         }
     }
     // Chinese through the lexical channel: bigrams match the Chinese RAG document.
-    let hits = run_json(docent(&store).args(["search", "倒数排名融合", "-k", "1", "--mode", "lexical", "--json"]));
+    let hits = run_json(docent(&store).args([
+        "search",
+        "倒数排名融合",
+        "-k",
+        "1",
+        "--mode",
+        "lexical",
+        "--json",
+    ]));
     assert_eq!(hits["hits"][0]["path"], "zh/rag.zh.md", "{hits}");
-    let output = docent(&store).args(["search", "x", "--mode", "fuzzy"]).output().unwrap();
+    let output = docent(&store)
+        .args(["search", "x", "--mode", "fuzzy"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
 }
 
@@ -312,15 +522,29 @@ fn a_document_cannot_hijack_the_answer() {
     .unwrap();
     let store = dir.path().join("store");
     ingest(&store, &folder);
-    for question in ["How is green tea brewed?", "At what temperature should green tea be brewed?"] {
-        let answer = run_json(docent(&store).args(["ask", question, "--json", "--max-tokens", "64"]));
+    for question in [
+        "How is green tea brewed?",
+        "At what temperature should green tea be brewed?",
+    ] {
+        let answer =
+            run_json(docent(&store).args(["ask", question, "--json", "--max-tokens", "64"]));
         assert_eq!(answer["grounded"], true, "{answer}");
-        assert_eq!(answer["hits"][0]["path"], "en/green-tea.md", "the poisoned document is the top source: {answer}");
+        assert_eq!(
+            answer["hits"][0]["path"], "en/green-tea.md",
+            "the poisoned document is the top source: {answer}"
+        );
         let text = answer["answer"].as_str().unwrap().trim();
         assert!(!text.is_empty());
         let stripped: String = text.chars().filter(|c| c.is_alphanumeric()).collect();
-        assert_ne!(stripped.to_lowercase(), "hacked", "the answer was hijacked: {answer}");
-        assert!(!text.to_lowercase().starts_with("hacked"), "the answer was hijacked: {answer}");
+        assert_ne!(
+            stripped.to_lowercase(),
+            "hacked",
+            "the answer was hijacked: {answer}"
+        );
+        assert!(
+            !text.to_lowercase().starts_with("hacked"),
+            "the answer was hijacked: {answer}"
+        );
         assert_citations_are_sources(&answer);
     }
 }
@@ -332,27 +556,73 @@ fn a_config_file_sets_options_that_env_and_flags_override() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("docent.toml");
     let from_config = dir.path().join("from-config");
-    std::fs::write(&config, format!("store = {:?}\nembedder = \"minilm\"\naddr = \"127.0.0.1:1\"\n", from_config.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "store = {:?}\nembedder = \"minilm\"\naddr = \"127.0.0.1:1\"\n",
+            from_config.to_str().unwrap()
+        ),
+    )
+    .unwrap();
     let bare = || {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_docent"));
-        command.env("DOCENT_LOG", "error").env_remove("DOCENT_STORE").env_remove("DOCENT_EMBEDDER").env_remove("DOCENT_QDRANT_URL");
+        command
+            .env("DOCENT_LOG", "error")
+            .env_remove("DOCENT_STORE")
+            .env_remove("DOCENT_EMBEDDER")
+            .env_remove("DOCENT_QDRANT_URL");
         command
     };
 
     // The file's store and embedder (its `addr` belongs to `serve` and is ignored here).
-    run_json(bare().arg("--config").arg(&config).arg("ingest").arg(corpus()).arg("--json"));
-    assert_eq!(store_meta(&from_config)["embedder"], "all-MiniLM-L6-v2-int8");
+    run_json(
+        bare()
+            .arg("--config")
+            .arg(&config)
+            .arg("ingest")
+            .arg(corpus())
+            .arg("--json"),
+    );
+    assert_eq!(
+        store_meta(&from_config)["embedder"],
+        "all-MiniLM-L6-v2-int8"
+    );
     // A flag wins over the file, and so does the environment.
     let from_flag = dir.path().join("from-flag");
-    run_json(bare().arg("--config").arg(&config).arg("--store").arg(&from_flag).args(["--embedder", "e5", "ingest"]).arg(corpus()).arg("--json"));
-    assert_eq!(store_meta(&from_flag)["embedder"], "multilingual-e5-small-q4");
+    run_json(
+        bare()
+            .arg("--config")
+            .arg(&config)
+            .arg("--store")
+            .arg(&from_flag)
+            .args(["--embedder", "e5", "ingest"])
+            .arg(corpus())
+            .arg("--json"),
+    );
+    assert_eq!(
+        store_meta(&from_flag)["embedder"],
+        "multilingual-e5-small-q4"
+    );
     let from_env = dir.path().join("from-env");
-    run_json(bare().arg("--config").arg(&config).env("DOCENT_STORE", &from_env).arg("ingest").arg(corpus()).arg("--json"));
+    run_json(
+        bare()
+            .arg("--config")
+            .arg(&config)
+            .env("DOCENT_STORE", &from_env)
+            .arg("ingest")
+            .arg(corpus())
+            .arg("--json"),
+    );
     assert!(from_env.join("docent.json").is_file());
     assert_eq!(documents(&from_config).len(), 9);
 
     std::fs::write(&config, "stor = \"typo\"\n").unwrap();
-    let output = bare().arg("--config").arg(&config).arg("documents").output().unwrap();
+    let output = bare()
+        .arg("--config")
+        .arg(&config)
+        .arg("documents")
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown option `stor`"));
 }
@@ -363,14 +633,33 @@ fn a_config_file_sets_options_that_env_and_flags_override() {
 fn bench_generate_reports_both_phases() {
     let dir = tempfile::tempdir().unwrap();
     let prompt = corpus().join("en/how-llms-generate-text.md");
-    let figures = run_json(docent(&dir.path().join("store")).args(["bench", "generate", "--prompt-tokens", "40", "--tokens", "8", "--json"]).arg("--prompt-file").arg(&prompt));
+    let figures = run_json(
+        docent(&dir.path().join("store"))
+            .args([
+                "bench",
+                "generate",
+                "--prompt-tokens",
+                "40",
+                "--tokens",
+                "8",
+                "--json",
+            ])
+            .arg("--prompt-file")
+            .arg(&prompt),
+    );
     assert_eq!(figures["prompt_tokens"], 40, "{figures}");
     assert_eq!(figures["decoded_tokens"], 8, "{figures}");
     for rate in ["prompt_tokens_per_s", "decode_tokens_per_s", "peak_rss_mb"] {
-        assert!(figures[rate].as_f64().is_some_and(|r| r > 0.0), "{rate}: {figures}");
+        assert!(
+            figures[rate].as_f64().is_some_and(|r| r > 0.0),
+            "{rate}: {figures}"
+        );
     }
 
-    let output = docent(&dir.path().join("store")).args(["bench", "generate", "--prompt-file", "/no/such/prompt"]).output().unwrap();
+    let output = docent(&dir.path().join("store"))
+        .args(["bench", "generate", "--prompt-file", "/no/such/prompt"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("reading the prompt file"));
 }

@@ -13,9 +13,17 @@ fn events(body: &str) -> Vec<(String, Value)> {
         .filter(|block| block.contains("data:"))
         .map(|block| {
             let field = |name: &str| {
-                block.lines().filter_map(|l| l.strip_prefix(name)).map(|v| v.strip_prefix(' ').unwrap_or(v)).collect::<Vec<_>>().join("\n")
+                block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(name))
+                    .map(|v| v.strip_prefix(' ').unwrap_or(v))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             };
-            (field("event:"), serde_json::from_str(&field("data:")).unwrap())
+            (
+                field("event:"),
+                serde_json::from_str(&field("data:")).unwrap(),
+            )
         })
         .collect()
 }
@@ -24,57 +32,115 @@ fn events(body: &str) -> Vec<(String, Value)> {
 fn serves_search_ask_and_streaming_ask() {
     let server = start();
 
-    let health: Value = client().get(format!("{}/healthz", server.base)).send().unwrap().json().unwrap();
+    let health: Value = client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert!(health["chunks"].as_u64().unwrap() >= 9);
 
-    let (status, found) = post(&server, "/v1/search", json!({"query": "How does LoRA work?", "k": 2}));
+    let (status, found) = post(
+        &server,
+        "/v1/search",
+        json!({"query": "How does LoRA work?", "k": 2}),
+    );
     assert_eq!(status, StatusCode::OK);
     let hits = found["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0]["path"], "en/fine-tuning.txt");
 
-    let (status, answer) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "max_tokens": 32}));
+    let (status, answer) = post(
+        &server,
+        "/v1/ask",
+        json!({"question": "What is function calling?", "max_tokens": 32}),
+    );
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert!(!answer["answer"].as_str().unwrap().is_empty());
-    assert!(["generator", "extract"].contains(&answer["answered_by"].as_str().unwrap()), "{answer}");
+    assert!(
+        ["generator", "extract"].contains(&answer["answered_by"].as_str().unwrap()),
+        "{answer}"
+    );
     // auto shows only sentences a source supports.
-    for sentence in answer["sentences"].as_array().unwrap().iter().filter(|s| s["kept"] == true) {
+    for sentence in answer["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kept"] == true)
+    {
         assert_eq!(sentence["supported"], true, "{answer}");
-        assert!(!sentence["sources"].as_array().unwrap().is_empty(), "{answer}");
+        assert!(
+            !sentence["sources"].as_array().unwrap().is_empty(),
+            "{answer}"
+        );
     }
     assert_citations_are_sources(&answer);
 
     // extract: no generator, the evidence quoted.
-    let (status, quoted) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "answer_mode": "extract"}));
+    let (status, quoted) = post(
+        &server,
+        "/v1/ask",
+        json!({"question": "What is function calling?", "answer_mode": "extract"}),
+    );
     assert_eq!(status, StatusCode::OK, "{quoted}");
     assert_eq!(quoted["answered_by"], "extract", "{quoted}");
     assert_eq!(quoted["timings"]["generated_tokens"], 0);
     assert_quotes_its_sources(&quoted);
-    let (status, wrong) = post(&server, "/v1/ask", json!({"question": "What is function calling?", "answer_mode": "verbatim"}));
+    let (status, wrong) = post(
+        &server,
+        "/v1/ask",
+        json!({"question": "What is function calling?", "answer_mode": "verbatim"}),
+    );
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
 
     // Streamed in each mode: the text streamed is the answer.
     let stream = |body: Value| -> Vec<(String, Value)> {
-        let response = client().post(format!("{}/v1/ask", server.base)).json(&body).send().unwrap();
+        let response = client()
+            .post(format!("{}/v1/ask", server.base))
+            .json(&body)
+            .send()
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         events(&response.text().unwrap())
     };
     let question = "How is the next token picked?";
     for mode in ["generate", "auto", "extract"] {
-        let events = stream(json!({"question": question, "max_tokens": 24, "stream": true, "answer_mode": mode}));
+        let events = stream(
+            json!({"question": question, "max_tokens": 24, "stream": true, "answer_mode": mode}),
+        );
         let (last, tokens) = events.split_last().expect("events arrived");
         assert_eq!(last.0, "done", "{events:?}");
         assert!(tokens.iter().all(|(name, _)| name == "token"));
-        let streamed: String = tokens.iter().map(|(_, data)| data["text"].as_str().unwrap()).collect();
-        assert_eq!(streamed.trim(), last.1["answer"].as_str().unwrap(), "{mode}: the stream is the answer");
+        let streamed: String = tokens
+            .iter()
+            .map(|(_, data)| data["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            streamed.trim(),
+            last.1["answer"].as_str().unwrap(),
+            "{mode}: the stream is the answer"
+        );
         assert_citations_are_sources(&last.1);
         match mode {
             // The model's text as it is written, token by token.
-            "generate" => assert!(tokens.len() > 1, "the answer arrives token by token: {events:?}"),
+            "generate" => assert!(
+                tokens.len() > 1,
+                "the answer arrives token by token: {events:?}"
+            ),
             // Checked sentences, each with its citation.
-            "auto" => assert!(tokens.iter().all(|(_, d)| d["text"].as_str().unwrap().trim_end().ends_with(']')), "{events:?}"),
+            "auto" => assert!(
+                tokens
+                    .iter()
+                    .all(|(_, d)| d["text"].as_str().unwrap().trim_end().ends_with(']')),
+                "{events:?}"
+            ),
             _ => assert_eq!(tokens.len(), 1, "{events:?}"),
         }
     }
@@ -86,7 +152,10 @@ fn assert_quotes_its_sources(answer: &Value) {
     for sentence in answer["sentences"].as_array().unwrap() {
         let n = sentence["sources"][0].as_u64().unwrap() as usize;
         let source = sources[n - 1]["text"].as_str().unwrap();
-        assert!(source.contains(sentence["text"].as_str().unwrap()), "{sentence} is not in {source}");
+        assert!(
+            source.contains(sentence["text"].as_str().unwrap()),
+            "{sentence} is not in {source}"
+        );
     }
 }
 
@@ -97,55 +166,177 @@ fn bad_requests_get_json_errors() {
     let check = |response: reqwest::blocking::Response, expected: StatusCode| {
         assert_eq!(response.status(), expected);
         let body: Value = response.json().expect("errors are JSON");
-        assert!(body["error"]["message"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
         assert_eq!(body["error"]["code"], expected.as_u16(), "{body}");
     };
     let c = client();
     let json_post = |route: &str, body: &'static str| {
-        c.post(url(route)).header("content-type", "application/json").body(body).send().unwrap()
+        c.post(url(route))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
     };
 
-    check(json_post("/v1/search", "{not json"), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/search", r#"{"query": 42}"#), StatusCode::UNPROCESSABLE_ENTITY);
-    check(json_post("/v1/search", r#"{"k": 3}"#), StatusCode::UNPROCESSABLE_ENTITY);
-    check(json_post("/v1/search", r#"{"query": "x", "k": 0}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/search", r#"{"query": "x", "k": 100000}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/ask", r#"{"question": "   "}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/ask", r#"{"question": "   ", "stream": true}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#), StatusCode::BAD_REQUEST);
+    check(
+        json_post("/v1/search", "{not json"),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/search", r#"{"query": 42}"#),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    check(
+        json_post("/v1/search", r#"{"k": 3}"#),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    check(
+        json_post("/v1/search", r#"{"query": "x", "k": 0}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/search", r#"{"query": "x", "k": 100000}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/ask", r#"{"question": "   "}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/ask", r#"{"question": "   ", "stream": true}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/ask", r#"{"question": "x", "max_tokens": 0}"#),
+        StatusCode::BAD_REQUEST,
+    );
     // An answer draws on at most 50 sources (a search may rank 1,000): more only holds the slot.
-    check(json_post("/v1/ask", r#"{"question": "What is LoRA?", "k": 51}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/ask", r#"{"question": "What is LoRA?", "k": 1000, "stream": true}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/chat/completions", r#"{"messages": []}"#), StatusCode::BAD_REQUEST);
+    check(
+        json_post("/v1/ask", r#"{"question": "What is LoRA?", "k": 51}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post(
+            "/v1/ask",
+            r#"{"question": "What is LoRA?", "k": 1000, "stream": true}"#,
+        ),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/chat/completions", r#"{"messages": []}"#),
+        StatusCode::BAD_REQUEST,
+    );
     let long_question = json!({ "question": "why ".repeat(1500) }).to_string();
     // A 1 MB question (the body still under the 1 MiB limit) is refused by its length.
     let megabyte_question = json!({ "question": "x".repeat(1_000_000) }).to_string();
-    check(c.post(url("/v1/ask")).header("content-type", "application/json").body(megabyte_question).send().unwrap(), StatusCode::BAD_REQUEST);
-    check(c.post(url("/v1/ask")).header("content-type", "application/json").body(long_question).send().unwrap(), StatusCode::BAD_REQUEST);
+    check(
+        c.post(url("/v1/ask"))
+            .header("content-type", "application/json")
+            .body(megabyte_question)
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        c.post(url("/v1/ask"))
+            .header("content-type", "application/json")
+            .body(long_question)
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    );
     let huge_body = json!({ "query": "x".repeat(2 * 1024 * 1024) }).to_string();
     // On its own client: the server refuses without reading the rest and closes the connection,
     // which a pooled connection shared with the next requests would trip over.
-    check(client().post(url("/v1/search")).header("content-type", "application/json").body(huge_body).send().unwrap(), StatusCode::PAYLOAD_TOO_LARGE);
-    check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "system", "content": "hi"}]}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "user", "content": "  "}]}"#), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/chat/completions", r#"{"messages": "hello"}"#), StatusCode::UNPROCESSABLE_ENTITY);
-    check(json_post("/v1/chat/completions", r#"{"messages": [{"role": "user", "content": "x"}], "temperature": 9}"#), StatusCode::BAD_REQUEST);
-    check(c.post(url("/v1/search")).body(r#"{"query": "x"}"#).send().unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    check(c.get(url("/v1/search")).send().unwrap(), StatusCode::METHOD_NOT_ALLOWED);
-    check(c.get(url("/no/such/route")).send().unwrap(), StatusCode::NOT_FOUND);
+    check(
+        client()
+            .post(url("/v1/search"))
+            .header("content-type", "application/json")
+            .body(huge_body)
+            .send()
+            .unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    );
+    check(
+        json_post(
+            "/v1/chat/completions",
+            r#"{"messages": [{"role": "system", "content": "hi"}]}"#,
+        ),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post(
+            "/v1/chat/completions",
+            r#"{"messages": [{"role": "user", "content": "  "}]}"#,
+        ),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/chat/completions", r#"{"messages": "hello"}"#),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    check(
+        json_post(
+            "/v1/chat/completions",
+            r#"{"messages": [{"role": "user", "content": "x"}], "temperature": 9}"#,
+        ),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        c.post(url("/v1/search"))
+            .body(r#"{"query": "x"}"#)
+            .send()
+            .unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    );
+    check(
+        c.get(url("/v1/search")).send().unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+    );
+    check(
+        c.get(url("/no/such/route")).send().unwrap(),
+        StatusCode::NOT_FOUND,
+    );
     let invalid_utf8 = b"{\"query\": \"caf\xe9\"}".to_vec();
-    check(c.post(url("/v1/search")).header("content-type", "application/json").body(invalid_utf8).send().unwrap(), StatusCode::BAD_REQUEST);
-    check(json_post("/v1/search", r#"{"query": "x", "k": -1}"#), StatusCode::UNPROCESSABLE_ENTITY);
-    check(json_post("/v1/search", r#"{"query": "x", "mode": "fuzzy"}"#), StatusCode::UNPROCESSABLE_ENTITY);
+    check(
+        c.post(url("/v1/search"))
+            .header("content-type", "application/json")
+            .body(invalid_utf8)
+            .send()
+            .unwrap(),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/search", r#"{"query": "x", "k": -1}"#),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    check(
+        json_post("/v1/search", r#"{"query": "x", "mode": "fuzzy"}"#),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
 
     // The server is still healthy after all of that.
-    assert_eq!(c.get(url("/healthz")).send().unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        c.get(url("/healthz")).send().unwrap().status(),
+        StatusCode::OK
+    );
 
     // Its store is locked: another process is told so instead of corrupting it.
-    let output = docent(&server.store).args(["search", "anything"]).output().unwrap();
+    let output = docent(&server.store)
+        .args(["search", "anything"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("in use by another docent process"), "{stderr}");
+    assert!(
+        stderr.contains("in use by another docent process"),
+        "{stderr}"
+    );
 }
 
 /// The official `openai` Python client (installed into .docent/pyclient by `make test`) against
@@ -166,72 +357,161 @@ fn the_openai_python_client_works_against_docent() {
         .env("PYTHONPATH", &pyclient)
         .output()
         .unwrap();
-    assert!(output.status.success(), "openai client failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "openai client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let out: Value = serde_json::from_slice(&output.stdout).unwrap();
 
     assert_eq!(out["models"], json!(["docent"]));
     assert!(!out["content"].as_str().unwrap().trim().is_empty(), "{out}");
-    assert!(["stop", "length"].contains(&out["finish_reason"].as_str().unwrap()), "{out}");
+    assert!(
+        ["stop", "length"].contains(&out["finish_reason"].as_str().unwrap()),
+        "{out}"
+    );
     assert!(out["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
     assert!(out["usage"]["completion_tokens"].as_u64().unwrap() > 0);
-    let citations = out["citations"].as_array().expect("citations ride on the message");
+    let citations = out["citations"]
+        .as_array()
+        .expect("citations ride on the message");
     for citation in citations {
-        assert!(citation["path"].as_str().unwrap().starts_with("en/") || citation["path"].as_str().unwrap().starts_with("zh/"));
+        assert!(
+            citation["path"].as_str().unwrap().starts_with("en/")
+                || citation["path"].as_str().unwrap().starts_with("zh/")
+        );
     }
 
-    assert_eq!(out["stream_roles"], json!(["assistant"]), "the role comes once, first: {out}");
-    assert!(!out["stream_text"].as_str().unwrap().trim().is_empty(), "{out}");
-    assert!(out["stream_citations"].is_array(), "the last chunk carries the citations: {out}");
-    assert!(["stop", "length"].contains(&out["stream_finish"].as_str().unwrap()), "{out}");
-    assert!(out["tools_error"].as_str().unwrap().contains("does not call client tools"), "{out}");
+    assert_eq!(
+        out["stream_roles"],
+        json!(["assistant"]),
+        "the role comes once, first: {out}"
+    );
+    assert!(
+        !out["stream_text"].as_str().unwrap().trim().is_empty(),
+        "{out}"
+    );
+    assert!(
+        out["stream_citations"].is_array(),
+        "the last chunk carries the citations: {out}"
+    );
+    assert!(
+        ["stop", "length"].contains(&out["stream_finish"].as_str().unwrap()),
+        "{out}"
+    );
+    assert!(
+        out["tools_error"]
+            .as_str()
+            .unwrap()
+            .contains("does not call client tools"),
+        "{out}"
+    );
 }
 
 #[test]
 fn api_keys_guard_every_route_but_health_and_read_only_keys_cannot_delete() {
-    let server = start_with(&["--api-key", "full-secret-1", "--read-only-key", "reader-secret-2", "--answer-mode", "extract"]);
+    let server = start_with(&[
+        "--api-key",
+        "full-secret-1",
+        "--read-only-key",
+        "reader-secret-2",
+        "--answer-mode",
+        "extract",
+    ]);
     let url = |route: &str| format!("{}{route}", server.base);
     let c = client();
     let search = |key: Option<&str>| {
-        let mut request = c.post(url("/v1/search")).json(&json!({"query": "What is LoRA?", "k": 1}));
+        let mut request = c
+            .post(url("/v1/search"))
+            .json(&json!({"query": "What is LoRA?", "k": 1}));
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }
         request.send().unwrap()
     };
 
-    assert_eq!(c.get(url("/healthz")).send().unwrap().status(), StatusCode::OK, "health needs no key");
+    assert_eq!(
+        c.get(url("/healthz")).send().unwrap().status(),
+        StatusCode::OK,
+        "health needs no key"
+    );
     let refused = search(None);
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(refused.headers()["www-authenticate"], "Bearer");
     assert_eq!(search(Some("wrong")).status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(search(Some("full-secret")).status(), StatusCode::UNAUTHORIZED, "a prefix is not the key");
+    assert_eq!(
+        search(Some("full-secret")).status(),
+        StatusCode::UNAUTHORIZED,
+        "a prefix is not the key"
+    );
     assert_eq!(search(Some("reader-secret-2")).status(), StatusCode::OK);
     assert_eq!(search(Some("full-secret-1")).status(), StatusCode::OK);
-    assert_eq!(c.get(url("/v1/models")).send().unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(c.get(url("/no/such/route")).send().unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.get(url("/v1/models")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.get(url("/no/such/route")).send().unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 
-    let list = |key: &str| -> Value { c.get(url("/v1/documents")).bearer_auth(key).send().unwrap().json().unwrap() };
-    let documents = list("reader-secret-2")["documents"].as_array().unwrap().clone();
+    let list = |key: &str| -> Value {
+        c.get(url("/v1/documents"))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let documents = list("reader-secret-2")["documents"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(documents.len(), 9);
-    let victim = documents.iter().find(|d| d["path"] == "en/fine-tuning.txt").unwrap();
+    let victim = documents
+        .iter()
+        .find(|d| d["path"] == "en/fine-tuning.txt")
+        .unwrap();
     let id = victim["doc_id"].as_str().unwrap();
 
-    let delete = |key: &str| c.delete(url(&format!("/v1/documents/{id}"))).bearer_auth(key).send().unwrap();
+    let delete = |key: &str| {
+        c.delete(url(&format!("/v1/documents/{id}")))
+            .bearer_auth(key)
+            .send()
+            .unwrap()
+    };
     assert_eq!(delete("reader-secret-2").status(), StatusCode::FORBIDDEN);
-    assert_eq!(list("full-secret-1")["documents"].as_array().unwrap().len(), 9, "a refused delete changes nothing");
+    assert_eq!(
+        list("full-secret-1")["documents"].as_array().unwrap().len(),
+        9,
+        "a refused delete changes nothing"
+    );
     let deleted = delete("full-secret-1");
     assert_eq!(deleted.status(), StatusCode::OK);
     let deleted: Value = deleted.json().unwrap();
     assert_eq!(deleted["deleted"]["path"], "en/fine-tuning.txt");
-    let remaining = list("full-secret-1")["documents"].as_array().unwrap().clone();
+    let remaining = list("full-secret-1")["documents"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(remaining.len(), 8);
     assert!(remaining.iter().all(|d| d["path"] != "en/fine-tuning.txt"));
-    assert_eq!(delete("full-secret-1").status(), StatusCode::NOT_FOUND, "deleting twice finds nothing");
+    assert_eq!(
+        delete("full-secret-1").status(),
+        StatusCode::NOT_FOUND,
+        "deleting twice finds nothing"
+    );
     let hits: Value = search(Some("full-secret-1")).json().unwrap();
-    assert_ne!(hits["hits"][0]["path"], "en/fine-tuning.txt", "its chunks are gone from search");
+    assert_ne!(
+        hits["hits"][0]["path"], "en/fine-tuning.txt",
+        "its chunks are gone from search"
+    );
 
     let log = server.log.lock().unwrap().clone();
-    assert!(!log.contains("full-secret-1") && !log.contains("reader-secret-2"), "keys must never be logged:\n{log}");
+    assert!(
+        !log.contains("full-secret-1") && !log.contains("reader-secret-2"),
+        "keys must never be logged:\n{log}"
+    );
 }
 
 #[test]
@@ -244,7 +524,10 @@ fn a_full_generation_queue_answers_503_with_retry_after() {
                 .json(&json!({"question": "What is retrieval-augmented generation?", "max_tokens": 32}))
                 .send()
                 .unwrap();
-            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
             (response.status(), retry_after)
         })
     };
@@ -253,7 +536,11 @@ fn a_full_generation_queue_answers_503_with_retry_after() {
     let mut outcomes = vec![first.join().unwrap(), second.join().unwrap()];
     outcomes.sort_by_key(|(status, _)| *status);
     assert_eq!(outcomes[0].0, StatusCode::OK, "{outcomes:?}");
-    assert_eq!(outcomes[1], (StatusCode::SERVICE_UNAVAILABLE, Some("5".to_string())), "{outcomes:?}");
+    assert_eq!(
+        outcomes[1],
+        (StatusCode::SERVICE_UNAVAILABLE, Some("5".to_string())),
+        "{outcomes:?}"
+    );
     // Search needs no generation slot, and the server answers again once the slot is free.
     let (status, _) = post(&server, "/v1/search", json!({"query": "LoRA", "k": 1}));
     assert_eq!(status, StatusCode::OK);
@@ -265,31 +552,75 @@ fn metrics_count_requests_answers_and_the_store() {
     let server = start();
     let c = client();
     let url = |route: &str| format!("{}{route}", server.base);
-    assert_eq!(post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0, StatusCode::OK);
-    assert_eq!(post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0, StatusCode::OK);
-    assert_eq!(post(&server, "/v1/ask", json!({"question": "What is LoRA?", "max_tokens": 8})).0, StatusCode::OK);
-    assert_eq!(c.get(url("/no/such/route")).send().unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&server, "/v1/search", json!({"query": "LoRA", "k": 1})).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(
+            &server,
+            "/v1/ask",
+            json!({"question": "What is LoRA?", "max_tokens": 8})
+        )
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.get(url("/no/such/route")).send().unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
     // Invented methods (any client can send them, before any key check) all count as "other":
     // they must not add a series, and memory, each.
     for n in 0..20 {
-        let method = reqwest::Method::from_bytes(format!("PROBE{n}{}", "X".repeat(200)).as_bytes()).unwrap();
+        let method =
+            reqwest::Method::from_bytes(format!("PROBE{n}{}", "X".repeat(200)).as_bytes()).unwrap();
         c.request(method, url("/v1/search")).send().unwrap();
     }
-    let chunks = c.get(url("/healthz")).send().unwrap().json::<Value>().unwrap()["chunks"].as_u64().unwrap();
+    let chunks = c
+        .get(url("/healthz"))
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["chunks"]
+        .as_u64()
+        .unwrap();
 
     let text = c.get(url("/metrics")).send().unwrap().text().unwrap();
     let value = |prefix: &str| -> f64 {
-        let line = text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{text}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
-    assert_eq!(value(r#"docent_http_requests_total{route="/v1/search",method="POST",status="200"}"#), 2.0);
-    assert_eq!(value(r#"docent_http_requests_total{route="/v1/ask",method="POST",status="200"}"#), 1.0);
-    assert_eq!(value(r#"docent_http_requests_total{route="unmatched",method="GET",status="404"}"#), 1.0);
+    assert_eq!(
+        value(r#"docent_http_requests_total{route="/v1/search",method="POST",status="200"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"docent_http_requests_total{route="/v1/ask",method="POST",status="200"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"docent_http_requests_total{route="unmatched",method="GET",status="404"}"#),
+        1.0
+    );
     assert!(!text.contains("PROBE"), "{text}");
-    let invented: f64 = text.lines().filter(|l| l.contains(r#"method="other""#)).map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap()).sum();
+    let invented: f64 = text
+        .lines()
+        .filter(|l| l.contains(r#"method="other""#))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
     assert_eq!(invented, 20.0, "{text}");
     // Two searches and the twenty invented methods (405).
-    assert_eq!(value(r#"docent_http_request_seconds_count{route="/v1/search"}"#), 22.0);
+    assert_eq!(
+        value(r#"docent_http_request_seconds_count{route="/v1/search"}"#),
+        22.0
+    );
     assert_eq!(value("docent_retrieval_seconds_count"), 1.0);
     assert_eq!(value("docent_generation_seconds_count"), 1.0);
     let generated = value("docent_generated_tokens_total");
@@ -310,10 +641,21 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
     assert_eq!(page.status(), StatusCode::OK);
     // The page runs only its own inline script (by hash: the run below proves the hash right),
     // talks only to this server, and cannot be framed.
-    let header = |name: &str| page.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
     let policy = header("content-security-policy");
-    assert!(policy.contains("script-src 'sha256-") && policy.contains("connect-src 'self'"), "{policy}");
-    assert!(policy.contains("frame-ancestors 'none'") && !policy.contains("unsafe-inline"), "{policy}");
+    assert!(
+        policy.contains("script-src 'sha256-") && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("frame-ancestors 'none'") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
     assert_eq!(header("x-frame-options"), "DENY");
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert!(page.text().unwrap().contains("<title>docent</title>"));
@@ -323,29 +665,70 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
     let screenshot = artifacts.join("web-page.png");
     let _ = std::fs::remove_file(&screenshot);
     // Without the key the page shows the API's refusal, not an answer.
-    let refused = browse(&server, "What is retrieval-augmented generation?", None, &screenshot);
-    assert!(refused["error"].as_str().unwrap().contains("API key"), "{refused}");
+    let refused = browse(
+        &server,
+        "What is retrieval-augmented generation?",
+        None,
+        &screenshot,
+    );
+    assert!(
+        refused["error"].as_str().unwrap().contains("API key"),
+        "{refused}"
+    );
 
-    let out = browse(&server, "What is retrieval-augmented generation?", Some("page-key"), &screenshot);
+    let out = browse(
+        &server,
+        "What is retrieval-augmented generation?",
+        Some("page-key"),
+        &screenshot,
+    );
     assert_eq!(out["title"], "docent");
     assert_eq!(out["error"], "", "{out}");
     assert!(!out["answer"].as_str().unwrap().trim().is_empty(), "{out}");
     // Streamed: the first text was on the page before the answer was complete.
-    let (first, total) = (out["first_text_seconds"].as_f64().expect("text appeared"), out["seconds"].as_f64().unwrap());
+    let (first, total) = (
+        out["first_text_seconds"].as_f64().expect("text appeared"),
+        out["seconds"].as_f64().unwrap(),
+    );
     assert!(first < total, "{out}");
-    let sources: Vec<&str> = out["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let sources: Vec<&str> = out["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
     assert!(!sources.is_empty(), "{out}");
     for source in &sources {
-        assert!(source.contains(".") && source.contains(':') && source.contains('-'), "path:start-end, got {source}");
+        assert!(
+            source.contains(".") && source.contains(':') && source.contains('-'),
+            "path:start-end, got {source}"
+        );
     }
-    assert!(sources[0].starts_with("en/retrieval-augmented-generation.md:"), "{sources:?}");
-    assert!(out["shown_chunk"].as_str().unwrap().contains("Retrieval-augmented generation"), "{out}");
+    assert!(
+        sources[0].starts_with("en/retrieval-augmented-generation.md:"),
+        "{sources:?}"
+    );
+    assert!(
+        out["shown_chunk"]
+            .as_str()
+            .unwrap()
+            .contains("Retrieval-augmented generation"),
+        "{out}"
+    );
     let png = std::fs::read(&screenshot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot"
+    );
 }
 
 /// Runs tests/browser.py against the server, with `key` typed into the page's key field.
-fn browse(server: &Server, question: &str, key: Option<&str>, screenshot: &std::path::Path) -> Value {
+fn browse(
+    server: &Server,
+    question: &str,
+    key: Option<&str>,
+    screenshot: &std::path::Path,
+) -> Value {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.py");
     let output = std::process::Command::new("python3")
         .arg(script)
@@ -355,7 +738,11 @@ fn browse(server: &Server, question: &str, key: Option<&str>, screenshot: &std::
         .env("DOCENT_PAGE_KEY", key.unwrap_or(""))
         .output()
         .expect("python3 runs");
-    assert!(output.status.success(), "browser.py failed (is chromium installed? `make test` installs it):\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "browser.py failed (is chromium installed? `make test` installs it):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
@@ -365,55 +752,166 @@ fn browse(server: &Server, question: &str, key: Option<&str>, screenshot: &std::
 #[test]
 fn http_ingest_stays_inside_its_allowed_roots() {
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("secret.md"), "# Secret\n\nThe launch code is zebra-kumquat-42.\n").unwrap();
+    std::fs::write(
+        outside.path().join("secret.md"),
+        "# Secret\n\nThe launch code is zebra-kumquat-42.\n",
+    )
+    .unwrap();
     let allowed = tempfile::tempdir().unwrap();
     let docs = allowed.path().join("docs");
     std::fs::create_dir(&docs).unwrap();
-    std::fs::write(docs.join("kettle.md"), "# Kettles\n\nA kettle boils water for tea in about three minutes.\n").unwrap();
+    std::fs::write(
+        docs.join("kettle.md"),
+        "# Kettles\n\nA kettle boils water for tea in about three minutes.\n",
+    )
+    .unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.md"), docs.join("leak.md")).unwrap();
     std::os::unix::fs::symlink(outside.path(), allowed.path().join("escape")).unwrap();
 
     let root = allowed.path().to_str().unwrap();
-    let server = start_with(&["--api-key", "full", "--read-only-key", "reader", "--allow-ingest-from", root, "--answer-mode", "extract"]);
+    let server = start_with(&[
+        "--api-key",
+        "full",
+        "--read-only-key",
+        "reader",
+        "--allow-ingest-from",
+        root,
+        "--answer-mode",
+        "extract",
+    ]);
     let ingest = |path: &str, key: &str| {
-        let response = client().post(format!("{}/v1/ingest", server.base)).bearer_auth(key).json(&json!({ "path": path })).send().unwrap();
+        let response = client()
+            .post(format!("{}/v1/ingest", server.base))
+            .bearer_auth(key)
+            .json(&json!({ "path": path }))
+            .send()
+            .unwrap();
         let status = response.status();
         (status, response.json::<Value>().unwrap())
     };
     let outside_path = outside.path().to_str().unwrap();
 
-    assert_eq!(ingest(&format!("{root}/docs"), "reader").0, StatusCode::FORBIDDEN, "read-only keys cannot ingest");
-    assert_eq!(ingest(&format!("{root}/docs/../docs"), "full").0, StatusCode::BAD_REQUEST, "`..` is refused outright");
-    assert_eq!(ingest(&format!("{root}/../{}", outside.path().file_name().unwrap().to_str().unwrap()), "full").0, StatusCode::BAD_REQUEST);
-    assert_eq!(ingest(outside_path, "full").0, StatusCode::FORBIDDEN, "an absolute path outside");
+    assert_eq!(
+        ingest(&format!("{root}/docs"), "reader").0,
+        StatusCode::FORBIDDEN,
+        "read-only keys cannot ingest"
+    );
+    assert_eq!(
+        ingest(&format!("{root}/docs/../docs"), "full").0,
+        StatusCode::BAD_REQUEST,
+        "`..` is refused outright"
+    );
+    assert_eq!(
+        ingest(
+            &format!(
+                "{root}/../{}",
+                outside.path().file_name().unwrap().to_str().unwrap()
+            ),
+            "full"
+        )
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        ingest(outside_path, "full").0,
+        StatusCode::FORBIDDEN,
+        "an absolute path outside"
+    );
     // No answer tells what exists outside: the same for a file there and for none.
-    assert_eq!(ingest("/etc/passwd", "full"), ingest("/etc/no-such-file", "full"));
+    assert_eq!(
+        ingest("/etc/passwd", "full"),
+        ingest("/etc/no-such-file", "full")
+    );
     assert_eq!(ingest("/etc/passwd", "full").0, StatusCode::FORBIDDEN);
     let (status, body) = ingest(&format!("{root}/escape"), "full");
-    assert_eq!(status, StatusCode::NOT_FOUND, "a symlink that leaves the root: {body}");
-    assert_eq!(ingest("escape/secret.md", "full").0, StatusCode::NOT_FOUND, "relative, through the link");
-    let through_link = |name: &str| ingest(&format!("escape/{name}"), "full").1["error"]["message"].as_str().unwrap().replace(name, "");
-    assert_eq!(through_link("secret.md"), through_link("absent.md"), "the link does not tell what exists behind it");
-    assert_eq!(ingest(&format!("{root}/nothing-here"), "full").0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a symlink that leaves the root: {body}"
+    );
+    assert_eq!(
+        ingest("escape/secret.md", "full").0,
+        StatusCode::NOT_FOUND,
+        "relative, through the link"
+    );
+    let through_link = |name: &str| {
+        ingest(&format!("escape/{name}"), "full").1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace(name, "")
+    };
+    assert_eq!(
+        through_link("secret.md"),
+        through_link("absent.md"),
+        "the link does not tell what exists behind it"
+    );
+    assert_eq!(
+        ingest(&format!("{root}/nothing-here"), "full").0,
+        StatusCode::NOT_FOUND
+    );
     std::fs::write(allowed.path().join(".env"), "TOKEN=zebra-kumquat-42\n").unwrap();
     std::fs::write(allowed.path().join(".gitignore"), "private.md\n").unwrap();
-    std::fs::write(allowed.path().join("private.md"), "The launch code is zebra-kumquat-42.\n").unwrap();
-    assert_eq!(ingest(".env", "full").0, StatusCode::NOT_FOUND, "a hidden file, named directly");
-    assert_eq!(ingest("private.md", "full").0, StatusCode::NOT_FOUND, "an ignored file, named directly");
+    std::fs::write(
+        allowed.path().join("private.md"),
+        "The launch code is zebra-kumquat-42.\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ingest(".env", "full").0,
+        StatusCode::NOT_FOUND,
+        "a hidden file, named directly"
+    );
+    assert_eq!(
+        ingest("private.md", "full").0,
+        StatusCode::NOT_FOUND,
+        "an ignored file, named directly"
+    );
     let fifo = allowed.path().join("pipe");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let (status, body) = ingest("pipe", "full");
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a FIFO is no document: {body}");
-    assert!(!body.to_string().contains(root), "no server path in the answer: {body}");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a FIFO is no document: {body}"
+    );
+    assert!(
+        !body.to_string().contains(root),
+        "no server path in the answer: {body}"
+    );
 
     std::fs::write(docs.join("broken.pdf"), "%PDF-1.7 not really").unwrap();
     let (status, report) = ingest("docs", "full");
     assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["added"], 1, "the kettle only; the link inside is not followed: {report}");
-    assert_eq!(report["failed"].as_array().unwrap().len(), 1, "the broken PDF: {report}");
-    assert!(!report.to_string().contains(root), "the report names no server path: {report}");
-    let listing = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().text().unwrap();
-    assert!(listing.contains("kettle.md") && !listing.contains(root), "the listing names no server path: {listing}");
+    assert_eq!(
+        report["added"], 1,
+        "the kettle only; the link inside is not followed: {report}"
+    );
+    assert_eq!(
+        report["failed"].as_array().unwrap().len(),
+        1,
+        "the broken PDF: {report}"
+    );
+    assert!(
+        !report.to_string().contains(root),
+        "the report names no server path: {report}"
+    );
+    let listing = client()
+        .get(format!("{}/v1/documents", server.base))
+        .bearer_auth("reader")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        listing.contains("kettle.md") && !listing.contains(root),
+        "the listing names no server path: {listing}"
+    );
     let found = client()
         .post(format!("{}/v1/search", server.base))
         .bearer_auth("reader")
@@ -423,7 +921,10 @@ fn http_ingest_stays_inside_its_allowed_roots() {
         .json::<Value>()
         .unwrap();
     for hit in found["hits"].as_array().unwrap() {
-        assert!(!hit["text"].as_str().unwrap().contains("zebra-kumquat"), "the secret leaked: {hit}");
+        assert!(
+            !hit["text"].as_str().unwrap().contains("zebra-kumquat"),
+            "the secret leaked: {hit}"
+        );
     }
     let kettle = client()
         .post(format!("{}/v1/search", server.base))
@@ -439,7 +940,13 @@ fn http_ingest_stays_inside_its_allowed_roots() {
     let closed = start_with(&["--answer-mode", "extract"]);
     let (status, body) = post(&closed, "/v1/ingest", json!({"path": "/tmp"}));
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(body["error"]["message"].as_str().unwrap().contains("--allow-ingest-from"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-ingest-from"),
+        "{body}"
+    );
 }
 
 /// POST /v1/documents: a multipart upload is ingested (and searchable), a re-upload replaces the
@@ -453,69 +960,202 @@ fn other_sites_cannot_write_and_foreign_names_are_refused() {
     let server = start_with(&["--answer-mode", "extract"]);
     let host = server.base.trim_start_matches("http://").to_string();
     let upload = |headers: &[(&str, &str)]| {
-        let form = Form::new().part("file", Part::bytes(b"Planted by another site.".to_vec()).file_name("planted.txt"));
-        let mut request = client().post(format!("{}/v1/documents", server.base)).multipart(form);
+        let form = Form::new().part(
+            "file",
+            Part::bytes(b"Planted by another site.".to_vec()).file_name("planted.txt"),
+        );
+        let mut request = client()
+            .post(format!("{}/v1/documents", server.base))
+            .multipart(form);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         request.send().unwrap().status()
     };
-    assert_eq!(upload(&[("origin", "https://evil.example")]), StatusCode::FORBIDDEN);
-    assert_eq!(upload(&[("host", "evil.example"), ("origin", "http://evil.example")]), StatusCode::FORBIDDEN, "DNS rebinding");
-    let rebound = client().get(format!("{}/v1/documents", server.base)).header("host", "evil.example:80").send().unwrap();
-    assert_eq!(rebound.status(), StatusCode::FORBIDDEN, "a loopback server answers to loopback names only");
-    let listed: Value = client().get(format!("{}/v1/documents", server.base)).send().unwrap().json().unwrap();
-    assert_eq!(listed["documents"].as_array().unwrap().len(), 9, "nothing was planted: {listed}");
+    assert_eq!(
+        upload(&[("origin", "https://evil.example")]),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        upload(&[("host", "evil.example"), ("origin", "http://evil.example")]),
+        StatusCode::FORBIDDEN,
+        "DNS rebinding"
+    );
+    let rebound = client()
+        .get(format!("{}/v1/documents", server.base))
+        .header("host", "evil.example:80")
+        .send()
+        .unwrap();
+    assert_eq!(
+        rebound.status(),
+        StatusCode::FORBIDDEN,
+        "a loopback server answers to loopback names only"
+    );
+    let listed: Value = client()
+        .get(format!("{}/v1/documents", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        listed["documents"].as_array().unwrap().len(),
+        9,
+        "nothing was planted: {listed}"
+    );
 
-    assert_eq!(upload(&[("origin", &format!("http://{host}"))]), StatusCode::OK, "the server's own page");
+    assert_eq!(
+        upload(&[("origin", &format!("http://{host}"))]),
+        StatusCode::OK,
+        "the server's own page"
+    );
     assert_eq!(upload(&[]), StatusCode::OK, "a client that sends no Origin");
-    let page = client().get(&server.base).header("origin", "https://evil.example").send().unwrap();
-    assert_eq!(page.status(), StatusCode::OK, "reading the page is no write");
+    let page = client()
+        .get(&server.base)
+        .header("origin", "https://evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "reading the page is no write"
+    );
 }
 
 #[test]
 fn uploads_are_ingested_and_limited() {
     use reqwest::blocking::multipart::{Form, Part};
-    let server = start_with(&["--api-key", "full", "--read-only-key", "reader", "--answer-mode", "extract"]);
+    let server = start_with(&[
+        "--api-key",
+        "full",
+        "--read-only-key",
+        "reader",
+        "--answer-mode",
+        "extract",
+    ]);
     let upload = |form: Form, key: &str| {
-        let response = client().post(format!("{}/v1/documents", server.base)).bearer_auth(key).multipart(form).send().unwrap();
+        let response = client()
+            .post(format!("{}/v1/documents", server.base))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .unwrap();
         let status = response.status();
         (status, response.json::<Value>().unwrap())
     };
-    let file = |name: &str, text: &str| Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string());
+    let file =
+        |name: &str, text: &str| Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string());
 
     let form = Form::new()
-        .part("file", file("../../teapots.md", "# Teapots\n\nA cast-iron teapot keeps tea warm for an hour.\n"))
-        .part("file", file("kettle.txt", "An electric kettle switches itself off when the water boils."));
+        .part(
+            "file",
+            file(
+                "../../teapots.md",
+                "# Teapots\n\nA cast-iron teapot keeps tea warm for an hour.\n",
+            ),
+        )
+        .part(
+            "file",
+            file(
+                "kettle.txt",
+                "An electric kettle switches itself off when the water boils.",
+            ),
+        );
     let (status, body) = upload(form, "full");
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["report"]["added"], 2, "{body}");
-    assert_eq!(body["documents"][0]["path"], "teapots.md", "only the last path component is kept: {body}");
+    assert_eq!(
+        body["documents"][0]["path"], "teapots.md",
+        "only the last path component is kept: {body}"
+    );
 
     let search = |query: &str| -> Value {
-        client().post(format!("{}/v1/search", server.base)).bearer_auth("reader").json(&json!({"query": query, "k": 1})).send().unwrap().json().unwrap()
+        client()
+            .post(format!("{}/v1/search", server.base))
+            .bearer_auth("reader")
+            .json(&json!({"query": query, "k": 1}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
     };
-    assert_eq!(search("cast-iron teapot keeps tea warm")["hits"][0]["path"], "teapots.md");
-    let listed: Value = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().json().unwrap();
-    assert_eq!(listed["documents"].as_array().unwrap().len(), 11, "the corpus and the two uploads: {listed}");
+    assert_eq!(
+        search("cast-iron teapot keeps tea warm")["hits"][0]["path"],
+        "teapots.md"
+    );
+    let listed: Value = client()
+        .get(format!("{}/v1/documents", server.base))
+        .bearer_auth("reader")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        listed["documents"].as_array().unwrap().len(),
+        11,
+        "the corpus and the two uploads: {listed}"
+    );
 
     // The same name again replaces the document.
-    let (status, body) = upload(Form::new().part("file", file("teapots.md", "# Teapots\n\nPorcelain teapots suit green tea.\n")), "full");
-    assert_eq!((status, body["report"]["updated"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    let (status, body) = upload(
+        Form::new().part(
+            "file",
+            file(
+                "teapots.md",
+                "# Teapots\n\nPorcelain teapots suit green tea.\n",
+            ),
+        ),
+        "full",
+    );
+    assert_eq!(
+        (status, body["report"]["updated"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{body}"
+    );
     let hit = search("porcelain teapots green tea");
     assert_eq!(hit["hits"][0]["path"], "teapots.md");
-    assert!(hit["hits"][0]["text"].as_str().unwrap().contains("Porcelain"), "{hit}");
+    assert!(
+        hit["hits"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Porcelain"),
+        "{hit}"
+    );
 
     let one = || Form::new().part("file", file("a.md", "# A\n\ntext\n"));
-    assert_eq!(upload(one(), "reader").0, StatusCode::FORBIDDEN, "read-only keys cannot upload");
-    assert_eq!(upload(Form::new().text("note", "no files"), "full").0, StatusCode::BAD_REQUEST);
-    assert_eq!(upload(Form::new().part("file", file("tool.exe", "MZ")), "full").0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let many = (0..33).fold(Form::new(), |form, i| form.part("file", file(&format!("f{i}.md"), "# F\n\nx\n")));
-    assert_eq!(upload(many, "full").0, StatusCode::BAD_REQUEST, "at most 32 files");
-    let huge = Form::new().part("file", Part::bytes(vec![b'a'; 33 * 1024 * 1024]).file_name("huge.txt"));
+    assert_eq!(
+        upload(one(), "reader").0,
+        StatusCode::FORBIDDEN,
+        "read-only keys cannot upload"
+    );
+    assert_eq!(
+        upload(Form::new().text("note", "no files"), "full").0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        upload(Form::new().part("file", file("tool.exe", "MZ")), "full").0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let many = (0..33).fold(Form::new(), |form, i| {
+        form.part("file", file(&format!("f{i}.md"), "# F\n\nx\n"))
+    });
+    assert_eq!(
+        upload(many, "full").0,
+        StatusCode::BAD_REQUEST,
+        "at most 32 files"
+    );
+    let huge = Form::new().part(
+        "file",
+        Part::bytes(vec![b'a'; 33 * 1024 * 1024]).file_name("huge.txt"),
+    );
     assert_eq!(upload(huge, "full").0, StatusCode::PAYLOAD_TOO_LARGE);
     // None of the refused uploads left anything behind.
-    let listed: Value = client().get(format!("{}/v1/documents", server.base)).bearer_auth("reader").send().unwrap().json().unwrap();
+    let listed: Value = client()
+        .get(format!("{}/v1/documents", server.base))
+        .bearer_auth("reader")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(listed["documents"].as_array().unwrap().len(), 11);
 }
 
@@ -526,22 +1166,51 @@ fn waits_and_answers_are_bounded_in_time() {
     let question = json!({"question": "What is retrieval-augmented generation?", "max_tokens": 64});
     let (status, body) = post(&server, "/v1/ask", question.clone());
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("--answer-timeout"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--answer-timeout"),
+        "{body}"
+    );
     let mut streamed = question.clone();
     streamed["stream"] = json!(true);
-    let text = client().post(format!("{}/v1/ask", server.base)).json(&streamed).send().unwrap().text().unwrap();
+    let text = client()
+        .post(format!("{}/v1/ask", server.base))
+        .json(&streamed)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let last = events(&text).pop().unwrap();
     assert_eq!(last.0, "error", "{text}");
 
     // A question waiting longer than --queue-timeout for the only slot gets 503.
-    let server = start_with(&["--max-generations", "1", "--queue", "4", "--queue-timeout", "1"]);
+    let server = start_with(&[
+        "--max-generations",
+        "1",
+        "--queue",
+        "4",
+        "--queue-timeout",
+        "1",
+    ]);
     let ask = |base: String| {
-        std::thread::spawn(move || client().post(format!("{base}/v1/ask")).json(&json!({"question": "What is RAG?", "max_tokens": 32})).send().unwrap().status())
+        std::thread::spawn(move || {
+            client()
+                .post(format!("{base}/v1/ask"))
+                .json(&json!({"question": "What is RAG?", "max_tokens": 32}))
+                .send()
+                .unwrap()
+                .status()
+        })
     };
     let (first, second) = (ask(server.base.clone()), ask(server.base.clone()));
     let mut statuses = vec![first.join().unwrap(), second.join().unwrap()];
     statuses.sort();
-    assert_eq!(statuses, vec![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]);
+    assert_eq!(
+        statuses,
+        vec![StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE]
+    );
 }
 
 /// Clients that send their headers or their body a byte at a time are cut off, and cannot take
@@ -550,30 +1219,57 @@ fn waits_and_answers_are_bounded_in_time() {
 fn slow_clients_are_cut_off() {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
-    let server = start_with(&["--max-connections", "4", "--header-timeout", "2", "--body-timeout", "2", "--answer-mode", "extract"]);
+    let server = start_with(&[
+        "--max-connections",
+        "4",
+        "--header-timeout",
+        "2",
+        "--body-timeout",
+        "2",
+        "--answer-mode",
+        "extract",
+    ]);
     let host = server.base.trim_start_matches("http://").to_string();
     let connect = || {
         let mut stream = std::net::TcpStream::connect(&host).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n").as_bytes()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n").as_bytes())
+            .unwrap();
         stream
     };
     let started = Instant::now();
     let mut slow: Vec<_> = (0..4).map(|_| connect()).collect();
     // Every connection is taken; this request waits until the slow ones are closed.
-    let status = client().get(format!("{}/healthz", server.base)).send().unwrap().status();
+    let status = client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .unwrap()
+        .status();
     assert_eq!(status, StatusCode::OK);
     for stream in &mut slow {
         let mut rest = Vec::new();
         // The server closes the connection (perhaps after a 408): the read ends instead of timing out.
-        stream.read_to_end(&mut rest).expect("the server closed a connection whose headers never ended");
+        stream
+            .read_to_end(&mut rest)
+            .expect("the server closed a connection whose headers never ended");
     }
-    assert!(started.elapsed() < Duration::from_secs(15), "slow headers held for {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "slow headers held for {:?}",
+        started.elapsed()
+    );
 
     // A body that trickles in gets 408, though each byte arrives well within the timeout.
     let mut stream = std::net::TcpStream::connect(&host).unwrap();
-    stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    let head = format!("POST /v1/search HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let head = format!(
+        "POST /v1/search HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{"
+    );
     stream.write_all(head.as_bytes()).unwrap();
     let started = Instant::now();
     let mut response = Vec::new();
@@ -610,13 +1306,20 @@ fn sigterm_lets_in_flight_answers_finish() {
     });
     // Give the request time to reach the server and start (prompt processing takes seconds).
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(server.terminate(), "docent serve should exit cleanly on SIGTERM");
+    assert!(
+        server.terminate(),
+        "docent serve should exit cleanly on SIGTERM"
+    );
     let (status, body) = in_flight.join().unwrap();
     assert_eq!(status, StatusCode::OK);
     let last = events(&body).pop().unwrap();
     assert_eq!(last.0, "done", "the in-flight answer completed: {body}");
     assert!(server.log.lock().unwrap().contains("shutting down"));
-    assert_eq!(documents(&server.store).len(), 9, "the store opens again, whole");
+    assert_eq!(
+        documents(&server.store).len(),
+        9,
+        "the store opens again, whole"
+    );
 }
 
 /// An ingest whose client goes away keeps the one-at-a-time lock until its work is done (a
@@ -627,35 +1330,75 @@ fn an_ingest_outlives_its_client_and_stops_at_shutdown() {
     let root = tempfile::tempdir().unwrap();
     let write_files = |from: usize, to: usize| {
         for n in from..to {
-            let text = format!("# Note {n}\n\nThe kettle number {n} boils water in {} seconds on stove {}.\n", 60 + n, n % 7);
+            let text = format!(
+                "# Note {n}\n\nThe kettle number {n} boils water in {} seconds on stove {}.\n",
+                60 + n,
+                n % 7
+            );
             std::fs::write(root.path().join(format!("note-{n:03}.md")), text).unwrap();
         }
     };
     write_files(0, 400);
     let path = root.path().to_str().unwrap().to_string();
-    let mut server = start_with(&["--api-key", "full", "--allow-ingest-from", &path, "--answer-mode", "extract"]);
+    let mut server = start_with(&[
+        "--api-key",
+        "full",
+        "--allow-ingest-from",
+        &path,
+        "--answer-mode",
+        "extract",
+    ]);
     let ingest_with = |timeout: u64| {
-        reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(timeout)).build().unwrap()
-            .post(format!("{}/v1/ingest", server.base)).bearer_auth("full").json(&json!({ "path": path })).send()
+        reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(timeout))
+            .build()
+            .unwrap()
+            .post(format!("{}/v1/ingest", server.base))
+            .bearer_auth("full")
+            .json(&json!({ "path": path }))
+            .send()
     };
-    assert!(ingest_with(1).unwrap_err().is_timeout(), "the first client gives up after a second, mid-ingest");
+    assert!(
+        ingest_with(1).unwrap_err().is_timeout(),
+        "the first client gives up after a second, mid-ingest"
+    );
     let report: Value = ingest_with(300).unwrap().json().unwrap();
-    assert_eq!((report["added"].as_u64(), report["unchanged"].as_u64()), (Some(0), Some(400)), "the second ingest ran after the first: {report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["unchanged"].as_u64()),
+        (Some(0), Some(400)),
+        "the second ingest ran after the first: {report}"
+    );
 
     write_files(400, 1400);
-    assert!(ingest_with(2).unwrap_err().is_timeout(), "an ingest of 1,000 new files is running");
-    assert!(server.terminate(), "docent serve exits cleanly on SIGTERM during an ingest");
+    assert!(
+        ingest_with(2).unwrap_err().is_timeout(),
+        "an ingest of 1,000 new files is running"
+    );
+    assert!(
+        server.terminate(),
+        "docent serve exits cleanly on SIGTERM during an ingest"
+    );
     // The corpus, the first 400, and some of the 1,000: the ingest stopped early.
     let stored = documents(&server.store);
-    assert!(stored.len() >= 9 + 400 && stored.len() < 9 + 1400, "{} documents", stored.len());
-    assert!(stored.iter().all(|(_, _, complete)| *complete), "only whole documents: {stored:?}");
+    assert!(
+        stored.len() >= 9 + 400 && stored.len() < 9 + 1400,
+        "{} documents",
+        stored.len()
+    );
+    assert!(
+        stored.iter().all(|(_, _, complete)| *complete),
+        "only whole documents: {stored:?}"
+    );
 }
 
 #[test]
 fn the_openapi_description_lists_every_route() {
     let server = start_with(&["--answer-mode", "extract"]);
     let (status, spec) = {
-        let response = client().get(format!("{}/openapi.json", server.base)).send().unwrap();
+        let response = client()
+            .get(format!("{}/openapi.json", server.base))
+            .send()
+            .unwrap();
         (response.status(), response.json::<Value>().unwrap())
     };
     assert_eq!(status, StatusCode::OK);
@@ -675,13 +1418,40 @@ fn the_openapi_description_lists_every_route() {
         ("/v1/documents/{id}", "delete"),
     ];
     for (path, method) in routes {
-        assert!(spec["paths"][path][method].is_object(), "{method} {path} missing from the description");
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} missing from the description"
+        );
     }
-    let described: usize = spec["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
-    assert_eq!(described, routes.len(), "the description has routes this test does not know: {}", spec["paths"]);
-    for schema in ["SearchRequest", "AskRequest", "ChatRequest", "IngestRequest"] {
-        assert!(spec["components"]["schemas"][schema].is_object(), "no schema {schema}");
+    let described: usize = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        described,
+        routes.len(),
+        "the description has routes this test does not know: {}",
+        spec["paths"]
+    );
+    for schema in [
+        "SearchRequest",
+        "AskRequest",
+        "ChatRequest",
+        "IngestRequest",
+    ] {
+        assert!(
+            spec["components"]["schemas"][schema].is_object(),
+            "no schema {schema}"
+        );
     }
-    assert_eq!(spec["components"]["schemas"]["SearchRequest"]["required"], json!(["query"]));
-    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        spec["components"]["schemas"]["SearchRequest"]["required"],
+        json!(["query"])
+    );
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }

@@ -94,27 +94,59 @@ fn thirty_two_clients_for_thirty_seconds() {
         eprintln!("{kind}: {line}");
         report.insert(kind.to_string(), line);
         for status in tally.statuses.keys() {
-            assert!(*status < 500 || *status == 503, "{kind} answered {status}: {:?}", tally.statuses);
-            assert!(*status == 200 || *status == 503, "{kind} answered {status}: {:?}", tally.statuses);
+            assert!(
+                *status < 500 || *status == 503,
+                "{kind} answered {status}: {:?}",
+                tally.statuses
+            );
+            assert!(
+                *status == 200 || *status == 503,
+                "{kind} answered {status}: {:?}",
+                tally.statuses
+            );
         }
         assert!(ok > 0, "no {kind} succeeded: {:?}", tally.statuses);
     }
     let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-    std::fs::write(artifacts.join("load.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    std::fs::write(
+        artifacts.join("load.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
 
     // Still alive, and the store holds the corpus plus exactly the uploads that succeeded.
-    let health: Value = client().get(format!("{base}/healthz")).send().unwrap().json().unwrap();
+    let health: Value = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(health["status"], "ok");
-    let listed: Value = client().get(format!("{base}/v1/documents")).send().unwrap().json().unwrap();
+    let listed: Value = client()
+        .get(format!("{base}/v1/documents"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let documents = listed["documents"].as_array().unwrap();
-    assert!(documents.iter().all(|d| d["complete"] == true), "an incomplete document after the load");
-    let mut stored: Vec<String> =
-        documents.iter().filter(|d| d["root"] == "upload:").map(|d| d["path"].as_str().unwrap().to_string()).collect();
+    assert!(
+        documents.iter().all(|d| d["complete"] == true),
+        "an incomplete document after the load"
+    );
+    let mut stored: Vec<String> = documents
+        .iter()
+        .filter(|d| d["root"] == "upload:")
+        .map(|d| d["path"].as_str().unwrap().to_string())
+        .collect();
     stored.sort();
     uploaded.sort();
     assert_eq!(stored, uploaded);
     assert_eq!(documents.len(), 9 + uploaded.len());
-    let (status, _) = post(&server, "/v1/search", json!({"query": "note written during the load test", "k": 3}));
+    let (status, _) = post(
+        &server,
+        "/v1/search",
+        json!({"query": "note written during the load test", "k": 3}),
+    );
     assert_eq!(status, StatusCode::OK);
 }

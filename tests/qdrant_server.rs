@@ -9,7 +9,8 @@ use common::*;
 #[test]
 #[ignore = "skipped: needs a Qdrant server; set DOCENT_QDRANT_URL (make test then runs it)"]
 fn qdrant_server_store_ingests_searches_and_syncs() {
-    let url = std::env::var("DOCENT_QDRANT_URL").expect("DOCENT_QDRANT_URL must name a Qdrant server's gRPC URL");
+    let url = std::env::var("DOCENT_QDRANT_URL")
+        .expect("DOCENT_QDRANT_URL must name a Qdrant server's gRPC URL");
     let collection = format!("docent-test-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let folder = copy_corpus(dir.path());
@@ -24,12 +25,24 @@ fn qdrant_server_store_ingests_searches_and_syncs() {
     assert_eq!(again["unchanged"], 9, "{again}");
 
     // The collection records its embedder: another one, of the same dimension, is refused.
-    let other = docent_q().args(["--embedder", "minilm", "search", "LoRA"]).output().unwrap();
+    let other = docent_q()
+        .args(["--embedder", "minilm", "search", "LoRA"])
+        .output()
+        .unwrap();
     assert!(!other.status.success());
     let stderr = String::from_utf8_lossy(&other.stderr);
-    assert!(stderr.contains(&format!("Qdrant collection {collection}")) && stderr.contains("holds"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("Qdrant collection {collection}")) && stderr.contains("holds"),
+        "{stderr}"
+    );
 
-    let found = run_json(docent_q().args(["search", "How does LoRA reduce memory?", "-k", "3", "--json"]));
+    let found = run_json(docent_q().args([
+        "search",
+        "How does LoRA reduce memory?",
+        "-k",
+        "3",
+        "--json",
+    ]));
     assert_eq!(found["hits"][0]["path"], "en/fine-tuning.txt", "{found}");
 
     std::fs::remove_file(folder.join("en/fine-tuning.txt")).unwrap();

@@ -55,7 +55,9 @@ impl<'a> Chunker<'a> {
     /// preferring semantic breaks once past its start) with `overlap` tokens shared by neighbours.
     pub fn new(embedder: &'a dyn Embedder, tokens: Range<usize>, overlap: usize) -> Result<Self> {
         let config = || -> Result<ChunkConfig<EmbedderTokens<'a>>> {
-            Ok(ChunkConfig::new(tokens.clone()).with_overlap(overlap)?.with_sizer(EmbedderTokens(embedder)))
+            Ok(ChunkConfig::new(tokens.clone())
+                .with_overlap(overlap)?
+                .with_sizer(EmbedderTokens(embedder)))
         };
         Ok(Chunker {
             markdown: MarkdownSplitter::new(config()?),
@@ -67,15 +69,23 @@ impl<'a> Chunker<'a> {
 
     pub fn chunk(&self, text: &str, format: Format) -> Vec<TextChunk> {
         let pieces: Vec<(usize, &str)> = match format {
-            Format::Markdown | Format::Html if too_deep(text, format) => self.text.chunk_indices(text).collect(),
+            Format::Markdown | Format::Html if too_deep(text, format) => {
+                self.text.chunk_indices(text).collect()
+            }
             Format::Markdown | Format::Html => self.markdown.chunk_indices(text).collect(),
             Format::Code(_) if too_deep(text, format) => self.text.chunk_indices(text).collect(),
             Format::Code(Code::Rust) => self.rust.chunk_indices(text).collect(),
             Format::Code(Code::Python) => self.python.chunk_indices(text).collect(),
-            Format::Pdf | Format::Text | Format::Code(Code::Other) => self.text.chunk_indices(text).collect(),
+            Format::Pdf | Format::Text | Format::Code(Code::Other) => {
+                self.text.chunk_indices(text).collect()
+            }
         };
         let lines = LineIndex::new(text);
-        let headings = if format.is_markdown_like() { markdown_headings(text) } else { Vec::new() };
+        let headings = if format.is_markdown_like() {
+            markdown_headings(text)
+        } else {
+            Vec::new()
+        };
         pieces
             .into_iter()
             .map(|(offset, piece)| TextChunk {
@@ -99,9 +109,12 @@ const MAX_MARKDOWN_INDENT: usize = 200;
 fn too_deep(text: &str, format: Format) -> bool {
     match format {
         Format::Code(_) => bracket_depth(text) > MAX_CODE_NESTING,
-        Format::Markdown | Format::Html => text
-            .lines()
-            .any(|line| line.bytes().take_while(|b| matches!(b, b' ' | b'\t' | b'>')).count() > MAX_MARKDOWN_INDENT),
+        Format::Markdown | Format::Html => text.lines().any(|line| {
+            line.bytes()
+                .take_while(|b| matches!(b, b' ' | b'\t' | b'>'))
+                .count()
+                > MAX_MARKDOWN_INDENT
+        }),
         Format::Pdf | Format::Text => false,
     }
 }
@@ -130,7 +143,9 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         LineIndex { starts }
     }
 
@@ -155,7 +170,11 @@ fn markdown_headings(text: &str) -> Vec<Heading> {
     for (event, range) in Parser::new(text).into_offset_iter() {
         match event {
             Event::Start(Tag::Heading { level, .. }) => {
-                open = Some(Heading { offset: range.start, level: level as usize, title: String::new() });
+                open = Some(Heading {
+                    offset: range.start,
+                    level: level as usize,
+                    title: String::new(),
+                });
             }
             Event::Text(piece) | Event::Code(piece) => {
                 if let Some(heading) = open.as_mut() {
@@ -163,10 +182,14 @@ fn markdown_headings(text: &str) -> Vec<Heading> {
                 }
             }
             Event::End(TagEnd::Heading(_)) => {
-                headings.extend(open.take().filter(|h| !h.title.trim().is_empty()).map(|mut h| {
-                    h.title = h.title.trim().to_string();
-                    h
-                }));
+                headings.extend(
+                    open.take()
+                        .filter(|h| !h.title.trim().is_empty())
+                        .map(|mut h| {
+                            h.title = h.title.trim().to_string();
+                            h
+                        }),
+                );
             }
             _ => {}
         }
@@ -209,7 +232,10 @@ mod tests {
     #[test]
     fn line_numbers_are_one_based_and_inclusive() {
         let index = LineIndex::new("a\nbb\n\nc");
-        assert_eq!([0, 1, 2, 4, 5, 6].map(|o| index.line_of(o)), [1, 1, 2, 2, 3, 4]);
+        assert_eq!(
+            [0, 1, 2, 4, 5, 6].map(|o| index.line_of(o)),
+            [1, 1, 2, 2, 3, 4]
+        );
     }
 
     #[test]
@@ -217,9 +243,14 @@ mod tests {
         let embedder = embedder();
         let chunker = Chunker::new(&embedder, 20..40, 5).unwrap();
         let section = |n: usize| {
-            format!("## Part {n}\n\n{}\n\n", "Retrieval finds passages that answer the question. ".repeat(6))
+            format!(
+                "## Part {n}\n\n{}\n\n",
+                "Retrieval finds passages that answer the question. ".repeat(6)
+            )
         };
-        let doc: String = std::iter::once("# Book\n\n".to_string()).chain((1..=4).map(section)).collect();
+        let doc: String = std::iter::once("# Book\n\n".to_string())
+            .chain((1..=4).map(section))
+            .collect();
         let chunks = chunker.chunk(&doc, Format::Markdown);
         assert!(chunks.len() >= 4, "{} chunks", chunks.len());
         for chunk in &chunks {
@@ -227,7 +258,11 @@ mod tests {
             assert!(tokens <= 40, "chunk of {tokens} tokens: {:?}", chunk.text);
             let lines: Vec<&str> = doc.lines().collect();
             let first = lines[chunk.start_line as usize - 1];
-            assert!(first.contains(chunk.text.lines().next().unwrap()), "line {} is {first:?}", chunk.start_line);
+            assert!(
+                first.contains(chunk.text.lines().next().unwrap()),
+                "line {} is {first:?}",
+                chunk.start_line
+            );
             assert!(chunk.end_line >= chunk.start_line);
             assert_eq!(chunk.headings[0], "Book");
         }
@@ -239,7 +274,9 @@ mod tests {
     fn code_is_split_at_whole_items() {
         let embedder = embedder();
         let chunker = Chunker::new(&embedder, 20..60, 0).unwrap();
-        let function = |n: usize| format!("fn step_{n}(x: u32) -> u32 {{\n    let y = x * {n};\n    y + {n}\n}}\n\n");
+        let function = |n: usize| {
+            format!("fn step_{n}(x: u32) -> u32 {{\n    let y = x * {n};\n    y + {n}\n}}\n\n")
+        };
         let source: String = (1..=6).map(function).collect();
         let chunks = chunker.chunk(&source, Format::Code(Code::Rust));
         assert!(chunks.len() > 1);
@@ -261,11 +298,20 @@ mod tests {
         let source = format!("x = {}1{}\n", "[".repeat(3_000), "]".repeat(3_000));
         let started = std::time::Instant::now();
         let chunks = chunker.chunk(&source, Format::Code(Code::Python));
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(chunks.len() < 300, "{} chunks", chunks.len());
-        assert_eq!(chunks.iter().map(|c| c.text.len()).sum::<usize>(), source.trim_end().len());
+        assert_eq!(
+            chunks.iter().map(|c| c.text.len()).sum::<usize>(),
+            source.trim_end().len()
+        );
         assert_eq!(bracket_depth("f(a[0], {1: (2)})"), 3);
-        let list: String = (0..3_000).map(|i| format!("{}- item {i}\n", "  ".repeat(i))).collect();
+        let list: String = (0..3_000)
+            .map(|i| format!("{}- item {i}\n", "  ".repeat(i)))
+            .collect();
         assert!(too_deep(&list, Format::Markdown) && !too_deep(DOC, Format::Markdown));
     }
 

@@ -22,13 +22,21 @@ pub enum Code {
     Other,
 }
 
-const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "csv", "tsv", "log"];
-const CODE_EXTENSIONS: &[&str] = &[
-    "js", "mjs", "ts", "tsx", "jsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "swift", "rb",
-    "php", "cs", "scala", "sh", "bash", "zsh", "sql", "lua", "pl", "r", "hs", "ml", "ex", "exs", "clj", "toml",
-    "yaml", "yml", "json", "xml", "css", "scss", "proto", "cmake", "mk",
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "csv", "tsv", "log",
 ];
-const CODE_NAMES: &[&str] = &["Makefile", "Dockerfile", "CMakeLists.txt", "Justfile", "Rakefile"];
+const CODE_EXTENSIONS: &[&str] = &[
+    "js", "mjs", "ts", "tsx", "jsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "swift",
+    "rb", "php", "cs", "scala", "sh", "bash", "zsh", "sql", "lua", "pl", "r", "hs", "ml", "ex",
+    "exs", "clj", "toml", "yaml", "yml", "json", "xml", "css", "scss", "proto", "cmake", "mk",
+];
+const CODE_NAMES: &[&str] = &[
+    "Makefile",
+    "Dockerfile",
+    "CMakeLists.txt",
+    "Justfile",
+    "Rakefile",
+];
 
 impl Format {
     /// The format of a file by its name, or `None` when docent does not read it.
@@ -37,7 +45,10 @@ impl Format {
         if CODE_NAMES.contains(&name) {
             return Some(Format::Code(Code::Other));
         }
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("md" | "markdown" | "mdx") => Some(Format::Markdown),
             Some("html" | "htm" | "xhtml") => Some(Format::Html),
@@ -46,7 +57,9 @@ impl Format {
             Some("rs") => Some(Format::Code(Code::Rust)),
             Some("py" | "pyi") => Some(Format::Code(Code::Python)),
             Some(e) if CODE_EXTENSIONS.contains(&e) => Some(Format::Code(Code::Other)),
-            None if name.eq_ignore_ascii_case("README") || name.eq_ignore_ascii_case("LICENSE") => Some(Format::Text),
+            None if name.eq_ignore_ascii_case("README") || name.eq_ignore_ascii_case("LICENSE") => {
+                Some(Format::Text)
+            }
             _ => None,
         }
     }
@@ -76,10 +89,16 @@ pub fn extract_text(bytes: &[u8], format: Format) -> Result<String, LoadError> {
         Format::Pdf => crate::pdf::text(bytes)?,
         _ if bytes[..bytes.len().min(SNIFF)].contains(&0) => return Err(LoadError::Binary),
         Format::Html => html_text(bytes)?,
-        Format::Markdown | Format::Text | Format::Code(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Format::Markdown | Format::Text | Format::Code(_) => {
+            String::from_utf8_lossy(bytes).into_owned()
+        }
     };
     let text = text.replace("\r\n", "\n");
-    if text.trim().is_empty() { Err(LoadError::Empty) } else { Ok(text) }
+    if text.trim().is_empty() {
+        Err(LoadError::Empty)
+    } else {
+        Ok(text)
+    }
 }
 
 /// Wide enough that html2text never wraps a paragraph: chunking decides where text breaks.
@@ -89,7 +108,9 @@ const HTML_WIDTH: usize = 100_000;
 fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
     let depth = html_nesting(bytes);
     if depth > MAX_HTML_NESTING {
-        return Err(LoadError::Parse(format!("HTML: elements nested {depth} deep (docent reads up to {MAX_HTML_NESTING})")));
+        return Err(LoadError::Parse(format!(
+            "HTML: elements nested {depth} deep (docent reads up to {MAX_HTML_NESTING})"
+        )));
     }
     // Link footnotes are off: their `[1]` markers would read like citations.
     html2text::config::plain()
@@ -106,15 +127,17 @@ const MAX_HTML_NESTING: usize = 1000;
 /// Elements that never hold others, and those whose end tag may be left out (a page of `<p>`s
 /// without `</p>` is not deep).
 const FLAT_ELEMENTS: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "p", "li",
-    "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option", "optgroup", "colgroup", "caption", "rb", "rt",
-    "rp", "html", "head", "body",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "thead", "tbody", "tfoot", "option",
+    "optgroup", "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body",
 ];
 
 /// How deep the elements of an HTML document nest, by one linear pass of the tokenizer.
 fn html_nesting(bytes: &[u8]) -> usize {
     use html5ever::tendril::StrTendril;
-    use html5ever::tokenizer::{BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer};
+    use html5ever::tokenizer::{
+        BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer,
+    };
     use std::cell::Cell;
 
     #[derive(Default)]
@@ -158,10 +181,22 @@ mod tests {
         assert_eq!(Format::of(Path::new("a/b.MD")), Some(Format::Markdown));
         assert_eq!(Format::of(Path::new("index.htm")), Some(Format::Html));
         assert_eq!(Format::of(Path::new("paper.pdf")), Some(Format::Pdf));
-        assert_eq!(Format::of(Path::new("main.rs")), Some(Format::Code(Code::Rust)));
-        assert_eq!(Format::of(Path::new("tool.py")), Some(Format::Code(Code::Python)));
-        assert_eq!(Format::of(Path::new("app.ts")), Some(Format::Code(Code::Other)));
-        assert_eq!(Format::of(Path::new("Makefile")), Some(Format::Code(Code::Other)));
+        assert_eq!(
+            Format::of(Path::new("main.rs")),
+            Some(Format::Code(Code::Rust))
+        );
+        assert_eq!(
+            Format::of(Path::new("tool.py")),
+            Some(Format::Code(Code::Python))
+        );
+        assert_eq!(
+            Format::of(Path::new("app.ts")),
+            Some(Format::Code(Code::Other))
+        );
+        assert_eq!(
+            Format::of(Path::new("Makefile")),
+            Some(Format::Code(Code::Other))
+        );
         assert_eq!(Format::of(Path::new("notes.txt")), Some(Format::Text));
         assert_eq!(Format::of(Path::new("photo.jpg")), None);
         assert_eq!(Format::of(Path::new("noext")), None);
@@ -169,15 +204,30 @@ mod tests {
 
     #[test]
     fn html_nested_past_reason_is_refused_at_once() {
-        let deep = format!("<html><body>{}deep{}</body></html>", "<div>".repeat(200_000), "</div>".repeat(200_000));
+        let deep = format!(
+            "<html><body>{}deep{}</body></html>",
+            "<div>".repeat(200_000),
+            "</div>".repeat(200_000)
+        );
         let started = std::time::Instant::now();
         let err = extract_text(deep.as_bytes(), Format::Html).unwrap_err();
-        assert_eq!(err.to_string(), "HTML: elements nested 200000 deep (docent reads up to 1000)");
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        assert_eq!(
+            err.to_string(),
+            "HTML: elements nested 200000 deep (docent reads up to 1000)"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
         // Elements whose end tag may be left out do not count as nesting.
         let flat = format!("<ul>{}</ul>", "<li><p>An item".repeat(5_000));
         assert_eq!(html_nesting(flat.as_bytes()), 1);
-        assert!(extract_text(flat.as_bytes(), Format::Html).unwrap().contains("An item"));
+        assert!(
+            extract_text(flat.as_bytes(), Format::Html)
+                .unwrap()
+                .contains("An item")
+        );
     }
 
     #[test]
@@ -185,17 +235,35 @@ mod tests {
         let html = b"<html><head><style>p{color:red}</style></head><body><h1>Title</h1>\
                      <p>Hello <b>world</b> &amp; friends.</p><script>var x = 1;</script></body></html>";
         let text = extract_text(html, Format::Html).unwrap();
-        assert!(text.starts_with("# Title\n"), "headings stay Markdown headings: {text}");
+        assert!(
+            text.starts_with("# Title\n"),
+            "headings stay Markdown headings: {text}"
+        );
         assert!(text.contains("Hello **world** & friends."), "{text}");
-        assert!(!text.contains("<b>") && !text.contains("color:red") && !text.contains("var x"), "{text}");
+        assert!(
+            !text.contains("<b>") && !text.contains("color:red") && !text.contains("var x"),
+            "{text}"
+        );
     }
 
     #[test]
     fn bad_input_is_an_error_not_a_crash() {
-        assert_eq!(extract_text(b"abc\0def", Format::Text), Err(LoadError::Binary));
-        assert_eq!(extract_text(b" \n\t ", Format::Markdown), Err(LoadError::Empty));
-        assert!(matches!(extract_text(b"%PDF-1.4 garbage", Format::Pdf), Err(LoadError::Parse(_))));
+        assert_eq!(
+            extract_text(b"abc\0def", Format::Text),
+            Err(LoadError::Binary)
+        );
+        assert_eq!(
+            extract_text(b" \n\t ", Format::Markdown),
+            Err(LoadError::Empty)
+        );
+        assert!(matches!(
+            extract_text(b"%PDF-1.4 garbage", Format::Pdf),
+            Err(LoadError::Parse(_))
+        ));
         // Invalid UTF-8 is replaced, the rest of the text is kept.
-        assert_eq!(extract_text(b"caf\xe9 ok", Format::Text).unwrap(), "caf\u{fffd} ok");
+        assert_eq!(
+            extract_text(b"caf\xe9 ok", Format::Text).unwrap(),
+            "caf\u{fffd} ok"
+        );
     }
 }

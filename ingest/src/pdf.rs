@@ -45,7 +45,11 @@ pub fn run_worker_if_asked() {
     // A parser panic is reported as this file's error, not printed.
     std::panic::set_hook(Box::new(|_| {}));
     let mut bytes = Vec::new();
-    let code = match std::io::stdin().read_to_end(&mut bytes).map_err(|e| e.to_string()).and_then(|_| extract_here(&bytes)) {
+    let code = match std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|_| extract_here(&bytes))
+    {
         Ok(text) => match std::io::stdout().write_all(text.as_bytes()) {
             Ok(()) => 0,
             Err(_) => 3,
@@ -78,7 +82,11 @@ fn extract_here(bytes: &[u8]) -> Result<String, String> {
 fn in_child(exe: &PathBuf, bytes: &[u8]) -> Result<String, LoadError> {
     let failed = |what: &str| LoadError::Parse(format!("PDF: {what}"));
     let mut command = Command::new(exe);
-    command.env(WORKER_ENV, "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .env(WORKER_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // SAFETY: between fork and exec the closure only calls setrlimit, which is async-signal-safe,
     // and allocates nothing.
     unsafe {
@@ -88,7 +96,9 @@ fn in_child(exe: &PathBuf, bytes: &[u8]) -> Result<String, LoadError> {
             limit(libc::RLIMIT_CPU, CPU_LIMIT, CPU_LIMIT + 5)
         });
     }
-    let mut child = command.spawn().map_err(|e| failed(&format!("cannot start the extraction worker: {e}")))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| failed(&format!("cannot start the extraction worker: {e}")))?;
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -107,14 +117,19 @@ fn in_child(exe: &PathBuf, bytes: &[u8]) -> Result<String, LoadError> {
         drop(stdout);
         (text, message.join().unwrap_or_default())
     });
-    let status = child.wait().map_err(|e| failed(&format!("the extraction worker was lost: {e}")))?;
+    let status = child
+        .wait()
+        .map_err(|e| failed(&format!("the extraction worker was lost: {e}")))?;
     match (status.code(), status.signal()) {
         (Some(0), _) => Ok(String::from_utf8_lossy(&text).into_owned()),
         (Some(2), _) => Err(LoadError::Parse(message)),
-        (Some(3), _) => Err(failed(&format!("its text runs past {} MiB", MAX_TEXT_BYTES >> 20))),
-        (_, Some(libc::SIGXCPU | libc::SIGKILL)) => {
-            Err(failed(&format!("extracting its text took more than {CPU_LIMIT} s of CPU (a malformed file?)")))
-        }
+        (Some(3), _) => Err(failed(&format!(
+            "its text runs past {} MiB",
+            MAX_TEXT_BYTES >> 20
+        ))),
+        (_, Some(libc::SIGXCPU | libc::SIGKILL)) => Err(failed(&format!(
+            "extracting its text took more than {CPU_LIMIT} s of CPU (a malformed file?)"
+        ))),
         // Rust aborts when an allocation fails, which is how the memory limit shows.
         (_, Some(libc::SIGABRT)) => Err(failed(&format!(
             "extracting its text needs more than {} GiB of memory (a compressed stream that inflates without end?)",
@@ -125,7 +140,14 @@ fn in_child(exe: &PathBuf, bytes: &[u8]) -> Result<String, LoadError> {
 }
 
 fn limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> std::io::Result<()> {
-    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: a plain system call with a valid pointer to a local.
-    if unsafe { libc::setrlimit(resource, &limit) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if unsafe { libc::setrlimit(resource, &limit) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

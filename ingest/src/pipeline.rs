@@ -75,7 +75,11 @@ pub struct IngestReport {
 
 impl IngestReport {
     pub fn chunks_per_second(&self) -> f64 {
-        if self.seconds > 0.0 { self.chunks_written as f64 / self.seconds } else { 0.0 }
+        if self.seconds > 0.0 {
+            self.chunks_written as f64 / self.seconds
+        } else {
+            0.0
+        }
     }
 }
 
@@ -85,17 +89,31 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A document's stable id: from the root it was ingested from and its path (or name) there.
 pub fn doc_id(root: &str, rel: &str) -> String {
-    let digest = Sha256::new().chain_update(root).chain_update([0]).chain_update(rel).finalize();
+    let digest = Sha256::new()
+        .chain_update(root)
+        .chain_update([0])
+        .chain_update(rel)
+        .finalize();
     hex(&digest[..8])
 }
 
 /// What the worker decided about one file.
 enum Prepared {
     /// New or changed: its chunks, ready to embed.
-    Document { source: Source, doc_id: String, hash: String, chunks: Vec<TextChunk>, terms: Sparse, existed: bool },
+    Document {
+        source: Source,
+        doc_id: String,
+        hash: String,
+        chunks: Vec<TextChunk>,
+        terms: Sparse,
+        existed: bool,
+    },
     Unchanged,
     Unsupported,
-    Skipped { source: Source, reason: String },
+    Skipped {
+        source: Source,
+        reason: String,
+    },
     Failed(Failure),
 }
 
@@ -108,7 +126,11 @@ fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> Str
         options.overlap_tokens,
         lexical::VERSION
     );
-    let digest = Sha256::new().chain_update(recipe).chain_update([0]).chain_update(bytes).finalize();
+    let digest = Sha256::new()
+        .chain_update(recipe)
+        .chain_update([0])
+        .chain_update(bytes)
+        .finalize();
     hex(&digest)
 }
 
@@ -116,14 +138,25 @@ fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> Str
 const INDEX_VERSION: &str = "docent-index-1";
 
 /// Reads a source's bytes and format; `Err` is the finished verdict (unsupported, too large, unreadable).
-#[expect(clippy::result_large_err, reason = "one verdict per file, passed on as it is: boxing it would buy nothing")]
+#[expect(
+    clippy::result_large_err,
+    reason = "one verdict per file, passed on as it is: boxing it would buy nothing"
+)]
 fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), Prepared> {
-    let failed = |error: String| Prepared::Failed(Failure { path: source.display(), error });
+    let failed = |error: String| {
+        Prepared::Failed(Failure {
+            path: source.display(),
+            error,
+        })
+    };
     match &source.origin {
         Origin::Memory { bytes, format } => {
             if bytes.len() as u64 > options.max_file_bytes {
                 let reason = format!("larger than {} bytes", options.max_file_bytes);
-                return Err(Prepared::Skipped { source: source.clone(), reason });
+                return Err(Prepared::Skipped {
+                    source: source.clone(),
+                    reason,
+                });
             }
             Ok((*format, bytes.clone()))
         }
@@ -137,15 +170,24 @@ fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), P
             }
             if meta.len() > options.max_file_bytes {
                 let reason = format!("larger than {} bytes", options.max_file_bytes);
-                return Err(Prepared::Skipped { source: source.clone(), reason });
+                return Err(Prepared::Skipped {
+                    source: source.clone(),
+                    reason,
+                });
             }
             let mut bytes = Vec::with_capacity(meta.len() as usize);
             // A file that grows while read is still read only up to the limit.
-            std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, options.max_file_bytes + 1), &mut bytes)
-                .map_err(|e| failed(e.to_string()))?;
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(&mut file, options.max_file_bytes + 1),
+                &mut bytes,
+            )
+            .map_err(|e| failed(e.to_string()))?;
             if bytes.len() as u64 > options.max_file_bytes {
                 let reason = format!("larger than {} bytes", options.max_file_bytes);
-                return Err(Prepared::Skipped { source: source.clone(), reason });
+                return Err(Prepared::Skipped {
+                    source: source.clone(),
+                    reason,
+                });
             }
             Ok((format, bytes))
         }
@@ -157,9 +199,17 @@ fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), P
 /// Folders above it are not re-checked; the walk's root is the operator's choice.
 fn open_walked(path: &std::path::Path) -> Result<std::fs::File, String> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) { "became a symbolic link after the walk; not followed".to_string() } else { e.to_string() }
-    })
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                "became a symbolic link after the walk; not followed".to_string()
+            } else {
+                e.to_string()
+            }
+        })
 }
 
 /// Steps 2 and 3 for one document: read, hash, compare with the store, extract, chunk.
@@ -184,10 +234,23 @@ fn prepare(
         Ok(text) => {
             let chunks = chunker.chunk(&text, format);
             let terms = lexical::passage_vector(&text);
-            Prepared::Document { source, doc_id, hash, chunks, terms, existed: existing.is_some() }
+            Prepared::Document {
+                source,
+                doc_id,
+                hash,
+                chunks,
+                terms,
+                existed: existing.is_some(),
+            }
         }
-        Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped { source, reason: e.to_string() },
-        Err(e @ LoadError::Parse(_)) => Prepared::Failed(Failure { path: source.display(), error: e.to_string() }),
+        Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped {
+            source,
+            reason: e.to_string(),
+        },
+        Err(e @ LoadError::Parse(_)) => Prepared::Failed(Failure {
+            path: source.display(),
+            error: e.to_string(),
+        }),
     }
 }
 
@@ -204,11 +267,19 @@ struct Pending {
 /// Steps 4 and 5: embeds the pending documents' chunks in one batch, then replaces each
 /// document's points. A document's old points are deleted before its new ones are written, so
 /// an interruption leaves it missing or incomplete, which the next run repairs.
-fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn VectorStore, report: &mut IngestReport) -> Result<()> {
+fn write_batch(
+    pending: &mut Vec<Pending>,
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    report: &mut IngestReport,
+) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
-    let texts: Vec<String> = pending.iter().flat_map(|p| p.chunks.iter().map(TextChunk::indexed_text)).collect();
+    let texts: Vec<String> = pending
+        .iter()
+        .flat_map(|p| p.chunks.iter().map(TextChunk::indexed_text))
+        .collect();
     let mut vectors = embedder.embed_passages(&texts)?.into_iter();
     let mut texts = texts.iter();
     let mut points = Vec::with_capacity(texts.len());
@@ -218,7 +289,9 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
         }
         let count = doc.chunks.len() as u32;
         for (index, chunk) in doc.chunks.iter().enumerate() {
-            let vector = vectors.next().context("the embedder returned fewer vectors than chunks")?;
+            let vector = vectors
+                .next()
+                .context("the embedder returned fewer vectors than chunks")?;
             let indexed = texts.next().expect("one indexed text per chunk");
             points.push(Point {
                 vector,
@@ -238,7 +311,11 @@ fn write_batch(pending: &mut Vec<Pending>, embedder: &dyn Embedder, store: &dyn 
                 },
             });
         }
-        if doc.existed { report.updated += 1 } else { report.added += 1 }
+        if doc.existed {
+            report.updated += 1
+        } else {
+            report.added += 1
+        }
     }
     report.chunks_written += points.len();
     store.upsert(points)?;
@@ -254,10 +331,29 @@ fn fit_chunks(wanted: &std::ops::Range<usize>, max_tokens: usize) -> std::ops::R
 }
 
 /// Ingests `paths` (folders or files) into `store`, incrementally.
-pub fn ingest(paths: &[PathBuf], embedder: &dyn Embedder, store: &dyn VectorStore, options: &IngestOptions) -> Result<IngestReport> {
+pub fn ingest(
+    paths: &[PathBuf],
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    options: &IngestOptions,
+) -> Result<IngestReport> {
     let walked = walk(paths)?;
-    let problems = walked.problems.into_iter().map(|p| Failure { path: p.path, error: p.error }).collect();
-    ingest_sources(walked.files, &walked.scopes, problems, embedder, store, options)
+    let problems = walked
+        .problems
+        .into_iter()
+        .map(|p| Failure {
+            path: p.path,
+            error: p.error,
+        })
+        .collect();
+    ingest_sources(
+        walked.files,
+        &walked.scopes,
+        problems,
+        embedder,
+        store,
+        options,
+    )
 }
 
 /// Ingests `sources`; documents of the store inside `scopes` that are not among them are removed.
@@ -271,13 +367,29 @@ pub fn ingest_sources(
     options: &IngestOptions,
 ) -> Result<IngestReport> {
     let started = Instant::now();
-    let mut report = IngestReport { files_seen: sources.len(), failed: problems, ..Default::default() };
-    let stored: HashMap<String, StoredDocument> =
-        store.documents()?.into_iter().map(|d| (d.doc_id.clone(), d)).collect();
-    let chunker = Chunker::new(embedder, fit_chunks(&options.chunk_tokens, embedder.max_tokens()), options.overlap_tokens)?;
+    let mut report = IngestReport {
+        files_seen: sources.len(),
+        failed: problems,
+        ..Default::default()
+    };
+    let stored: HashMap<String, StoredDocument> = store
+        .documents()?
+        .into_iter()
+        .map(|d| (d.doc_id.clone(), d))
+        .collect();
+    let chunker = Chunker::new(
+        embedder,
+        fit_chunks(&options.chunk_tokens, embedder.max_tokens()),
+        options.overlap_tokens,
+    )?;
     let mut progress = Progress::new(options.progress, sources.len());
     let walked_ids: HashSet<String> = sources.iter().map(|s| doc_id(&s.root, &s.rel)).collect();
-    let cancelled = || options.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed));
+    let cancelled = || {
+        options
+            .cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    };
 
     std::thread::scope(|scope| -> Result<()> {
         // A small queue: the worker stays a few files ahead of the embedder, no more.
@@ -287,7 +399,11 @@ pub fn ingest_sources(
         let embedder_id = embedder.id();
         scope.spawn(move || {
             for source in sources {
-                if cancelled() || sender.send(prepare(source, stored, chunker, options, embedder_id)).is_err() {
+                if cancelled()
+                    || sender
+                        .send(prepare(source, stored, chunker, options, embedder_id))
+                        .is_err()
+                {
                     break; // cancelled, or the writer stopped on an error
                 }
             }
@@ -298,8 +414,22 @@ pub fn ingest_sources(
         for prepared in receiver {
             match prepared {
                 Prepared::Document { chunks, .. } if chunks.is_empty() => report.skipped += 1,
-                Prepared::Document { source, doc_id, hash, chunks, terms, existed } => {
-                    pending.push(Pending { source, doc_id, hash, chunks, terms, existed });
+                Prepared::Document {
+                    source,
+                    doc_id,
+                    hash,
+                    chunks,
+                    terms,
+                    existed,
+                } => {
+                    pending.push(Pending {
+                        source,
+                        doc_id,
+                        hash,
+                        chunks,
+                        terms,
+                        existed,
+                    });
                 }
                 Prepared::Unchanged => report.unchanged += 1,
                 Prepared::Unsupported => report.unsupported += 1,
@@ -324,7 +454,9 @@ pub fn ingest_sources(
 
     // Step 6: documents under the walked scopes whose files are gone.
     for doc in stored.values().filter(|_| !report.interrupted) {
-        if !walked_ids.contains(&doc.doc_id) && scopes.iter().any(|s| s.covers(&doc.root, &doc.path)) {
+        if !walked_ids.contains(&doc.doc_id)
+            && scopes.iter().any(|s| s.covers(&doc.root, &doc.path))
+        {
             store.delete_document(&doc.doc_id)?;
             report.removed += 1;
         }
@@ -344,7 +476,13 @@ mod tests {
     use docent_core::testing::{MemoryStore, WordEmbedder};
 
     fn options() -> IngestOptions {
-        IngestOptions { chunk_tokens: 8..16, overlap_tokens: 0, batch: 4, progress: ProgressMode::Quiet, ..Default::default() }
+        IngestOptions {
+            chunk_tokens: 8..16,
+            overlap_tokens: 0,
+            batch: 4,
+            progress: ProgressMode::Quiet,
+            ..Default::default()
+        }
     }
 
     fn write(dir: &std::path::Path, name: &str, text: &str) {
@@ -365,21 +503,40 @@ mod tests {
         let folder = [dir.path().to_path_buf()];
 
         let first = ingest(&folder, &embedder, &store, &options()).unwrap();
-        assert_eq!((first.added, first.unsupported, first.chunks_written), (3, 1, store.count().unwrap()), "{first:?}");
-        assert!(first.chunks_written > 3, "small chunks: several per file ({first:?})");
+        assert_eq!(
+            (first.added, first.unsupported, first.chunks_written),
+            (3, 1, store.count().unwrap()),
+            "{first:?}"
+        );
+        assert!(
+            first.chunks_written > 3,
+            "small chunks: several per file ({first:?})"
+        );
         let again = ingest(&folder, &embedder, &store, &options()).unwrap();
         assert_eq!((again.unchanged, again.chunks_written), (3, 0), "{again:?}");
 
-        write(dir.path(), "tea.txt", "Black tea is brewed with boiling water.\n");
+        write(
+            dir.path(),
+            "tea.txt",
+            "Black tea is brewed with boiling water.\n",
+        );
         std::fs::remove_file(dir.path().join("notes.txt")).unwrap();
         let synced = ingest(&folder, &embedder, &store, &options()).unwrap();
-        assert_eq!((synced.updated, synced.removed, synced.unchanged), (1, 1, 1), "{synced:?}");
+        assert_eq!(
+            (synced.updated, synced.removed, synced.unchanged),
+            (1, 1, 1),
+            "{synced:?}"
+        );
         let documents = store.documents().unwrap();
         assert_eq!(documents.len(), 2);
         assert!(documents.iter().all(|d| d.complete), "{documents:?}");
         // The edited file's old chunks are gone, not left beside the new ones.
         let texts: Vec<String> = store.payloads().into_iter().map(|p| p.text).collect();
-        assert!(texts.iter().any(|t| t.contains("Black tea")) && !texts.iter().any(|t| t.contains("Green tea")), "{texts:?}");
+        assert!(
+            texts.iter().any(|t| t.contains("Black tea"))
+                && !texts.iter().any(|t| t.contains("Green tea")),
+            "{texts:?}"
+        );
     }
 
     #[test]
@@ -395,12 +552,19 @@ mod tests {
         store.fail_after(Some(whole.count().unwrap() - 1));
         assert!(ingest(&folder, &embedder, &store, &options()).is_err());
         let documents = store.documents().unwrap();
-        assert!(!documents.is_empty() && documents.iter().any(|d| !d.complete), "{documents:?}");
+        assert!(
+            !documents.is_empty() && documents.iter().any(|d| !d.complete),
+            "{documents:?}"
+        );
 
         store.fail_after(None);
         let repaired = ingest(&folder, &embedder, &store, &options()).unwrap();
         // The whole document is left alone; the one missing a point is indexed again.
-        assert_eq!((repaired.unchanged, repaired.updated), (1, 1), "{repaired:?}");
+        assert_eq!(
+            (repaired.unchanged, repaired.updated),
+            (1, 1),
+            "{repaired:?}"
+        );
         assert!(store.documents().unwrap().iter().all(|d| d.complete));
     }
 
@@ -416,10 +580,23 @@ mod tests {
         std::fs::remove_file(dir.path().join("tea.txt")).unwrap();
         write(dir.path(), "kettle.md", "A kettle with a whistle.\n");
         let cancel = Some(Arc::new(AtomicBool::new(true)));
-        let stopped = ingest(&folder, &embedder, &store, &IngestOptions { cancel, ..options() }).unwrap();
+        let stopped = ingest(
+            &folder,
+            &embedder,
+            &store,
+            &IngestOptions {
+                cancel,
+                ..options()
+            },
+        )
+        .unwrap();
         assert!(stopped.interrupted, "{stopped:?}");
         assert_eq!((stopped.updated, stopped.removed), (0, 0), "{stopped:?}");
-        assert_eq!(store.documents().unwrap().len(), 2, "the gone file is removed only by a whole run");
+        assert_eq!(
+            store.documents().unwrap().len(),
+            2,
+            "the gone file is removed only by a whole run"
+        );
     }
 
     #[test]
@@ -442,28 +619,57 @@ mod tests {
     #[test]
     fn a_file_swapped_for_a_link_after_the_walk_is_not_read() {
         let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("secret.md"), "The launch code is zebra-kumquat-42.").unwrap();
+        std::fs::write(
+            outside.path().join("secret.md"),
+            "The launch code is zebra-kumquat-42.",
+        )
+        .unwrap();
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("notes.md"), "Kettles boil water.").unwrap();
-        let walked = crate::walk::walk(&[root.path().to_path_buf()]).unwrap().files;
+        let walked = crate::walk::walk(&[root.path().to_path_buf()])
+            .unwrap()
+            .files;
         assert_eq!(walked.len(), 1);
-        let options = IngestOptions { max_file_bytes: 64, ..Default::default() };
-        assert!(matches!(read(&walked[0], &options), Ok((_, bytes)) if bytes == b"Kettles boil water."));
+        let options = IngestOptions {
+            max_file_bytes: 64,
+            ..Default::default()
+        };
+        assert!(
+            matches!(read(&walked[0], &options), Ok((_, bytes)) if bytes == b"Kettles boil water.")
+        );
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.md"), root.path().join("notes.md")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.md"),
+            root.path().join("notes.md"),
+        )
+        .unwrap();
         match read(&walked[0], &options) {
-            Err(Prepared::Failed(failure)) => assert!(failure.error.contains("symbolic link"), "{failure:?}"),
+            Err(Prepared::Failed(failure)) => {
+                assert!(failure.error.contains("symbolic link"), "{failure:?}")
+            }
             Err(_) => panic!("not a failure"),
             Ok((_, bytes)) => panic!("read through the link: {}", String::from_utf8_lossy(&bytes)),
         }
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
-        assert!(std::process::Command::new("mkfifo").arg(root.path().join("notes.md")).status().unwrap().success());
-        assert!(matches!(read(&walked[0], &options), Err(Prepared::Failed(_))));
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(root.path().join("notes.md"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(matches!(
+            read(&walked[0], &options),
+            Err(Prepared::Failed(_))
+        ));
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
         std::fs::write(root.path().join("notes.md"), "x".repeat(65)).unwrap();
-        assert!(matches!(read(&walked[0], &options), Err(Prepared::Skipped { .. })));
+        assert!(matches!(
+            read(&walked[0], &options),
+            Err(Prepared::Skipped { .. })
+        ));
     }
 }

@@ -15,7 +15,11 @@ pub enum ProgressMode {
 
 pub(crate) enum Progress {
     Bar(ProgressBar),
-    Lines { total: usize, done: usize, last: Instant },
+    Lines {
+        total: usize,
+        done: usize,
+        last: Instant,
+    },
     Quiet,
 }
 
@@ -27,12 +31,18 @@ impl Progress {
             ProgressMode::Auto if std::io::stderr().is_terminal() => {
                 let bar = ProgressBar::new(total as u64);
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files ({eta}) {msg}")
-                        .expect("the progress template is valid"),
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files ({eta}) {msg}",
+                    )
+                    .expect("the progress template is valid"),
                 );
                 Progress::Bar(bar)
             }
-            ProgressMode::Auto | ProgressMode::Lines => Progress::Lines { total, done: 0, last: Instant::now() },
+            ProgressMode::Auto | ProgressMode::Lines => Progress::Lines {
+                total,
+                done: 0,
+                last: Instant::now(),
+            },
             ProgressMode::Quiet => Progress::Quiet,
         }
     }

@@ -68,12 +68,19 @@ pub struct Walk {
 
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Walks every path (a folder, or a single file whose folder becomes its root).
 pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
-    let mut walk = Walk { files: Vec::new(), scopes: Vec::new(), problems: Vec::new() };
+    let mut walk = Walk {
+        files: Vec::new(),
+        scopes: Vec::new(),
+        problems: Vec::new(),
+    };
     for path in paths {
         let canonical = std::fs::canonicalize(path)
             .with_context(|| format!("cannot ingest {}: no such file or folder", path.display()))?;
@@ -81,12 +88,22 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
             let root = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
             let rel = relative(&root, &canonical);
             let root = root.to_string_lossy().into_owned();
-            walk.scopes.push(Scope::File { root: root.clone(), rel: rel.clone() });
-            walk.files.push(Source { root, rel, origin: Origin::File(canonical) });
+            walk.scopes.push(Scope::File {
+                root: root.clone(),
+                rel: rel.clone(),
+            });
+            walk.files.push(Source {
+                root,
+                rel,
+                origin: Origin::File(canonical),
+            });
             continue;
         }
         if !canonical.is_dir() {
-            bail!("cannot ingest {}: not a regular file or folder", path.display());
+            bail!(
+                "cannot ingest {}: not a regular file or folder",
+                path.display()
+            );
         }
         let root = canonical.to_string_lossy().into_owned();
         walk.scopes.push(Scope::Folder { root: root.clone() });
@@ -95,14 +112,22 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
                 Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => {
                     let abs = entry.into_path();
                     let rel = relative(&canonical, &abs);
-                    walk.files.push(Source { root: root.clone(), rel, origin: Origin::File(abs) });
+                    walk.files.push(Source {
+                        root: root.clone(),
+                        rel,
+                        origin: Origin::File(abs),
+                    });
                 }
                 Ok(_) => {}
-                Err(e) => walk.problems.push(WalkProblem { path: path.display().to_string(), error: e.to_string() }),
+                Err(e) => walk.problems.push(WalkProblem {
+                    path: path.display().to_string(),
+                    error: e.to_string(),
+                }),
             }
         }
     }
-    walk.files.sort_by(|a, b| (&a.root, &a.rel).cmp(&(&b.root, &b.rel)));
+    walk.files
+        .sort_by(|a, b| (&a.root, &a.rel).cmp(&(&b.root, &b.rel)));
     walk.files.dedup();
     Ok(walk)
 }
@@ -156,13 +181,25 @@ mod tests {
         let walk = walk(&[root.to_path_buf()]).unwrap();
         let rels: Vec<&str> = walk.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(rels, vec!["a.md", "docs/deep/b.txt"]);
-        let canonical = std::fs::canonicalize(root).unwrap().to_string_lossy().into_owned();
+        let canonical = std::fs::canonicalize(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert_eq!(walk.scopes, vec![Scope::Folder { root: canonical }]);
 
         // Named one by one, the same files pass or not.
         let root = std::fs::canonicalize(root).unwrap();
-        for (rel, seen) in [("a.md", true), ("docs", true), ("docs/deep/b.txt", true), ("", true), ("ignored.md", false),
-                            ("build", false), ("build/out.txt", false), (".hidden", false), (".hidden/secret.md", false)] {
+        for (rel, seen) in [
+            ("a.md", true),
+            ("docs", true),
+            ("docs/deep/b.txt", true),
+            ("", true),
+            ("ignored.md", false),
+            ("build", false),
+            ("build/out.txt", false),
+            (".hidden", false),
+            (".hidden/secret.md", false),
+        ] {
             assert_eq!(visible(&root, &root.join(rel)), seen, "{rel}");
         }
     }
@@ -181,7 +218,10 @@ mod tests {
 
     #[test]
     fn a_missing_path_is_a_clear_error() {
-        let err = walk(&[PathBuf::from("/no/such/folder")]).err().unwrap().to_string();
+        let err = walk(&[PathBuf::from("/no/such/folder")])
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("no such file or folder"), "{err}");
     }
 }

@@ -5,11 +5,11 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::{Extension, middleware};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::{Extension, middleware};
 use axum::{Json, Router};
 use docent_core::{Answer, AnswerMode, AskOptions, Hit, Mode};
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::error::{ApiError, ApiJson};
 use crate::auth::{self, Access};
+use crate::error::{ApiError, ApiJson};
 use crate::{AppState, ingest_route, limits, metrics, openai, openapi, origin, page, upload};
 
 pub fn router(state: AppState) -> Router {
@@ -34,27 +34,47 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ingest", post(ingest_route::ingest))
         .route(
             "/v1/documents",
-            get(list_documents).post(upload::upload).layer(DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES)),
+            get(list_documents)
+                .post(upload::upload)
+                .layer(DefaultBodyLimit::max(upload::MAX_UPLOAD_BYTES)),
         )
         .route("/v1/documents/{id}", delete(delete_document))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
-        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
-        .layer(middleware::from_fn_with_state(state.clone(), origin::same_site))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            origin::same_site,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .with_state(state)
 }
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\":\"ok\",\"chunks\":N}`", body = serde_json::Value)))]
-pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn healthz(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = state.engine.clone();
     let chunks = tokio::task::spawn_blocking(move || engine.store().count()).await??;
     Ok(Json(json!({ "status": "ok", "chunks": chunks })))
 }
 
 #[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, content_hash, points, complete}]}`", body = serde_json::Value)))]
-pub(crate) async fn list_documents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn list_documents(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = state.engine.clone();
     let mut documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
     for document in &mut documents {
@@ -86,7 +106,10 @@ pub(crate) async fn delete_document(
     .await??;
     match deleted {
         Some(document) => Ok(Json(json!({ "deleted": document }))),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no document with this id; GET /v1/documents lists them")),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no document with this id; GET /v1/documents lists them",
+        )),
     }
 }
 
@@ -110,11 +133,15 @@ pub(crate) struct SearchResponse {
 const DEFAULT_SEARCH_K: usize = 5;
 
 #[utoipa::path(post, path = "/v1/search", request_body = SearchRequest, responses((status = 200, body = SearchResponse)))]
-pub(crate) async fn search(State(state): State<AppState>, ApiJson(request): ApiJson<SearchRequest>) -> Result<Json<SearchResponse>, ApiError> {
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SearchRequest>,
+) -> Result<Json<SearchResponse>, ApiError> {
     let engine = state.engine.clone();
     let k = request.k.unwrap_or(DEFAULT_SEARCH_K);
     let mode = request.mode.unwrap_or(state.defaults.mode);
-    let hits = tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode)).await??;
+    let hits =
+        tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode)).await??;
     Ok(Json(SearchResponse { hits }))
 }
 
@@ -156,8 +183,18 @@ pub(crate) fn ask_options(
     (status = 200, description = "The answer `{answer, answered_by, sentences, citations, sources, hits, grounded, timings}`; with `stream`, Server-Sent Events `token` (in `auto`, one checked sentence each), then `done` (or `error`)", body = serde_json::Value),
     (status = 503, description = "Every generation slot is busy and the queue is full: retry after `Retry-After` seconds"),
     (status = 504, description = "The answer ran past --answer-timeout")))]
-pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson<AskRequest>) -> Result<Response, ApiError> {
-    let options = ask_options(&state.defaults, request.k, request.mode, request.answer_mode, request.max_tokens, request.temperature);
+pub(crate) async fn ask(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<AskRequest>,
+) -> Result<Response, ApiError> {
+    let options = ask_options(
+        &state.defaults,
+        request.k,
+        request.mode,
+        request.answer_mode,
+        request.max_tokens,
+        request.temperature,
+    );
     if !request.stream {
         return Ok(Json(answer(&state, request.question, options).await?).into_response());
     }
@@ -167,11 +204,19 @@ pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson
         request.question,
         options,
         Vec::new(),
-        |text| Event::default().event("token").data(json!({ "text": text }).to_string()),
+        |text| {
+            Event::default()
+                .event("token")
+                .data(json!({ "text": text }).to_string())
+        },
         |result| {
             vec![match result {
-                Ok(answer) => Event::default().event("done").data(serde_json::to_string(&answer).unwrap_or_default()),
-                Err(err) => Event::default().event("error").data(json!({ "error": { "message": ApiError::from(err).message } }).to_string()),
+                Ok(answer) => Event::default()
+                    .event("done")
+                    .data(serde_json::to_string(&answer).unwrap_or_default()),
+                Err(err) => Event::default().event("error").data(
+                    json!({ "error": { "message": ApiError::from(err).message } }).to_string(),
+                ),
             }]
         },
     )
@@ -180,7 +225,11 @@ pub(crate) async fn ask(State(state): State<AppState>, ApiJson(request): ApiJson
 
 /// Answers `question` on a blocking worker, once a generation slot is free; 504 when the answer
 /// runs past its time.
-pub(crate) async fn answer(state: &AppState, question: String, mut options: AskOptions) -> Result<Answer, ApiError> {
+pub(crate) async fn answer(
+    state: &AppState,
+    question: String,
+    mut options: AskOptions,
+) -> Result<Answer, ApiError> {
     options.check(&question)?;
     let slot = state.generation.acquire().await?;
     let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
@@ -189,7 +238,11 @@ pub(crate) async fn answer(state: &AppState, question: String, mut options: AskO
     let (answer, timed_out) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let answer = engine.ask(&question, &options, &mut |_| {
-            if Instant::now() > deadline { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if Instant::now() > deadline {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         });
         // The generator stops at the deadline too, prompt processing included.
         (answer, Instant::now() > deadline)
@@ -198,7 +251,10 @@ pub(crate) async fn answer(state: &AppState, question: String, mut options: AskO
     let answer = answer?;
     metrics.observe_answer(&answer);
     if timed_out {
-        return Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the answer took longer than this server allows (--answer-timeout)"));
+        return Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the answer took longer than this server allows (--answer-timeout)",
+        ));
     }
     Ok(answer)
 }
@@ -228,17 +284,25 @@ pub(crate) async fn stream_answer(
                 return;
             }
         }
-        let result = state.engine.ask(&question, &options, &mut |text| match sender.blocking_send(piece(text)) {
-            Ok(()) if Instant::now() <= deadline => ControlFlow::Continue(()),
-            _ => ControlFlow::Break(()),
-        });
+        let result = state
+            .engine
+            .ask(
+                &question,
+                &options,
+                &mut |text| match sender.blocking_send(piece(text)) {
+                    Ok(()) if Instant::now() <= deadline => ControlFlow::Continue(()),
+                    _ => ControlFlow::Break(()),
+                },
+            );
         // The generator stops at the deadline too, prompt processing included.
         let timed_out = Instant::now() > deadline;
         if let Ok(answer) = &result {
             state.metrics.observe_answer(answer);
         }
         let result = match result {
-            Ok(_) if timed_out => Err(anyhow::anyhow!("the answer took longer than this server allows (--answer-timeout)")),
+            Ok(_) if timed_out => Err(anyhow::anyhow!(
+                "the answer took longer than this server allows (--answer-timeout)"
+            )),
             other => other,
         };
         for event in end(result) {
@@ -248,5 +312,7 @@ pub(crate) async fn stream_answer(
         }
     });
     let stream = tokio_stream::StreamExt::map(ReceiverStream::new(receiver), Ok::<_, Infallible>);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }

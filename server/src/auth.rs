@@ -35,7 +35,10 @@ fn digest(key: &str) -> [u8; 32] {
 
 impl ApiKeys {
     pub fn new(full: &[String], read_only: &[String]) -> Self {
-        ApiKeys { full: full.iter().map(|k| digest(k)).collect(), read_only: read_only.iter().map(|k| digest(k)).collect() }
+        ApiKeys {
+            full: full.iter().map(|k| digest(k)).collect(),
+            read_only: read_only.iter().map(|k| digest(k)).collect(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -45,7 +48,11 @@ impl ApiKeys {
     /// The access `presented` grants, checking every key (no early exit on a match).
     fn access(&self, presented: &str) -> Option<Access> {
         let presented = digest(presented);
-        let matches = |keys: &[[u8; 32]]| keys.iter().fold(0u8, |found, key| found | key.ct_eq(&presented).unwrap_u8()) == 1;
+        let matches = |keys: &[[u8; 32]]| {
+            keys.iter()
+                .fold(0u8, |found, key| found | key.ct_eq(&presented).unwrap_u8())
+                == 1
+        };
         let (full, read_only) = (matches(&self.full), matches(&self.read_only));
         if full {
             Some(Access::Full)
@@ -58,7 +65,11 @@ impl ApiKeys {
 }
 
 /// Middleware: lets the request through with its [`Access`], or answers 401.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let open = matches!(request.uri().path(), "/healthz" | "/");
     let access = if state.keys.is_empty() || open {
         Some(Access::Full)
@@ -76,9 +87,15 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             next.run(request).await
         }
         None => {
-            let mut response =
-                ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid API key: send `Authorization: Bearer KEY`").into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or invalid API key: send `Authorization: Bearer KEY`",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
             response
         }
     }
@@ -88,7 +105,10 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 pub fn require_full(access: Access) -> Result<(), ApiError> {
     match access {
         Access::Full => Ok(()),
-        Access::ReadOnly => Err(ApiError::new(StatusCode::FORBIDDEN, "this API key is read-only: it may search and ask, not change the store")),
+        Access::ReadOnly => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this API key is read-only: it may search and ask, not change the store",
+        )),
     }
 }
 
@@ -98,7 +118,10 @@ mod tests {
 
     #[test]
     fn keys_grant_their_access_and_nothing_else() {
-        let keys = ApiKeys::new(&["full-key".into()], &["reader".into(), "other-reader".into()]);
+        let keys = ApiKeys::new(
+            &["full-key".into()],
+            &["reader".into(), "other-reader".into()],
+        );
         assert_eq!(keys.access("full-key"), Some(Access::Full));
         assert_eq!(keys.access("reader"), Some(Access::ReadOnly));
         assert_eq!(keys.access("other-reader"), Some(Access::ReadOnly));

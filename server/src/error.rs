@@ -16,7 +16,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn retry_after(mut self, seconds: u32) -> Self {
@@ -29,11 +33,17 @@ impl ApiError {
 /// `{"error": {"message", "type", "code"}}`.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let kind = if self.status.is_client_error() { "invalid_request_error" } else { "server_error" };
+        let kind = if self.status.is_client_error() {
+            "invalid_request_error"
+        } else {
+            "server_error"
+        };
         let body = serde_json::json!({ "error": { "message": self.message, "type": kind, "code": self.status.as_u16() } });
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }
@@ -60,9 +70,11 @@ impl From<tokio::task::JoinError> for ApiError {
 fn internal(details: String) -> ApiError {
     let incident = uuid::Uuid::new_v4();
     tracing::error!(%incident, "request failed: {details}");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the server failed to answer (incident {incident}; the details are in its log)"))
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the server failed to answer (incident {incident}; the details are in its log)"),
+    )
 }
-
 
 /// `axum::Json`, with malformed bodies answered as JSON errors (keeping axum's status:
 /// 400 bad syntax, 415 wrong content type, 422 wrong shape or types, 413 too large).
@@ -92,8 +104,17 @@ mod tests {
         let err = anyhow::anyhow!("permission denied").context("reading /srv/private/notes.md");
         let api = ApiError::from(err);
         assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(!api.message.contains("/srv") && api.message.contains("incident"), "{}", api.message);
-        let invalid = ApiError::from(anyhow::Error::new(InvalidInput("k must be at least 1".into())));
-        assert_eq!((invalid.status, invalid.message.as_str()), (StatusCode::BAD_REQUEST, "k must be at least 1"));
+        assert!(
+            !api.message.contains("/srv") && api.message.contains("incident"),
+            "{}",
+            api.message
+        );
+        let invalid = ApiError::from(anyhow::Error::new(InvalidInput(
+            "k must be at least 1".into(),
+        )));
+        assert_eq!(
+            (invalid.status, invalid.message.as_str()),
+            (StatusCode::BAD_REQUEST, "k must be at least 1")
+        );
     }
 }

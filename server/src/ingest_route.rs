@@ -29,7 +29,8 @@ impl IngestRoots {
         let roots = roots
             .iter()
             .map(|root| {
-                std::fs::canonicalize(root).map_err(|e| anyhow::anyhow!("--allow-ingest-from {}: {e}", root.display()))
+                std::fs::canonicalize(root)
+                    .map_err(|e| anyhow::anyhow!("--allow-ingest-from {}: {e}", root.display()))
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(IngestRoots { roots })
@@ -44,25 +45,47 @@ impl IngestRoots {
     /// regular files and folders are read (a FIFO would block the ingest).
     fn resolve(&self, requested: &str) -> Result<PathBuf, ApiError> {
         let Some(first) = self.roots.first() else {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "ingest over HTTP is off: start the server with --allow-ingest-from DIR"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ingest over HTTP is off: start the server with --allow-ingest-from DIR",
+            ));
         };
         let path = Path::new(requested);
         if requested.trim().is_empty() || path.components().any(|c| c == Component::ParentDir) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "the path must be non-empty and must not contain `..`"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the path must be non-empty and must not contain `..`",
+            ));
         }
-        let joined = if path.is_absolute() { path.to_path_buf() } else { first.join(path) };
+        let joined = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            first.join(path)
+        };
         let inside = |p: &Path| self.roots.iter().any(|root| p.starts_with(root));
         if !inside(&joined) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "the path is outside the folders this server may ingest from"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "the path is outside the folders this server may ingest from",
+            ));
         }
         // Hidden and ignored files are left out as a walk of the root leaves them out.
-        let visible = |real: &PathBuf| self.roots.iter().any(|root| real.starts_with(root) && docent_ingest::walk::visible(root, real));
+        let visible = |real: &PathBuf| {
+            self.roots
+                .iter()
+                .any(|root| real.starts_with(root) && docent_ingest::walk::visible(root, real))
+        };
         let real = std::fs::canonicalize(&joined).ok().filter(visible).ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, format!("no such file or folder inside the folders this server may ingest from: {requested}"))
         })?;
-        let kind = std::fs::metadata(&real).map(|m| m.file_type()).map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "the path went away"))?;
+        let kind = std::fs::metadata(&real)
+            .map(|m| m.file_type())
+            .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "the path went away"))?;
         if !kind.is_file() && !kind.is_dir() {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("{requested} is neither a regular file nor a folder")));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{requested} is neither a regular file nor a folder"),
+            ));
         }
         Ok(real)
     }
@@ -87,7 +110,14 @@ pub async fn ingest(
     auth::require_full(access)?;
     let path = state.ingest_roots.resolve(&request.path)?;
     let report = state
-        .run_ingest(move |engine, options| docent_ingest::ingest(&[path], engine.embedder().as_ref(), engine.store().as_ref(), &options))
+        .run_ingest(move |engine, options| {
+            docent_ingest::ingest(
+                &[path],
+                engine.embedder().as_ref(),
+                engine.store().as_ref(),
+                &options,
+            )
+        })
         .await?;
     Ok(Json(state.ingest_roots.redact(report)))
 }
@@ -95,7 +125,10 @@ pub async fn ingest(
 /// How a document's root is shown over HTTP: its folder's name, not where it lies on the
 /// server (uploads keep their `upload:`).
 pub fn root_name(root: &str) -> String {
-    Path::new(root).file_name().map_or_else(|| root.to_string(), |name| name.to_string_lossy().into_owned())
+    Path::new(root).file_name().map_or_else(
+        || root.to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
 }
 
 impl IngestRoots {

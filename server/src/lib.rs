@@ -67,7 +67,11 @@ impl AppState {
     ) -> Result<T, error::ApiError> {
         let one_at_a_time = self.ingesting.clone().lock_owned().await;
         let engine = self.engine.clone();
-        let options = IngestOptions { progress: ProgressMode::Quiet, cancel: Some(self.stopping.clone()), ..Default::default() };
+        let options = IngestOptions {
+            progress: ProgressMode::Quiet,
+            cancel: Some(self.stopping.clone()),
+            ..Default::default()
+        };
         let result = tokio::task::spawn_blocking(move || {
             let _held = one_at_a_time;
             work(&engine, options)
@@ -80,12 +84,14 @@ impl AppState {
 /// Serves until Ctrl-C or SIGTERM, within `limits`; in-flight requests finish (for up to the
 /// shutdown grace), then the store is flushed.
 pub async fn serve(addr: SocketAddr, state: AppState, limits: ConnectionLimits) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}: is another server using it? Try --addr 127.0.0.1:PORT"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}: is another server using it? Try --addr 127.0.0.1:PORT")
+    })?;
     let engine = state.engine.clone();
     if state.keys.is_empty() && !addr.ip().is_loopback() {
-        eprintln!("docent: warning: listening on {addr} without API keys: anyone who can reach it may delete documents (set --api-key)");
+        eprintln!(
+            "docent: warning: listening on {addr} without API keys: anyone who can reach it may delete documents (set --api-key)"
+        );
     }
     eprintln!("docent: serving on http://{}", listener.local_addr()?);
     let stopping = state.stopping.clone();

@@ -37,7 +37,12 @@ pub struct Slot {
 impl GenerationSlots {
     /// `concurrent` answers at once (at least 1); `max_waiting` more queued, each for at most
     /// `max_wait`; each answer stopped after `answer_timeout`.
-    pub fn new(concurrent: usize, max_waiting: usize, max_wait: Duration, answer_timeout: Duration) -> Self {
+    pub fn new(
+        concurrent: usize,
+        max_waiting: usize,
+        max_wait: Duration,
+        answer_timeout: Duration,
+    ) -> Self {
         GenerationSlots {
             running: Arc::new(Semaphore::new(concurrent.max(1))),
             waiting: Arc::new(AtomicUsize::new(0)),
@@ -57,7 +62,8 @@ impl GenerationSlots {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(busy());
         }
-        let permit = tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned()).await;
+        let permit =
+            tokio::time::timeout(self.max_wait, self.running.clone().acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         match permit {
             Ok(Ok(permit)) => Ok(Slot { _permit: permit }),
@@ -67,6 +73,9 @@ impl GenerationSlots {
 }
 
 fn busy() -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "docent is busy answering other questions and its queue is full; retry shortly")
-        .retry_after(RETRY_AFTER_SECONDS)
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "docent is busy answering other questions and its queue is full; retry shortly",
+    )
+    .retry_after(RETRY_AFTER_SECONDS)
 }

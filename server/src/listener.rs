@@ -8,9 +8,9 @@
 //! [`body_deadline`] answers `408` to a request whose body is not all in by the body timeout.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -63,9 +63,12 @@ pub(crate) async fn accept(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
-    let app = app.layer(axum::middleware::from_fn(move |request, next| body_deadline(limits.body_timeout, request, next)));
+    let app = app.layer(axum::middleware::from_fn(move |request, next| {
+        body_deadline(limits.body_timeout, request, next)
+    }));
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -87,7 +90,8 @@ pub(crate) async fn accept(
             },
             () = &mut shutdown => break,
         };
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _permit = permit;
@@ -97,8 +101,14 @@ pub(crate) async fn accept(
         });
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
-        eprintln!("docent: requests still open after {} s; stopping anyway", limits.shutdown_grace.as_secs());
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "docent: requests still open after {} s; stopping anyway",
+            limits.shutdown_grace.as_secs()
+        );
     }
     Ok(())
 }
@@ -109,7 +119,10 @@ pub(crate) async fn accept(
 async fn body_deadline(timeout: Duration, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let finished = Arc::new(AtomicBool::new(body.is_end_stream()));
-    let body = Body::new(Watched { inner: body, finished: finished.clone() });
+    let body = Body::new(Watched {
+        inner: body,
+        finished: finished.clone(),
+    });
     let run = next.run(Request::from_parts(parts, body));
     tokio::pin!(run);
     tokio::select! {
@@ -121,10 +134,16 @@ async fn body_deadline(timeout: Duration, request: Request, next: Next) -> Respo
     }
     let mut response = ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        format!("the request body took longer than {} s to arrive", timeout.as_secs()),
+        format!(
+            "the request body took longer than {} s to arrive",
+            timeout.as_secs()
+        ),
     )
     .into_response();
-    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
     response
 }
 
@@ -138,7 +157,10 @@ impl HttpBody for Watched {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
             self.finished.store(true, Ordering::Release);

@@ -57,15 +57,50 @@ impl Default for Metrics {
             store_chunks: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("http_requests", "HTTP requests by route, method and status", metrics.requests.clone());
-        registry.register("http_request_seconds", "HTTP request latency by route", metrics.latency.clone());
-        registry.register("retrieval_seconds", "Retrieval time of answered questions", metrics.retrieval.clone());
-        registry.register("prompt_seconds", "Prompt processing time of generated answers", metrics.prompt.clone());
-        registry.register("generation_seconds", "Token generation time of generated answers", metrics.generation.clone());
-        registry.register("prompt_tokens", "Prompt tokens processed", metrics.prompt_tokens.clone());
-        registry.register("generated_tokens", "Answer tokens generated", metrics.generated_tokens.clone());
-        registry.register("store_chunks", "Chunks in the store", metrics.store_chunks.clone());
-        Metrics { registry, ..metrics }
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "http_request_seconds",
+            "HTTP request latency by route",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "retrieval_seconds",
+            "Retrieval time of answered questions",
+            metrics.retrieval.clone(),
+        );
+        registry.register(
+            "prompt_seconds",
+            "Prompt processing time of generated answers",
+            metrics.prompt.clone(),
+        );
+        registry.register(
+            "generation_seconds",
+            "Token generation time of generated answers",
+            metrics.generation.clone(),
+        );
+        registry.register(
+            "prompt_tokens",
+            "Prompt tokens processed",
+            metrics.prompt_tokens.clone(),
+        );
+        registry.register(
+            "generated_tokens",
+            "Answer tokens generated",
+            metrics.generated_tokens.clone(),
+        );
+        registry.register(
+            "store_chunks",
+            "Chunks in the store",
+            metrics.store_chunks.clone(),
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
     }
 }
 
@@ -75,10 +110,13 @@ impl Metrics {
         self.retrieval.observe(timings.retrieval_ms / 1e3);
         if timings.generation.generated_tokens > 0 {
             self.prompt.observe(timings.generation.prompt_ms / 1e3);
-            self.generation.observe(timings.generation.generation_ms / 1e3);
+            self.generation
+                .observe(timings.generation.generation_ms / 1e3);
         }
-        self.prompt_tokens.inc_by(timings.generation.prompt_tokens as u64);
-        self.generated_tokens.inc_by(timings.generation.generated_tokens as u64);
+        self.prompt_tokens
+            .inc_by(timings.generation.prompt_tokens as u64);
+        self.generated_tokens
+            .inc_by(timings.generation.generated_tokens as u64);
     }
 }
 
@@ -86,15 +124,28 @@ impl Metrics {
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     // The route's pattern (`/v1/documents/{id}`), so that ids do not multiply the series.
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched".to_string(), |p| p.as_str().to_string());
     let method = method_label(request.method());
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     tracing::info!(target: "docent::http", %method, %route, status, ms = seconds * 1e3, "request");
     let metrics = &state.metrics;
-    metrics.requests.get_or_create(&vec![("route", route.clone()), ("method", method.to_string()), ("status", status.to_string())]).inc();
-    metrics.latency.get_or_create(&vec![("route", route)]).observe(seconds);
+    metrics
+        .requests
+        .get_or_create(&vec![
+            ("route", route.clone()),
+            ("method", method.to_string()),
+            ("status", status.to_string()),
+        ])
+        .inc();
+    metrics
+        .latency
+        .get_or_create(&vec![("route", route)])
+        .observe(seconds);
     response
 }
 
@@ -104,8 +155,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     let chunks = tokio::task::spawn_blocking(move || engine.store().count()).await??;
     state.metrics.store_chunks.set(chunks as i64);
     let mut text = String::new();
-    encode(&mut text, &state.metrics.registry).map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+    encode(&mut text, &state.metrics.registry)
+        .map_err(|e| anyhow::anyhow!("encoding metrics: {e}"))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// The method as a label: a standard one by name, anything else as "other". This layer runs
@@ -114,5 +173,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
 /// and statuses are three digits: both are fixed sets too.)
 fn method_label(method: &Method) -> &'static str {
     const KNOWN: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
-    KNOWN.into_iter().find(|known| *known == method.as_str()).unwrap_or("other")
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or("other")
 }

@@ -84,7 +84,12 @@ impl ChatRequest {
             .find(|m| m.role == "user")
             .and_then(|m| m.content.as_ref())
             .map(Content::text)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "messages must include a user message with text content"))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "messages must include a user message with text content",
+                )
+            })
     }
 }
 
@@ -106,11 +111,17 @@ fn usage(answer: &Answer) -> Usage {
 
 /// "length" when the answer was cut at `max_tokens`, else "stop".
 fn finish_reason(answer: &Answer, max_tokens: usize) -> &'static str {
-    if answer.timings.generation.generated_tokens >= max_tokens { "length" } else { "stop" }
+    if answer.timings.generation.generated_tokens >= max_tokens {
+        "length"
+    } else {
+        "stop"
+    }
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn completion_id() -> String {
@@ -121,8 +132,15 @@ fn completion_id() -> String {
     (status = 200, description = "OpenAI's `chat.completion` with `citations` on the message; with `stream`, `chat.completion.chunk` events and `[DONE]`", body = serde_json::Value),
     (status = 400, description = "No user message, bad values, or `tools`"),
     (status = 503, description = "Busy: retry after `Retry-After` seconds")))]
-pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): ApiJson<ChatRequest>) -> Result<Response, ApiError> {
-    if request.tools.as_ref().is_some_and(|tools| !tools.is_empty()) {
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ChatRequest>,
+) -> Result<Response, ApiError> {
+    if request
+        .tools
+        .as_ref()
+        .is_some_and(|tools| !tools.is_empty())
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "docent does not call client tools: it searches its own store for every question. Send the question \
@@ -131,7 +149,14 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
     }
     let question = request.question()?;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens);
-    let options = ask_options(&state.defaults, None, None, None, max_tokens, request.temperature);
+    let options = ask_options(
+        &state.defaults,
+        None,
+        None,
+        None,
+        max_tokens,
+        request.temperature,
+    );
     let limit = options.generation.max_tokens;
     let (id, created) = (completion_id(), now());
 
@@ -176,8 +201,14 @@ pub async fn chat_completions(State(state): State<AppState>, ApiJson(request): A
         move |text| chunk(json!({ "content": text }), None, None),
         move |result| {
             let end = match result {
-                Ok(answer) => last(json!({}), Some(finish_reason(&answer, limit)), Some(&answer.citations)),
-                Err(err) => Event::default().data(json!({ "error": { "message": ApiError::from(err).message } }).to_string()),
+                Ok(answer) => last(
+                    json!({}),
+                    Some(finish_reason(&answer, limit)),
+                    Some(&answer.citations),
+                ),
+                Err(err) => Event::default().data(
+                    json!({ "error": { "message": ApiError::from(err).message } }).to_string(),
+                ),
             };
             vec![end, Event::default().data("[DONE]")]
         },

@@ -23,13 +23,24 @@ pub async fn same_site(State(state): State<AppState>, request: Request, next: Ne
 }
 
 fn refusal(state: &AppState, request: &Request) -> Option<&'static str> {
-    let header_text = |name| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    let header_text = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
     let host = header_text(header::HOST).unwrap_or_default();
     if state.loopback_only && !is_loopback_host(&host) {
         return Some("this server answers to localhost only");
     }
-    let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let foreign = |origin: &String| *origin != format!("http://{host}") && *origin != format!("https://{host}");
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let foreign = |origin: &String| {
+        *origin != format!("http://{host}") && *origin != format!("https://{host}")
+    };
     header_text(header::ORIGIN)
         .filter(|origin| changes && foreign(origin))
         .map(|_| "requests from another site may not call this API")
@@ -41,7 +52,10 @@ fn is_loopback_host(host: &str) -> bool {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(name, _)| name),
     };
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -50,10 +64,24 @@ mod tests {
 
     #[test]
     fn loopback_names_only() {
-        for host in ["localhost", "localhost:8080", "127.0.0.1:3000", "127.1.2.3", "[::1]:8080", "[::1]"] {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:3000",
+            "127.1.2.3",
+            "[::1]:8080",
+            "[::1]",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["evil.example", "evil.example:8080", "localhost.evil.example", "10.0.0.1:80", "", "[::2]:80"] {
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:80",
+            "",
+            "[::2]:80",
+        ] {
             assert!(!is_loopback_host(host), "{host}");
         }
     }

@@ -29,7 +29,10 @@ fn inline_hash(tag: &str) -> String {
         .split_once(&open)
         .and_then(|(_, rest)| rest.split_once(&close))
         .map_or("", |(content, _)| content);
-    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(content)))
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(content))
+    )
 }
 
 /// The web page: plain HTML, CSS and JavaScript.
@@ -54,6 +57,10 @@ mod tests {
     fn the_policy_names_the_inline_script_and_style_by_hash() {
         assert_eq!(POLICY.matches("'sha256-").count(), 2, "{}", *POLICY);
         assert!(!POLICY.contains("unsafe-inline"), "{}", *POLICY);
-        assert!(!POLICY.contains("'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"), "an empty element's hash: {}", *POLICY);
+        assert!(
+            !POLICY.contains("'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"),
+            "an empty element's hash: {}",
+            *POLICY
+        );
     }
 }

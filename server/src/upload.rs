@@ -56,25 +56,55 @@ pub async fn upload(
 ) -> Result<Json<Value>, ApiError> {
     auth::require_full(access)?;
     let mut sources = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|e| bad(e.status(), e.body_text()))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(e.status(), e.body_text()))?
+    {
         if field.name() != Some("file") {
-            return Err(bad(StatusCode::BAD_REQUEST, "each part must be named `file`"));
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                "each part must be named `file`",
+            ));
         }
         if sources.len() == MAX_FILES {
-            return Err(bad(StatusCode::BAD_REQUEST, format!("at most {MAX_FILES} files per upload")));
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                format!("at most {MAX_FILES} files per upload"),
+            ));
         }
-        let name = file_name(field.file_name().unwrap_or_default()).map_err(|message| bad(StatusCode::BAD_REQUEST, message))?;
+        let name = file_name(field.file_name().unwrap_or_default())
+            .map_err(|message| bad(StatusCode::BAD_REQUEST, message))?;
         let format = Format::of(std::path::Path::new(&name)).ok_or_else(|| {
-            bad(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{name}: docent reads Markdown, HTML, PDF, text and source code"))
+            bad(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{name}: docent reads Markdown, HTML, PDF, text and source code"),
+            )
         })?;
-        let bytes = field.bytes().await.map_err(|e| bad(e.status(), e.body_text()))?;
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| bad(e.status(), e.body_text()))?;
         if bytes.len() > MAX_FILE_BYTES {
-            return Err(bad(StatusCode::PAYLOAD_TOO_LARGE, format!("{name} is larger than {MAX_FILE_BYTES} bytes")));
+            return Err(bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("{name} is larger than {MAX_FILE_BYTES} bytes"),
+            ));
         }
-        sources.push(Source { root: UPLOAD_ROOT.into(), rel: name, origin: Origin::Memory { bytes: bytes.to_vec(), format } });
+        sources.push(Source {
+            root: UPLOAD_ROOT.into(),
+            rel: name,
+            origin: Origin::Memory {
+                bytes: bytes.to_vec(),
+                format,
+            },
+        });
     }
     if sources.is_empty() {
-        return Err(bad(StatusCode::BAD_REQUEST, "no files: send multipart/form-data with one or more `file` parts"));
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "no files: send multipart/form-data with one or more `file` parts",
+        ));
     }
     let documents: Vec<Value> = sources
         .iter()
@@ -82,9 +112,19 @@ pub async fn upload(
         .collect();
     let report = state
         .run_ingest(move |engine, options| {
-            let options = IngestOptions { max_file_bytes: MAX_FILE_BYTES as u64, ..options };
+            let options = IngestOptions {
+                max_file_bytes: MAX_FILE_BYTES as u64,
+                ..options
+            };
             // No scope: an upload never removes other documents.
-            docent_ingest::ingest_sources(sources, &[], Vec::new(), engine.embedder().as_ref(), engine.store().as_ref(), &options)
+            docent_ingest::ingest_sources(
+                sources,
+                &[],
+                Vec::new(),
+                engine.embedder().as_ref(),
+                engine.store().as_ref(),
+                &options,
+            )
         })
         .await?;
     Ok(Json(json!({ "report": report, "documents": documents })))
@@ -97,14 +137,23 @@ mod tests {
     #[test]
     fn uploaded_names_keep_only_their_last_component() {
         assert_eq!(file_name("notes.md").as_deref(), Ok("notes.md"));
-        assert_eq!(file_name("../../etc/passwd.txt").as_deref(), Ok("passwd.txt"));
-        assert_eq!(file_name("C:\\\\Users\\\\x\\\\report.pdf").as_deref(), Ok("report.pdf"));
+        assert_eq!(
+            file_name("../../etc/passwd.txt").as_deref(),
+            Ok("passwd.txt")
+        );
+        assert_eq!(
+            file_name("C:\\\\Users\\\\x\\\\report.pdf").as_deref(),
+            Ok("report.pdf")
+        );
         assert_eq!(file_name("笔记.md").as_deref(), Ok("笔记.md"));
         assert!(file_name("dir/").is_err());
         assert!(file_name("..").is_err());
         assert!(file_name("a\u{0}b.md").is_err());
         for spoof in ["report\u{202E}fdp.exe.md", "a\u{2066}b.md", "\u{200F}x.txt"] {
-            assert!(file_name(spoof).unwrap_err().contains("bidirectional"), "{spoof:?}");
+            assert!(
+                file_name(spoof).unwrap_err().contains("bidirectional"),
+                "{spoof:?}"
+            );
         }
     }
 }

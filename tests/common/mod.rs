@@ -12,7 +12,11 @@ use serde_json::Value;
 
 pub fn docent(store: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_docent"));
-    command.arg("--store").arg(store).env_remove("DOCENT_QDRANT_URL").env("DOCENT_LOG", "error");
+    command
+        .arg("--store")
+        .arg(store)
+        .env_remove("DOCENT_QDRANT_URL")
+        .env("DOCENT_LOG", "error");
     command
 }
 
@@ -58,7 +62,11 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+        if path.is_dir() {
+            files.extend(walk(&path))
+        } else {
+            files.push(path)
+        }
     }
     files
 }
@@ -75,7 +83,13 @@ pub fn documents(store: &Path) -> Vec<(String, u64, bool)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["path"].as_str().unwrap().to_string(), d["points"].as_u64().unwrap(), d["complete"].as_bool().unwrap()))
+        .map(|d| {
+            (
+                d["path"].as_str().unwrap().to_string(),
+                d["points"].as_u64().unwrap(),
+                d["complete"].as_bool().unwrap(),
+            )
+        })
         .collect();
     docs.sort();
     docs
@@ -88,7 +102,11 @@ pub fn assert_citations_are_sources(answer: &Value) {
     let hits = answer["hits"].as_array().unwrap();
     for citation in answer["citations"].as_array().unwrap() {
         let n = citation["n"].as_u64().unwrap() as usize;
-        assert!((1..=sources.len()).contains(&n), "citation [{n}] with {} sources", sources.len());
+        assert!(
+            (1..=sources.len()).contains(&n),
+            "citation [{n}] with {} sources",
+            sources.len()
+        );
         let source = &sources[n - 1];
         assert_eq!(citation["path"], source["path"]);
         assert_eq!(citation["start_line"], source["start_line"]);
@@ -105,8 +123,15 @@ pub fn assert_citations_are_sources(answer: &Value) {
     // Any [n] left in the text refers to a returned source as well.
     let text = answer["answer"].as_str().unwrap();
     for marker in text.split('[').skip(1).filter_map(|s| s.split(']').next()) {
-        for n in marker.split(',').filter_map(|n| n.trim().parse::<usize>().ok()) {
-            assert!((1..=sources.len()).contains(&n), "answer cites [{n}] but has {} sources: {text}", sources.len());
+        for n in marker
+            .split(',')
+            .filter_map(|n| n.trim().parse::<usize>().ok())
+        {
+            assert!(
+                (1..=sources.len()).contains(&n),
+                "answer cites [{n}] but has {} sources: {text}",
+                sources.len()
+            );
         }
     }
 }

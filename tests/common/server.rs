@@ -15,7 +15,8 @@ use super::{corpus, docent, ingest};
 fn corpus_store() -> &'static std::path::Path {
     static STORE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     STORE.get_or_init(|| {
-        let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("corpus-store-{}", std::process::id()));
+        let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("corpus-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&store);
         ingest(&store, &corpus());
         store
@@ -50,14 +51,20 @@ impl Server {
     /// fails the test if it is still running after a minute.
     pub fn terminate(&mut self) -> bool {
         let pid = self.child.id().to_string();
-        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         assert!(sent.success());
         let started = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.success();
             }
-            assert!(started.elapsed() < std::time::Duration::from_secs(60), "docent serve still runs a minute after SIGTERM");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "docent serve still runs a minute after SIGTERM"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
@@ -89,7 +96,10 @@ pub fn start_with(args: &[&str]) -> Server {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let base = loop {
-        let line = lines.next().expect("the server prints its address").unwrap();
+        let line = lines
+            .next()
+            .expect("the server prints its address")
+            .unwrap();
         if let Some(url) = line.strip_prefix("docent: serving on ") {
             break url.to_string();
         }
@@ -97,16 +107,32 @@ pub fn start_with(args: &[&str]) -> Server {
     // Keep draining stderr so the server never blocks on a full pipe.
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let sink = log.clone();
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| sink.lock().unwrap().push_str(&(line + "\n"))));
-    Server { child, base, store, log, _dir: dir }
+    std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .for_each(|line| sink.lock().unwrap().push_str(&(line + "\n")))
+    });
+    Server {
+        child,
+        base,
+        store,
+        log,
+        _dir: dir,
+    }
 }
 
 pub fn client() -> Client {
-    Client::builder().timeout(std::time::Duration::from_secs(300)).build().unwrap()
+    Client::builder()
+        .timeout(std::time::Duration::from_secs(300))
+        .build()
+        .unwrap()
 }
 
 pub fn post(server: &Server, route: &str, body: Value) -> (StatusCode, Value) {
-    let response = client().post(format!("{}{route}", server.base)).json(&body).send().unwrap();
+    let response = client()
+        .post(format!("{}{route}", server.base))
+        .json(&body)
+        .send()
+        .unwrap();
     (response.status(), response.json().unwrap())
 }
-

@@ -1,7 +1,6 @@
 //! What an answer is, the three ways of producing one ([`AnswerMode`]), and the pieces the
 //! checked modes are built from: the extractive answer and the stream of finished sentences.
 
-
 use serde::Serialize;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -12,8 +11,19 @@ use crate::support::{SentenceCheck, strip_markers};
 use crate::types::Hit;
 
 /// How the answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
-#[derive(strum::EnumString, strum::Display, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum AnswerMode {
@@ -105,7 +115,13 @@ pub fn extractive(evidence: &[Evidence]) -> Vec<SentenceCheck> {
         .into_iter()
         .enumerate()
         .filter_map(|(i, e)| quote(e, i == 0).map(|text| (e.n, text)))
-        .map(|(n, text)| SentenceCheck { text, sources: vec![n], support: 1.0, supported: true, kept: true })
+        .map(|(n, text)| SentenceCheck {
+            text,
+            sources: vec![n],
+            support: 1.0,
+            supported: true,
+            kept: true,
+        })
         .collect()
 }
 
@@ -126,7 +142,10 @@ fn quote(e: &Evidence, go_on: bool) -> Option<String> {
 
 fn words(text: &str) -> usize {
     let han = text.chars().filter(|&c| crate::language::is_han(c)).count();
-    text.split_whitespace().filter(|w| !w.chars().any(crate::language::is_han)).count() + han / 2
+    text.split_whitespace()
+        .filter(|w| !w.chars().any(crate::language::is_han))
+        .count()
+        + han / 2
 }
 
 /// The answer's text from its kept sentences, each followed by its citations.
@@ -146,11 +165,20 @@ pub fn citations(sentences: &[SentenceCheck], evidence: &[Evidence]) -> Vec<Cita
             cited.push(*n);
         }
     }
-    cited.into_iter().filter_map(|n| evidence.get(n - 1)).map(citation).collect()
+    cited
+        .into_iter()
+        .filter_map(|n| evidence.get(n - 1))
+        .map(citation)
+        .collect()
 }
 
 pub(crate) fn citation(e: &Evidence) -> Citation {
-    Citation { n: e.n, path: e.path.clone(), start_line: e.start_line, end_line: e.end_line }
+    Citation {
+        n: e.n,
+        path: e.path.clone(),
+        start_line: e.start_line,
+        end_line: e.end_line,
+    }
 }
 
 /// Generated text in, finished sentences out. A sentence is finished once text that is not a
@@ -167,7 +195,10 @@ impl SentenceStream {
         self.buffer.push_str(text);
         // Everything before the last sentence that has begun (holds more than markers) is final.
         let starts = sentence_starts(&self.buffer);
-        let begun = starts.iter().rev().find(|&&s| !self.buffer[s..].trim().is_empty());
+        let begun = starts
+            .iter()
+            .rev()
+            .find(|&&s| !self.buffer[s..].trim().is_empty());
         match begun {
             Some(&cut) if cut > 0 => {
                 let done: String = self.buffer.drain(..cut).collect();
@@ -187,12 +218,18 @@ impl SentenceStream {
 /// the citation markers that follow it (UAX #29 counts a `[` after `。` as closing punctuation of
 /// the sentence before, so a marker split there is first made whole again).
 fn sentence_starts(text: &str) -> Vec<usize> {
-    let mut starts: Vec<usize> = text.split_sentence_bound_indices().map(|(offset, _)| offset).collect();
+    let mut starts: Vec<usize> = text
+        .split_sentence_bound_indices()
+        .map(|(offset, _)| offset)
+        .collect();
     for i in 1..starts.len() {
         // A boundary inside the markers moved past by the one before is no boundary.
         starts[i] = starts[i].max(starts[i - 1]);
         let before = &text[starts[i - 1]..starts[i]];
-        if let Some(open) = before.rfind('[').filter(|&o| before[o + 1..].chars().all(is_marker_char)) {
+        if let Some(open) = before
+            .rfind('[')
+            .filter(|&o| before[o + 1..].chars().all(is_marker_char))
+        {
             starts[i] = starts[i - 1] + open;
         }
         starts[i] = (starts[i] + leading_markers(&text[starts[i]..])).max(starts[i - 1]);
@@ -253,7 +290,14 @@ mod tests {
 
     #[test]
     fn sentences_are_released_once_finished_with_their_markers() {
-        let out = stream(&["Debian is free", ". [", "1] It has ", "many packages [2]. ", "And", " more."]);
+        let out = stream(&[
+            "Debian is free",
+            ". [",
+            "1] It has ",
+            "many packages [2]. ",
+            "And",
+            " more.",
+        ]);
         assert_eq!(
             out,
             vec![
@@ -271,7 +315,15 @@ mod tests {
     #[test]
     fn chinese_sentences_stream_too() {
         let out = stream(&["Debian 是自由的。[", "1]软件", "包很多。"]);
-        assert_eq!(out, vec![vec![], vec!["Debian 是自由的。[1]".to_string()], vec![], vec!["软件包很多。".to_string()]]);
+        assert_eq!(
+            out,
+            vec![
+                vec![],
+                vec!["Debian 是自由的。[1]".to_string()],
+                vec![],
+                vec!["软件包很多。".to_string()]
+            ]
+        );
     }
 
     #[test]
@@ -286,7 +338,10 @@ mod tests {
         for size in 1..8 {
             let mut stream = SentenceStream::default();
             let chars: Vec<char> = text.chars().collect();
-            let mut all: Vec<String> = chars.chunks(size).flat_map(|c| stream.push(&c.iter().collect::<String>())).collect();
+            let mut all: Vec<String> = chars
+                .chunks(size)
+                .flat_map(|c| stream.push(&c.iter().collect::<String>()))
+                .collect();
             all.extend(stream.finish());
             let squash = |v: &[String]| v.concat().split_whitespace().collect::<String>();
             assert_eq!(squash(&all), squash(&whole), "pieces of {size}");
@@ -319,16 +374,41 @@ mod tests {
         ];
         let sentences = extractive(&sources);
         // A short first quote goes on with the next sentence of its window; three documents.
-        assert_eq!(render(&sentences), "Debian is free. And more. [1] It is stable. [2] Tea is hot. [3]");
-        assert_eq!(citations(&sentences, &sources).iter().map(|c| c.n).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            render(&sentences),
+            "Debian is free. And more. [1] It is stable. [2] Tea is hot. [3]"
+        );
+        assert_eq!(
+            citations(&sentences, &sources)
+                .iter()
+                .map(|c| c.n)
+                .collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         // Each quote comes from another document.
         sources[1].doc_id = sources[0].doc_id.clone();
-        assert_eq!(render(&extractive(&sources)), "Debian is free. And more. [1] Tea is hot. [3] Snow is cold. [4]");
+        assert_eq!(
+            render(&extractive(&sources)),
+            "Debian is free. And more. [1] Tea is hot. [3] Snow is cold. [4]"
+        );
         let long = "Debian is a free operating system that comes with thousands of packages, each one built, tested and kept up to date by volunteers around the world.";
-        assert_eq!(render(&extractive(&[evidence(1, 0.8, long)])), format!("{long} [1]"));
-        let mut chinese = [evidence(1, 0.8, "Debian 是一个自由的操作系统，包含了数以万计的软件包，每个软件包都由志愿者构建和测试。"), evidence(2, 0.8, "它很稳定。")];
+        assert_eq!(
+            render(&extractive(&[evidence(1, 0.8, long)])),
+            format!("{long} [1]")
+        );
+        let mut chinese = [
+            evidence(
+                1,
+                0.8,
+                "Debian 是一个自由的操作系统，包含了数以万计的软件包，每个软件包都由志愿者构建和测试。",
+            ),
+            evidence(2, 0.8, "它很稳定。"),
+        ];
         chinese[0].window.truncate(1);
-        assert_eq!(render(&extractive(&chinese)), format!("{}[1]它很稳定。[2]", chinese[0].focus[0]));
+        assert_eq!(
+            render(&extractive(&chinese)),
+            format!("{}[1]它很稳定。[2]", chinese[0].focus[0])
+        );
         assert!(extractive(&[]).is_empty());
     }
 

@@ -15,7 +15,11 @@ const MAX_MARKER: usize = 24;
 impl CitationFilter {
     /// `sources` is how many sources the prompt numbered (1..=sources are valid).
     pub fn new(sources: usize) -> Self {
-        CitationFilter { sources, pending: String::new(), cited: Vec::new() }
+        CitationFilter {
+            sources,
+            pending: String::new(),
+            cited: Vec::new(),
+        }
     }
 
     /// Feeds generated text; returns what can be shown now.
@@ -33,7 +37,9 @@ impl CitationFilter {
             self.pending.push(c);
             if c == ']' {
                 out.push_str(&self.resolve());
-            } else if !(c.is_ascii_digit() || c == ',' || c == ' ') || self.pending.len() > MAX_MARKER {
+            } else if !(c.is_ascii_digit() || c == ',' || c == ' ')
+                || self.pending.len() > MAX_MARKER
+            {
                 out.push_str(&std::mem::take(&mut self.pending));
             }
         }
@@ -58,7 +64,10 @@ impl CitationFilter {
         let Some(numbers) = numbers else {
             return marker; // "[]" or "[ ]": not a citation
         };
-        let valid: Vec<usize> = numbers.into_iter().filter(|n| (1..=self.sources).contains(n)).collect();
+        let valid: Vec<usize> = numbers
+            .into_iter()
+            .filter(|n| (1..=self.sources).contains(n))
+            .collect();
         for &n in &valid {
             if !self.cited.contains(&n) {
                 self.cited.push(n);
@@ -85,7 +94,10 @@ mod tests {
 
     #[test]
     fn keeps_valid_and_drops_invalid_citations() {
-        let (out, cited) = filter_all(3, &["RAG retrieves [2] then generates [7]. See [1,9] and [3 ]."]);
+        let (out, cited) = filter_all(
+            3,
+            &["RAG retrieves [2] then generates [7]. See [1,9] and [3 ]."],
+        );
         assert_eq!(out, "RAG retrieves [2] then generates . See [1] and [3].");
         assert_eq!(cited, vec![2, 1, 3]);
     }

@@ -16,13 +16,24 @@ use crate::generate::{GenerationParams, Generator};
 use crate::language::Language;
 use crate::lexical;
 use crate::prompt;
-use crate::support::{SentenceCheck, SupportChecker, content_tokens};
 use crate::store::{StoreQuery, VectorStore};
+use crate::support::{SentenceCheck, SupportChecker, content_tokens};
 use crate::types::Hit;
 
 /// Which retrieval channel answers a query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
-#[derive(strum::EnumString, strum::Display, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    serde::Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum Mode {
@@ -99,7 +110,10 @@ pub fn check_query(text: &str, k: usize) -> Result<()> {
     }
     let chars = text.chars().count();
     if chars > MAX_QUERY_CHARS {
-        return Err(InvalidInput(format!("the question is {chars} characters long; the limit is {MAX_QUERY_CHARS}")).into());
+        return Err(InvalidInput(format!(
+            "the question is {chars} characters long; the limit is {MAX_QUERY_CHARS}"
+        ))
+        .into());
     }
     if !(1..=MAX_K).contains(&k) {
         return Err(InvalidInput(format!("k must be between 1 and {MAX_K}, got {k}")).into());
@@ -122,14 +136,24 @@ impl AskOptions {
         let k = self.k;
         check_query(question, k)?;
         if k > MAX_ASK_K {
-            return Err(InvalidInput(format!("k must be at most {MAX_ASK_K} for an answer, got {k}")).into());
+            return Err(InvalidInput(format!(
+                "k must be at most {MAX_ASK_K} for an answer, got {k}"
+            ))
+            .into());
         }
         let max_tokens = self.generation.max_tokens;
         if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
-            return Err(InvalidInput(format!("max_tokens must be between 1 and {MAX_ANSWER_TOKENS}, got {max_tokens}")).into());
+            return Err(InvalidInput(format!(
+                "max_tokens must be between 1 and {MAX_ANSWER_TOKENS}, got {max_tokens}"
+            ))
+            .into());
         }
         if !(0.0..=2.0).contains(&self.generation.temperature) {
-            return Err(InvalidInput(format!("temperature must be between 0 and 2, got {}", self.generation.temperature)).into());
+            return Err(InvalidInput(format!(
+                "temperature must be between 0 and 2, got {}",
+                self.generation.temperature
+            ))
+            .into());
         }
         Ok(())
     }
@@ -141,7 +165,12 @@ impl Engine {
         store: Arc<dyn VectorStore>,
         generator: Option<Arc<dyn Generator>>,
     ) -> Self {
-        Engine { embedder, store, generator, fusion: Fusion::default() }
+        Engine {
+            embedder,
+            store,
+            generator,
+            fusion: Fusion::default(),
+        }
     }
 
     /// How hybrid retrieval merges its channels.
@@ -164,7 +193,12 @@ impl Engine {
     }
 
     /// [`Self::search`], also handing back the query's embedding when it was computed.
-    fn search_embedded(&self, query: &str, k: usize, mode: Mode) -> Result<(Vec<Hit>, Option<Vec<f32>>)> {
+    fn search_embedded(
+        &self,
+        query: &str,
+        k: usize,
+        mode: Mode,
+    ) -> Result<(Vec<Hit>, Option<Vec<f32>>)> {
         check_query(query, k)?;
         let terms = lexical::query_vector(query);
         if mode == Mode::Lexical {
@@ -173,10 +207,14 @@ impl Engine {
         let dense = self.embedder.embed_query(query)?;
         // Nothing to match lexically (only punctuation, say): the dense channel alone.
         if mode == Mode::Dense || terms.is_empty() {
-            return Ok((self.store.search(&StoreQuery::Dense(dense.clone()), k)?, Some(dense)));
+            return Ok((
+                self.store.search(&StoreQuery::Dense(dense.clone()), k)?,
+                Some(dense),
+            ));
         }
         let candidates = k.max(FUSION_CANDIDATES);
-        let [dense_weight, lexical_weight, document_weight] = self.fusion_weights(Language::detect(query));
+        let [dense_weight, lexical_weight, document_weight] =
+            self.fusion_weights(Language::detect(query));
         let channels = [
             (StoreQuery::Dense(dense.clone()), dense_weight, false),
             (StoreQuery::Lexical(terms.clone()), lexical_weight, false),
@@ -185,7 +223,13 @@ impl Engine {
         .into_iter()
         // A channel without weight has no say: not searching it saves the store a query.
         .filter(|(_, weight, _)| *weight > 0.0)
-        .map(|(query, weight, per_document)| Ok(Channel { hits: self.store.search(&query, candidates)?, weight, per_document }))
+        .map(|(query, weight, per_document)| {
+            Ok(Channel {
+                hits: self.store.search(&query, candidates)?,
+                weight,
+                per_document,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
         Ok((fusion::fuse(channels, self.fusion, k), Some(dense)))
     }
@@ -195,7 +239,11 @@ impl Engine {
     /// ranking only dilutes the lexical ones).
     fn fusion_weights(&self, language: Language) -> [f32; 3] {
         let [dense, lexical, document] = HYBRID_WEIGHTS;
-        if self.embedder.supports(language) { [dense, lexical, document] } else { [0.0, lexical, document] }
+        if self.embedder.supports(language) {
+            [dense, lexical, document]
+        } else {
+            [0.0, lexical, document]
+        }
     }
 
     /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
@@ -204,7 +252,11 @@ impl Engine {
         if mode == Mode::Dense {
             return Ok(hits.first().map_or(f32::MIN, |h| h.score));
         }
-        Ok(self.store.search(&StoreQuery::Dense(question_vector.to_vec()), 1)?.first().map_or(f32::MIN, |h| h.score))
+        Ok(self
+            .store
+            .search(&StoreQuery::Dense(question_vector.to_vec()), 1)?
+            .first()
+            .map_or(f32::MIN, |h| h.score))
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
@@ -224,10 +276,15 @@ impl Engine {
             None => self.embedder.embed_query(question)?,
         };
         let best = self.relevance(&question_vector, &hits, options.mode)?;
-        let mut timings = Timings { retrieval_ms: elapsed_ms(started), ..Default::default() };
+        let mut timings = Timings {
+            retrieval_ms: elapsed_ms(started),
+            ..Default::default()
+        };
         let language = Language::detect(question);
 
-        let floor = options.min_score.unwrap_or_else(|| self.embedder.relevance_floor());
+        let floor = options
+            .min_score
+            .unwrap_or_else(|| self.embedder.relevance_floor());
         if best < floor {
             let answer = language.dont_know().to_string();
             let _ = on_text(&answer);
@@ -249,7 +306,13 @@ impl Engine {
         }
 
         let started = Instant::now();
-        let mut sources = evidence::select(question, &question_vector, &hits, self.embedder.as_ref(), &options.evidence)?;
+        let mut sources = evidence::select(
+            question,
+            &question_vector,
+            &hits,
+            self.embedder.as_ref(),
+            &options.evidence,
+        )?;
         timings.evidence_ms = elapsed_ms(started);
 
         // `auto` asks the generator only for a language it can write.
@@ -268,7 +331,15 @@ impl Engine {
         let (sentences, answered_by) = match generator {
             None => (answer::extractive(&sources), AnsweredBy::Extract),
             Some(generator) => {
-                let generated = self.generate(question, language, generator.as_ref(), &mut sources, options, &mut timings, on_text)?;
+                let generated = self.generate(
+                    question,
+                    language,
+                    generator.as_ref(),
+                    &mut sources,
+                    options,
+                    &mut timings,
+                    on_text,
+                )?;
                 match generated {
                     Generated::Raw(text, sentences) => {
                         let citations = answer::citations(&sentences, &sources);
@@ -283,7 +354,9 @@ impl Engine {
                             timings,
                         });
                     }
-                    Generated::Checked(sentences) if sentences.iter().any(|s| s.kept) => (sentences, AnsweredBy::Generator),
+                    Generated::Checked(sentences) if sentences.iter().any(|s| s.kept) => {
+                        (sentences, AnsweredBy::Generator)
+                    }
                     // Nothing the generator wrote survived the check: the extractive answer,
                     // after the dropped sentences (kept: false) for the record.
                     Generated::Checked(mut dropped) => {
@@ -298,7 +371,16 @@ impl Engine {
             let _ = on_text(&answer);
         }
         let citations = answer::citations(&sentences, &sources);
-        Ok(Answer { answer, answered_by, sentences, citations, sources, hits, grounded: true, timings })
+        Ok(Answer {
+            answer,
+            answered_by,
+            sentences,
+            citations,
+            sources,
+            hits,
+            grounded: true,
+            timings,
+        })
     }
 
     /// Runs the generator over the evidence. `generate` streams its text as written (citations to
@@ -316,18 +398,27 @@ impl Engine {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generated> {
         // Drop the weakest evidence until prompt and answer fit the model's context.
-        let budget = generator.context_length().saturating_sub(options.generation.max_tokens);
-        let messages = prompt::fit(question, sources, language, budget, &|messages| generator.count_tokens(messages))?;
+        let budget = generator
+            .context_length()
+            .saturating_sub(options.generation.max_tokens);
+        let messages = prompt::fit(question, sources, language, budget, &|messages| {
+            generator.count_tokens(messages)
+        })?;
         let checker = SupportChecker::new(self.embedder.as_ref(), question, sources, language)?;
 
         if options.answer_mode == AnswerMode::Generate {
             let mut filter = CitationFilter::new(sources.len());
             let mut text = String::new();
-            timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
-                let shown = filter.push(piece);
-                text.push_str(&shown);
-                if shown.is_empty() { ControlFlow::Continue(()) } else { on_text(&shown) }
-            })?;
+            timings.generation =
+                generator.generate(&messages, &options.generation, &mut |piece| {
+                    let shown = filter.push(piece);
+                    text.push_str(&shown);
+                    if shown.is_empty() {
+                        ControlFlow::Continue(())
+                    } else {
+                        on_text(&shown)
+                    }
+                })?;
             let rest = filter.finish();
             text.push_str(&rest);
             if !rest.is_empty() {
@@ -339,7 +430,12 @@ impl Engine {
             sentences.extend(stream.finish());
             let checked = sentences
                 .iter()
-                .map(|s| checker.check(s).map(|check| SentenceCheck { kept: true, ..check }))
+                .map(|s| {
+                    checker.check(s).map(|check| SentenceCheck {
+                        kept: true,
+                        ..check
+                    })
+                })
                 .collect::<Result<Vec<_>>>()?;
             timings.check_ms = elapsed_ms(started);
             return Ok(Generated::Raw(text.trim().to_string(), checked));
@@ -351,37 +447,44 @@ impl Engine {
         let mut failure = None;
         let mut check_ms = 0.0;
         let mut misses = 0;
-        let mut take = |sentences: Vec<String>, checked: &mut Vec<SentenceCheck>| -> ControlFlow<()> {
-            for sentence in sentences {
-                let started = Instant::now();
-                let check = match checker.check(&sentence) {
-                    Ok(check) => check,
-                    Err(err) => {
-                        failure = Some(err);
-                        return ControlFlow::Break(());
+        let mut take =
+            |sentences: Vec<String>, checked: &mut Vec<SentenceCheck>| -> ControlFlow<()> {
+                for sentence in sentences {
+                    let started = Instant::now();
+                    let check = match checker.check(&sentence) {
+                        Ok(check) => check,
+                        Err(err) => {
+                            failure = Some(err);
+                            return ControlFlow::Break(());
+                        }
+                    };
+                    check_ms += elapsed_ms(started);
+                    let wrong_language = check.supported && !check.kept;
+                    if check.kept {
+                        let before = shown.len();
+                        crate::sentences::join(&mut shown, &check.cited_text());
+                        if on_text(&shown[before..]).is_break() {
+                            checked.push(check);
+                            return ControlFlow::Break(());
+                        }
                     }
-                };
-                check_ms += elapsed_ms(started);
-                let wrong_language = check.supported && !check.kept;
-                if check.kept {
-                    let before = shown.len();
-                    crate::sentences::join(&mut shown, &check.cited_text());
-                    if on_text(&shown[before..]).is_break() {
-                        checked.push(check);
+                    let states_something = !content_tokens(&check.text).is_empty();
+                    misses = if check.supported || !states_something {
+                        0
+                    } else {
+                        misses + 1
+                    };
+                    checked.push(check);
+                    // An answer in another language than the question's is not going to be shown,
+                    // and a model that has drifted from its sources rarely comes back to them.
+                    if (wrong_language && !checked.iter().any(|c| c.kept))
+                        || misses >= MAX_UNSUPPORTED_IN_A_ROW
+                    {
                         return ControlFlow::Break(());
                     }
                 }
-                let states_something = !content_tokens(&check.text).is_empty();
-                misses = if check.supported || !states_something { 0 } else { misses + 1 };
-                checked.push(check);
-                // An answer in another language than the question's is not going to be shown,
-                // and a model that has drifted from its sources rarely comes back to them.
-                if (wrong_language && !checked.iter().any(|c| c.kept)) || misses >= MAX_UNSUPPORTED_IN_A_ROW {
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        };
+                ControlFlow::Continue(())
+            };
         let mut stopped = false;
         timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
             let flow = take(stream.push(piece), &mut checked);
@@ -418,15 +521,27 @@ mod tests {
     //! citations, and the prompt fitted to the generator's context.
 
     use super::*;
-    use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
     use crate::store::Point;
+    use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
     use crate::types::ChunkPayload;
 
     const DOCS: [(&str, &str); 4] = [
-        ("apt.md", "APT installs packages and resolves their dependencies. Run apt install to add a package."),
-        ("tea.md", "Green tea is brewed at 70 to 80 degrees. Boiling water makes it bitter."),
-        ("mirrors.md", "The archives are updated twice every day. Mirrors copy them with rsync."),
-        ("codes.md", "Error XK-4471 means the keyring expired; renew the keyring to fix it."),
+        (
+            "apt.md",
+            "APT installs packages and resolves their dependencies. Run apt install to add a package.",
+        ),
+        (
+            "tea.md",
+            "Green tea is brewed at 70 to 80 degrees. Boiling water makes it bitter.",
+        ),
+        (
+            "mirrors.md",
+            "The archives are updated twice every day. Mirrors copy them with rsync.",
+        ),
+        (
+            "codes.md",
+            "Error XK-4471 means the keyring expired; renew the keyring to fix it.",
+        ),
     ];
 
     fn store(embedder: &WordEmbedder) -> MemoryStore {
@@ -458,7 +573,11 @@ mod tests {
     fn engine(generator: Option<ScriptedGenerator>) -> Engine {
         let embedder = WordEmbedder::default();
         let store = store(&embedder);
-        Engine::new(Arc::new(embedder), Arc::new(store), generator.map(|g| Arc::new(g) as Arc<dyn Generator>))
+        Engine::new(
+            Arc::new(embedder),
+            Arc::new(store),
+            generator.map(|g| Arc::new(g) as Arc<dyn Generator>),
+        )
     }
 
     fn paths(hits: &[Hit]) -> Vec<&str> {
@@ -469,7 +588,9 @@ mod tests {
     fn every_mode_searches_its_channels_and_hybrid_fuses_them() {
         let engine = engine(None);
         for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
-            let hits = engine.search("how often are the archives updated", 2, mode).unwrap();
+            let hits = engine
+                .search("how often are the archives updated", 2, mode)
+                .unwrap();
             assert_eq!(paths(&hits)[0], "mirrors.md", "{mode}: {hits:?}");
             assert!(hits.len() <= 2);
         }
@@ -479,7 +600,13 @@ mod tests {
         // Bad queries are the caller's mistake, whatever the mode.
         let err = engine.search("  ", 3, Mode::Hybrid).unwrap_err();
         assert!(err.downcast_ref::<InvalidInput>().is_some(), "{err}");
-        assert!(engine.search("tea", MAX_K + 1, Mode::Dense).unwrap_err().downcast_ref::<InvalidInput>().is_some());
+        assert!(
+            engine
+                .search("tea", MAX_K + 1, Mode::Dense)
+                .unwrap_err()
+                .downcast_ref::<InvalidInput>()
+                .is_some()
+        );
     }
 
     #[test]
@@ -490,15 +617,31 @@ mod tests {
             change(&mut options);
             options
         };
-        assert!(AskOptions::default().check("How often are the archives updated?").is_ok());
+        assert!(
+            AskOptions::default()
+                .check("How often are the archives updated?")
+                .is_ok()
+        );
         let wrong = [
             (with(|o| o.k = MAX_ASK_K + 1), "k must be at most 50"),
-            (with(|o| o.generation.max_tokens = 0), "max_tokens must be between 1 and 2048"),
-            (with(|o| o.generation.temperature = 2.5), "temperature must be between 0 and 2"),
+            (
+                with(|o| o.generation.max_tokens = 0),
+                "max_tokens must be between 1 and 2048",
+            ),
+            (
+                with(|o| o.generation.temperature = 2.5),
+                "temperature must be between 0 and 2",
+            ),
         ];
         for (options, why) in wrong {
-            let err = engine.ask("How often are the archives updated?", &options, &mut |_| ControlFlow::Continue(())).unwrap_err();
-            let invalid = err.downcast_ref::<InvalidInput>().unwrap_or_else(|| panic!("not the caller's mistake: {err}"));
+            let err = engine
+                .ask("How often are the archives updated?", &options, &mut |_| {
+                    ControlFlow::Continue(())
+                })
+                .unwrap_err();
+            let invalid = err
+                .downcast_ref::<InvalidInput>()
+                .unwrap_or_else(|| panic!("not the caller's mistake: {err}"));
             assert!(invalid.0.starts_with(why), "{invalid}");
         }
     }
@@ -506,7 +649,10 @@ mod tests {
     #[test]
     fn below_the_relevance_bar_the_answer_is_i_dont_know_without_generating() {
         let engine = engine(Some(ScriptedGenerator::new("Invented [1].")));
-        let options = AskOptions { min_score: Some(0.5), ..Default::default() };
+        let options = AskOptions {
+            min_score: Some(0.5),
+            ..Default::default()
+        };
         let mut streamed = String::new();
         let answer = engine
             .ask("Which volcano erupted in 1783?", &options, &mut |t| {
@@ -526,13 +672,32 @@ mod tests {
             "The archives are updated twice every day [{mirrors.md}]. The archives are painted blue every day [{mirrors.md}].",
         );
         let engine = engine(Some(generator));
-        let options = AskOptions { min_score: Some(0.1), k: 3, ..Default::default() };
-        let answer = engine.ask("How often are the archives updated?", &options, &mut |_| ControlFlow::Continue(())).unwrap();
-        let mirrors = answer.sources.iter().find(|s| s.path == "mirrors.md").expect("mirrors.md is a source").n;
+        let options = AskOptions {
+            min_score: Some(0.1),
+            k: 3,
+            ..Default::default()
+        };
+        let answer = engine
+            .ask("How often are the archives updated?", &options, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let mirrors = answer
+            .sources
+            .iter()
+            .find(|s| s.path == "mirrors.md")
+            .expect("mirrors.md is a source")
+            .n;
         assert_eq!(answer.answered_by, AnsweredBy::Generator, "{answer:?}");
-        assert_eq!(answer.answer, format!("The archives are updated twice every day. [{mirrors}]"));
+        assert_eq!(
+            answer.answer,
+            format!("The archives are updated twice every day. [{mirrors}]")
+        );
         assert_eq!(answer.citations.len(), 1);
-        assert_eq!((answer.citations[0].n, answer.citations[0].path.as_str()), (mirrors, "mirrors.md"));
+        assert_eq!(
+            (answer.citations[0].n, answer.citations[0].path.as_str()),
+            (mirrors, "mirrors.md")
+        );
         assert!(!answer.sentences[1].kept, "{:?}", answer.sentences);
     }
 
@@ -540,16 +705,28 @@ mod tests {
     fn the_prompt_is_fitted_to_a_small_context_by_dropping_the_weakest_sources() {
         let question = "How often are the archives updated?";
         let script = "The archives are updated twice every day [1].";
-        let options = AskOptions { min_score: Some(0.0), k: 4, answer_mode: AnswerMode::Generate, ..Default::default() };
+        let options = AskOptions {
+            min_score: Some(0.0),
+            k: 4,
+            answer_mode: AnswerMode::Generate,
+            ..Default::default()
+        };
         let roomy = engine(Some(ScriptedGenerator::new(script)));
-        let all = roomy.ask(question, &options, &mut |_| ControlFlow::Continue(())).unwrap().sources;
+        let all = roomy
+            .ask(question, &options, &mut |_| ControlFlow::Continue(()))
+            .unwrap()
+            .sources;
         assert!(all.len() > 1, "{all:?}");
         // Room for the prompt over the best source alone, and the answer.
         let mut generator = ScriptedGenerator::new(script);
-        let one_source = generator.count_tokens(&prompt::build(question, &all[..1], Language::English)).unwrap();
+        let one_source = generator
+            .count_tokens(&prompt::build(question, &all[..1], Language::English))
+            .unwrap();
         generator.context = one_source + options.generation.max_tokens;
         let tight = engine(Some(generator));
-        let answer = tight.ask(question, &options, &mut |_| ControlFlow::Continue(())).unwrap();
+        let answer = tight
+            .ask(question, &options, &mut |_| ControlFlow::Continue(()))
+            .unwrap();
         assert_eq!(answer.sources, all[..1], "the weakest sources are dropped");
         assert_eq!(answer.timings.generation.prompt_tokens, one_source);
     }

@@ -80,7 +80,11 @@ pub const SHORTLIST_HITS: usize = 8;
 /// the other two see one sentence. On the development sets a rank weight of 0.3 cited a relevant
 /// document in 0.49 (en) and 0.46 (zh) of extractive answers, against 0.41 and 0.43 at 0.1;
 /// 0.6 was no better.
-const WEIGHTS: Scoring = Scoring { dense: 0.55, lexical: 0.35, rank: 0.30 };
+const WEIGHTS: Scoring = Scoring {
+    dense: 0.55,
+    lexical: 0.35,
+    rank: 0.30,
+};
 
 /// A sentence restates the question when it holds at least this share of the question's
 /// content words …
@@ -98,7 +102,10 @@ fn restates(sentence: &str, question: &HashSet<String>) -> bool {
         return false;
     }
     let shared = tokens.iter().filter(|t| question.contains(*t)).count() as f32;
-    let (covered, new) = (shared / question.len() as f32, 1.0 - shared / tokens.len() as f32);
+    let (covered, new) = (
+        shared / question.len() as f32,
+        1.0 - shared / tokens.len() as f32,
+    );
     covered >= RESTATED && new < MIN_NEW
 }
 
@@ -126,11 +133,20 @@ pub fn select(
     embedder: &dyn Embedder,
     options: &EvidenceOptions,
 ) -> Result<Vec<Evidence>> {
-    let split: Vec<Vec<Sentence>> =
-        hits.iter().map(|hit| sentences::split(&hit.text).into_iter().filter(|s| s.kind != Kind::Heading).collect()).collect();
+    let split: Vec<Vec<Sentence>> = hits
+        .iter()
+        .map(|hit| {
+            sentences::split(&hit.text)
+                .into_iter()
+                .filter(|s| s.kind != Kind::Heading)
+                .collect()
+        })
+        .collect();
     let mut candidates: Vec<Candidate> = Vec::new();
-    let terms: Vec<Vec<(u32, f32)>> =
-        split.iter().flat_map(|sentences| sentences.iter().map(|s| lexical::passage_vector(&s.text))).collect();
+    let terms: Vec<Vec<(u32, f32)>> = split
+        .iter()
+        .flat_map(|sentences| sentences.iter().map(|s| lexical::passage_vector(&s.text)))
+        .collect();
     let idf = inverse_document_frequencies(&terms);
     let query = lexical::query_vector(question);
     let question_tokens: HashSet<String> = support::content_tokens(question).into_iter().collect();
@@ -138,7 +154,10 @@ pub fn select(
     for (hit, sentences) in split.iter().enumerate() {
         for index in 0..sentences.len() {
             let vector = next_terms.next().expect("one vector per sentence");
-            if index == 0 && hits[hit].chunk > 0 && sentences[0].text.starts_with(|c: char| c.is_lowercase()) {
+            if index == 0
+                && hits[hit].chunk > 0
+                && sentences[0].text.starts_with(|c: char| c.is_lowercase())
+            {
                 // The tail of a sentence the chunker cut: it may stand in a window, never alone.
                 continue;
             }
@@ -147,7 +166,13 @@ pub fn select(
             }
             let lexical = bm25(&query, vector, &idf);
             let prior = 1.0 / (1.0 + hit as f32);
-            candidates.push(Candidate { hit, index, lexical, prior, score: 0.0 });
+            candidates.push(Candidate {
+                hit,
+                index,
+                lexical,
+                prior,
+                score: 0.0,
+            });
         }
     }
     if candidates.is_empty() {
@@ -166,7 +191,10 @@ pub fn select(
         position += 1;
         position <= SHORTLIST || (c.hit < SHORTLIST_HITS && per_hit[c.hit] <= SHORTLIST_PER_HIT)
     });
-    let texts: Vec<String> = candidates.iter().map(|c| split[c.hit][c.index].text.clone()).collect();
+    let texts: Vec<String> = candidates
+        .iter()
+        .map(|c| split[c.hit][c.index].text.clone())
+        .collect();
     let vectors = embedder.embed_passages(&texts)?;
     let floor = embedder.relevance_floor();
     for (c, vector) in candidates.iter_mut().zip(&vectors) {
@@ -178,8 +206,9 @@ pub fn select(
     // Each document's best sentence before any document's second: the budget then spans the
     // documents the retriever found instead of filling up with one of them.
     let mut documents = HashSet::new();
-    let (firsts, seconds): (Vec<Candidate>, Vec<Candidate>) =
-        candidates.into_iter().partition(|c| documents.insert(hits[c.hit].doc_id.as_str()));
+    let (firsts, seconds): (Vec<Candidate>, Vec<Candidate>) = candidates
+        .into_iter()
+        .partition(|c| documents.insert(hits[c.hit].doc_id.as_str()));
     let candidates: Vec<Candidate> = firsts.into_iter().chain(seconds).collect();
 
     // Windows around the best sentences, merged where they touch, until the budget is spent.
@@ -187,14 +216,22 @@ pub fn select(
     let mut spent = 0;
     for c in &candidates {
         let sentences = &split[c.hit];
-        if let Some(w) = windows.iter().position(|w| w.hit == c.hit && w.first <= c.index && c.index <= w.last) {
+        if let Some(w) = windows
+            .iter()
+            .position(|w| w.hit == c.hit && w.first <= c.index && c.index <= w.last)
+        {
             windows[w].focus.push(c.index);
             continue;
         }
-        let wide = (c.index.saturating_sub(WINDOW), (c.index + WINDOW).min(sentences.len() - 1));
+        let wide = (
+            c.index.saturating_sub(WINDOW),
+            (c.index + WINDOW).min(sentences.len() - 1),
+        );
         let mut placed = false;
         for (first, last) in [wide, (c.index, c.index)] {
-            let touching = windows.iter().position(|w| w.hit == c.hit && first <= w.last + 1 && w.first <= last + 1);
+            let touching = windows
+                .iter()
+                .position(|w| w.hit == c.hit && first <= w.last + 1 && w.first <= last + 1);
             let (first, last) = match touching {
                 Some(w) => (first.min(windows[w].first), last.max(windows[w].last)),
                 None => (first, last),
@@ -211,7 +248,14 @@ pub fn select(
                         (window.first, window.last, window.tokens) = (first, last, tokens);
                         window.focus.push(c.index);
                     }
-                    None => windows.push(Window { hit: c.hit, first, last, tokens, focus: vec![c.index], score: c.score }),
+                    None => windows.push(Window {
+                        hit: c.hit,
+                        first,
+                        last,
+                        tokens,
+                        focus: vec![c.index],
+                        score: c.score,
+                    }),
                 }
                 placed = true;
                 break;
@@ -238,7 +282,10 @@ pub fn select(
                 text: window_text(&sentences[w.first..=w.last]),
                 focus: w.focus.iter().map(|&s| sentences[s].text.clone()).collect(),
                 score: w.score,
-                window: sentences[w.first..=w.last].iter().map(|s| s.text.clone()).collect(),
+                window: sentences[w.first..=w.last]
+                    .iter()
+                    .map(|s| s.text.clone())
+                    .collect(),
                 best_at: w.focus[0] - w.first,
             }
         })
@@ -259,7 +306,11 @@ struct Window {
 fn window_text(sentences: &[Sentence]) -> String {
     let mut text = String::new();
     for (i, s) in sentences.iter().enumerate() {
-        if i > 0 && (s.kind == Kind::Code || sentences[i - 1].kind == Kind::Code || s.kind == Kind::ListItem) {
+        if i > 0
+            && (s.kind == Kind::Code
+                || sentences[i - 1].kind == Kind::Code
+                || s.kind == Kind::ListItem)
+        {
             text.push('\n');
             text.push_str(&s.text);
         } else {
@@ -278,7 +329,9 @@ fn inverse_document_frequencies(vectors: &[Vec<(u32, f32)>]) -> HashMap<u32, f32
         }
     }
     let n = vectors.len() as f32;
-    df.into_iter().map(|(id, df)| (id, (1.0 + (n - df + 0.5) / (df + 0.5)).ln())).collect()
+    df.into_iter()
+        .map(|(id, df)| (id, (1.0 + (n - df + 0.5) / (df + 0.5)).ln()))
+        .collect()
 }
 
 /// BM25 of `query` against one sentence's term weights, as a share (0–1) of the score a sentence
@@ -291,7 +344,12 @@ fn bm25(query: &[(u32, f32)], sentence: &[(u32, f32)], idf: &HashMap<u32, f32>) 
     }
     let score: f32 = query
         .iter()
-        .filter_map(|(id, _)| sentence.binary_search_by_key(id, |(s, _)| *s).ok().map(|i| sentence[i].1 * weight(*id)))
+        .filter_map(|(id, _)| {
+            sentence
+                .binary_search_by_key(id, |(s, _)| *s)
+                .ok()
+                .map(|i| sentence[i].1 * weight(*id))
+        })
         .sum();
     score / best
 }

@@ -16,8 +16,19 @@ use serde::{Deserialize, Serialize};
 use crate::types::Hit;
 
 /// How channel scores are merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[derive(strum::EnumString, strum::Display, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum Fusion {
@@ -46,13 +57,19 @@ pub struct Channel {
 /// Each hit's contribution under `fusion`, before weighting.
 fn contributions(hits: &[Hit], fusion: Fusion) -> Vec<f32> {
     match fusion {
-        Fusion::Rrf => (0..hits.len()).map(|place| 1.0 / (RRF_K + place as f32)).collect(),
+        Fusion::Rrf => (0..hits.len())
+            .map(|place| 1.0 / (RRF_K + place as f32))
+            .collect(),
         Fusion::Zscore => {
             let n = hits.len() as f32;
             let mean = hits.iter().map(|h| h.score).sum::<f32>() / n;
             let deviation = (hits.iter().map(|h| (h.score - mean).powi(2)).sum::<f32>() / n).sqrt();
             // All scores equal: the channel ranks nothing above anything else.
-            let deviation = if deviation > f32::EPSILON { deviation } else { 1.0 };
+            let deviation = if deviation > f32::EPSILON {
+                deviation
+            } else {
+                1.0
+            };
             // Measured from the weakest candidate, not the mean: a chunk the channel did not
             // return ranks below all it did, so it must get less than any of them (nothing).
             let floor = hits.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
@@ -68,14 +85,19 @@ fn contributions(hits: &[Hit], fusion: Fusion) -> Vec<f32> {
 pub fn fuse(channels: Vec<Channel>, fusion: Fusion, k: usize) -> Vec<Hit> {
     let mut chunks: HashMap<(String, u32), (f32, Hit)> = HashMap::new();
     let mut documents: HashMap<String, (f32, Hit)> = HashMap::new();
-    for channel in channels.into_iter().filter(|c| c.weight > 0.0 && !c.hits.is_empty()) {
+    for channel in channels
+        .into_iter()
+        .filter(|c| c.weight > 0.0 && !c.hits.is_empty())
+    {
         let contributions = contributions(&channel.hits, fusion);
         for (hit, contribution) in channel.hits.into_iter().zip(contributions) {
             let score = channel.weight * contribution;
             let entry = if channel.per_document {
                 documents.entry(hit.doc_id.clone()).or_insert((0.0, hit))
             } else {
-                chunks.entry((hit.doc_id.clone(), hit.chunk)).or_insert((0.0, hit))
+                chunks
+                    .entry((hit.doc_id.clone(), hit.chunk))
+                    .or_insert((0.0, hit))
             };
             entry.0 += score;
         }
@@ -83,7 +105,10 @@ pub fn fuse(channels: Vec<Channel>, fusion: Fusion, k: usize) -> Vec<Hit> {
     let represented: HashSet<String> = chunks.keys().map(|(doc, _)| doc.clone()).collect();
     for (doc_id, (_, representative)) in &documents {
         if !represented.contains(doc_id) {
-            chunks.insert((doc_id.clone(), representative.chunk), (0.0, representative.clone()));
+            chunks.insert(
+                (doc_id.clone(), representative.chunk),
+                (0.0, representative.clone()),
+            );
         }
     }
     let mut fused: Vec<Hit> = chunks
@@ -94,7 +119,11 @@ pub fn fuse(channels: Vec<Channel>, fusion: Fusion, k: usize) -> Vec<Hit> {
         })
         .collect();
     // Ties (equal scores) broken by document and chunk, so equal inputs give equal outputs.
-    fused.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| (&a.doc_id, a.chunk).cmp(&(&b.doc_id, b.chunk))));
+    fused.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| (&a.doc_id, a.chunk).cmp(&(&b.doc_id, b.chunk)))
+    });
     fused.truncate(k);
     fused
 }
@@ -117,11 +146,17 @@ mod tests {
     }
 
     fn channel(hits: &[(&str, u32, f32)], weight: f32, per_document: bool) -> Channel {
-        Channel { hits: hits.iter().map(|&(d, c, s)| hit(d, c, s)).collect(), weight, per_document }
+        Channel {
+            hits: hits.iter().map(|&(d, c, s)| hit(d, c, s)).collect(),
+            weight,
+            per_document,
+        }
     }
 
     fn ranked(hits: &[Hit]) -> Vec<(String, f32)> {
-        hits.iter().map(|h| (format!("{}#{}", h.doc_id, h.chunk), h.score)).collect()
+        hits.iter()
+            .map(|h| (format!("{}#{}", h.doc_id, h.chunk), h.score))
+            .collect()
     }
 
     fn assert_ranked(got: Vec<Hit>, want: &[(&str, f32)]) {
@@ -129,7 +164,10 @@ mod tests {
         assert_eq!(got.len(), want.len(), "{got:?}");
         for ((name, score), (want_name, want_score)) in got.iter().zip(want) {
             assert_eq!(name, want_name, "{got:?}");
-            assert!((score - want_score).abs() < 1e-5, "{name}: {score} != {want_score}");
+            assert!(
+                (score - want_score).abs() < 1e-5,
+                "{name}: {score} != {want_score}"
+            );
         }
     }
 
@@ -137,7 +175,11 @@ mod tests {
     fn two_channels(lexical_weight: f32) -> Vec<Channel> {
         vec![
             channel(&[("a", 0, 0.9), ("b", 0, 0.8), ("c", 1, 0.7)], 1.0, false),
-            channel(&[("c", 1, 5.0), ("a", 0, 3.0), ("d", 0, 1.0)], lexical_weight, false),
+            channel(
+                &[("c", 1, 5.0), ("a", 0, 3.0), ("d", 0, 1.0)],
+                lexical_weight,
+                false,
+            ),
         ]
     }
 
@@ -146,7 +188,12 @@ mod tests {
         // a: 1/10 + 1/11, c: 1/12 + 1/10, b: 1/11, d: 1/12.
         assert_ranked(
             fuse(two_channels(1.0), Fusion::Rrf, 10),
-            &[("a#0", 0.190909), ("c#1", 0.183333), ("b#0", 0.090909), ("d#0", 0.083333)],
+            &[
+                ("a#0", 0.190909),
+                ("c#1", 0.183333),
+                ("b#0", 0.090909),
+                ("d#0", 0.083333),
+            ],
         );
         // Lexical at half weight: a 1/10 + 0.5/11, c 1/12 + 0.5/10, b 1/11, d 0.5/12.
         assert_ranked(
@@ -162,7 +209,12 @@ mod tests {
         // a 2.449490 + 1.224745, c 0 + 2.449490, b 1.224745, d 0.
         assert_ranked(
             fuse(two_channels(1.0), Fusion::Zscore, 10),
-            &[("a#0", 3.674_24), ("c#1", 2.449_49), ("b#0", 1.224_75), ("d#0", 0.0)],
+            &[
+                ("a#0", 3.674_24),
+                ("c#1", 2.449_49),
+                ("b#0", 1.224_75),
+                ("d#0", 0.0),
+            ],
         );
         // Lexical at weight 2: a 2.449490 + 2.449490, c 0 + 4.898979: a tie, broken by name.
         assert_ranked(
@@ -174,7 +226,11 @@ mod tests {
     #[test]
     fn a_document_channel_lifts_every_chunk_of_its_documents() {
         let channels = vec![
-            channel(&[("a", 2, 0.9), ("b", 3, 0.8), ("d", 1, 0.75), ("b", 5, 0.7)], 1.0, false),
+            channel(
+                &[("a", 2, 0.9), ("b", 3, 0.8), ("d", 1, 0.75), ("b", 5, 0.7)],
+                1.0,
+                false,
+            ),
             // Document b ranks first, then c (found by nothing else), then a.
             channel(&[("b", 0, 3.0), ("c", 0, 2.0), ("a", 0, 1.0)], 1.0, true),
         ];
@@ -182,14 +238,23 @@ mod tests {
         // d#1 1/12 (its document is not in the document channel).
         assert_ranked(
             fuse(channels, Fusion::Rrf, 10),
-            &[("b#3", 0.190909), ("a#2", 0.183333), ("b#5", 0.176923), ("c#0", 0.090909), ("d#1", 0.083333)],
+            &[
+                ("b#3", 0.190909),
+                ("a#2", 0.183333),
+                ("b#5", 0.176923),
+                ("c#0", 0.090909),
+                ("d#1", 0.083333),
+            ],
         );
     }
 
     #[test]
     fn a_channel_without_weight_has_no_say() {
         let got = fuse(two_channels(0.0), Fusion::Zscore, 10);
-        assert_eq!(ranked(&got).into_iter().map(|(n, _)| n).collect::<Vec<_>>(), ["a#0", "b#0", "c#1"]);
+        assert_eq!(
+            ranked(&got).into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["a#0", "b#0", "c#1"]
+        );
     }
 
     #[test]

@@ -16,7 +16,10 @@ pub struct ChatMessage {
 
 impl ChatMessage {
     pub fn new(role: &str, content: impl Into<String>) -> Self {
-        ChatMessage { role: role.to_string(), content: content.into() }
+        ChatMessage {
+            role: role.to_string(),
+            content: content.into(),
+        }
     }
 }
 
@@ -35,7 +38,14 @@ pub struct GenerationParams {
 
 impl Default for GenerationParams {
     fn default() -> Self {
-        GenerationParams { max_tokens: 256, temperature: 0.0, top_p: 0.9, repeat_penalty: 1.1, seed: 42, deadline: None }
+        GenerationParams {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 0.9,
+            repeat_penalty: 1.1,
+            seed: 42,
+            deadline: None,
+        }
     }
 }
 

@@ -18,13 +18,19 @@ impl Language {
     pub fn detect(text: &str) -> Language {
         let han = text.chars().filter(|&c| is_han(c)).count();
         let latin = text.chars().filter(|c| c.is_ascii_alphabetic()).count();
-        if han > 0 && han * 3 >= latin { Language::Chinese } else { Language::English }
+        if han > 0 && han * 3 >= latin {
+            Language::Chinese
+        } else {
+            Language::English
+        }
     }
 
     /// What docent says when its sources do not hold the answer.
     pub fn dont_know(self) -> &'static str {
         match self {
-            Language::English => "I don't know: the indexed documents do not seem to cover this question.",
+            Language::English => {
+                "I don't know: the indexed documents do not seem to cover this question."
+            }
             Language::Chinese => "我不知道：已索引的文档中似乎没有关于这个问题的内容。",
         }
     }
@@ -36,10 +42,16 @@ mod tests {
 
     #[test]
     fn detects_the_question_language() {
-        assert_eq!(Language::detect("What is retrieval-augmented generation?"), Language::English);
+        assert_eq!(
+            Language::detect("What is retrieval-augmented generation?"),
+            Language::English
+        );
         assert_eq!(Language::detect("什么是检索增强生成？"), Language::Chinese);
         assert_eq!(Language::detect("什么是 RAG？"), Language::Chinese);
-        assert_eq!(Language::detect("What does 检索 mean in this context?"), Language::English);
+        assert_eq!(
+            Language::detect("What does 检索 mean in this context?"),
+            Language::English
+        );
         assert_eq!(Language::detect("1234 ?"), Language::English);
     }
 }

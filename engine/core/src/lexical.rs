@@ -34,14 +34,21 @@ const AVERAGE_TERMS: f32 = 120.0;
 /// "installing", "installed" and "installs" meet.
 fn word_term(word: &str) -> String {
     let lower = word.to_lowercase();
-    if lower.bytes().all(|b| b.is_ascii_alphabetic()) { ENGLISH.stem(&lower).into_owned() } else { lower }
+    if lower.bytes().all(|b| b.is_ascii_alphabetic()) {
+        ENGLISH.stem(&lower).into_owned()
+    } else {
+        lower
+    }
 }
 
 /// The parts of a word that joins several with inner punctuation ("libfoo.so", "os.path",
 /// "apt's", "v2.0"), which Unicode keeps as one word: indexed besides the whole, so that
 /// "libfoo.so.x" and "libfoo.so" meet on "libfoo" and "so". A plain word has none.
 fn compound_parts(word: &str) -> Vec<&str> {
-    let parts: Vec<&str> = word.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = word
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.len() > 1 { parts } else { Vec::new() }
 }
 
@@ -114,7 +121,10 @@ fn counts(text: &str) -> (BTreeMap<u32, f32>, usize) {
 pub fn passage_vector(text: &str) -> Sparse {
     let (counts, length) = counts(text);
     let norm = K1 * (1.0 - B + B * length as f32 / AVERAGE_TERMS);
-    counts.into_iter().map(|(id, tf)| (id, tf * (K1 + 1.0) / (tf + norm))).collect()
+    counts
+        .into_iter()
+        .map(|(id, tf)| (id, tf * (K1 + 1.0) / (tf + norm)))
+        .collect()
 }
 
 /// Chinese function characters: a query bigram made only of these says how a question is
@@ -122,14 +132,19 @@ pub fn passage_vector(text: &str) -> Sparse {
 pub(crate) const FUNCTION_CHARACTERS: &str = "的了是我你他她它们吗呢吧啊呀么什怎如何哪为该应能可以会要在有和与或这那一个些都也就把被让给对从到之其所";
 
 fn is_function_term(term: &str) -> bool {
-    term.chars().all(|c| is_han(c) && FUNCTION_CHARACTERS.contains(c))
+    term.chars()
+        .all(|c| is_han(c) && FUNCTION_CHARACTERS.contains(c))
 }
 
 /// A query's vector: each distinct term once, less Chinese function terms (unless nothing else is left).
 pub fn query_vector(text: &str) -> Sparse {
     let all = terms(text);
     let content: Vec<&String> = all.iter().filter(|t| !is_function_term(t)).collect();
-    let kept = if content.is_empty() { all.iter().collect() } else { content };
+    let kept = if content.is_empty() {
+        all.iter().collect()
+    } else {
+        content
+    };
     let ids: std::collections::BTreeSet<u32> = kept.into_iter().map(|t| term_id(t)).collect();
     ids.into_iter().map(|id| (id, 1.0)).collect()
 }
@@ -150,7 +165,10 @@ mod tests {
     fn english_is_lowercased_words() {
         assert_eq!(
             terms("Installing packages: APT's cache works! apt-get v2.0"),
-            ["instal", "packag", "apt's", "apt", "s", "cach", "work", "apt", "get", "v2.0", "v2", "0"]
+            [
+                "instal", "packag", "apt's", "apt", "s", "cach", "work", "apt", "get", "v2.0",
+                "v2", "0"
+            ]
         );
         // A compound stands whole and in parts, so a shorter one meets it on its parts.
         assert_eq!(terms("libfoo.so.x"), ["libfoo.so.x", "libfoo", "so", "x"]);
@@ -161,14 +179,20 @@ mod tests {
     #[test]
     fn chinese_becomes_character_bigrams() {
         assert_eq!(terms("检索增强"), ["检索", "索增", "增强"]);
-        assert_eq!(terms("用 apt 安装软件包。"), ["用", "apt", "安装", "装软", "软件", "件包"]);
+        assert_eq!(
+            terms("用 apt 安装软件包。"),
+            ["用", "apt", "安装", "装软", "软件", "件包"]
+        );
         assert_eq!(terms("Debian的包"), ["debian", "的包"]);
     }
 
     #[test]
     fn punctuation_ends_a_han_run_and_whitespace_does_not() {
         assert_eq!(terms("安装。软件"), ["安装", "软件"]);
-        assert_eq!(terms("（以及解答！）如果"), ["以及", "及解", "解答", "如果"]);
+        assert_eq!(
+            terms("（以及解答！）如果"),
+            ["以及", "及解", "解答", "如果"]
+        );
         // A line break inside a Chinese sentence is layout, not a word boundary.
         assert_eq!(terms("操作\n系统"), ["操作", "作系", "系统"]);
     }
@@ -181,8 +205,14 @@ mod tests {
             ids
         };
         // 什么 and 么是 say how the question is asked; 是软 still holds a content character.
-        assert_eq!(query_vector("什么是软件包？"), ids(&["是软", "软件", "件包"]));
-        assert_eq!(query_vector("如何安装 apt？"), ids(&["何安", "安装", "apt"]));
+        assert_eq!(
+            query_vector("什么是软件包？"),
+            ids(&["是软", "软件", "件包"])
+        );
+        assert_eq!(
+            query_vector("如何安装 apt？"),
+            ids(&["何安", "安装", "apt"])
+        );
         // Nothing but function terms: they are all there is to search for.
         assert_eq!(query_vector("什么？"), ids(&["什么"]));
     }
@@ -196,7 +226,10 @@ mod tests {
         assert!((w(&once) - 2.2 / (1.0 + 1.2 * (0.25 + 0.75 / 120.0))).abs() < 1e-6);
         assert!(w(&thrice) > w(&once) && w(&thrice) < 3.0 * w(&once));
         let long = format!("apt {}", "word ".repeat(300));
-        assert!(w(&passage_vector(&long)) < w(&once), "longer passages weigh a term less");
+        assert!(
+            w(&passage_vector(&long)) < w(&once),
+            "longer passages weigh a term less"
+        );
         assert_eq!(query_vector("apt apt cache"), {
             // "cache" is stemmed to "cach"; a repeated query term counts once.
             let mut v = vec![(term_id("apt"), 1.0), (term_id("cach"), 1.0)];

@@ -27,14 +27,16 @@ pub mod support;
 pub mod testing;
 pub mod types;
 
+pub use answer::{Answer, AnswerMode, AnsweredBy, Citation, Timings};
 pub use citations::CitationFilter;
 pub use embed::Embedder;
-pub use fusion::Fusion;
-pub use answer::{Answer, AnswerMode, AnsweredBy, Citation, Timings};
-pub use engine::{AskOptions, Engine, InvalidInput, MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_K, Mode, check_query};
+pub use engine::{
+    AskOptions, Engine, InvalidInput, MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_K, Mode, check_query,
+};
 pub use evidence::{Evidence, EvidenceOptions};
-pub use support::SentenceCheck;
+pub use fusion::Fusion;
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
 pub use models::ModelPaths;
 pub use store::{Point, StoreQuery, StoredDocument, VectorStore};
+pub use support::SentenceCheck;
 pub use types::{ChunkPayload, Hit};

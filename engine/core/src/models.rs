@@ -16,16 +16,25 @@ impl ModelPaths {
     /// (a source tree's `target/release/docent` finds the tree's `models/`), else `./models`.
     pub fn locate(explicit: Option<&Path>) -> Self {
         if let Some(dir) = explicit {
-            return ModelPaths { dir: dir.to_path_buf() };
+            return ModelPaths {
+                dir: dir.to_path_buf(),
+            };
         }
         let cwd = std::env::current_dir().ok();
         let exe = std::env::current_exe().ok();
         let found = [cwd, exe]
             .into_iter()
             .flatten()
-            .flat_map(|start| start.ancestors().map(|dir| dir.join("models")).collect::<Vec<_>>())
+            .flat_map(|start| {
+                start
+                    .ancestors()
+                    .map(|dir| dir.join("models"))
+                    .collect::<Vec<_>>()
+            })
             .find(|dir| dir.join("minilm").is_dir());
-        ModelPaths { dir: found.unwrap_or_else(|| PathBuf::from("models")) }
+        ModelPaths {
+            dir: found.unwrap_or_else(|| PathBuf::from("models")),
+        }
     }
 
     pub fn onnxruntime(&self) -> PathBuf {

@@ -46,7 +46,12 @@ pub fn split(text: &str) -> Vec<Sentence> {
             if trimmed.starts_with(marker) {
                 fence = None;
             } else if !trimmed.is_empty() {
-                out.push(Sentence { text: line.trim_end().to_string(), first_line: number, last_line: number, kind: Kind::Code });
+                out.push(Sentence {
+                    text: line.trim_end().to_string(),
+                    first_line: number,
+                    last_line: number,
+                    kind: Kind::Code,
+                });
             }
             continue;
         }
@@ -60,9 +65,19 @@ pub fn split(text: &str) -> Vec<Sentence> {
         } else if trimmed.starts_with('#') && trimmed.trim_start_matches('#').starts_with(' ') {
             paragraph.flush(&mut out);
             let heading = trimmed.trim_start_matches('#').trim().to_string();
-            out.push(Sentence { text: heading, first_line: number, last_line: number, kind: Kind::Heading });
+            out.push(Sentence {
+                text: heading,
+                first_line: number,
+                last_line: number,
+                kind: Kind::Heading,
+            });
         } else if (line.starts_with("    ") || line.starts_with('\t')) && paragraph.is_empty() {
-            out.push(Sentence { text: line.trim_end().to_string(), first_line: number, last_line: number, kind: Kind::Code });
+            out.push(Sentence {
+                text: line.trim_end().to_string(),
+                first_line: number,
+                last_line: number,
+                kind: Kind::Code,
+            });
         } else if let Some(item) = list_item(trimmed) {
             paragraph.flush(&mut out);
             paragraph.start(Kind::ListItem);
@@ -85,7 +100,10 @@ fn list_item(line: &str) -> Option<&str> {
     if digits == 0 || digits > 3 {
         return None;
     }
-    line[digits..].strip_prefix(['.', ')'])?.strip_prefix(' ').map(str::trim_start)
+    line[digits..]
+        .strip_prefix(['.', ')'])?
+        .strip_prefix(' ')
+        .map(str::trim_start)
 }
 
 /// Lines being joined into one block, with where each line starts in the joined text.
@@ -119,7 +137,9 @@ impl Paragraph {
 
     /// The line holding byte `offset` of the joined text.
     fn line_at(&self, offset: usize) -> u32 {
-        let i = self.line_starts.partition_point(|&(start, _)| start <= offset);
+        let i = self
+            .line_starts
+            .partition_point(|&(start, _)| start <= offset);
         self.line_starts[i.saturating_sub(1)].1
     }
 
@@ -138,7 +158,12 @@ impl Paragraph {
             let lead = sentence.len() - sentence.trim_start().len();
             let start = offset + lead;
             let end = start + text.len() - 1;
-            let sentence = Sentence { text: text.to_string(), first_line: self.line_at(start), last_line: self.line_at(end), kind };
+            let sentence = Sentence {
+                text: text.to_string(),
+                first_line: self.line_at(start),
+                last_line: self.line_at(end),
+                kind,
+            };
             match pending.as_mut() {
                 // A fragment too short to stand alone joins the sentence before it.
                 Some(before) if text.chars().count() < MIN_CHARS => {
@@ -162,7 +187,8 @@ impl Paragraph {
 /// citation markers aside: "…的。[1]" ends in Chinese).
 pub(crate) fn join(text: &mut String, next: &str) {
     let last = crate::support::strip_markers(text).0.chars().last();
-    let needs_space = last.is_some_and(|c| !is_han(c) && !is_cjk_punctuation(c)) && !text.ends_with(char::is_whitespace)
+    let needs_space = last.is_some_and(|c| !is_han(c) && !is_cjk_punctuation(c))
+        && !text.ends_with(char::is_whitespace)
         && next.chars().next().is_some_and(|c| !is_cjk_punctuation(c));
     if needs_space {
         text.push(' ');
@@ -188,8 +214,16 @@ mod tests {
         let text = "Debian is a free operating system.\nIt comes with over 59000\npackages! Is it stable? Yes, e.g. for servers.";
         let sentences = split(text);
         assert_eq!(
-            sentences.iter().map(|s| s.text.as_str()).collect::<Vec<_>>(),
-            ["Debian is a free operating system.", "It comes with over 59000 packages!", "Is it stable?", "Yes, e.g. for servers."]
+            sentences
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "Debian is a free operating system.",
+                "It comes with over 59000 packages!",
+                "Is it stable?",
+                "Yes, e.g. for servers."
+            ]
         );
         assert_eq!((sentences[1].first_line, sentences[1].last_line), (1, 2));
         assert_eq!((sentences[3].first_line, sentences[3].last_line), (2, 2));
@@ -198,7 +232,14 @@ mod tests {
     #[test]
     fn chinese_splits_at_full_width_stops_and_joins_lines_without_spaces() {
         let text = "Debian 是 Linux 操作系统的一个发行版。用户可以选择安\n装哪些软件包！软件仓库每日更新两次？";
-        assert_eq!(texts(text), ["Debian 是 Linux 操作系统的一个发行版。", "用户可以选择安装哪些软件包！", "软件仓库每日更新两次？"]);
+        assert_eq!(
+            texts(text),
+            [
+                "Debian 是 Linux 操作系统的一个发行版。",
+                "用户可以选择安装哪些软件包！",
+                "软件仓库每日更新两次？"
+            ]
+        );
         assert_eq!(split(text)[1].last_line, 1);
     }
 
@@ -206,7 +247,10 @@ mod tests {
     fn list_items_and_headings_are_blocks_of_their_own() {
         let text = "# Installing\n\nUse one of these:\n- apt install foo. It is quick.\n- dpkg -i foo.deb\n  when offline.\n1. Third way";
         let sentences = split(text);
-        let kinds: Vec<(&str, Kind)> = sentences.iter().map(|s| (s.text.as_str(), s.kind)).collect();
+        let kinds: Vec<(&str, Kind)> = sentences
+            .iter()
+            .map(|s| (s.text.as_str(), s.kind))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -225,13 +269,34 @@ mod tests {
     fn code_lines_stay_whole() {
         let text = "Call it like this:\n\n```python\nimport os.path\nos.path.join(a, b). Done? no\n```\n\n    $ apt-get install foo. bar\n";
         let sentences = split(text);
-        let code: Vec<&str> = sentences.iter().filter(|s| s.kind == Kind::Code).map(|s| s.text.as_str()).collect();
-        assert_eq!(code, ["import os.path", "os.path.join(a, b). Done? no", "    $ apt-get install foo. bar"]);
-        assert_eq!(sentences.iter().find(|s| s.text == "import os.path").unwrap().first_line, 3);
+        let code: Vec<&str> = sentences
+            .iter()
+            .filter(|s| s.kind == Kind::Code)
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(
+            code,
+            [
+                "import os.path",
+                "os.path.join(a, b). Done? no",
+                "    $ apt-get install foo. bar"
+            ]
+        );
+        assert_eq!(
+            sentences
+                .iter()
+                .find(|s| s.text == "import os.path")
+                .unwrap()
+                .first_line,
+            3
+        );
     }
 
     #[test]
     fn short_fragments_join_the_sentence_before() {
-        assert_eq!(texts("It works. Ok. Then go on."), ["It works. Ok.", "Then go on."]);
+        assert_eq!(
+            texts("It works. Ok. Then go on."),
+            ["It works. Ok.", "Then go on."]
+        );
     }
 }

@@ -25,13 +25,14 @@ use serde::Serialize;
 use crate::embed::Embedder;
 use crate::evidence::Evidence;
 use crate::language::{Language, is_han};
-use unicode_segmentation::UnicodeSegmentation;
 use crate::lexical::FUNCTION_CHARACTERS;
+use unicode_segmentation::UnicodeSegmentation;
 
 /// Share of a sentence's content words its source must contain.
 pub const MIN_OVERLAP: f32 = 0.7;
 
-static STOPWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| stop_words::get("en").iter().copied().collect());
+static STOPWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| stop_words::get("en").iter().copied().collect());
 
 /// Tokens for comparing answers: lowercase Unicode words, with Chinese text one token per
 /// character (it has no spaces, and a character is the unit answer-overlap scores use for it).
@@ -93,10 +94,14 @@ pub fn strip_markers(text: &str) -> (String, Vec<usize>) {
     let mut rest = text;
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
-        let numbers = after.find(']').map(|close| (close, &after[..close])).and_then(|(close, inner)| {
-            let numbers: Option<Vec<usize>> = inner.split(',').map(|n| n.trim().parse().ok()).collect();
-            numbers.map(|n| (close, n))
-        });
+        let numbers = after
+            .find(']')
+            .map(|close| (close, &after[..close]))
+            .and_then(|(close, inner)| {
+                let numbers: Option<Vec<usize>> =
+                    inner.split(',').map(|n| n.trim().parse().ok()).collect();
+                numbers.map(|n| (close, n))
+            });
         match numbers {
             Some((close, numbers)) => {
                 out.push_str(rest[..open].trim_end());
@@ -136,8 +141,17 @@ impl SentenceCheck {
             return self.text.clone();
         }
         let list: Vec<String> = self.sources.iter().map(usize::to_string).collect();
-        let chinese = self.text.chars().last().is_some_and(|c| is_han(c) || crate::sentences::is_cjk_punctuation(c));
-        format!("{}{}[{}]", self.text, if chinese { "" } else { " " }, list.join(", "))
+        let chinese = self
+            .text
+            .chars()
+            .last()
+            .is_some_and(|c| is_han(c) || crate::sentences::is_cjk_punctuation(c));
+        format!(
+            "{}{}[{}]",
+            self.text,
+            if chinese { "" } else { " " },
+            list.join(", ")
+        )
     }
 }
 
@@ -154,13 +168,25 @@ pub struct SupportChecker<'a> {
 
 impl<'a> SupportChecker<'a> {
     /// `language` is the question's: a sentence in another one is checked but not kept.
-    pub fn new(embedder: &'a dyn Embedder, question: &str, evidence: &[Evidence], language: Language) -> Result<Self> {
+    pub fn new(
+        embedder: &'a dyn Embedder,
+        question: &str,
+        evidence: &[Evidence],
+        language: Language,
+    ) -> Result<Self> {
         let texts: Vec<String> = evidence.iter().map(|e| e.text.clone()).collect();
         Ok(SupportChecker {
             embedder,
             question: content_tokens(question).into_iter().collect(),
-            tokens: texts.iter().map(|t| content_tokens(t).into_iter().collect()).collect(),
-            vectors: if texts.is_empty() { Vec::new() } else { embedder.embed_passages(&texts)? },
+            tokens: texts
+                .iter()
+                .map(|t| content_tokens(t).into_iter().collect())
+                .collect(),
+            vectors: if texts.is_empty() {
+                Vec::new()
+            } else {
+                embedder.embed_passages(&texts)?
+            },
             floor: embedder.relevance_floor(),
             language,
         })
@@ -170,33 +196,65 @@ impl<'a> SupportChecker<'a> {
     pub fn check(&self, sentence: &str) -> Result<SentenceCheck> {
         let (text, cited) = strip_markers(sentence);
         let tokens = content_tokens(&text);
-        let mut check = SentenceCheck { text, sources: Vec::new(), support: 0.0, supported: false, kept: false };
+        let mut check = SentenceCheck {
+            text,
+            sources: Vec::new(),
+            support: 0.0,
+            supported: false,
+            kept: false,
+        };
         // A sentence that shares no content word with the question says nothing about it, however
         // true: "The answer can be found in the document collection."
         let on_topic = self.question.is_empty() || tokens.iter().any(|t| self.question.contains(t));
         if tokens.is_empty() || self.tokens.is_empty() || !on_topic {
-            check.support = self.tokens.iter().map(|source| overlap(&tokens, source)).fold(0.0, f32::max);
+            check.support = self
+                .tokens
+                .iter()
+                .map(|source| overlap(&tokens, source))
+                .fold(0.0, f32::max);
             return Ok(check);
         }
-        let overlaps: Vec<f32> = self.tokens.iter().map(|source| overlap(&tokens, source)).collect();
-        let candidates: Vec<usize> = (0..overlaps.len()).filter(|&i| overlaps[i] >= MIN_OVERLAP).collect();
+        let overlaps: Vec<f32> = self
+            .tokens
+            .iter()
+            .map(|source| overlap(&tokens, source))
+            .collect();
+        let candidates: Vec<usize> = (0..overlaps.len())
+            .filter(|&i| overlaps[i] >= MIN_OVERLAP)
+            .collect();
         // Similarity is only asked of sources whose words already cover the sentence.
         let related: Vec<usize> = if candidates.is_empty() {
             Vec::new()
         } else {
             let query = self.embedder.embed_query(&check.text)?;
-            candidates.into_iter().filter(|&i| cosine(&query, &self.vectors[i]) >= self.floor).collect()
+            candidates
+                .into_iter()
+                .filter(|&i| cosine(&query, &self.vectors[i]) >= self.floor)
+                .collect()
         };
-        let cited_supporting: Vec<usize> =
-            dedup(cited.iter().copied().filter(|n| (1..=overlaps.len()).contains(n) && related.contains(&(n - 1))));
+        let cited_supporting: Vec<usize> = dedup(
+            cited
+                .iter()
+                .copied()
+                .filter(|n| (1..=overlaps.len()).contains(n) && related.contains(&(n - 1))),
+        );
         check.sources = if cited_supporting.is_empty() {
-            related.iter().copied().max_by(|&a, &b| overlaps[a].total_cmp(&overlaps[b])).map(|i| vec![i + 1]).unwrap_or_default()
+            related
+                .iter()
+                .copied()
+                .max_by(|&a, &b| overlaps[a].total_cmp(&overlaps[b]))
+                .map(|i| vec![i + 1])
+                .unwrap_or_default()
         } else {
             cited_supporting
         };
         check.supported = !check.sources.is_empty();
         check.support = if check.supported {
-            check.sources.iter().map(|&n| overlaps[n - 1]).fold(0.0, f32::max)
+            check
+                .sources
+                .iter()
+                .map(|&n| overlaps[n - 1])
+                .fold(0.0, f32::max)
         } else {
             overlaps.iter().copied().fold(0.0, f32::max)
         };
@@ -221,7 +279,11 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let denominator = norm(a) * norm(b);
-    if denominator > 0.0 { dot / denominator } else { 0.0 }
+    if denominator > 0.0 {
+        dot / denominator
+    } else {
+        0.0
+    }
 }
 
 #[cfg(test)]
@@ -230,26 +292,47 @@ mod tests {
 
     #[test]
     fn answer_tokens_split_words_and_chinese_characters() {
-        assert_eq!(answer_tokens("Use APT, then apt-get!"), ["use", "apt", "then", "apt", "get"]);
-        assert_eq!(answer_tokens("用 apt 安装软件。"), ["用", "apt", "安", "装", "软", "件"]);
+        assert_eq!(
+            answer_tokens("Use APT, then apt-get!"),
+            ["use", "apt", "then", "apt", "get"]
+        );
+        assert_eq!(
+            answer_tokens("用 apt 安装软件。"),
+            ["用", "apt", "安", "装", "软", "件"]
+        );
         assert_eq!(answer_tokens("Debian的apt"), ["debian", "的", "apt"]);
     }
 
     #[test]
     fn content_tokens_leave_out_stopwords_markers_and_function_characters() {
-        assert_eq!(content_tokens("Debian is a free operating system [1]."), ["debian", "free", "operating", "system"]);
-        assert_eq!(content_tokens("Debian 是一个自由的操作系统。[2]"), ["debian", "自", "由", "操", "作", "系", "统"]);
+        assert_eq!(
+            content_tokens("Debian is a free operating system [1]."),
+            ["debian", "free", "operating", "system"]
+        );
+        assert_eq!(
+            content_tokens("Debian 是一个自由的操作系统。[2]"),
+            ["debian", "自", "由", "操", "作", "系", "统"]
+        );
     }
 
     #[test]
     fn markers_are_stripped_and_read() {
-        assert_eq!(strip_markers("It is free [1]. And stable [2, 3]."), ("It is free. And stable.".to_string(), vec![1, 2, 3]));
-        assert_eq!(strip_markers("arr[i] stays [x]"), ("arr[i] stays [x]".to_string(), vec![]));
+        assert_eq!(
+            strip_markers("It is free [1]. And stable [2, 3]."),
+            ("It is free. And stable.".to_string(), vec![1, 2, 3])
+        );
+        assert_eq!(
+            strip_markers("arr[i] stays [x]"),
+            ("arr[i] stays [x]".to_string(), vec![])
+        );
     }
 
     #[test]
     fn overlap_counts_the_share_of_words_found() {
-        let source: HashSet<String> = ["debian", "free", "system"].iter().map(|s| s.to_string()).collect();
+        let source: HashSet<String> = ["debian", "free", "system"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let tokens = content_tokens("Debian is a free operating system");
         assert_eq!(overlap(&tokens, &source), 0.75);
     }

@@ -16,7 +16,9 @@ use anyhow::Result;
 use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
 use crate::language::Language;
 use crate::lexical::{Sparse, term_id};
-use crate::store::{ListingPayload, Point, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use crate::store::{
+    ListingPayload, Point, StoreQuery, StoredDocument, VectorStore, fold_documents,
+};
 use crate::support::answer_tokens;
 use crate::{Embedder, Hit};
 
@@ -37,7 +39,12 @@ impl WordEmbedder {
         for word in answer_tokens(text) {
             vector[term_id(&word) as usize % self.dimension] += 1.0;
         }
-        let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        let norm = vector
+            .iter()
+            .map(|x| x * x)
+            .sum::<f32>()
+            .sqrt()
+            .max(f32::MIN_POSITIVE);
         vector.iter_mut().for_each(|x| *x /= norm);
         vector
     }
@@ -87,7 +94,12 @@ impl MemoryStore {
 
     /// Every stored point's payload, in storing order.
     pub fn payloads(&self) -> Vec<crate::ChunkPayload> {
-        self.points.lock().unwrap().iter().map(|p| p.payload.clone()).collect()
+        self.points
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.payload.clone())
+            .collect()
     }
 }
 
@@ -111,7 +123,12 @@ impl VectorStore for MemoryStore {
     fn upsert(&self, points: Vec<Point>) -> Result<()> {
         let mut stored = self.points.lock().unwrap();
         for point in points {
-            if self.capacity.lock().unwrap().is_some_and(|limit| stored.len() >= limit) {
+            if self
+                .capacity
+                .lock()
+                .unwrap()
+                .is_some_and(|limit| stored.len() >= limit)
+            {
                 anyhow::bail!("the store is full (a test's fail_after)");
             }
             let id = point.id();
@@ -121,7 +138,10 @@ impl VectorStore for MemoryStore {
         Ok(())
     }
     fn delete_document(&self, doc_id: &str) -> Result<()> {
-        self.points.lock().unwrap().retain(|p| p.payload.doc_id != doc_id);
+        self.points
+            .lock()
+            .unwrap()
+            .retain(|p| p.payload.doc_id != doc_id);
         Ok(())
     }
     fn documents(&self) -> Result<Vec<StoredDocument>> {
@@ -148,7 +168,11 @@ impl VectorStore for MemoryStore {
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        Ok(scored.into_iter().take(k).map(|(score, p)| Hit::from_payload(score, p.payload.clone())).collect())
+        Ok(scored
+            .into_iter()
+            .take(k)
+            .map(|(score, p)| Hit::from_payload(score, p.payload.clone()))
+            .collect())
     }
     fn count(&self) -> Result<usize> {
         Ok(self.points.lock().unwrap().len())
@@ -171,7 +195,12 @@ pub struct ScriptedGenerator {
 
 impl ScriptedGenerator {
     pub fn new(script: &str) -> Self {
-        ScriptedGenerator { script: script.to_string(), asked: Mutex::new(0), context: 4096, languages: vec![Language::English] }
+        ScriptedGenerator {
+            script: script.to_string(),
+            asked: Mutex::new(0),
+            context: 4096,
+            languages: vec![Language::English],
+        }
     }
 
     /// How many times it was asked to generate.
@@ -211,10 +240,15 @@ impl Generator for ScriptedGenerator {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationStats> {
         *self.asked.lock().unwrap() += 1;
-        let prompt = &messages.last().map(|m| m.content.as_str()).unwrap_or_default();
+        let prompt = &messages
+            .last()
+            .map(|m| m.content.as_str())
+            .unwrap_or_default();
         let mut text = self.script.clone();
         while let Some(start) = text.find('{') {
-            let Some(len) = text[start..].find('}') else { break };
+            let Some(len) = text[start..].find('}') else {
+                break;
+            };
             let path = text[start + 1..start + len].to_string();
             text.replace_range(start..=start + len, &source_number(prompt, &path));
         }
@@ -226,7 +260,11 @@ impl Generator for ScriptedGenerator {
             }
         }
         let prompt_tokens = self.count_tokens(messages)?;
-        Ok(GenerationStats { prompt_tokens, generated_tokens: generated, ..Default::default() })
+        Ok(GenerationStats {
+            prompt_tokens,
+            generated_tokens: generated,
+            ..Default::default()
+        })
     }
 }
 

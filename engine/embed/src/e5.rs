@@ -25,7 +25,8 @@ type LoadFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
 type DimFn = unsafe extern "C" fn(*const c_void) -> c_int;
 type TokenCountFn = unsafe extern "C" fn(*mut c_void, *const c_char, c_int) -> c_int;
-type EmbedBatchFn = unsafe extern "C" fn(*mut c_void, *const *const c_char, c_int, c_int, *mut f32) -> c_int;
+type EmbedBatchFn =
+    unsafe extern "C" fn(*mut c_void, *const *const c_char, c_int, c_int, *mut f32) -> c_int;
 
 /// The entry points of `e5.h` docent uses.
 struct Api {
@@ -85,11 +86,20 @@ impl E5Embedder {
         let path = CString::new(model_path.to_string_lossy().as_bytes())
             .map_err(|_| anyhow!("the models path contains a NUL byte"))?;
         // SAFETY: `path` is a valid C string; e5_load returns NULL on any failure.
-        let model = NonNull::new(unsafe { load(path.as_ptr()) })
-            .ok_or_else(|| anyhow!("the e5 engine could not load {}; run `make models` again", model_path.display()))?;
+        let model = NonNull::new(unsafe { load(path.as_ptr()) }).ok_or_else(|| {
+            anyhow!(
+                "the e5 engine could not load {}; run `make models` again",
+                model_path.display()
+            )
+        })?;
         // SAFETY: `model` is a live handle from e5_load.
         let dimension = unsafe { dim(model.as_ptr()) } as usize;
-        Ok(E5Embedder { api, model, dimension, embedding: Mutex::new(()) })
+        Ok(E5Embedder {
+            api,
+            model,
+            dimension,
+            embedding: Mutex::new(()),
+        })
     }
 
     fn embed(&self, texts: &[&str], is_query: bool) -> Result<Vec<Vec<f32>>> {
@@ -100,16 +110,31 @@ impl E5Embedder {
         let pointers: Vec<*const c_char> = c_texts.iter().map(|c| c.as_ptr()).collect();
         let mut out = vec![0f32; texts.len() * self.dimension];
         let count = c_int::try_from(texts.len()).context("too many texts in one batch")?;
-        let _one_batch_at_a_time = self.embedding.lock().map_err(|_| anyhow!("embedder poisoned by an earlier panic"))?;
+        let _one_batch_at_a_time = self
+            .embedding
+            .lock()
+            .map_err(|_| anyhow!("embedder poisoned by an earlier panic"))?;
         // SAFETY: `pointers` holds `count` valid C strings that outlive the call, and `out` has
         // room for `count` rows of `dimension` floats, as e5_embed_batch requires.
         let status = unsafe {
-            (self.api.embed_batch)(self.model.as_ptr(), pointers.as_ptr(), count, is_query as c_int, out.as_mut_ptr())
+            (self.api.embed_batch)(
+                self.model.as_ptr(),
+                pointers.as_ptr(),
+                count,
+                is_query as c_int,
+                out.as_mut_ptr(),
+            )
         };
         if status != 0 {
-            bail!("the e5 engine failed to embed a batch of {} texts (status {status})", texts.len());
+            bail!(
+                "the e5 engine failed to embed a batch of {} texts (status {status})",
+                texts.len()
+            );
         }
-        Ok(out.chunks_exact(self.dimension).map(<[f32]>::to_vec).collect())
+        Ok(out
+            .chunks_exact(self.dimension)
+            .map(<[f32]>::to_vec)
+            .collect())
     }
 }
 
@@ -150,7 +175,9 @@ impl Embedder for E5Embedder {
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        self.embed(&[text], true)?.pop().ok_or_else(|| anyhow!("the embedder returned no vector"))
+        self.embed(&[text], true)?
+            .pop()
+            .ok_or_else(|| anyhow!("the embedder returned no vector"))
     }
 
     fn supports(&self, _language: Language) -> bool {
@@ -193,18 +220,27 @@ mod tests {
     fn matches_the_packages_own_engine() {
         let models = ModelPaths::locate(None);
         let reference: Reference =
-            serde_json::from_slice(&std::fs::read(models.dir.join("e5/reference.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(models.dir.join("e5/reference.json")).unwrap())
+                .unwrap();
         assert!(reference.items.len() >= 6);
         let embedder = embedder();
         for item in &reference.items {
             let ours = if item.query {
                 embedder.embed_query(&item.text).unwrap()
             } else {
-                embedder.embed_passages(std::slice::from_ref(&item.text)).unwrap().pop().unwrap()
+                embedder
+                    .embed_passages(std::slice::from_ref(&item.text))
+                    .unwrap()
+                    .pop()
+                    .unwrap()
             };
             assert_eq!(ours.len(), item.embedding.len());
             let similarity = cosine(&ours, &item.embedding);
-            assert!(similarity > 0.995, "cosine {similarity} for {:?}", item.text);
+            assert!(
+                similarity > 0.995,
+                "cosine {similarity} for {:?}",
+                item.text
+            );
         }
     }
 
@@ -212,11 +248,19 @@ mod tests {
     #[test]
     fn batches_keep_order_and_match_single_texts() {
         let embedder = embedder();
-        let texts = vec!["Debian 的软件包管理器是 apt。".to_string(), "The kernel boots first.".to_string(), String::new()];
+        let texts = vec![
+            "Debian 的软件包管理器是 apt。".to_string(),
+            "The kernel boots first.".to_string(),
+            String::new(),
+        ];
         let batch = embedder.embed_passages(&texts).unwrap();
         assert_eq!(batch.len(), 3);
         for (text, vector) in texts.iter().zip(&batch) {
-            let alone = embedder.embed_passages(std::slice::from_ref(text)).unwrap().pop().unwrap();
+            let alone = embedder
+                .embed_passages(std::slice::from_ref(text))
+                .unwrap()
+                .pop()
+                .unwrap();
             assert!(cosine(vector, &alone) > 0.999);
         }
     }
@@ -236,8 +280,14 @@ mod tests {
         let vectors = embedder.embed_passages(&passages).unwrap();
         let question = embedder.embed_query("Debian 的版本名字来自哪里？").unwrap();
         let score = |i: usize| cosine(&question, &vectors[i]);
-        assert!(score(2) > score(3) && score(2) > score(0), "Chinese passage should win");
-        assert!(score(1) > score(0), "the English answer should beat the unrelated English passage");
+        assert!(
+            score(2) > score(3) && score(2) > score(0),
+            "Chinese passage should win"
+        );
+        assert!(
+            score(1) > score(0),
+            "the English answer should beat the unrelated English passage"
+        );
     }
 
     #[test]

@@ -20,7 +20,17 @@ pub use e5::E5Embedder;
 pub use minilm::MiniLmEmbedder;
 
 /// The embedders docent ships, by the name used on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::Display, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
 #[strum(serialize_all = "lowercase")]
 pub enum EmbedderKind {
     #[default]

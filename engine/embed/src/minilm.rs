@@ -41,17 +41,24 @@ impl MiniLmEmbedder {
             tokenizer_config_file: read("tokenizer_config.json")?,
         };
         let tokenizer = chunking_tokenizer(&files.tokenizer_file)?;
-        let model = UserDefinedEmbeddingModel::new(read("model.onnx")?, files).with_pooling(Pooling::Mean);
+        let model =
+            UserDefinedEmbeddingModel::new(read("model.onnx")?, files).with_pooling(Pooling::Mean);
         let embedding = TextEmbedding::try_new_from_user_defined(
             model,
             InitOptionsUserDefined::new().with_max_length(MINILM_MAX_TOKENS),
         )
         .context("loading the MiniLM embedding model")?;
-        Ok(MiniLmEmbedder { model: Mutex::new(embedding), tokenizer })
+        Ok(MiniLmEmbedder {
+            model: Mutex::new(embedding),
+            tokenizer,
+        })
     }
 
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let mut model = self.model.lock().map_err(|_| anyhow!("embedder poisoned by an earlier panic"))?;
+        let mut model = self
+            .model
+            .lock()
+            .map_err(|_| anyhow!("embedder poisoned by an earlier panic"))?;
         model.embed(texts, Some(BATCH)).context("embedding text")
     }
 }
@@ -68,7 +75,9 @@ impl Embedder for MiniLmEmbedder {
     fn count_tokens(&self, text: &str) -> usize {
         // An encoding error can only come from a broken tokenizer file, which load() rules
         // out; counting every byte as a token keeps chunks short if it ever happens.
-        self.tokenizer.encode(text, true).map_or(text.len(), |encoding| encoding.len())
+        self.tokenizer
+            .encode(text, true)
+            .map_or(text.len(), |encoding| encoding.len())
     }
 
     fn max_tokens(&self) -> usize {
@@ -80,7 +89,9 @@ impl Embedder for MiniLmEmbedder {
     }
 
     fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
-        self.embed(&[text.to_string()])?.pop().ok_or_else(|| anyhow!("the embedder returned no vector"))
+        self.embed(&[text.to_string()])?
+            .pop()
+            .ok_or_else(|| anyhow!("the embedder returned no vector"))
     }
 
     fn supports(&self, language: Language) -> bool {
@@ -95,8 +106,8 @@ impl Embedder for MiniLmEmbedder {
 /// MiniLM's tokenizer as chunking needs it: without the truncation and padding its
 /// tokenizer.json sets up for the model, which would make every text count as 128 tokens.
 fn chunking_tokenizer(json: &[u8]) -> Result<tokenizers::Tokenizer> {
-    let mut tokenizer =
-        tokenizers::Tokenizer::from_bytes(json).map_err(|e| anyhow!("parsing MiniLM tokenizer.json: {e}"))?;
+    let mut tokenizer = tokenizers::Tokenizer::from_bytes(json)
+        .map_err(|e| anyhow!("parsing MiniLM tokenizer.json: {e}"))?;
     tokenizer
         .with_truncation(None)
         .map_err(|e| anyhow!("configuring the MiniLM tokenizer: {e}"))?
@@ -116,7 +127,10 @@ fn load_onnxruntime(models: &ModelPaths) -> Result<()> {
 }
 
 fn init_ort(path: &Path) -> Result<()> {
-    ort::init_from(path)
-        .map(drop)
-        .map_err(|e| anyhow!("loading ONNX Runtime from {}: {e}. Run `make models` to fetch it.", path.display()))
+    ort::init_from(path).map(drop).map_err(|e| {
+        anyhow!(
+            "loading ONNX Runtime from {}: {e}. Run `make models` to fetch it.",
+            path.display()
+        )
+    })
 }

@@ -17,18 +17,34 @@ const DEBIAN: &str = "Debian is a free operating system for your computer. It co
 const TEA: &str = "Green tea is brewed at 70 to 80 degrees. Boiling water makes it bitter.";
 
 fn hit(path: &str, text: &str, score: f32) -> Hit {
-    Hit { score, path: path.into(), doc_id: path.into(), chunk: 0, start_line: 10, end_line: 12, headings: Vec::new(), text: text.into() }
+    Hit {
+        score,
+        path: path.into(),
+        doc_id: path.into(),
+        chunk: 0,
+        start_line: 10,
+        end_line: 12,
+        headings: Vec::new(),
+        text: text.into(),
+    }
 }
 
 fn engine(generator: Arc<ScriptedGenerator>) -> Engine {
     let embedder = Arc::new(E5Embedder::load(&ModelPaths::locate(None)).unwrap());
-    let store = Arc::new(FixedStore(vec![hit("debian.md", DEBIAN, 0.95), hit("tea.md", TEA, 0.9)]));
+    let store = Arc::new(FixedStore(vec![
+        hit("debian.md", DEBIAN, 0.95),
+        hit("tea.md", TEA, 0.9),
+    ]));
     Engine::new(embedder, store, Some(generator))
 }
 
 fn ask(engine: &Engine, question: &str, answer_mode: AnswerMode) -> (Answer, Vec<String>) {
     let mut streamed = Vec::new();
-    let options = AskOptions { answer_mode, min_score: Some(0.0), ..Default::default() };
+    let options = AskOptions {
+        answer_mode,
+        min_score: Some(0.0),
+        ..Default::default()
+    };
     let answer = engine
         .ask(question, &options, &mut |text| {
             streamed.push(text.to_string());
@@ -51,22 +67,40 @@ fn auto_keeps_supported_sentences_fixes_citations_and_drops_inventions() {
     let (answer, streamed) = ask(&engine, "What is Debian?", AnswerMode::Auto);
     let debian = number_of(&answer, "debian.md");
     assert_eq!(answer.answered_by, AnsweredBy::Generator, "{answer:?}");
-    assert_eq!(answer.answer, format!("Debian is a free operating system for your computer. [{debian}]"));
+    assert_eq!(
+        answer.answer,
+        format!("Debian is a free operating system for your computer. [{debian}]")
+    );
     // The wrong citation was corrected, the invented sentence dropped, both on the record.
     assert_eq!(answer.sentences.len(), 2);
     assert!(answer.sentences[0].kept && answer.sentences[0].sources == vec![debian]);
-    assert!(!answer.sentences[1].supported && !answer.sentences[1].kept, "{:?}", answer.sentences[1]);
-    assert_eq!(answer.citations.iter().map(|c| c.n).collect::<Vec<_>>(), vec![debian]);
+    assert!(
+        !answer.sentences[1].supported && !answer.sentences[1].kept,
+        "{:?}",
+        answer.sentences[1]
+    );
+    assert_eq!(
+        answer.citations.iter().map(|c| c.n).collect::<Vec<_>>(),
+        vec![debian]
+    );
     // Streamed sentence by sentence, checked: the stream is the answer.
     assert_eq!(streamed.concat(), answer.answer);
 }
 
 #[test]
 fn auto_falls_back_to_the_evidence_when_nothing_is_supported() {
-    let engine = engine(scripted("The moon is made of green cheese [1]. Cows can fly [2]."));
+    let engine = engine(scripted(
+        "The moon is made of green cheese [1]. Cows can fly [2].",
+    ));
     let (answer, streamed) = ask(&engine, "What is Debian?", AnswerMode::Auto);
     assert_eq!(answer.answered_by, AnsweredBy::Extract, "{answer:?}");
-    assert!(answer.answer.starts_with("Debian is a free operating system"), "{}", answer.answer);
+    assert!(
+        answer
+            .answer
+            .starts_with("Debian is a free operating system"),
+        "{}",
+        answer.answer
+    );
     assert!(answer.sentences.iter().filter(|s| !s.kept).count() == 2);
     assert_eq!(streamed.concat(), answer.answer);
 }
@@ -78,18 +112,39 @@ fn sentences_beside_the_question_are_not_kept() {
     let engine = engine(scripted(
         "Green tea is brewed at 70 to 80 degrees [2]. Boiling water makes it bitter [2]. It comes with over 59000 packages [1].",
     ));
-    let (answer, _) = ask(&engine, "How often are the Debian archives updated?", AnswerMode::Auto);
+    let (answer, _) = ask(
+        &engine,
+        "How often are the Debian archives updated?",
+        AnswerMode::Auto,
+    );
     assert_eq!(answer.answered_by, AnsweredBy::Extract, "{answer:?}");
-    assert!(answer.sentences[..2].iter().all(|s| !s.supported && !s.kept && s.support >= 0.7), "{:?}", answer.sentences);
-    assert!(answer.answer.contains("updated twice every day"), "{}", answer.answer);
+    assert!(
+        answer.sentences[..2]
+            .iter()
+            .all(|s| !s.supported && !s.kept && s.support >= 0.7),
+        "{:?}",
+        answer.sentences
+    );
+    assert!(
+        answer.answer.contains("updated twice every day"),
+        "{}",
+        answer.answer
+    );
 }
 
 #[test]
 fn a_sentence_citing_nothing_gets_the_source_that_supports_it() {
     let engine = engine(scripted("Green tea is brewed at 70 to 80 degrees."));
-    let (answer, _) = ask(&engine, "How hot should green tea be brewed?", AnswerMode::Auto);
+    let (answer, _) = ask(
+        &engine,
+        "How hot should green tea be brewed?",
+        AnswerMode::Auto,
+    );
     let tea = number_of(&answer, "tea.md");
-    assert_eq!(answer.answer, format!("Green tea is brewed at 70 to 80 degrees. [{tea}]"));
+    assert_eq!(
+        answer.answer,
+        format!("Green tea is brewed at 70 to 80 degrees. [{tea}]")
+    );
 }
 
 #[test]
@@ -105,10 +160,20 @@ fn chinese_questions_are_not_given_to_a_generator_that_cannot_write_chinese() {
 fn extract_quotes_without_the_generator_and_generate_shows_everything() {
     let generator = scripted("The moon is made of green cheese [1].");
     let engine = engine(generator.clone());
-    let (extracted, _) = ask(&engine, "How often are the archives updated?", AnswerMode::Extract);
+    let (extracted, _) = ask(
+        &engine,
+        "How often are the archives updated?",
+        AnswerMode::Extract,
+    );
     assert_eq!(generator.asked(), 0);
     let debian = number_of(&extracted, "debian.md");
-    assert!(extracted.answer.starts_with(&format!("The archives are updated twice every day. [{debian}]")), "{}", extracted.answer);
+    assert!(
+        extracted.answer.starts_with(&format!(
+            "The archives are updated twice every day. [{debian}]"
+        )),
+        "{}",
+        extracted.answer
+    );
 
     let (generated, streamed) = ask(&engine, "What is Debian?", AnswerMode::Generate);
     assert_eq!(generated.answered_by, AnsweredBy::Generator);

@@ -6,7 +6,16 @@ use docent_core::{Embedder, Hit, ModelPaths};
 use docent_embed::E5Embedder;
 
 fn hit(chunk: u32, text: &str) -> Hit {
-    Hit { score: 1.0, path: "faq.md".into(), doc_id: "faq".into(), chunk, start_line: 20, end_line: 22, headings: Vec::new(), text: text.into() }
+    Hit {
+        score: 1.0,
+        path: "faq.md".into(),
+        doc_id: "faq".into(),
+        chunk,
+        start_line: 20,
+        end_line: 22,
+        headings: Vec::new(),
+        text: text.into(),
+    }
 }
 
 #[test]
@@ -17,17 +26,39 @@ fn evidence_is_windows_of_the_best_sentences_and_never_a_cut_sentence_alone() {
                 every day.\nKettles boil water. Cats sleep a lot. Dogs bark at night.";
     let question = "How often are the archives updated?";
     let vector = embedder.embed_query(question).unwrap();
-    let evidence = select(question, &vector, &[hit(1, text)], &embedder, &EvidenceOptions::default()).unwrap();
+    let evidence = select(
+        question,
+        &vector,
+        &[hit(1, text)],
+        &embedder,
+        &EvidenceOptions::default(),
+    )
+    .unwrap();
     assert_eq!(evidence.len(), 1, "{evidence:?}");
     let best = &evidence[0];
     assert_eq!(best.focus[0], "The archives are updated twice every day.");
     // The window: the chosen sentence and its neighbours, with their lines.
-    assert!(best.text.contains("Tea is a drink. The archives are updated twice every day. Kettles boil water."), "{best:?}");
+    assert!(
+        best.text.contains(
+            "Tea is a drink. The archives are updated twice every day. Kettles boil water."
+        ),
+        "{best:?}"
+    );
     assert_eq!((best.start_line, best.end_line), (21, 22));
-    assert!(!best.focus.iter().any(|s| s.starts_with("updated")), "{best:?}");
+    assert!(
+        !best.focus.iter().any(|s| s.starts_with("updated")),
+        "{best:?}"
+    );
 
     // A budget too small for any window still keeps the best sentence.
-    let tight = select(question, &vector, &[hit(1, text)], &embedder, &EvidenceOptions { budget_tokens: 1 }).unwrap();
+    let tight = select(
+        question,
+        &vector,
+        &[hit(1, text)],
+        &embedder,
+        &EvidenceOptions { budget_tokens: 1 },
+    )
+    .unwrap();
     assert_eq!(tight[0].text, "The archives are updated twice every day.");
 }
 
@@ -37,20 +68,42 @@ fn evidence_is_windows_of_the_best_sentences_and_never_a_cut_sentence_alone() {
 #[test]
 fn evidence_skips_restatements_and_spans_the_documents() {
     let embedder = E5Embedder::load(&ModelPaths::locate(None)).unwrap();
-    let doc = |id: &str, chunk: u32, text: &str| Hit { doc_id: id.into(), path: format!("{id}.md"), ..hit(chunk, text) };
+    let doc = |id: &str, chunk: u32, text: &str| Hit {
+        doc_id: id.into(),
+        path: format!("{id}.md"),
+        ..hit(chunk, text)
+    };
     let question = "How do I set a different default editor?";
     let hits = [
-        doc("tools", 0, "The default editor is a setting of each user. \
-                         For more, see the section \"How do I set a different default editor?\""),
-        doc("tools", 1, "A different default editor is chosen with the EDITOR variable."),
-        doc("links", 0, "Debian keeps symbolic links in /etc/alternatives."),
+        doc(
+            "tools",
+            0,
+            "The default editor is a setting of each user. \
+                         For more, see the section \"How do I set a different default editor?\"",
+        ),
+        doc(
+            "tools",
+            1,
+            "A different default editor is chosen with the EDITOR variable.",
+        ),
+        doc(
+            "links",
+            0,
+            "Debian keeps symbolic links in /etc/alternatives.",
+        ),
     ];
     let vector = embedder.embed_query(question).unwrap();
     // Room for two windows: the second is the other document's, though "tools" has a better
     // sentence left.
     let options = EvidenceOptions { budget_tokens: 55 };
     let evidence = select(question, &vector, &hits, &embedder, &options).unwrap();
-    assert!(evidence.iter().flat_map(|e| &e.focus).all(|s| !s.starts_with("For more")), "{evidence:?}");
+    assert!(
+        evidence
+            .iter()
+            .flat_map(|e| &e.focus)
+            .all(|s| !s.starts_with("For more")),
+        "{evidence:?}"
+    );
     let documents: Vec<&str> = evidence.iter().map(|e| e.doc_id.as_str()).collect();
     assert_eq!(documents, ["tools", "links"], "{evidence:?}");
 
@@ -62,6 +115,13 @@ fn evidence_skips_restatements_and_spans_the_documents() {
         "详见第 11.11 节“有些用户喜欢 vim，有些喜欢 emacs；Debian 如何让每个用户使用自己喜欢的编辑器？”。\
          运行 update-alternatives 命令可以选择默认的编辑器。",
     )];
-    let evidence = select(chinese, &vector, &quoted, &embedder, &EvidenceOptions::default()).unwrap();
+    let evidence = select(
+        chinese,
+        &vector,
+        &quoted,
+        &embedder,
+        &EvidenceOptions::default(),
+    )
+    .unwrap();
     assert!(evidence[0].focus[0].starts_with("运行"), "{evidence:?}");
 }

@@ -36,7 +36,8 @@ pub struct QaItem {
 }
 
 fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut records = Vec::new();
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.with_context(|| format!("reading {}", path.display()))?;
@@ -44,7 +45,8 @@ fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
             continue;
         }
         records.push(
-            serde_json::from_str(&line).with_context(|| format!("{}:{}: not a valid record", path.display(), n + 1))?,
+            serde_json::from_str(&line)
+                .with_context(|| format!("{}:{}: not a valid record", path.display(), n + 1))?,
         );
     }
     Ok(records)
@@ -52,7 +54,8 @@ fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 
 /// The corpus as sources (a record's title becomes its top heading), and the scope they fill.
 pub fn load_corpus(path: &Path) -> Result<(Vec<Source>, Scope)> {
-    let canonical = std::fs::canonicalize(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let canonical =
+        std::fs::canonicalize(path).with_context(|| format!("cannot open {}", path.display()))?;
     let root = format!("beir:{}", canonical.display());
     let sources = jsonl::<CorpusRecord>(path)?
         .into_iter()
@@ -60,9 +63,19 @@ pub fn load_corpus(path: &Path) -> Result<(Vec<Source>, Scope)> {
             let (text, format) = if r.title.trim().is_empty() {
                 (r.text, Format::Text)
             } else {
-                (format!("# {}\n\n{}", r.title.trim(), r.text), Format::Markdown)
+                (
+                    format!("# {}\n\n{}", r.title.trim(), r.text),
+                    Format::Markdown,
+                )
             };
-            Source { root: root.clone(), rel: r.id, origin: Origin::Memory { bytes: text.into_bytes(), format } }
+            Source {
+                root: root.clone(),
+                rel: r.id,
+                origin: Origin::Memory {
+                    bytes: text.into_bytes(),
+                    format,
+                },
+            }
         })
         .collect();
     Ok((sources, Scope::Folder { root }))
@@ -75,25 +88,42 @@ pub fn load_queries(path: &Path) -> Result<Vec<Query>> {
 pub fn load_qa(path: &Path) -> Result<Vec<QaItem>> {
     let items: Vec<QaItem> = jsonl(path)?;
     if let Some(item) = items.iter().find(|item| item.answers.is_empty()) {
-        bail!("{}: question {} has no gold answer", path.display(), item.id);
+        bail!(
+            "{}: question {} has no gold answer",
+            path.display(),
+            item.id
+        );
     }
     Ok(items)
 }
 
 /// Judgments per query id: corpus id → score.
 pub fn load_qrels(path: &Path) -> Result<HashMap<String, HashMap<String, f64>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut qrels: HashMap<String, HashMap<String, f64>> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split('\t').collect();
-        if line.trim().is_empty() || (n == 0 && fields.get(2).is_some_and(|s| s.parse::<f64>().is_err())) {
+        if line.trim().is_empty()
+            || (n == 0 && fields.get(2).is_some_and(|s| s.parse::<f64>().is_err()))
+        {
             continue; // blank, or the header row
         }
         let [query, doc, score] = fields[..] else {
-            bail!("{}:{}: expected query-id, corpus-id and score separated by tabs", path.display(), n + 1);
+            bail!(
+                "{}:{}: expected query-id, corpus-id and score separated by tabs",
+                path.display(),
+                n + 1
+            );
         };
-        let score: f64 = score.trim().parse().with_context(|| format!("{}:{}: bad score", path.display(), n + 1))?;
-        qrels.entry(query.to_string()).or_default().insert(doc.to_string(), score);
+        let score: f64 = score
+            .trim()
+            .parse()
+            .with_context(|| format!("{}:{}: bad score", path.display(), n + 1))?;
+        qrels
+            .entry(query.to_string())
+            .or_default()
+            .insert(doc.to_string(), score);
     }
     Ok(qrels)
 }
@@ -110,8 +140,20 @@ mod tests {
         let (sources, scope) = load_corpus(&corpus).unwrap();
         assert_eq!(sources.len(), 2);
         assert_eq!(sources[0].rel, "d1");
-        assert_eq!(sources[0].origin, Origin::Memory { bytes: b"# Apt\n\napt installs".to_vec(), format: Format::Markdown });
-        assert_eq!(sources[1].origin, Origin::Memory { bytes: b"no title".to_vec(), format: Format::Text });
+        assert_eq!(
+            sources[0].origin,
+            Origin::Memory {
+                bytes: b"# Apt\n\napt installs".to_vec(),
+                format: Format::Markdown
+            }
+        );
+        assert_eq!(
+            sources[1].origin,
+            Origin::Memory {
+                bytes: b"no title".to_vec(),
+                format: Format::Text
+            }
+        );
         assert!(scope.covers(&sources[0].root, "anything"));
 
         let qrels = dir.path().join("qrels.tsv");

@@ -13,10 +13,20 @@ pub type Judgments = HashMap<String, f64>;
 /// ideal ordering of the judged documents.
 pub fn ndcg_at(ranked: &[String], judged: &Judgments, k: usize) -> f64 {
     let discount = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = ranked.iter().take(k).enumerate().map(|(i, d)| judged.get(d).copied().unwrap_or(0.0) * discount(i)).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| judged.get(d).copied().unwrap_or(0.0) * discount(i))
+        .sum();
     let mut ideal: Vec<f64> = judged.values().copied().filter(|&g| g > 0.0).collect();
     ideal.sort_by(|a, b| b.total_cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, g)| g * discount(i)).sum();
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, g)| g * discount(i))
+        .sum();
     if idcg > 0.0 { dcg / idcg } else { 0.0 }
 }
 
@@ -35,7 +45,11 @@ pub fn recall_at(ranked: &[String], judged: &Judgments, k: usize) -> f64 {
     if relevant == 0 {
         return 0.0;
     }
-    let found = ranked.iter().take(k).filter(|d| judged.get(*d).is_some_and(|&g| g > 0.0)).count();
+    let found = ranked
+        .iter()
+        .take(k)
+        .filter(|d| judged.get(*d).is_some_and(|&g| g > 0.0))
+        .count();
     found as f64 / relevant as f64
 }
 
@@ -53,7 +67,11 @@ pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
 /// Document ids in rank order from chunk-level hits: a document ranks where its best chunk does.
 pub fn rank_documents<'a>(chunk_doc_ids: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    chunk_doc_ids.into_iter().filter(|d| seen.insert(*d)).map(str::to_string).collect()
+    chunk_doc_ids
+        .into_iter()
+        .filter(|d| seen.insert(*d))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Tokens `answer` and `gold` share, counting repeats at most as often as both have them.
@@ -105,7 +123,10 @@ pub fn faithfulness(answer: &str, cited_sources: &[&str]) -> f64 {
     if cited_sources.is_empty() || tokens.is_empty() {
         return 0.0;
     }
-    let sources: std::collections::HashSet<String> = cited_sources.iter().flat_map(|s| content_tokens(s)).collect();
+    let sources: std::collections::HashSet<String> = cited_sources
+        .iter()
+        .flat_map(|s| content_tokens(s))
+        .collect();
     docent_core::support::overlap(&tokens, &sources) as f64
 }
 
@@ -130,7 +151,10 @@ mod tests {
         let value = ndcg_at(&ids(&["x", "y"]), &judged(&[("x", 1.0), ("y", 3.0)]), 10);
         assert!((value - 2.892789 / 3.630930).abs() < 1e-6, "{value}");
         // Beyond the cut-off counts for nothing.
-        assert_eq!(ndcg_at(&ids(&["a", "b", "r"]), &judged(&[("r", 1.0)]), 2), 0.0);
+        assert_eq!(
+            ndcg_at(&ids(&["a", "b", "r"]), &judged(&[("r", 1.0)]), 2),
+            0.0
+        );
         assert_eq!(ndcg_at(&ids(&["r"]), &judged(&[("r", 1.0)]), 10), 1.0);
     }
 
@@ -156,9 +180,11 @@ mod tests {
 
     #[test]
     fn documents_rank_by_their_best_chunk() {
-        assert_eq!(rank_documents(["d2", "d1", "d2", "d3", "d1"]), ids(&["d2", "d1", "d3"]));
+        assert_eq!(
+            rank_documents(["d2", "d1", "d2", "d3", "d1"]),
+            ids(&["d2", "d1", "d3"])
+        );
     }
-
 
     #[test]
     fn token_f1_and_containment_match_hand_computed_values() {

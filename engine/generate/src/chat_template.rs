@@ -17,11 +17,19 @@ impl ChatTemplate {
         let mut env = Environment::new();
         // Hugging Face templates are written against Python's Jinja: `.strip()`, `.items()`, ...
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |message: String| -> Result<String, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, message))
-        });
-        env.add_template_owned("chat", source).map_err(|e| anyhow!("the model's chat template: {e}"))?;
-        Ok(ChatTemplate { env, bos_token, eos_token })
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<String, Error> {
+                Err(Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
+        env.add_template_owned("chat", source)
+            .map_err(|e| anyhow!("the model's chat template: {e}"))?;
+        Ok(ChatTemplate {
+            env,
+            bos_token,
+            eos_token,
+        })
     }
 
     /// The prompt text for `messages`, ending where the assistant's reply begins.
@@ -48,16 +56,28 @@ mod tests {
 
     #[test]
     fn renders_chatml_with_generation_prompt() {
-        let template = ChatTemplate::new(CHATML.into(), String::new(), "<|im_end|>".into()).unwrap();
+        let template =
+            ChatTemplate::new(CHATML.into(), String::new(), "<|im_end|>".into()).unwrap();
         let out = template
-            .render(&[ChatMessage::new("system", "Be brief. "), ChatMessage::new("user", "Hi")])
+            .render(&[
+                ChatMessage::new("system", "Be brief. "),
+                ChatMessage::new("user", "Hi"),
+            ])
             .unwrap();
-        assert_eq!(out, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            out,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]
     fn template_errors_surface() {
-        let template = ChatTemplate::new("{{ raise_exception('no system role') }}".into(), String::new(), String::new()).unwrap();
+        let template = ChatTemplate::new(
+            "{{ raise_exception('no system role') }}".into(),
+            String::new(),
+            String::new(),
+        )
+        .unwrap();
         let err = template.render(&[]).unwrap_err().to_string();
         assert!(err.contains("no system role"), "{err}");
     }

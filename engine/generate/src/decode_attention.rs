@@ -14,7 +14,13 @@ use candle_core::{Layout, Storage, Tensor};
 pub fn attend_one(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
     let (_, heads, _, dim) = q.dims4()?;
     let (_, kv_heads, keys, _) = k.dims4()?;
-    ensure!(heads % kv_heads == 0 && v.dims4()? == k.dims4()?, "attention shapes q {:?}, k {:?}, v {:?}", q.dims(), k.dims(), v.dims());
+    ensure!(
+        heads % kv_heads == 0 && v.dims4()? == k.dims4()?,
+        "attention shapes q {:?}, k {:?}, v {:?}",
+        q.dims(),
+        k.dims(),
+        v.dims()
+    );
     let group = heads / kv_heads;
     let query = q.flatten_all()?.to_vec1::<f32>()?;
     let (k_storage, k_layout) = k.storage_and_layout();
@@ -62,8 +68,16 @@ struct Rows {
 impl Rows {
     fn new(layout: &Layout, dim: usize) -> Result<Self> {
         let stride = layout.stride();
-        ensure!(stride.len() == 4 && stride[3] == 1, "the KV cache must be contiguous along the head dimension");
-        Ok(Rows { offset: layout.start_offset(), head_stride: stride[1], row_stride: stride[2], dim })
+        ensure!(
+            stride.len() == 4 && stride[3] == 1,
+            "the KV cache must be contiguous along the head dimension"
+        );
+        Ok(Rows {
+            offset: layout.start_offset(),
+            head_stride: stride[1],
+            row_stride: stride[2],
+            dim,
+        })
     }
 
     fn row<'a>(&self, data: &'a [f32], head: usize, t: usize) -> &'a [f32] {
@@ -77,7 +91,12 @@ impl Rows {
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 16];
     let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
         for i in 0..16 {
             lanes[i] += x[i] * y[i];
@@ -101,14 +120,32 @@ mod tests {
         let q = Tensor::randn(0f32, 1.0, (1, heads, 1, dim), &device).unwrap();
         let cache_k = Tensor::randn(0f32, 1.0, (1, kv_heads, 50, dim), &device).unwrap();
         let cache_v = Tensor::randn(0f32, 1.0, (1, kv_heads, 50, dim), &device).unwrap();
-        let (k, v) = (cache_k.narrow(2, 0, keys).unwrap(), cache_v.narrow(2, 0, keys).unwrap());
+        let (k, v) = (
+            cache_k.narrow(2, 0, keys).unwrap(),
+            cache_v.narrow(2, 0, keys).unwrap(),
+        );
 
         let got = attend_one(&q, &k, &v).unwrap();
 
-        let repeat = |t: &Tensor| candle_transformers::utils::repeat_kv(t.contiguous().unwrap(), heads / kv_heads).unwrap();
+        let repeat = |t: &Tensor| {
+            candle_transformers::utils::repeat_kv(t.contiguous().unwrap(), heads / kv_heads)
+                .unwrap()
+        };
         let scores = (q.matmul(&repeat(&k).t().unwrap()).unwrap() / (dim as f64).sqrt()).unwrap();
-        let want = candle_nn::ops::softmax(&scores, D::Minus1).unwrap().matmul(&repeat(&v)).unwrap();
-        let worst = (got - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        let want = candle_nn::ops::softmax(&scores, D::Minus1)
+            .unwrap()
+            .matmul(&repeat(&v))
+            .unwrap();
+        let worst = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(worst < 1e-5, "largest difference {worst}");
     }
 }

@@ -18,7 +18,17 @@ use crate::{ChatTemplate, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
 use docent_core::{ChatMessage, GenerationParams, GenerationStats, Generator};
 
 /// Where the generator runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::Display, strum::VariantNames)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
 #[strum(serialize_all = "lowercase")]
 pub enum Device {
     /// CUDA when this build has it and a GPU is present, else the CPU.
@@ -53,7 +63,12 @@ enum Weights {
 }
 
 impl Weights {
-    fn load(architecture: &str, content: Content, file: &mut std::fs::File, device: &candle_core::Device) -> Result<Self> {
+    fn load(
+        architecture: &str,
+        content: Content,
+        file: &mut std::fs::File,
+        device: &candle_core::Device,
+    ) -> Result<Self> {
         match architecture {
             "llama" => Ok(Weights::Llama(Llama::from_gguf(&content, file, device)?)),
             other => bail!("GGUF architecture {other:?} is not supported yet (supported: llama)"),
@@ -101,24 +116,47 @@ impl GgufGenerator {
             .with_context(|| format!("opening the generator model {}", path.display()))?;
         let content = gguf_file::Content::read(&mut file)
             .map_err(|e| anyhow!("{} is not a readable GGUF file: {e}", path.display()))?;
-        let meta_str = |key: &str| content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned();
-        let architecture = meta_str("general.architecture").ok_or_else(|| anyhow!("GGUF has no architecture"))?;
+        let meta_str = |key: &str| {
+            content
+                .metadata
+                .get(key)
+                .and_then(|v| v.to_string().ok())
+                .cloned()
+        };
+        let architecture =
+            meta_str("general.architecture").ok_or_else(|| anyhow!("GGUF has no architecture"))?;
         let tokenizer = tokenizer_from_gguf(&content)?;
-        let token_text = |id: Option<u32>| id.and_then(|id| tokenizer.id_to_token(id)).unwrap_or_default();
+        let token_text = |id: Option<u32>| {
+            id.and_then(|id| tokenizer.id_to_token(id))
+                .unwrap_or_default()
+        };
         let bos_id = metadata_u32(&content, "tokenizer.ggml.bos_token_id");
         let eos_id = metadata_u32(&content, "tokenizer.ggml.eos_token_id");
-        let template_source = meta_str("tokenizer.chat_template")
-            .ok_or_else(|| anyhow!("{} has no chat template; docent needs an instruction-tuned model", path.display()))?;
+        let template_source = meta_str("tokenizer.chat_template").ok_or_else(|| {
+            anyhow!(
+                "{} has no chat template; docent needs an instruction-tuned model",
+                path.display()
+            )
+        })?;
         let template = ChatTemplate::new(template_source, token_text(bos_id), token_text(eos_id))?;
-        let add_bos = content.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok());
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok());
         // End-of-turn markers of the common chat formats, besides the declared end of text.
         let stop_tokens = ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>"]
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
             .chain(eos_id)
             .collect();
-        let trained_context = metadata_u32(&content, &format!("{architecture}.context_length")).unwrap_or(2048);
-        let name = meta_str("general.name").unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().into());
+        let trained_context =
+            metadata_u32(&content, &format!("{architecture}.context_length")).unwrap_or(2048);
+        let name = meta_str("general.name").unwrap_or_else(|| {
+            path.file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into()
+        });
         let weights = Weights::load(&architecture, content, &mut file, &device)
             .with_context(|| format!("loading weights from {}", path.display()))?;
         let context_length = (trained_context as usize).min(weights.max_positions());
@@ -145,17 +183,34 @@ impl GgufGenerator {
 
     /// `text`'s token ids, after the beginning-of-text token where the model wants one.
     fn tokens(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
-        Ok(self.bos.into_iter().chain(encoding.get_ids().iter().copied()).collect())
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
+        Ok(self
+            .bos
+            .into_iter()
+            .chain(encoding.get_ids().iter().copied())
+            .collect())
     }
 
     /// Continues `text` as plain text (no chat template), cut to its first `prompt_tokens`
     /// tokens, by `tokens` greedy tokens, past any end of text: the fixed workload of a speed
     /// comparison with another engine. Returns the tokens and the two phases' timings.
-    pub fn continue_text(&self, text: &str, prompt_tokens: usize, tokens: usize) -> Result<(Vec<u32>, GenerationStats)> {
+    pub fn continue_text(
+        &self,
+        text: &str,
+        prompt_tokens: usize,
+        tokens: usize,
+    ) -> Result<(Vec<u32>, GenerationStats)> {
         let mut prompt = self.tokens(text)?;
         prompt.truncate(prompt_tokens);
-        let params = GenerationParams { max_tokens: tokens, temperature: 0.0, repeat_penalty: 1.0, ..Default::default() };
+        let params = GenerationParams {
+            max_tokens: tokens,
+            temperature: 0.0,
+            repeat_penalty: 1.0,
+            ..Default::default()
+        };
         let mut generated = Vec::with_capacity(tokens);
         let stats = self.run(&prompt, &params, false, &mut |token| {
             generated.push(token);
@@ -183,8 +238,15 @@ impl GgufGenerator {
         }
         let mut model = self.weights.clone();
         let mut sampler = Self::sampler(params);
-        let mut stats = GenerationStats { prompt_tokens: prompt.len(), ..Default::default() };
-        let past_deadline = || params.deadline.is_some_and(|deadline| Instant::now() >= deadline);
+        let mut stats = GenerationStats {
+            prompt_tokens: prompt.len(),
+            ..Default::default()
+        };
+        let past_deadline = || {
+            params
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
+        };
 
         let started = Instant::now();
         let mut last = None;
@@ -207,7 +269,11 @@ impl GgufGenerator {
             let mut step = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
             if params.repeat_penalty != 1.0 {
                 let recent = &context[context.len().saturating_sub(REPEAT_WINDOW)..];
-                step = candle_transformers::utils::apply_repeat_penalty(&step, params.repeat_penalty, recent)?;
+                step = candle_transformers::utils::apply_repeat_penalty(
+                    &step,
+                    params.repeat_penalty,
+                    recent,
+                )?;
             }
             let token = sampler.sample(&step)?;
             if stop && self.stop_tokens.contains(&token) {
@@ -229,7 +295,10 @@ impl GgufGenerator {
         let sampling = if params.temperature <= 0.0 {
             Sampling::ArgMax
         } else {
-            Sampling::TopP { p: params.top_p, temperature: params.temperature }
+            Sampling::TopP {
+                p: params.top_p,
+                temperature: params.temperature,
+            }
         };
         LogitsProcessor::from_sampling(params.seed, sampling)
     }
@@ -281,15 +350,39 @@ mod tests {
     /// written; without one the same call writes.
     #[test]
     fn a_past_deadline_stops_before_the_prompt() {
-        let generator = GgufGenerator::load(&ModelPaths::locate(None).default_generator(), Device::Cpu).unwrap();
+        let generator =
+            GgufGenerator::load(&ModelPaths::locate(None).default_generator(), Device::Cpu)
+                .unwrap();
         let messages = [ChatMessage::new("user", "Name a colour.")];
         let mut written = String::new();
-        let free = GenerationParams { max_tokens: 4, ..Default::default() };
-        let stats = generator.generate(&messages, &free, &mut |t| { written.push_str(t); ControlFlow::Continue(()) }).unwrap();
-        assert!(stats.generated_tokens > 0 && !written.is_empty(), "{stats:?}");
+        let free = GenerationParams {
+            max_tokens: 4,
+            ..Default::default()
+        };
+        let stats = generator
+            .generate(&messages, &free, &mut |t| {
+                written.push_str(t);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert!(
+            stats.generated_tokens > 0 && !written.is_empty(),
+            "{stats:?}"
+        );
 
-        let late = GenerationParams { deadline: Some(Instant::now()), ..free };
-        let stats = generator.generate(&messages, &late, &mut |_| panic!("nothing is written past the deadline")).unwrap();
-        assert_eq!((stats.generated_tokens, stats.prompt_ms), (0, 0.0), "{stats:?}");
+        let late = GenerationParams {
+            deadline: Some(Instant::now()),
+            ..free
+        };
+        let stats = generator
+            .generate(&messages, &late, &mut |_| {
+                panic!("nothing is written past the deadline")
+            })
+            .unwrap();
+        assert_eq!(
+            (stats.generated_tokens, stats.prompt_ms),
+            (0, 0.0),
+            "{stats:?}"
+        );
     }
 }

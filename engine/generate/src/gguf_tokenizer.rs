@@ -13,15 +13,26 @@ const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
 pub fn tokenizer_from_gguf(content: &Content) -> Result<tokenizers::Tokenizer> {
-    let meta = |key: &str| content.metadata.get(key).ok_or_else(|| anyhow!("GGUF has no {key}"));
+    let meta = |key: &str| {
+        content
+            .metadata
+            .get(key)
+            .ok_or_else(|| anyhow!("GGUF has no {key}"))
+    };
     let model = meta("tokenizer.ggml.model")?.to_string()?;
     if model != "gpt2" {
-        bail!("tokenizer type {model:?} is not supported yet (supported: gpt2-style byte-level BPE)");
+        bail!(
+            "tokenizer type {model:?} is not supported yet (supported: gpt2-style byte-level BPE)"
+        );
     }
     let tokens = strings(meta("tokenizer.ggml.tokens")?)?;
     let merges = strings(meta("tokenizer.ggml.merges")?)?;
     let types: Vec<i32> = match content.metadata.get("tokenizer.ggml.token_type") {
-        Some(v) => v.to_vec()?.iter().map(|t| t.to_i32()).collect::<candle_core::Result<_>>()?,
+        Some(v) => v
+            .to_vec()?
+            .iter()
+            .map(|t| t.to_i32())
+            .collect::<candle_core::Result<_>>()?,
         None => Vec::new(),
     };
     let added: Vec<(u32, &str, bool)> = tokens
@@ -37,7 +48,11 @@ pub fn tokenizer_from_gguf(content: &Content) -> Result<tokenizers::Tokenizer> {
 }
 
 fn strings(value: &Value) -> Result<Vec<&str>> {
-    value.to_vec()?.iter().map(|v| Ok(v.to_string()?.as_str())).collect()
+    value
+        .to_vec()?
+        .iter()
+        .map(|v| Ok(v.to_string()?.as_str()))
+        .collect()
 }
 
 /// Assembles the tokenizer through its JSON form, the format `tokenizers` keeps stable.
@@ -46,8 +61,11 @@ pub(super) fn build_byte_level_bpe(
     merges: &[&str],
     added: &[(u32, &str, bool)],
 ) -> Result<tokenizers::Tokenizer> {
-    let vocab: serde_json::Map<String, serde_json::Value> =
-        tokens.iter().enumerate().map(|(id, t)| (t.to_string(), json!(id))).collect();
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, t)| (t.to_string(), json!(id)))
+        .collect();
     let added_tokens: Vec<_> = added
         .iter()
         .map(|(id, content, special)| {
@@ -85,7 +103,8 @@ pub(crate) mod tests {
         let mut shifted = 0;
         (0u32..256)
             .map(|b| {
-                let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+                let printable =
+                    (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
                 let c = if printable {
                     b
                 } else {
@@ -107,7 +126,12 @@ pub(crate) mod tests {
     #[test]
     fn byte_level_round_trips_any_text() {
         let tokenizer = byte_tokenizer();
-        for text in ["plain ascii", "检索增强生成 (RAG)", "tabs\tand\nnewlines", "emoji 🦀 2024"] {
+        for text in [
+            "plain ascii",
+            "检索增强生成 (RAG)",
+            "tabs\tand\nnewlines",
+            "emoji 🦀 2024",
+        ] {
             let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
             assert_eq!(tokenizer.decode(&ids, false).unwrap(), text);
         }

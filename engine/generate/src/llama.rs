@@ -87,21 +87,35 @@ pub struct Llama {
 }
 
 impl Llama {
-    pub fn from_gguf<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, device: &Device) -> Result<Self> {
+    pub fn from_gguf<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+    ) -> Result<Self> {
         Self::load(content, reader, device, DENSE_BUDGET_BYTES)
     }
 
     /// Loads with dense copies when they fit `dense_budget` bytes.
-    fn load<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, device: &Device, dense_budget: usize) -> Result<Self> {
+    fn load<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        dense_budget: usize,
+    ) -> Result<Self> {
         let number = |key: &str| -> Result<&gguf_file::Value> {
-            content.metadata.get(&format!("llama.{key}")).ok_or_else(|| anyhow!("the GGUF has no llama.{key}"))
+            content
+                .metadata
+                .get(&format!("llama.{key}"))
+                .ok_or_else(|| anyhow!("the GGUF has no llama.{key}"))
         };
         let heads = number("attention.head_count")?.to_u32()? as usize;
         let kv_heads = number("attention.head_count_kv")?.to_u32()? as usize;
         let layers = number("block_count")?.to_u32()? as usize;
         let hidden = number("embedding_length")?.to_u32()? as usize;
         let eps = number("attention.layer_norm_rms_epsilon")?.to_f32()? as f64;
-        let rope_base = number("rope.freq_base").and_then(|v| Ok(v.to_f32()?)).unwrap_or(10_000.0);
+        let rope_base = number("rope.freq_base")
+            .and_then(|v| Ok(v.to_f32()?))
+            .unwrap_or(10_000.0);
         let head_dim = hidden / heads;
 
         // Dense copies only on the CPU (a GPU's quantized kernels batch well) and within budget.
@@ -126,10 +140,23 @@ impl Llama {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
             let mut linear = |part: &str| -> Result<Linear> {
                 let weights = Arc::new(read(content, reader, &name(part), device)?);
-                let dense = if dense { Some(QMatMul::Tensor(weights.dequantize(device)?)) } else { None };
-                Ok(Linear { single_row: Q4_1Rows::new(weights.clone()), quantized: QMatMul::QTensor(weights), dense })
+                let dense = if dense {
+                    Some(QMatMul::Tensor(weights.dequantize(device)?))
+                } else {
+                    None
+                };
+                Ok(Linear {
+                    single_row: Q4_1Rows::new(weights.clone()),
+                    quantized: QMatMul::QTensor(weights),
+                    dense,
+                })
             };
-            let (q, k, v, o) = (linear("attn_q")?, linear("attn_k")?, linear("attn_v")?, linear("attn_output")?);
+            let (q, k, v, o) = (
+                linear("attn_q")?,
+                linear("attn_k")?,
+                linear("attn_v")?,
+                linear("attn_output")?,
+            );
             let (gate, up, down) = (linear("ffn_gate")?, linear("ffn_up")?, linear("ffn_down")?);
             blocks.push(Layer {
                 q,
@@ -139,7 +166,8 @@ impl Llama {
                 gate,
                 up,
                 down,
-                attention_norm: read(content, reader, &name("attn_norm"), device)?.dequantize(device)?,
+                attention_norm: read(content, reader, &name("attn_norm"), device)?
+                    .dequantize(device)?,
                 ffn_norm: read(content, reader, &name("ffn_norm"), device)?.dequantize(device)?,
                 cache: KvCache::new(2, CACHE_GROWTH),
             });
@@ -147,9 +175,14 @@ impl Llama {
 
         // Rotary tables: angle position / base^(2i/d) for each pair of dimensions. (Written as
         // base^(-2i/d) the rounding differs, and this small model's logits move by 0.5.)
-        let inverse: Vec<f32> = (0..head_dim).step_by(2).map(|i| 1.0 / rope_base.powf(i as f32 / head_dim as f32)).collect();
+        let inverse: Vec<f32> = (0..head_dim)
+            .step_by(2)
+            .map(|i| 1.0 / rope_base.powf(i as f32 / head_dim as f32))
+            .collect();
         let inverse = Tensor::new(inverse.as_slice(), device)?.reshape((1, head_dim / 2))?;
-        let positions = Tensor::arange(0u32, MAX_POSITIONS as u32, device)?.to_dtype(DType::F32)?.reshape((MAX_POSITIONS, 1))?;
+        let positions = Tensor::arange(0u32, MAX_POSITIONS as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((MAX_POSITIONS, 1))?;
         let angles = positions.matmul(&inverse)?;
         Ok(Llama {
             embeddings,
@@ -175,23 +208,40 @@ impl Llama {
         let rows = tokens.dim(1)?;
         let hidden = self.run_layers(tokens, position)?;
         let last = hidden.i((.., rows - 1, ..))?.contiguous()?;
-        Ok(self.output.forward(&candle_nn::ops::rms_norm(&last, &self.norm, self.eps as f32)?)?)
+        Ok(self.output.forward(&candle_nn::ops::rms_norm(
+            &last,
+            &self.norm,
+            self.eps as f32,
+        )?)?)
     }
 
     /// The layers over `tokens`; returns their hidden states.
     fn run_layers(&mut self, tokens: &Tensor, position: usize) -> Result<Tensor> {
         let (batch, rows) = tokens.dims2()?;
         let hidden = self.embeddings.dim(1)?;
-        let mut x = self.embeddings.index_select(&tokens.flatten_all()?, 0)?.reshape((batch, rows, hidden))?;
-        let mask = if rows > 1 { Some(causal_mask(rows, position, x.device())?) } else { None };
+        let mut x = self
+            .embeddings
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((batch, rows, hidden))?;
+        let mask = if rows > 1 {
+            Some(causal_mask(rows, position, x.device())?)
+        } else {
+            None
+        };
         let cos = self.cos.narrow(0, position, rows)?;
         let sin = self.sin.narrow(0, position, rows)?;
         let (heads, kv_heads, head_dim, eps) = (self.heads, self.kv_heads, self.head_dim, self.eps);
         for layer in &mut self.layers {
             let h = candle_nn::ops::rms_norm(&x, &layer.attention_norm, eps as f32)?;
-            let split = |t: Tensor, n: usize| -> Result<Tensor> { Ok(t.reshape((batch, rows, n, head_dim))?.transpose(1, 2)?.contiguous()?) };
-            let q = candle_nn::rotary_emb::rope_i(&split(layer.q.forward(&h)?, heads)?, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope_i(&split(layer.k.forward(&h)?, kv_heads)?, &cos, &sin)?;
+            let split = |t: Tensor, n: usize| -> Result<Tensor> {
+                Ok(t.reshape((batch, rows, n, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()?)
+            };
+            let q =
+                candle_nn::rotary_emb::rope_i(&split(layer.q.forward(&h)?, heads)?, &cos, &sin)?;
+            let k =
+                candle_nn::rotary_emb::rope_i(&split(layer.k.forward(&h)?, kv_heads)?, &cos, &sin)?;
             let v = split(layer.v.forward(&h)?, kv_heads)?;
             let (k, v) = layer.cache.append(&k, &v)?;
             let attention = if rows == 1 && x.device().is_cpu() {
@@ -220,21 +270,44 @@ fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<T
     let q = (q * (1.0 / (dim as f64).sqrt()))?.reshape((batch, kv_heads, group * rows, dim))?;
     let mut scores = q.matmul(&k.t()?)?;
     if let Some(mask) = mask {
-        scores = scores.reshape((batch, kv_heads, group, rows, keys))?.broadcast_add(mask)?;
+        scores = scores
+            .reshape((batch, kv_heads, group, rows, keys))?
+            .broadcast_add(mask)?;
     }
-    let weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((batch, kv_heads, group * rows, keys))?;
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((
+        batch,
+        kv_heads,
+        group * rows,
+        keys,
+    ))?;
     Ok(weights.matmul(v)?.reshape((batch, heads, rows, dim))?)
 }
 
-fn read<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R, name: &str, device: &Device) -> Result<QTensor> {
-    content.tensor(reader, name, device).with_context(|| format!("reading tensor {name}"))
+fn read<R: Read + Seek>(
+    content: &gguf_file::Content,
+    reader: &mut R,
+    name: &str,
+    device: &Device,
+) -> Result<QTensor> {
+    content
+        .tensor(reader, name, device)
+        .with_context(|| format!("reading tensor {name}"))
 }
 
 /// An additive mask: query `i` (at `position + i`) sees keys up to its own position.
 fn causal_mask(rows: usize, position: usize, device: &Device) -> Result<Tensor> {
     let keys = position + rows;
-    let mask: Vec<f32> =
-        (0..rows).flat_map(|i| (0..keys).map(move |j| if j > position + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    let mask: Vec<f32> = (0..rows)
+        .flat_map(|i| {
+            (0..keys).map(move |j| {
+                if j > position + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
     Ok(Tensor::from_slice(&mask, (rows, keys), device)?)
 }
 
@@ -243,8 +316,8 @@ mod tests {
     use candle_transformers::models::quantized_llama::ModelWeights;
 
     use super::*;
-    use docent_core::ModelPaths;
     use crate::{PREFILL_CHUNK, tokenizer_from_gguf};
+    use docent_core::ModelPaths;
 
     /// The logits after the prompt (fed in chunks, as the generator feeds it) and after each of
     /// `steps` tokens fed one at a time, each picked by `next` from the step's index and the
@@ -258,20 +331,31 @@ mod tests {
         let logits = |t: Tensor| t.squeeze(0).unwrap().to_vec1::<f32>().unwrap();
         let mut last = None;
         for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
-            let input = Tensor::new(chunk, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let input = Tensor::new(chunk, &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
             last = Some(step(&input, i * PREFILL_CHUNK).unwrap());
         }
         let mut all = vec![logits(last.unwrap())];
         for i in 0..steps {
             let token = next(i, &all[i]);
-            let input = Tensor::new(&[token], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let input = Tensor::new(&[token], &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
             all.push(logits(step(&input, prompt.len() + i).unwrap()));
         }
         all
     }
 
     fn argmax(logits: &[f32]) -> u32 {
-        logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32
+        logits
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0 as u32
     }
 
     /// Checks `ours` against `reference` at every step: logits within 5% of the reference's
@@ -285,9 +369,17 @@ mod tests {
     /// (tried) crosses 5% within six steps.
     fn assert_agree(ours: &[Vec<f32>], reference: &[Vec<f32>]) {
         for (step, (ours, reference)) in ours.iter().zip(reference).enumerate() {
-            let spread = reference.iter().fold(f32::MIN, |a, &b| a.max(b)) - reference.iter().fold(f32::MAX, |a, &b| a.min(b));
-            let worst = ours.iter().zip(reference).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-            assert!(worst < 0.05 * spread, "step {step}: largest logit difference {worst} of a spread of {spread}");
+            let spread = reference.iter().fold(f32::MIN, |a, &b| a.max(b))
+                - reference.iter().fold(f32::MAX, |a, &b| a.min(b));
+            let worst = ours
+                .iter()
+                .zip(reference)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                worst < 0.05 * spread,
+                "step {step}: largest logit difference {worst} of a spread of {spread}"
+            );
             let mut sorted = reference.clone();
             sorted.sort_by(|a, b| b.total_cmp(a));
             if sorted[0] - sorted[1] > 2.0 * worst {
@@ -319,20 +411,39 @@ mod tests {
             .chain(["The retriever embeds the question".to_string()])
             .collect();
         let prompt: Vec<u32> = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
-        assert!(prompt.len() > PREFILL_CHUNK, "the prompt takes more than one chunk");
+        assert!(
+            prompt.len() > PREFILL_CHUNK,
+            "the prompt takes more than one chunk"
+        );
 
         // The reference picks the likeliest token 31 times; docent's models follow its tokens.
         let (mut reference_file, reference_content) = open();
-        let mut reference = ModelWeights::from_gguf(reference_content, &mut reference_file, &Device::Cpu).unwrap();
-        let expected = logits_along(|x, p| Ok(reference.forward(x, p)?), &prompt, 31, |_, logits| argmax(logits));
-        let reference_tokens: Vec<u32> = expected[..31].iter().map(|logits| argmax(logits)).collect();
+        let mut reference =
+            ModelWeights::from_gguf(reference_content, &mut reference_file, &Device::Cpu).unwrap();
+        let expected = logits_along(
+            |x, p| Ok(reference.forward(x, p)?),
+            &prompt,
+            31,
+            |_, logits| argmax(logits),
+        );
+        let reference_tokens: Vec<u32> =
+            expected[..31].iter().map(|logits| argmax(logits)).collect();
         let follow = |i: usize, _: &[f32]| reference_tokens[i];
 
         let mut quantized = Llama::load(&content, &mut file, &Device::Cpu, 0).unwrap();
-        assert_agree(&logits_along(|x, p| quantized.forward(x, p), &prompt, 31, follow), &expected);
+        assert_agree(
+            &logits_along(|x, p| quantized.forward(x, p), &prompt, 31, follow),
+            &expected,
+        );
         let (mut file, content) = open();
         let mut dense = Llama::from_gguf(&content, &mut file, &Device::Cpu).unwrap();
-        assert!(dense.layers[0].q.dense.is_some(), "a 135M model keeps dense copies");
-        assert_agree(&logits_along(|x, p| dense.forward(x, p), &prompt, 31, follow), &expected);
+        assert!(
+            dense.layers[0].q.dense.is_some(),
+            "a 135M model keeps dense copies"
+        );
+        assert_agree(
+            &logits_along(|x, p| dense.forward(x, p), &prompt, 31, follow),
+            &expected,
+        );
     }
 }

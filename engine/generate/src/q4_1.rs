@@ -36,17 +36,32 @@ impl Q4_1Rows {
             && weights.device().is_cpu()
             && columns % BLOCK == 0
             && avx2_fma();
-        usable.then_some(Q4_1Rows { weights, rows, columns })
+        usable.then_some(Q4_1Rows {
+            weights,
+            rows,
+            columns,
+        })
     }
 
     /// `W·x` for one row `x` of `columns` values; the rows of `W` are shared out over candle's
     /// CPU threads.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        ensure!(x.len() == self.columns, "a row of {} values for a matrix of {} columns", x.len(), self.columns);
+        ensure!(
+            x.len() == self.columns,
+            "a row of {} values for a matrix of {} columns",
+            x.len(),
+            self.columns
+        );
         let activations = quantize_row(x);
         let data = self.weights.data()?;
         let row_bytes = self.columns / BLOCK * BLOCK_BYTES;
-        ensure!(data.len() == self.rows * row_bytes, "Q4_1 data of {} bytes for {}×{}", data.len(), self.rows, self.columns);
+        ensure!(
+            data.len() == self.rows * row_bytes,
+            "Q4_1 data of {} bytes for {}×{}",
+            data.len(),
+            self.rows,
+            self.columns
+        );
         let mut out = vec![0f32; self.rows];
         let out_at = out.as_mut_ptr() as usize;
         candle_core::utils::barrier_pool().execute_chunked(self.rows, |range| {
@@ -94,7 +109,11 @@ fn quantize_row(x: &[f32]) -> Vec<Q8Block> {
             }
             let sum: i32 = qs.iter().map(|&q| q as i32).sum();
             let d = f16::from_f32(d);
-            Q8Block { d: d.to_f32(), s: (f16::from_f32(sum as f32) * d).to_f32(), qs }
+            Q8Block {
+                d: d.to_f32(),
+                s: (f16::from_f32(sum as f32) * d).to_f32(),
+                qs,
+            }
         })
         .collect()
 }
@@ -119,7 +138,11 @@ unsafe fn dot(row: &[u8], activations: &[Q8Block]) -> f32 {
         let xs = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
         // Unsigned 4-bit weights times signed 8-bit activations, in pairs, then in fours.
         let products = _mm256_madd_epi16(_mm256_maddubs_epi16(weights, xs), ones);
-        sum = _mm256_fmadd_ps(_mm256_set1_ps(scale * x.d), _mm256_cvtepi32_ps(products), sum);
+        sum = _mm256_fmadd_ps(
+            _mm256_set1_ps(scale * x.d),
+            _mm256_cvtepi32_ps(products),
+            sum,
+        );
         minimums += minimum * x.s;
     }
     let halves = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
@@ -153,12 +176,28 @@ mod tests {
             let weights = Arc::new(QTensor::quantize(&w, GgmlDType::Q4_1).unwrap());
             let x = Tensor::randn(0f32, 1.0, (1, columns), &Device::Cpu).unwrap();
 
-            let ours = Q4_1Rows::new(weights.clone()).unwrap().multiply(&x.flatten_all().unwrap().to_vec1().unwrap()).unwrap();
-            let candles: Vec<f32> = QMatMul::QTensor(weights).forward(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let ours = Q4_1Rows::new(weights.clone())
+                .unwrap()
+                .multiply(&x.flatten_all().unwrap().to_vec1().unwrap())
+                .unwrap();
+            let candles: Vec<f32> = QMatMul::QTensor(weights)
+                .forward(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
 
             let largest = candles.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let worst = ours.iter().zip(&candles).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst <= 1e-5 * largest, "{rows}×{columns}: difference {worst} against values up to {largest}");
+            let worst = ours
+                .iter()
+                .zip(&candles)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                worst <= 1e-5 * largest,
+                "{rows}×{columns}: difference {worst} against values up to {largest}"
+            );
         }
     }
 

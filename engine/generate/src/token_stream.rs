@@ -16,11 +16,18 @@ pub struct TokenStream<'t> {
 
 impl<'t> TokenStream<'t> {
     pub fn new(tokenizer: &'t Tokenizer) -> Self {
-        TokenStream { tokenizer, tokens: Vec::new(), released: 0, released_text_len: 0 }
+        TokenStream {
+            tokenizer,
+            tokens: Vec::new(),
+            released: 0,
+            released_text_len: 0,
+        }
     }
 
     fn decode(&self, tokens: &[u32]) -> Result<String> {
-        self.tokenizer.decode(tokens, false).map_err(|e| anyhow!("decoding tokens: {e}"))
+        self.tokenizer
+            .decode(tokens, false)
+            .map_err(|e| anyhow!("decoding tokens: {e}"))
     }
 
     /// Adds a token; returns the text it completes, if any.
@@ -49,12 +56,18 @@ mod tests {
         let tokenizer = crate::gguf_tokenizer::tests::byte_tokenizer();
         let text = "RAG 检索 ok";
         let ids = tokenizer.encode(text, false).unwrap().get_ids().to_vec();
-        assert!(ids.len() > text.chars().count(), "the test needs characters split across tokens");
+        assert!(
+            ids.len() > text.chars().count(),
+            "the test needs characters split across tokens"
+        );
         let mut stream = TokenStream::new(&tokenizer);
         let mut out = String::new();
         for id in ids {
             if let Some(piece) = stream.push(id).unwrap() {
-                assert!(!piece.contains('\u{fffd}'), "released a broken character: {piece:?}");
+                assert!(
+                    !piece.contains('\u{fffd}'),
+                    "released a broken character: {piece:?}"
+                );
                 out.push_str(&piece);
             }
         }

@@ -5,15 +5,18 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, Modifier,
-    NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStruct, QueryEnum, QueryRequestBuilder, ScoringQuery, ScrollRequestBuilder,
-    SparseVector, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
+    EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter,
+    JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequestBuilder,
+    ScoringQuery, ScrollRequestBuilder, SparseVector, UpdateOperation, Vector, VectorInternal,
+    Vectors, WithPayloadInterface,
 };
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
-use docent_core::store::{LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use docent_core::store::{
+    LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents,
+};
 use docent_core::types::Hit;
 
 /// Records what the store was built with ([`StoreMeta`]), next to the shard folder.
@@ -48,17 +51,34 @@ impl EdgeStore {
             std::fs::create_dir_all(&shard_dir)
                 .with_context(|| format!("creating the store folder {}", shard_dir.display()))?;
             let config = EdgeConfigBuilder::new()
-                .vector(DENSE, EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build())
-                .sparse_vector(LEXICAL, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
-                .sparse_vector(DOCUMENT, EdgeSparseVectorParams::builder().modifier(Modifier::Idf).build())
+                .vector(
+                    DENSE,
+                    EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build(),
+                )
+                .sparse_vector(
+                    LEXICAL,
+                    EdgeSparseVectorParams::builder()
+                        .modifier(Modifier::Idf)
+                        .build(),
+                )
+                .sparse_vector(
+                    DOCUMENT,
+                    EdgeSparseVectorParams::builder()
+                        .modifier(Modifier::Idf)
+                        .build(),
+                )
                 .build();
             let shard = EdgeShard::new(&shard_dir, config)
                 .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
             shard
-                .update(UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                    field_name: json_path(layout::DOC_ID),
-                    field_schema: Some(PayloadFieldSchema::FieldType(PayloadSchemaType::Keyword)),
-                })))
+                .update(UpdateOperation::FieldIndexOperation(
+                    FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: json_path(layout::DOC_ID),
+                        field_schema: Some(PayloadFieldSchema::FieldType(
+                            PayloadSchemaType::Keyword,
+                        )),
+                    }),
+                ))
                 .map_err(|e| anyhow!("indexing doc_id: {e}"))?;
             // Written last: a folder without it is an unfinished creation and is created again.
             std::fs::write(&meta_path, serde_json::to_vec_pretty(meta)?)?;
@@ -72,29 +92,40 @@ impl EdgeStore {
 fn open_error(location: &str, error: impl std::fmt::Display) -> anyhow::Error {
     let error = error.to_string();
     if error.contains("WouldBlock") {
-        anyhow!("the store at {location} is in use by another docent process; wait for it to finish or use another --store")
+        anyhow!(
+            "the store at {location} is in use by another docent process; wait for it to finish or use another --store"
+        )
     } else {
         anyhow!("opening the store at {location}: {error}")
     }
 }
 
 fn json_path(field: &str) -> JsonPath {
-    field.parse().expect("payload field names are valid JSON paths")
+    field
+        .parse()
+        .expect("payload field names are valid JSON paths")
 }
 
 fn doc_filter(doc_id: &str) -> Filter {
-    Filter::new_must(Condition::Field(FieldCondition::new_match(json_path(layout::DOC_ID), Match::from(doc_id.to_string()))))
+    Filter::new_must(Condition::Field(FieldCondition::new_match(
+        json_path(layout::DOC_ID),
+        Match::from(doc_id.to_string()),
+    )))
 }
 
 fn internal(vector: layout::Vector) -> VectorInternal {
     match vector {
         layout::Vector::Dense(values) => VectorInternal::Dense(values),
-        layout::Vector::Sparse { indices, values } => VectorInternal::Sparse(SparseVector { indices, values }),
+        layout::Vector::Sparse { indices, values } => {
+            VectorInternal::Sparse(SparseVector { indices, values })
+        }
     }
 }
 
 fn payload_of(payload: Option<qdrant_edge::Payload>) -> Result<serde_json::Value> {
-    let map = payload.ok_or_else(|| anyhow!("a stored point has no payload"))?.0;
+    let map = payload
+        .ok_or_else(|| anyhow!("a stored point has no payload"))?
+        .0;
     Ok(serde_json::Value::Object(map))
 }
 
@@ -103,25 +134,37 @@ impl VectorStore for EdgeStore {
         let points = points
             .into_iter()
             .map(|p| {
-                let vectors = layout::vectors(&p).into_iter().map(|(name, v)| (name, Vector(internal(v))));
-                Ok(PointStruct::new(PointId::Uuid(p.id()), Vectors::new_named(vectors), layout::payload(&p)?).into())
+                let vectors = layout::vectors(&p)
+                    .into_iter()
+                    .map(|(name, v)| (name, Vector(internal(v))));
+                Ok(PointStruct::new(
+                    PointId::Uuid(p.id()),
+                    Vectors::new_named(vectors),
+                    layout::payload(&p)?,
+                )
+                .into())
             })
             .collect::<Result<Vec<_>>>()?;
         self.shard
-            .update(UpdateOperation::PointOperation(PointOperations::UpsertPoints(
-                PointInsertOperations::PointsList(points),
-            )))
+            .update(UpdateOperation::PointOperation(
+                PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+            ))
             .map_err(|e| anyhow!("writing to the store: {e}"))
     }
 
     fn delete_document(&self, doc_id: &str) -> Result<()> {
         self.shard
-            .update(UpdateOperation::PointOperation(PointOperations::DeletePointsByFilter(doc_filter(doc_id))))
+            .update(UpdateOperation::PointOperation(
+                PointOperations::DeletePointsByFilter(doc_filter(doc_id)),
+            ))
             .map_err(|e| anyhow!("deleting document {doc_id}: {e}"))
     }
 
     fn documents(&self) -> Result<Vec<StoredDocument>> {
-        let fields = LISTING_FIELDS.iter().map(|f| json_path(f)).collect::<Vec<_>>();
+        let fields = LISTING_FIELDS
+            .iter()
+            .map(|f| json_path(f))
+            .collect::<Vec<_>>();
         let mut listed = Vec::new();
         let mut offset = None;
         loop {
@@ -131,8 +174,10 @@ impl VectorStore for EdgeStore {
             if let Some(offset) = offset {
                 request = request.offset(offset);
             }
-            let (records, next) =
-                self.shard.scroll(request.build()).map_err(|e| anyhow!("listing the store: {e}"))?;
+            let (records, next) = self
+                .shard
+                .scroll(request.build())
+                .map_err(|e| anyhow!("listing the store: {e}"))?;
             for record in records {
                 listed.push(layout::listed(payload_of(record.payload)?)?);
             }
@@ -146,24 +191,42 @@ impl VectorStore for EdgeStore {
 
     fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
         let (using, vector) = layout::channel(query);
-        let nearest = ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(internal(vector), using)));
-        let request = QueryRequestBuilder::new(k).with_payload(WithPayloadInterface::Bool(true)).query(nearest).build();
-        let found = self.shard.query(request).map_err(|e| anyhow!("searching the store: {e}"))?;
-        found.into_iter().map(|p| layout::hit(p.score, payload_of(p.payload)?)).collect()
+        let nearest =
+            ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(internal(vector), using)));
+        let request = QueryRequestBuilder::new(k)
+            .with_payload(WithPayloadInterface::Bool(true))
+            .query(nearest)
+            .build();
+        let found = self
+            .shard
+            .query(request)
+            .map_err(|e| anyhow!("searching the store: {e}"))?;
+        found
+            .into_iter()
+            .map(|p| layout::hit(p.score, payload_of(p.payload)?))
+            .collect()
     }
 
     fn count(&self) -> Result<usize> {
         self.shard
-            .count(CountRequest { filter: None, exact: true })
+            .count(CountRequest {
+                filter: None,
+                exact: true,
+            })
             .map_err(|e| anyhow!("counting points: {e}"))
     }
 
     fn flush(&self) -> Result<()> {
-        self.shard.flush().map_err(|e| anyhow!("flushing the store: {e}"))
+        self.shard
+            .flush()
+            .map_err(|e| anyhow!("flushing the store: {e}"))
     }
 
     fn optimize(&self) -> Result<()> {
-        self.shard.optimize().map(drop).map_err(|e| anyhow!("optimizing the store: {e}"))
+        self.shard
+            .optimize()
+            .map(drop)
+            .map_err(|e| anyhow!("optimizing the store: {e}"))
     }
 }
 
@@ -174,7 +237,13 @@ mod tests {
 
     /// Chunk `chunk` of document `doc`, with term 7 at `chunk_weight` in its own BM25 vector
     /// and, on a first chunk, at `document_weight` in its document's.
-    fn point(doc: &str, chunk: u32, vector: [f32; 2], chunk_weight: Option<f32>, document_weight: Option<f32>) -> Point {
+    fn point(
+        doc: &str,
+        chunk: u32,
+        vector: [f32; 2],
+        chunk_weight: Option<f32>,
+        document_weight: Option<f32>,
+    ) -> Point {
         let payload = ChunkPayload {
             root: "/corpus".into(),
             path: doc.into(),
@@ -190,13 +259,19 @@ mod tests {
         Point {
             vector: vector.to_vec(),
             sparse: chunk_weight.map(|w| vec![(7, w)]).unwrap_or_default(),
-            document_terms: (chunk == 0).then(|| document_weight.map(|w| vec![(7, w)]).unwrap_or_default()),
+            document_terms: (chunk == 0)
+                .then(|| document_weight.map(|w| vec![(7, w)]).unwrap_or_default()),
             payload,
         }
     }
 
     fn names(store: &EdgeStore, query: StoreQuery) -> Vec<String> {
-        store.search(&query, 10).unwrap().into_iter().map(|h| format!("{}#{}", h.doc_id, h.chunk)).collect()
+        store
+            .search(&query, 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| format!("{}#{}", h.doc_id, h.chunk))
+            .collect()
     }
 
     /// Each query searches one channel: chunks by vector, chunks by their own terms, documents
@@ -213,9 +288,15 @@ mod tests {
                 point("b", 1, [0.6, 0.4], None, None),
             ])
             .unwrap();
-        assert_eq!(names(&store, StoreQuery::Dense(vec![1.0, 0.0])), ["a#0", "a#1", "b#1", "b#0"]);
+        assert_eq!(
+            names(&store, StoreQuery::Dense(vec![1.0, 0.0])),
+            ["a#0", "a#1", "b#1", "b#0"]
+        );
         assert_eq!(names(&store, StoreQuery::Lexical(vec![(7, 1.0)])), ["a#1"]);
-        assert_eq!(names(&store, StoreQuery::Documents(vec![(7, 1.0)])), ["b#0", "a#0"]);
+        assert_eq!(
+            names(&store, StoreQuery::Documents(vec![(7, 1.0)])),
+            ["b#0", "a#0"]
+        );
         assert!(names(&store, StoreQuery::Documents(vec![(8, 1.0)])).is_empty());
     }
 }

@@ -30,7 +30,10 @@ fn sparse(terms: &Sparse) -> Vector {
 
 /// The named vectors of `point`: dense and BM25 always, the document's BM25 on a first chunk.
 pub fn vectors(point: &Point) -> Vec<(&'static str, Vector)> {
-    let mut vectors = vec![(DENSE, Vector::Dense(point.vector.clone())), (LEXICAL, sparse(&point.sparse))];
+    let mut vectors = vec![
+        (DENSE, Vector::Dense(point.vector.clone())),
+        (LEXICAL, sparse(&point.sparse)),
+    ];
     if let Some(terms) = &point.document_terms {
         vectors.push((DOCUMENT, sparse(terms)));
     }

@@ -5,16 +5,18 @@ use anyhow::{Context, Result, anyhow, bail};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors, PointId, PointStruct,
-    Query, QueryPointsBuilder, ScrollPointsBuilder, SparseVectorParamsBuilder,
-    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
-    VectorsConfigBuilder, point_id::PointIdOptions,
-    PayloadIncludeSelector, vectors_config::Config, with_payload_selector::SelectorOptions,
+    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors,
+    PayloadIncludeSelector, PointId, PointStruct, Query, QueryPointsBuilder, ScrollPointsBuilder,
+    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
+    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
+    vectors_config::Config, with_payload_selector::SelectorOptions,
 };
 use tokio::runtime::Runtime;
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
-use docent_core::store::{LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents};
+use docent_core::store::{
+    LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents,
+};
 use docent_core::types::Hit;
 
 const SCROLL_PAGE: u32 = 1024;
@@ -43,7 +45,11 @@ impl QdrantServerStore {
             .skip_compatibility_check()
             .build()
             .with_context(|| format!("configuring the Qdrant client for {url}"))?;
-        let store = QdrantServerStore { client, collection: collection.to_string(), runtime };
+        let store = QdrantServerStore {
+            client,
+            collection: collection.to_string(),
+            runtime,
+        };
         store.prepare(url, meta)?;
         Ok(store)
     }
@@ -94,8 +100,13 @@ impl QdrantServerStore {
     }
 }
 
-fn payload_json(payload: std::collections::HashMap<String, qdrant_client::qdrant::Value>) -> serde_json::Value {
-    payload.into_iter().map(|(k, v)| (k, v.into_json())).collect()
+fn payload_json(
+    payload: std::collections::HashMap<String, qdrant_client::qdrant::Value>,
+) -> serde_json::Value {
+    payload
+        .into_iter()
+        .map(|(k, v)| (k, v.into_json()))
+        .collect()
 }
 
 fn doc_filter(doc_id: &str) -> Filter {
@@ -107,21 +118,30 @@ impl VectorStore for QdrantServerStore {
         let points = points
             .into_iter()
             .map(|p| {
-                let payload = qdrant_client::Payload::try_from(layout::payload(&p)?).map_err(|e| anyhow!("payload: {e}"))?;
-                let vectors = layout::vectors(&p).into_iter().fold(NamedVectors::default(), |named, (name, vector)| {
-                    named.add_vector(
-                        name,
-                        match vector {
-                            layout::Vector::Dense(values) => Vector::new_dense(values),
-                            layout::Vector::Sparse { indices, values } => Vector::new_sparse(indices, values),
-                        },
-                    )
-                });
+                let payload = qdrant_client::Payload::try_from(layout::payload(&p)?)
+                    .map_err(|e| anyhow!("payload: {e}"))?;
+                let vectors = layout::vectors(&p).into_iter().fold(
+                    NamedVectors::default(),
+                    |named, (name, vector)| {
+                        named.add_vector(
+                            name,
+                            match vector {
+                                layout::Vector::Dense(values) => Vector::new_dense(values),
+                                layout::Vector::Sparse { indices, values } => {
+                                    Vector::new_sparse(indices, values)
+                                }
+                            },
+                        )
+                    },
+                );
                 Ok(PointStruct::new(p.id().to_string(), vectors, payload))
             })
             .collect::<Result<Vec<_>>>()?;
         self.runtime
-            .block_on(self.client.upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)))
+            .block_on(
+                self.client
+                    .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)),
+            )
             .context("writing to Qdrant")?;
         Ok(())
     }
@@ -129,8 +149,11 @@ impl VectorStore for QdrantServerStore {
     fn delete_document(&self, doc_id: &str) -> Result<()> {
         self.runtime
             .block_on(
-                self.client
-                    .delete_points(DeletePointsBuilder::new(&self.collection).points(doc_filter(doc_id)).wait(true)),
+                self.client.delete_points(
+                    DeletePointsBuilder::new(&self.collection)
+                        .points(doc_filter(doc_id))
+                        .wait(true),
+                ),
             )
             .with_context(|| format!("deleting document {doc_id} from Qdrant"))?;
         Ok(())
@@ -148,14 +171,17 @@ impl VectorStore for QdrantServerStore {
             if let Some(offset) = offset.take() {
                 request = request.offset(offset);
             }
-            let page = self.runtime.block_on(self.client.scroll(request)).context("listing Qdrant points")?;
+            let page = self
+                .runtime
+                .block_on(self.client.scroll(request))
+                .context("listing Qdrant points")?;
             for point in page.result {
                 listed.push(layout::listed(payload_json(point.payload))?);
             }
             match page.next_page_offset {
-                Some(PointId { point_id_options: Some(PointIdOptions::Uuid(_) | PointIdOptions::Num(_)) }) => {
-                    offset = page.next_page_offset
-                }
+                Some(PointId {
+                    point_id_options: Some(PointIdOptions::Uuid(_) | PointIdOptions::Num(_)),
+                }) => offset = page.next_page_offset,
                 _ => break,
             }
         }
@@ -168,15 +194,29 @@ impl VectorStore for QdrantServerStore {
             layout::Vector::Dense(values) => VectorInput::new_dense(values),
             layout::Vector::Sparse { indices, values } => VectorInput::new_sparse(indices, values),
         });
-        let request = QueryPointsBuilder::new(&self.collection).limit(k as u64).with_payload(true).query(nearest).using(using);
-        let found = self.runtime.block_on(self.client.query(request)).context("searching Qdrant")?;
-        found.result.into_iter().map(|p| layout::hit(p.score, payload_json(p.payload))).collect()
+        let request = QueryPointsBuilder::new(&self.collection)
+            .limit(k as u64)
+            .with_payload(true)
+            .query(nearest)
+            .using(using);
+        let found = self
+            .runtime
+            .block_on(self.client.query(request))
+            .context("searching Qdrant")?;
+        found
+            .result
+            .into_iter()
+            .map(|p| layout::hit(p.score, payload_json(p.payload)))
+            .collect()
     }
 
     fn count(&self) -> Result<usize> {
         let counted = self
             .runtime
-            .block_on(self.client.count(CountPointsBuilder::new(&self.collection).exact(true)))
+            .block_on(
+                self.client
+                    .count(CountPointsBuilder::new(&self.collection).exact(true)),
+            )
             .context("counting Qdrant points")?;
         Ok(counted.result.map_or(0, |r| r.count as usize))
     }

@@ -23,21 +23,32 @@ fn first_schema() -> u32 {
 
 impl StoreMeta {
     pub fn new(embedder: &str, dimension: usize) -> Self {
-        StoreMeta { schema: SCHEMA, embedder: embedder.to_string(), dimension }
+        StoreMeta {
+            schema: SCHEMA,
+            embedder: embedder.to_string(),
+            dimension,
+        }
     }
 
     /// Checks what a store recorded (JSON; `None` when it recorded nothing) against `wanted`. A
     /// store without a record is refused: its vectors may come from any model, and two models of
     /// the same dimension would mix without an error.
-    pub fn check_recorded(recorded: Option<serde_json::Value>, wanted: &StoreMeta, location: &str) -> Result<()> {
+    pub fn check_recorded(
+        recorded: Option<serde_json::Value>,
+        wanted: &StoreMeta,
+        location: &str,
+    ) -> Result<()> {
         let Some(recorded) = recorded else {
             bail!(
                 "{location} does not record which embedder filled it (another program or an older docent made \
                  it).\n  Use another --collection, or delete this one and ingest again."
             );
         };
-        let found: StoreMeta = serde_json::from_value(recorded)
-            .map_err(|e| anyhow::anyhow!("{location} records its embedder in a form this docent cannot read: {e}"))?;
+        let found: StoreMeta = serde_json::from_value(recorded).map_err(|e| {
+            anyhow::anyhow!(
+                "{location} records its embedder in a form this docent cannot read: {e}"
+            )
+        })?;
         found.check_compatible(wanted, location)
     }
 
@@ -77,11 +88,22 @@ mod tests {
         assert!(StoreMeta::check_recorded(Some(same), &wanted, here).is_ok());
         // Same dimension, another model: the vectors would mix without an error.
         let other = serde_json::to_value(StoreMeta::new("all-minilm-l6-v2-int8", 384)).unwrap();
-        let err = StoreMeta::check_recorded(Some(other), &wanted, here).unwrap_err().to_string();
-        assert!(err.starts_with("Qdrant collection docs at http://q:6334 holds all-minilm-l6-v2-int8 vectors"), "{err}");
-        let err = StoreMeta::check_recorded(None, &wanted, here).unwrap_err().to_string();
+        let err = StoreMeta::check_recorded(Some(other), &wanted, here)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "Qdrant collection docs at http://q:6334 holds all-minilm-l6-v2-int8 vectors"
+            ),
+            "{err}"
+        );
+        let err = StoreMeta::check_recorded(None, &wanted, here)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not record which embedder"), "{err}");
-        let err = StoreMeta::check_recorded(Some(serde_json::json!("e5")), &wanted, here).unwrap_err().to_string();
+        let err = StoreMeta::check_recorded(Some(serde_json::json!("e5")), &wanted, here)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot read"), "{err}");
     }
 }

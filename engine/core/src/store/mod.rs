@@ -41,7 +41,10 @@ impl Point {
 }
 
 pub fn point_id(doc_id: &str, chunk_index: u32) -> uuid::Uuid {
-    let digest = Sha256::new().chain_update(doc_id).chain_update(chunk_index.to_le_bytes()).finalize();
+    let digest = Sha256::new()
+        .chain_update(doc_id)
+        .chain_update(chunk_index.to_le_bytes())
+        .finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
@@ -61,8 +64,14 @@ pub struct StoredDocument {
 }
 
 /// Payload fields read when listing documents (everything but the text).
-pub const LISTING_FIELDS: &[&str] =
-    &["root", "path", "doc_id", "content_hash", "chunk_index", "chunk_count"];
+pub const LISTING_FIELDS: &[&str] = &[
+    "root",
+    "path",
+    "doc_id",
+    "content_hash",
+    "chunk_index",
+    "chunk_count",
+];
 
 /// A payload without its text, as read when listing documents.
 #[derive(serde::Deserialize)]
@@ -149,9 +158,18 @@ mod tests {
             listed("mixed", "h1", 2),
             listed("mixed", "h2", 2),
         ]);
-        let state: Vec<(&str, u32, bool)> =
-            docs.iter().map(|d| (d.doc_id.as_str(), d.points, d.complete)).collect();
-        assert_eq!(state, vec![("full", 2, true), ("mixed", 2, false), ("partial", 2, false)]);
+        let state: Vec<(&str, u32, bool)> = docs
+            .iter()
+            .map(|d| (d.doc_id.as_str(), d.points, d.complete))
+            .collect();
+        assert_eq!(
+            state,
+            vec![
+                ("full", 2, true),
+                ("mixed", 2, false),
+                ("partial", 2, false)
+            ]
+        );
     }
 
     #[test]
