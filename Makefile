@@ -7,7 +7,7 @@ DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
 PYCLIENT := .docent/pyclient
 OPENAI_CLIENT := openai==3.51.0
 
-.PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium
+.PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium lint
 
 all: build
 
@@ -40,6 +40,11 @@ chromium:
 
 test: models deps chromium $(PYCLIENT)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
+
+# Formatting and lints, as CI checks them (clippy's warnings are errors).
+lint: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
 bench: models build
 	scripts/bench.sh

@@ -12,12 +12,16 @@ use text_splitter::{ChunkConfig, ChunkSizer, CodeSplitter, MarkdownSplitter, Tex
 
 use crate::load::{Code, Format};
 
+/// A piece of a document, sized for the embedder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextChunk {
+    /// The chunk's text.
     pub text: String,
     /// 1-based, inclusive.
     pub start_line: u32,
+    /// Last line (inclusive).
     pub end_line: u32,
+    /// Headings enclosing it, outermost first.
     pub headings: Vec<String>,
 }
 
@@ -43,6 +47,8 @@ impl ChunkSizer for EmbedderTokens<'_> {
     }
 }
 
+/// Splits text by format: Markdown by its structure, code along its syntax tree, the rest
+/// by paragraphs, lines and sentences.
 pub struct Chunker<'a> {
     markdown: MarkdownSplitter<EmbedderTokens<'a>>,
     text: TextSplitter<EmbedderTokens<'a>>,
@@ -67,6 +73,7 @@ impl<'a> Chunker<'a> {
         })
     }
 
+    /// The chunks of `text`, read as `format`.
     pub fn chunk(&self, text: &str, format: Format) -> Vec<TextChunk> {
         let pieces: Vec<(usize, &str)> = match format {
             Format::Markdown | Format::Html if too_deep(text, format) => {

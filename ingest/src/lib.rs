@@ -10,6 +10,8 @@
 //! root and relative path and skipped when their content hash is unchanged and all their chunks
 //! are stored; an interrupted run leaves documents that the next run recognises as incomplete.
 
+#![warn(missing_docs)]
+
 pub mod chunk;
 pub mod load;
 pub mod pdf;

@@ -6,17 +6,24 @@ use std::path::Path;
 /// How a file is read and chunked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Markdown.
     Markdown,
+    /// HTML, read as Markdown-like text.
     Html,
+    /// A PDF's text layer.
     Pdf,
+    /// Plain text.
     Text,
+    /// Source code.
     Code(Code),
 }
 
 /// Source code; languages with a grammar here are split along their syntax tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
+    /// Rust, split along its syntax tree.
     Rust,
+    /// Python, split along its syntax tree.
     Python,
     /// Any other language: split at blank lines and lines.
     Other,
@@ -70,12 +77,16 @@ impl Format {
     }
 }
 
+/// Why a file's text could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
+    /// A text file holding NUL bytes.
     #[error("binary content (NUL bytes) in a text file")]
     Binary,
+    /// Nothing but whitespace.
     #[error("no text could be extracted")]
     Empty,
+    /// The parser refused the file; the message says why.
     #[error("{0}")]
     Parse(String),
 }

@@ -17,17 +17,20 @@ use crate::load::{Format, LoadError, extract_text};
 use crate::progress::{Progress, ProgressMode};
 use crate::walk::{Origin, Scope, Source, walk};
 
+/// How an ingest runs; the defaults suit the default embedder.
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     /// Chunk size in embedder tokens (the splitter prefers semantic breaks past the start).
     /// 200–400 by default: within e5's 512, and on the dev sets larger chunks ranked better
     /// than 96–200 in lexical and hybrid retrieval (a chunk keeps more of its document's words).
     pub chunk_tokens: std::ops::Range<usize>,
+    /// Tokens each chunk shares with the one before.
     pub overlap_tokens: usize,
     /// Files larger than this are skipped and reported.
     pub max_file_bytes: u64,
     /// Chunks embedded in one call.
     pub batch: usize,
+    /// How progress is shown.
     pub progress: ProgressMode,
     /// When set, the ingest stops before its next file (a server shutting down): what was
     /// written stays, documents are never half-stored (see the invariants), and the next run
@@ -51,29 +54,41 @@ impl Default for IngestOptions {
 /// A file that could not be ingested, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
+    /// The file, as reports name it.
     pub path: String,
+    /// Why it failed.
     pub error: String,
 }
 
+/// What an ingest did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IngestReport {
+    /// Files found.
     pub files_seen: usize,
+    /// Documents new to the store.
     pub added: usize,
+    /// Documents whose file changed, indexed again.
     pub updated: usize,
+    /// Documents whose file is gone, deleted.
     pub removed: usize,
+    /// Documents already stored as they are.
     pub unchanged: usize,
     /// Files of a format docent does not read.
     pub unsupported: usize,
     /// Binary, empty or oversized files.
     pub skipped: usize,
+    /// Files that could not be read or parsed.
     pub failed: Vec<Failure>,
+    /// Chunks embedded and stored.
     pub chunks_written: usize,
+    /// Wall-clock time of the run.
     pub seconds: f64,
     /// The ingest was cancelled before all files were seen (removals were not applied either).
     pub interrupted: bool,
 }
 
 impl IngestReport {
+    /// Chunks written per second of the run.
     pub fn chunks_per_second(&self) -> f64 {
         if self.seconds > 0.0 {
             self.chunks_written as f64 / self.seconds

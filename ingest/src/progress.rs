@@ -5,11 +5,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// How an ingest shows its progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
     /// A bar when stderr is a terminal, else lines.
     Auto,
+    /// A line per step (for logs).
     Lines,
+    /// Nothing.
     Quiet,
 }
 

@@ -15,15 +15,22 @@ pub struct Source {
     pub root: String,
     /// Path relative to `root`, with `/` separators.
     pub rel: String,
+    /// Where its bytes come from.
     pub origin: Origin,
 }
 
+/// Where a source's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A file on disk, read when its turn comes.
     File(PathBuf),
     /// A document already in memory (a record of a JSONL corpus, an upload).
-    Memory { bytes: Vec<u8>, format: Format },
+    Memory {
+        /// The document's bytes.
+        bytes: Vec<u8>,
+        /// How to read them.
+        format: Format,
+    },
 }
 
 impl Source {
@@ -40,11 +47,22 @@ impl Source {
 /// when the walk covered the whole root folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
-    Folder { root: String },
-    File { root: String, rel: String },
+    /// A whole root folder: documents of it that the walk did not find are gone.
+    Folder {
+        /// The root folder.
+        root: String,
+    },
+    /// One named file: nothing else of its root is deleted.
+    File {
+        /// The file's root folder.
+        root: String,
+        /// The file's path in it.
+        rel: String,
+    },
 }
 
 impl Scope {
+    /// Whether this scope covers document `rel` of `root`.
     pub fn covers(&self, root: &str, rel: &str) -> bool {
         match self {
             Scope::Folder { root: r } => r == root,
@@ -56,13 +74,19 @@ impl Scope {
 /// Problems met while walking (unreadable folders, ...): reported, never fatal.
 #[derive(Debug, Clone)]
 pub struct WalkProblem {
+    /// The path, as reports name it.
     pub path: String,
+    /// What went wrong.
     pub error: String,
 }
 
+/// What a walk found.
 pub struct Walk {
+    /// The files to ingest, sorted.
     pub files: Vec<Source>,
+    /// What each named path covers.
     pub scopes: Vec<Scope>,
+    /// What could not be walked.
     pub problems: Vec<WalkProblem>,
 }
 

@@ -21,6 +21,7 @@ use crate::auth::{self, Access};
 use crate::error::{ApiError, ApiJson};
 use crate::{AppState, ingest_route, limits, metrics, openai, openapi, origin, page, upload};
 
+/// Every route, behind the metrics, origin and key checks.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::page))

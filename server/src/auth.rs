@@ -23,6 +23,7 @@ pub enum Access {
     Full,
 }
 
+/// Who may call: full keys and read-only keys, kept as SHA-256 digests.
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     full: Vec<[u8; 32]>,
@@ -34,6 +35,7 @@ fn digest(key: &str) -> [u8; 32] {
 }
 
 impl ApiKeys {
+    /// Keys with full access, and keys that may only read.
     pub fn new(full: &[String], read_only: &[String]) -> Self {
         ApiKeys {
             full: full.iter().map(|k| digest(k)).collect(),
@@ -41,6 +43,7 @@ impl ApiKeys {
         }
     }
 
+    /// True when no key is set: every route is open.
     pub fn is_empty(&self) -> bool {
         self.full.is_empty() && self.read_only.is_empty()
     }

@@ -8,6 +8,8 @@
 //! The engine is synchronous and CPU-bound (embedding, generation), so each request runs it on a
 //! blocking thread; the models are loaded once and shared by all requests.
 
+#![warn(missing_docs)]
+
 mod api;
 mod auth;
 mod error;
@@ -39,6 +41,7 @@ pub use metrics::Metrics;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The engine every request answers with.
     pub engine: Arc<Engine>,
     /// Defaults for fields a request leaves out.
     pub defaults: AskOptions,
@@ -46,6 +49,7 @@ pub struct AppState {
     pub keys: ApiKeys,
     /// How many answers are generated at once, and how many may wait.
     pub generation: GenerationSlots,
+    /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
     /// Where `POST /v1/ingest` may read; empty: nowhere.
     pub ingest_roots: IngestRoots,

@@ -19,6 +19,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Seconds a turned-away client is told to wait.
 const RETRY_AFTER_SECONDS: u32 = 5;
 
+/// How many answers are generated at once, how many may wait, and for how long.
 #[derive(Clone)]
 pub struct GenerationSlots {
     running: Arc<Semaphore>,

@@ -31,6 +31,7 @@ fn slow_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 16))
 }
 
+/// The Prometheus registry behind `/metrics`.
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
@@ -105,6 +106,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts one answer: who wrote it, and its phases' durations.
     pub fn observe_answer(&self, answer: &Answer) {
         let timings = &answer.timings;
         self.retrieval.observe(timings.retrieval_ms / 1e3);

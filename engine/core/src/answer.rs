@@ -52,20 +52,26 @@ pub enum AnsweredBy {
 /// A source an answer cites, as `[n]` in its text.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Citation {
+    /// Its number in the answer's text.
     pub n: usize,
+    /// The cited document's path.
     pub path: String,
+    /// First line of the cited window (1-based).
     pub start_line: u32,
+    /// Last line of the cited window (inclusive).
     pub end_line: u32,
 }
 
 /// Where an answer's time went, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timings {
+    /// Searching the store (embedding the question included).
     pub retrieval_ms: f64,
     /// Choosing the evidence sentences.
     pub evidence_ms: f64,
     /// Checking the answer's sentences against their sources.
     pub check_ms: f64,
+    /// The generator's two phases, when it ran.
     #[serde(flatten)]
     pub generation: GenerationStats,
 }
@@ -73,7 +79,9 @@ pub struct Timings {
 /// The answer to one question.
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
+    /// The text the user reads, with `[n]` citations.
     pub answer: String,
+    /// Who wrote it: the generator, the extractive fallback, or no one ("I don't know").
     pub answered_by: AnsweredBy,
     /// The answer's sentences with their sources and support (in `auto`, the dropped ones too,
     /// with `kept: false`).
@@ -86,6 +94,7 @@ pub struct Answer {
     pub hits: Vec<Hit>,
     /// False when retrieval found nothing relevant enough and docent answered "I don't know".
     pub grounded: bool,
+    /// Where the time went.
     pub timings: Timings,
 }
 

@@ -9,13 +9,16 @@ use crate::language::Language;
 pub trait Embedder: Send + Sync {
     /// Identifies the model; a store remembers it and refuses vectors from another one.
     fn id(&self) -> &str;
+    /// Length of every vector it returns.
     fn dimension(&self) -> usize;
     /// Length of `text` as a passage, in the model's tokens (special tokens and prefixes
     /// included): chunks are measured with it so that none is truncated.
     fn count_tokens(&self, text: &str) -> usize;
     /// The longest input, in tokens, the model embeds whole.
     fn max_tokens(&self) -> usize;
+    /// Vectors of passages to store, in order.
     fn embed_passages(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    /// The vector of a query to search with.
     fn embed_query(&self, text: &str) -> Result<Vec<f32>>;
     /// Whether the model was trained on text in `language`.
     fn supports(&self, language: Language) -> bool;

@@ -66,16 +66,21 @@ pub struct InvalidInput(pub String);
 /// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
 pub const MAX_K: usize = 1000;
 
+/// How a question is answered; every field has a default ([`AskOptions::check`] says what is allowed).
 #[derive(Debug, Clone, Copy)]
 pub struct AskOptions {
     /// Chunks to retrieve; the evidence is chosen from their sentences.
     pub k: usize,
+    /// Which channels retrieve.
     pub mode: Mode,
     /// Below this best-hit similarity docent says it doesn't know, without generating;
     /// `None`: the embedder's own [`Embedder::relevance_floor`].
     pub min_score: Option<f32>,
+    /// How the answer is written.
     pub answer_mode: AnswerMode,
+    /// How much evidence the answer is written from.
     pub evidence: EvidenceOptions,
+    /// How the generator writes.
     pub generation: GenerationParams,
 }
 
@@ -92,6 +97,8 @@ impl Default for AskOptions {
     }
 }
 
+/// The retrieval-augmented answerer: an embedder, a store and, optionally, a generator, wired
+/// into [`Engine::search`] and [`Engine::ask`]. Cheap to share between threads.
 pub struct Engine {
     embedder: Arc<dyn Embedder>,
     store: Arc<dyn VectorStore>,
@@ -160,6 +167,7 @@ impl AskOptions {
 }
 
 impl Engine {
+    /// An engine over these backends; without a generator, answers are quoted (`extract`).
     pub fn new(
         embedder: Arc<dyn Embedder>,
         store: Arc<dyn VectorStore>,
@@ -179,10 +187,12 @@ impl Engine {
         self
     }
 
+    /// The embedder queries and chunks are embedded with.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
     }
 
+    /// The store searched.
     pub fn store(&self) -> &Arc<dyn VectorStore> {
         &self.store
     }

@@ -25,11 +25,15 @@ use crate::types::Hit;
 pub struct Evidence {
     /// Its number in the prompt and in citations, from 1.
     pub n: usize,
+    /// The document's path.
     pub path: String,
+    /// The document's id.
     pub doc_id: String,
     /// First and last line (1-based, inclusive) of the window in the document.
     pub start_line: u32,
+    /// Last line of the window (inclusive).
     pub end_line: u32,
+    /// Headings enclosing the window, outermost first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub headings: Vec<String>,
     /// The window's text: sentences as in the document, wrapped lines joined.

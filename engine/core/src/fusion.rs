@@ -48,7 +48,9 @@ pub const RRF_K: f32 = 10.0;
 
 /// One channel's hits, best first.
 pub struct Channel {
+    /// The channel's hits, best first.
     pub hits: Vec<Hit>,
+    /// The channel's say in the fused ranking.
     pub weight: f32,
     /// The hits stand for their whole documents (their score goes to every chunk of the document).
     pub per_document: bool,

@@ -1,8 +1,11 @@
 //! Which language a question is in, so that docent answers (and says "I don't know") in it.
 
+/// The two languages docent answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
+    /// Any question that is not Chinese.
     English,
+    /// A question with Han characters, at least one for every three Latin letters.
     Chinese,
 }
 

@@ -9,6 +9,8 @@
 //! [`Engine`] behind an API. All depend on this crate, never the reverse. With the `testing`
 //! feature, [`testing`] offers in-memory fakes of the three traits.
 
+#![warn(missing_docs)]
+
 pub mod answer;
 pub mod citations;
 pub mod embed;

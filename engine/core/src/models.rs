@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 /// The files docent loads, all under one models folder (filled by `make models`).
 #[derive(Debug, Clone)]
 pub struct ModelPaths {
+    /// The models folder.
     pub dir: PathBuf,
 }
 
@@ -37,10 +38,12 @@ impl ModelPaths {
         }
     }
 
+    /// ONNX Runtime's shared library (for MiniLM).
     pub fn onnxruntime(&self) -> PathBuf {
         self.dir.join("onnxruntime/libonnxruntime.so")
     }
 
+    /// MiniLM's folder (model and tokenizer).
     pub fn minilm(&self) -> PathBuf {
         self.dir.join("minilm")
     }
@@ -50,10 +53,12 @@ impl ModelPaths {
         self.dir.join("e5/libe5.so")
     }
 
+    /// The e5 model's weights.
     pub fn e5_model(&self) -> PathBuf {
         self.dir.join("e5/e5-small-q4.bin")
     }
 
+    /// The default generator, SmolLM2-135M-Instruct.
     pub fn default_generator(&self) -> PathBuf {
         self.dir.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     }

@@ -14,9 +14,13 @@ use crate::language::is_han;
 /// What a sentence is, by the block it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A sentence of running text.
     Prose,
+    /// A list item.
     ListItem,
+    /// A line of code.
     Code,
+    /// A heading.
     Heading,
 }
 
@@ -24,9 +28,13 @@ pub enum Kind {
 /// the first line of the text it was cut from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sentence {
+    /// The sentence's text, wrapped lines joined.
     pub text: String,
+    /// First line of the sentence in its document (1-based).
     pub first_line: u32,
+    /// Last line (inclusive).
     pub last_line: u32,
+    /// What kind of text it is.
     pub kind: Kind,
 }
 

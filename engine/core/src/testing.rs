@@ -24,6 +24,7 @@ use crate::{Embedder, Hit};
 
 /// Embeds text as its words, each hashed to one of `dimension` axes, normalised.
 pub struct WordEmbedder {
+    /// Length of the vectors.
     pub dimension: usize,
 }
 
@@ -194,6 +195,7 @@ pub struct ScriptedGenerator {
 }
 
 impl ScriptedGenerator {
+    /// A generator that writes `script` (see the type's doc), in English, with a 4,096-token context.
     pub fn new(script: &str) -> Self {
         ScriptedGenerator {
             script: script.to_string(),

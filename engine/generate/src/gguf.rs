@@ -34,7 +34,9 @@ pub enum Device {
     /// CUDA when this build has it and a GPU is present, else the CPU.
     #[default]
     Auto,
+    /// The CPU.
     Cpu,
+    /// The first CUDA GPU (a build with the `cuda` feature).
     Cuda,
 }
 
@@ -88,6 +90,7 @@ impl Weights {
     }
 }
 
+/// A GGUF chat model run by candle: llama's architecture, docent's own forward pass.
 pub struct GgufGenerator {
     name: String,
     weights: Weights,
@@ -110,6 +113,7 @@ fn metadata_u32(content: &Content, key: &str) -> Option<u32> {
 }
 
 impl GgufGenerator {
+    /// Loads a GGUF chat model (architecture llama) onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let device = device.resolve()?;
         let mut file = std::fs::File::open(path)

@@ -12,6 +12,7 @@ use serde_json::json;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
+/// The model's tokenizer, rebuilt from the vocabulary and merges in its GGUF metadata.
 pub fn tokenizer_from_gguf(content: &Content) -> Result<tokenizers::Tokenizer> {
     let meta = |key: &str| {
         content

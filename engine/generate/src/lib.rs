@@ -2,6 +2,8 @@
 //! trait: GGUF chat models (architecture llama) run by candle, on the CPU (with docent's own
 //! 4-bit decoding kernel) or, built with the `cuda` feature, the GPU.
 
+#![warn(missing_docs)]
+
 mod chat_template;
 mod decode_attention;
 mod gguf;

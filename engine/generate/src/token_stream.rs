@@ -5,6 +5,8 @@
 use anyhow::{Result, anyhow};
 use tokenizers::Tokenizer;
 
+/// Turns token ids, one at a time, into text pieces that are whole UTF-8 (a character split
+/// across tokens waits for its last byte).
 pub struct TokenStream<'t> {
     tokenizer: &'t Tokenizer,
     tokens: Vec<u32>,
@@ -15,6 +17,7 @@ pub struct TokenStream<'t> {
 }
 
 impl<'t> TokenStream<'t> {
+    /// A stream over `tokenizer`'s tokens.
     pub fn new(tokenizer: &'t Tokenizer) -> Self {
         TokenStream {
             tokenizer,

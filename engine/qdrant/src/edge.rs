@@ -23,6 +23,7 @@ use docent_core::types::Hit;
 const META_FILE: &str = "docent.json";
 const SCROLL_PAGE: usize = 1024;
 
+/// Qdrant's in-process engine, in a folder: the default store.
 pub struct EdgeStore {
     shard: EdgeShard,
 }
@@ -40,6 +41,7 @@ impl EdgeStore {
         Ok(Some(meta))
     }
 
+    /// Opens the store in `dir`, creating it if there is none; refuses one filled by another embedder.
     pub fn open(dir: &Path, meta: &StoreMeta) -> Result<Self> {
         let meta_path = dir.join(META_FILE);
         let shard_dir = dir.join("shard");

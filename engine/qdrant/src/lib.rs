@@ -3,6 +3,8 @@
 //! a Qdrant server or cluster over gRPC for corpora larger than one machine. Both write the same
 //! points ([`layout`]) and record which embedder filled them, refusing another.
 
+#![warn(missing_docs)]
+
 mod edge;
 mod layout;
 mod server;

@@ -25,6 +25,7 @@ const SCROLL_PAGE: u32 = 1024;
 /// in an embedded store's folder.
 const META_KEY: &str = "docent";
 
+/// A Qdrant server or cluster, over gRPC: one collection is one store.
 pub struct QdrantServerStore {
     client: Qdrant,
     collection: String,

@@ -8,12 +8,15 @@ use serde::{Deserialize, Serialize};
 /// 3 = also the whole document's BM25 vector on its first chunk.
 pub const SCHEMA: u32 = 3;
 
+/// What a store was built with, recorded beside it and checked on every open.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreMeta {
     /// Stores written before the schema was recorded are schema 1 (one unnamed dense vector).
     #[serde(default = "first_schema")]
     pub schema: u32,
+    /// The embedder's id ([`crate::Embedder::id`]).
     pub embedder: String,
+    /// Its vectors' length.
     pub dimension: usize,
 }
 
@@ -22,6 +25,7 @@ fn first_schema() -> u32 {
 }
 
 impl StoreMeta {
+    /// The record for a store filled by `embedder`.
     pub fn new(embedder: &str, dimension: usize) -> Self {
         StoreMeta {
             schema: SCHEMA,

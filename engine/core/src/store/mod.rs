@@ -18,9 +18,13 @@ use crate::types::{ChunkPayload, Hit};
 /// chunk of a document also carries the BM25 terms of the whole document.
 #[derive(Debug, Clone)]
 pub struct Point {
+    /// The chunk's embedding.
     pub vector: Vec<f32>,
+    /// The chunk's BM25 terms.
     pub sparse: Sparse,
+    /// The whole document's BM25 terms, on its first chunk only.
     pub document_terms: Option<Sparse>,
+    /// What is stored with the vectors.
     pub payload: ChunkPayload,
 }
 
@@ -28,8 +32,11 @@ pub struct Point {
 /// found document as its first chunk). Hybrid retrieval fuses them in the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreQuery {
+    /// Nearest chunks by embedding.
     Dense(Vec<f32>),
+    /// Best chunks by BM25.
     Lexical(Sparse),
+    /// Best documents by BM25 (each as its first chunk).
     Documents(Sparse),
 }
 
@@ -40,6 +47,7 @@ impl Point {
     }
 }
 
+/// The id of chunk `chunk_index` of document `doc_id`: a UUID from their SHA-256.
 pub fn point_id(doc_id: &str, chunk_index: u32) -> uuid::Uuid {
     let digest = Sha256::new()
         .chain_update(doc_id)
@@ -53,9 +61,13 @@ pub fn point_id(doc_id: &str, chunk_index: u32) -> uuid::Uuid {
 /// What the store holds of one document, rebuilt from its points' payloads.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StoredDocument {
+    /// The document's id.
     pub doc_id: String,
+    /// The folder it was ingested from.
     pub root: String,
+    /// Its path in that folder.
     pub path: String,
+    /// The hash its points carry.
     pub content_hash: String,
     /// Points found for the document.
     pub points: u32,
@@ -76,10 +88,15 @@ pub const LISTING_FIELDS: &[&str] = &[
 /// A payload without its text, as read when listing documents.
 #[derive(serde::Deserialize)]
 pub struct ListingPayload {
+    /// The folder the document was ingested from.
     pub root: String,
+    /// Its path in that folder.
     pub path: String,
+    /// The document's id.
     pub doc_id: String,
+    /// The hash of the indexed version.
     pub content_hash: String,
+    /// How many chunks the document has.
     pub chunk_count: u32,
 }
 
