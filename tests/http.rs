@@ -1184,6 +1184,13 @@ fn waits_and_answers_are_bounded_in_time() {
         .unwrap();
     let last = events(&text).pop().unwrap();
     assert_eq!(last.0, "error", "{text}");
+    assert!(
+        last.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--answer-timeout"),
+        "{text}"
+    );
 
     // A question waiting longer than --queue-timeout for the only slot gets 503.
     let server = start_with(&[

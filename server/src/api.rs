@@ -215,9 +215,9 @@ pub(crate) async fn ask(
                 Ok(answer) => Event::default()
                     .event("done")
                     .data(serde_json::to_string(&answer).unwrap_or_default()),
-                Err(err) => Event::default().event("error").data(
-                    json!({ "error": { "message": ApiError::from(err).message } }).to_string(),
-                ),
+                Err(err) => Event::default()
+                    .event("error")
+                    .data(json!({ "error": { "message": err.message } }).to_string()),
             }]
         },
     )
@@ -271,7 +271,7 @@ pub(crate) async fn stream_answer(
     mut options: AskOptions,
     start: Vec<Event>,
     piece: impl Fn(&str) -> Event + Send + 'static,
-    end: impl FnOnce(anyhow::Result<Answer>) -> Vec<Event> + Send + 'static,
+    end: impl FnOnce(Result<Answer, ApiError>) -> Vec<Event> + Send + 'static,
 ) -> Result<Response, ApiError> {
     options.check(&question)?;
     let slot = state.generation.acquire().await?;
@@ -301,10 +301,11 @@ pub(crate) async fn stream_answer(
             state.metrics.observe_answer(answer);
         }
         let result = match result {
-            Ok(_) if timed_out => Err(anyhow::anyhow!(
-                "the answer took longer than this server allows (--answer-timeout)"
+            Ok(_) if timed_out => Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the answer took longer than this server allows (--answer-timeout)",
             )),
-            other => other,
+            other => other.map_err(ApiError::from),
         };
         for event in end(result) {
             if sender.blocking_send(event).is_err() {

@@ -4,7 +4,6 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use docent_core::InvalidInput;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -49,12 +48,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Engine errors: the caller's mistakes are 400s, everything else a 500.
+/// The engine's errors: the caller's mistakes are 400s, everything else a 500.
+impl From<docent_core::Error> for ApiError {
+    fn from(err: docent_core::Error) -> Self {
+        match err {
+            docent_core::Error::InvalidInput(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, message)
+            }
+            docent_core::Error::Backend(err) => err.into(),
+        }
+    }
+}
+
+/// Every other failure (the store, an ingest) is docent's: a 500.
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        if let Some(invalid) = err.downcast_ref::<InvalidInput>() {
-            return ApiError::new(StatusCode::BAD_REQUEST, invalid.to_string());
-        }
         internal(format!("{err:#}"))
     }
 }
@@ -109,12 +117,17 @@ mod tests {
             "{}",
             api.message
         );
-        let invalid = ApiError::from(anyhow::Error::new(InvalidInput(
+        let invalid = ApiError::from(docent_core::Error::InvalidInput(
             "k must be at least 1".into(),
-        )));
+        ));
         assert_eq!(
             (invalid.status, invalid.message.as_str()),
             (StatusCode::BAD_REQUEST, "k must be at least 1")
         );
+        let backend = ApiError::from(docent_core::Error::Backend(anyhow::anyhow!(
+            "store at /srv/x is broken"
+        )));
+        assert_eq!(backend.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!backend.message.contains("/srv"), "{}", backend.message);
     }
 }

@@ -206,9 +206,8 @@ pub async fn chat_completions(
                     Some(finish_reason(&answer, limit)),
                     Some(&answer.citations),
                 ),
-                Err(err) => Event::default().data(
-                    json!({ "error": { "message": ApiError::from(err).message } }).to_string(),
-                ),
+                Err(err) => Event::default()
+                    .data(json!({ "error": { "message": err.message } }).to_string()),
             };
             vec![end, Event::default().data("[DONE]")]
         },

@@ -4,7 +4,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use crate::error::{Error, Result};
+use crate::limits::check_query;
 use serde::Serialize;
 
 use crate::answer::{self, Answer, AnswerMode, AnsweredBy, SentenceStream, Timings};
@@ -58,14 +59,6 @@ const FUSION_CANDIDATES: usize = 400;
 /// 0.6/0.1/0.3 all scored within 0.02 of each other on every development set).
 const HYBRID_WEIGHTS: [f32; 3] = [0.6, 0.2, 0.2];
 
-/// A request the caller got wrong (empty question, k out of range): a 400, not a 500.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidInput(pub String);
-
-/// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
-pub const MAX_K: usize = 1000;
-
 /// How a question is answered; every field has a default ([`AskOptions::check`] says what is allowed).
 #[derive(Debug, Clone, Copy)]
 pub struct AskOptions {
@@ -104,66 +97,6 @@ pub struct Engine {
     store: Arc<dyn VectorStore>,
     generator: Option<Arc<dyn Generator>>,
     fusion: Fusion,
-}
-
-/// The longest question, in characters: far beyond any real question, short of what would
-/// make embedding and the prompt slow or the prompt overflow the generator's context.
-pub const MAX_QUERY_CHARS: usize = 4000;
-
-/// Rejects what no search can answer: an empty or overlong query, or k out of 1..=MAX_K.
-pub fn check_query(text: &str, k: usize) -> Result<()> {
-    if text.trim().is_empty() {
-        return Err(InvalidInput("the question is empty".into()).into());
-    }
-    let chars = text.chars().count();
-    if chars > MAX_QUERY_CHARS {
-        return Err(InvalidInput(format!(
-            "the question is {chars} characters long; the limit is {MAX_QUERY_CHARS}"
-        ))
-        .into());
-    }
-    if !(1..=MAX_K).contains(&k) {
-        return Err(InvalidInput(format!("k must be between 1 and {MAX_K}, got {k}")).into());
-    }
-    Ok(())
-}
-
-/// The most sources an answer draws on: each hit is cut into sentences and scored, and a few
-/// windows of them fill the prompt, so more only costs time (and a slot others wait for).
-pub const MAX_ASK_K: usize = 50;
-
-/// Longest answer, in tokens, a caller may ask for.
-pub const MAX_ANSWER_TOKENS: usize = 2048;
-
-impl AskOptions {
-    /// Checks a question to answer with these options: [`check_query`], k at most
-    /// [`MAX_ASK_K`], `max_tokens` and `temperature` in range. [`Engine::ask`] checks every
-    /// call; a server checks before a question waits for a generation slot.
-    pub fn check(&self, question: &str) -> Result<()> {
-        let k = self.k;
-        check_query(question, k)?;
-        if k > MAX_ASK_K {
-            return Err(InvalidInput(format!(
-                "k must be at most {MAX_ASK_K} for an answer, got {k}"
-            ))
-            .into());
-        }
-        let max_tokens = self.generation.max_tokens;
-        if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
-            return Err(InvalidInput(format!(
-                "max_tokens must be between 1 and {MAX_ANSWER_TOKENS}, got {max_tokens}"
-            ))
-            .into());
-        }
-        if !(0.0..=2.0).contains(&self.generation.temperature) {
-            return Err(InvalidInput(format!(
-                "temperature must be between 0 and 2, got {}",
-                self.generation.temperature
-            ))
-            .into());
-        }
-        Ok(())
-    }
 }
 
 impl Engine {
@@ -332,10 +265,9 @@ impl Engine {
             (AnswerMode::Auto, None) => None,
             (_, Some(g)) => Some(g),
             (AnswerMode::Generate, None) => {
-                return Err(InvalidInput(
+                return Err(Error::InvalidInput(
                     "answer mode generate needs a generator, and this one was started without (--answer-mode extract)".into(),
-                )
-                .into());
+                ));
             }
         };
         let (sentences, answered_by) = match generator {
@@ -406,7 +338,7 @@ impl Engine {
         options: &AskOptions,
         timings: &mut Timings,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<Generated> {
+    ) -> anyhow::Result<Generated> {
         // Drop the weakest evidence until prompt and answer fit the model's context.
         let budget = generator
             .context_length()
@@ -446,7 +378,7 @@ impl Engine {
                         ..check
                     })
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<anyhow::Result<Vec<_>>>()?;
             timings.check_ms = elapsed_ms(started);
             return Ok(Generated::Raw(text.trim().to_string(), checked));
         }
@@ -531,6 +463,7 @@ mod tests {
     //! citations, and the prompt fitted to the generator's context.
 
     use super::*;
+    use crate::limits::{MAX_ASK_K, MAX_K};
     use crate::store::Point;
     use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
     use crate::types::ChunkPayload;
@@ -609,14 +542,9 @@ mod tests {
         assert_eq!(paths(&hits)[0], "codes.md", "{hits:?}");
         // Bad queries are the caller's mistake, whatever the mode.
         let err = engine.search("  ", 3, Mode::Hybrid).unwrap_err();
-        assert!(err.downcast_ref::<InvalidInput>().is_some(), "{err}");
-        assert!(
-            engine
-                .search("tea", MAX_K + 1, Mode::Dense)
-                .unwrap_err()
-                .downcast_ref::<InvalidInput>()
-                .is_some()
-        );
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+        let err = engine.search("tea", MAX_K + 1, Mode::Dense).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     }
 
     #[test]
@@ -649,10 +577,10 @@ mod tests {
                     ControlFlow::Continue(())
                 })
                 .unwrap_err();
-            let invalid = err
-                .downcast_ref::<InvalidInput>()
-                .unwrap_or_else(|| panic!("not the caller's mistake: {err}"));
-            assert!(invalid.0.starts_with(why), "{invalid}");
+            let Error::InvalidInput(message) = err else {
+                panic!("not the caller's mistake: {err}")
+            };
+            assert!(message.starts_with(why), "{message}");
         }
     }
 
