@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
     EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter,
@@ -21,15 +21,18 @@ use docent_core::types::Hit;
 
 /// Records what the store was built with ([`StoreMeta`]), next to the shard folder.
 const META_FILE: &str = "docent.json";
+/// Locked while a process has the store open.
+const LOCK_FILE: &str = "docent.lock";
 const SCROLL_PAGE: usize = 1024;
 
 /// Qdrant's in-process engine, in a folder: the default store.
 pub struct EdgeStore {
     shard: EdgeShard,
+    /// Held (locked) as long as the store is open.
+    _lock: std::fs::File,
 }
 
 impl EdgeStore {
-    /// Opens the store in `dir`, creating it if it does not exist yet.
     /// What the store at `dir` was built with, if there is one.
     pub fn recorded_meta(dir: &Path) -> Result<Option<StoreMeta>> {
         let meta_path = dir.join(META_FILE);
@@ -46,9 +49,11 @@ impl EdgeStore {
         let meta_path = dir.join(META_FILE);
         let shard_dir = dir.join("shard");
         let location = dir.display().to_string();
+        let lock = lock(dir, &location)?;
         let shard = if let Some(found) = Self::recorded_meta(dir)? {
             found.check_compatible(meta, &format!("the store at {location}"))?;
-            EdgeShard::load(&shard_dir, None).map_err(|e| open_error(&location, e))?
+            EdgeShard::load(&shard_dir, None)
+                .map_err(|e| anyhow!("opening the store at {location}: {e}"))?
         } else {
             std::fs::create_dir_all(&shard_dir)
                 .with_context(|| format!("creating the store folder {}", shard_dir.display()))?;
@@ -86,19 +91,29 @@ impl EdgeStore {
             std::fs::write(&meta_path, serde_json::to_vec_pretty(meta)?)?;
             shard
         };
-        Ok(EdgeStore { shard })
+        Ok(EdgeStore { shard, _lock: lock })
     }
 }
 
-/// The shard locks its write-ahead log: a second process gets `WouldBlock`.
-fn open_error(location: &str, error: impl std::fmt::Display) -> anyhow::Error {
-    let error = error.to_string();
-    if error.contains("WouldBlock") {
-        anyhow!(
+/// Locks the store folder `dir` for this process. The shard locks its write-ahead log too, but
+/// says so only in the text of an error; this lock tells a busy store by its kind.
+fn lock(dir: &Path, location: &str) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the store folder {location}"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .with_context(|| format!("opening the store at {location}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
             "the store at {location} is in use by another docent process; wait for it to finish or use another --store"
-        )
-    } else {
-        anyhow!("opening the store at {location}: {error}")
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("locking the store at {location}"))
+        }
     }
 }
 
@@ -265,6 +280,20 @@ mod tests {
                 .then(|| document_weight.map(|w| vec![(7, w)]).unwrap_or_default()),
             payload,
         }
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_in_use_and_free_again_once_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = StoreMeta::new("test", 2);
+        let first = EdgeStore::open(dir.path(), &meta).unwrap();
+        let err = EdgeStore::open(dir.path(), &meta)
+            .err()
+            .expect("a second open is refused")
+            .to_string();
+        assert!(err.contains("in use by another docent process"), "{err}");
+        drop(first);
+        EdgeStore::open(dir.path(), &meta).unwrap();
     }
 
     fn names(store: &EdgeStore, query: StoreQuery) -> Vec<String> {
