@@ -2,6 +2,8 @@
 
 use std::convert::Infallible;
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -171,7 +173,7 @@ pub(crate) fn ask_options(
     max_tokens: Option<usize>,
     temperature: Option<f64>,
 ) -> AskOptions {
-    let mut options = *defaults;
+    let mut options = defaults.clone();
     options.k = k.unwrap_or(defaults.k);
     options.mode = mode.unwrap_or(defaults.mode);
     options.answer_mode = answer_mode.unwrap_or(defaults.answer_mode);
@@ -236,6 +238,11 @@ pub(crate) async fn answer(
     let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
     let deadline = Instant::now() + state.generation.answer_timeout;
     options.generation.deadline = Some(deadline);
+    let cancel = Arc::new(AtomicBool::new(false));
+    options.generation.cancel = Some(cancel.clone());
+    // A client that goes away drops this request, and the guard stops the generator (within a
+    // chunk of prompt or a token) instead of letting it hold the slot for nothing.
+    let _stop_if_gone = CancelOnDrop(cancel);
     let (answer, timed_out) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let answer = engine.ask(&question, &options, &mut |_| {
@@ -278,8 +285,22 @@ pub(crate) async fn stream_answer(
     let (sender, receiver) = mpsc::channel::<Event>(64);
     let deadline = Instant::now() + state.generation.answer_timeout;
     options.generation.deadline = Some(deadline);
+    // A client that goes away closes the channel; the watcher then stops the generator, even
+    // while it processes the prompt and sends nothing. It lets go of the channel once the answer
+    // is done, so the stream can end.
+    let cancel = Arc::new(AtomicBool::new(false));
+    options.generation.cancel = Some(cancel.clone());
+    let (done, answered) = tokio::sync::oneshot::channel::<()>();
+    let watcher = sender.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watcher.closed() => cancel.store(true, Ordering::Relaxed),
+            _ = answered => {}
+        }
+    });
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
+        let _done = done;
         for event in start {
             if sender.blocking_send(event).is_err() {
                 return;
@@ -317,4 +338,14 @@ pub(crate) async fn stream_answer(
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// Sets its flag when dropped: held by a request's future, it tells the generator that the
+/// request is gone.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

@@ -60,7 +60,7 @@ const FUSION_CANDIDATES: usize = 400;
 const HYBRID_WEIGHTS: [f32; 3] = [0.6, 0.2, 0.2];
 
 /// How a question is answered; every field has a default ([`AskOptions::check`] says what is allowed).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AskOptions {
     /// Chunks to retrieve; the evidence is chosen from their sentences.
     pub k: usize,

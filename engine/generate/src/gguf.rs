@@ -246,16 +246,11 @@ impl GgufGenerator {
             prompt_tokens: prompt.len(),
             ..Default::default()
         };
-        let past_deadline = || {
-            params
-                .deadline
-                .is_some_and(|deadline| Instant::now() >= deadline)
-        };
 
         let started = Instant::now();
         let mut last = None;
         for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
-            if past_deadline() {
+            if params.should_stop() {
                 return Ok(stats);
             }
             let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
@@ -267,7 +262,7 @@ impl GgufGenerator {
         let started = Instant::now();
         let mut context = prompt.to_vec();
         for _ in 0..params.max_tokens {
-            if past_deadline() {
+            if params.should_stop() {
                 break;
             }
             let mut step = logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?;
@@ -350,10 +345,10 @@ mod tests {
     use super::*;
     use docent_core::ModelPaths;
 
-    /// A deadline already past stops the generator before the prompt: no time spent, nothing
-    /// written; without one the same call writes.
+    /// A deadline already past, or a cancel already set, stops the generator before the
+    /// prompt: no time spent, nothing written; without either the same call writes.
     #[test]
-    fn a_past_deadline_stops_before_the_prompt() {
+    fn a_past_deadline_or_a_cancel_stops_before_the_prompt() {
         let generator =
             GgufGenerator::load(&ModelPaths::locate(None).default_generator(), Device::Cpu)
                 .unwrap();
@@ -381,6 +376,24 @@ mod tests {
         let stats = generator
             .generate(&messages, &late, &mut |_| {
                 panic!("nothing is written past the deadline")
+            })
+            .unwrap();
+        assert_eq!(
+            (stats.generated_tokens, stats.prompt_ms),
+            (0, 0.0),
+            "{stats:?}"
+        );
+
+        // A cancelled request (its client went away) stops the same way.
+        let gone = GenerationParams {
+            cancel: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+                true,
+            ))),
+            ..free
+        };
+        let stats = generator
+            .generate(&messages, &gone, &mut |_| {
+                panic!("nothing is written once cancelled")
             })
             .unwrap();
         assert_eq!(
