@@ -53,7 +53,7 @@ fn store_dir(args: &StoreArgs) -> PathBuf {
 }
 
 pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn VectorStore>> {
-    let meta = StoreMeta::new(embedder.id(), embedder.dimension());
+    let meta = StoreMeta::of(embedder);
     Ok(match &args.qdrant_url {
         Some(url) => Arc::new(QdrantServerStore::connect(url, &args.collection, &meta)?),
         None => Arc::new(EdgeStore::open(&store_dir(args), &meta)?),
@@ -82,5 +82,5 @@ pub fn engine(store_args: &StoreArgs, generator_args: Option<&GeneratorArgs>) ->
     let generator = generator_args
         .map(|g| generator(store_args, g))
         .transpose()?;
-    Ok(Engine::new(embedder, store, generator).with_fusion(store_args.fusion))
+    Ok(Engine::new(embedder, store, generator)?.with_fusion(store_args.fusion))
 }

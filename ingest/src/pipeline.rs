@@ -387,6 +387,7 @@ pub fn ingest_sources(
         failed: problems,
         ..Default::default()
     };
+    docent_core::store::check_pairing(embedder, store)?;
     let stored: HashMap<String, StoredDocument> = store
         .documents()?
         .into_iter()
@@ -581,6 +582,26 @@ mod tests {
             "{repaired:?}"
         );
         assert!(store.documents().unwrap().iter().all(|d| d.complete));
+    }
+
+    #[test]
+    fn a_store_another_embedder_filled_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "kettle.md", KETTLE);
+        let other =
+            MemoryStore::recording(docent_core::store::StoreMeta::new("another-model", 256));
+        let err = ingest(
+            &[dir.path().to_path_buf()],
+            &WordEmbedder::default(),
+            &other,
+            &options(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("holds another-model vectors"),
+            "{err}"
+        );
+        assert_eq!(other.count().unwrap(), 0);
     }
 
     #[test]

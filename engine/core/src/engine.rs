@@ -17,7 +17,7 @@ use crate::generate::{GenerationParams, Generator};
 use crate::language::Language;
 use crate::lexical;
 use crate::prompt;
-use crate::store::{StoreQuery, VectorStore};
+use crate::store::{StoreQuery, VectorStore, check_pairing};
 use crate::support::{SentenceCheck, SupportChecker, content_tokens};
 use crate::types::Hit;
 
@@ -100,18 +100,20 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over these backends; without a generator, answers are quoted (`extract`).
+    /// An engine over these backends (without a generator, answers are quoted, as in `extract`);
+    /// fails when another embedder filled the store.
     pub fn new(
         embedder: Arc<dyn Embedder>,
         store: Arc<dyn VectorStore>,
         generator: Option<Arc<dyn Generator>>,
-    ) -> Self {
-        Engine {
+    ) -> Result<Self> {
+        check_pairing(embedder.as_ref(), store.as_ref())?;
+        Ok(Engine {
             embedder,
             store,
             generator,
             fusion: Fusion::default(),
-        }
+        })
     }
 
     /// How hybrid retrieval merges its channels.
@@ -465,6 +467,7 @@ mod tests {
     use super::*;
     use crate::limits::{MAX_ASK_K, MAX_K};
     use crate::store::Point;
+    use crate::store::StoreMeta;
     use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
     use crate::types::ChunkPayload;
 
@@ -521,6 +524,24 @@ mod tests {
             Arc::new(store),
             generator.map(|g| Arc::new(g) as Arc<dyn Generator>),
         )
+        .unwrap()
+    }
+
+    /// Vectors of two models must never be compared: an engine over a store another embedder
+    /// filled is refused, whatever the store, even when the two have the same dimension.
+    #[test]
+    fn a_store_filled_by_another_embedder_is_refused() {
+        let embedder = Arc::new(WordEmbedder::default());
+        let other = MemoryStore::recording(StoreMeta::new("another-model", embedder.dimension));
+        let err = Engine::new(embedder.clone(), Arc::new(other), None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("holds another-model vectors") && err.contains("fake-words"),
+            "{err}"
+        );
+        assert!(Engine::new(embedder, Arc::new(MemoryStore::default()), None).is_ok());
     }
 
     fn paths(hits: &[Hit]) -> Vec<&str> {

@@ -17,7 +17,7 @@ use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator}
 use crate::language::Language;
 use crate::lexical::{Sparse, term_id};
 use crate::store::{
-    ListingPayload, Point, StoreQuery, StoredDocument, VectorStore, fold_documents,
+    ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents,
 };
 use crate::support::answer_tokens;
 use crate::{Embedder, Hit};
@@ -79,15 +79,31 @@ impl Embedder for WordEmbedder {
     }
 }
 
-/// A store in memory. [`MemoryStore::fail_after`] makes writes fail once it holds that many
-/// points, to test what an interrupted write leaves behind.
-#[derive(Default)]
+/// A store in memory, filled by a [`WordEmbedder::default`] unless made with
+/// [`MemoryStore::recording`]. [`MemoryStore::fail_after`] makes writes fail once it holds that
+/// many points, to test what an interrupted write leaves behind.
 pub struct MemoryStore {
     points: Mutex<Vec<Point>>,
     capacity: Mutex<Option<usize>>,
+    meta: StoreMeta,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::recording(StoreMeta::of(&WordEmbedder::default()))
+    }
 }
 
 impl MemoryStore {
+    /// An empty store that says `meta` filled it.
+    pub fn recording(meta: StoreMeta) -> Self {
+        MemoryStore {
+            points: Mutex::default(),
+            capacity: Mutex::default(),
+            meta,
+        }
+    }
+
     /// From now on, `upsert` fails once `points` points are stored (`None`: never).
     pub fn fail_after(&self, points: Option<usize>) {
         *self.capacity.lock().unwrap() = points;
@@ -121,6 +137,9 @@ fn dot(a: &Sparse, b: &Sparse) -> f32 {
 }
 
 impl VectorStore for MemoryStore {
+    fn meta(&self) -> &StoreMeta {
+        &self.meta
+    }
     fn upsert(&self, points: Vec<Point>) -> Result<()> {
         let mut stored = self.points.lock().unwrap();
         for point in points {
@@ -272,9 +291,25 @@ impl Generator for ScriptedGenerator {
 
 /// A store that answers every search with the same hits, whatever the query: for tests of what
 /// happens after retrieval.
-pub struct FixedStore(pub Vec<Hit>);
+pub struct FixedStore {
+    hits: Vec<Hit>,
+    meta: StoreMeta,
+}
+
+impl FixedStore {
+    /// A store of `embedder`'s that finds `hits` for every query.
+    pub fn new(embedder: &dyn Embedder, hits: Vec<Hit>) -> Self {
+        FixedStore {
+            hits,
+            meta: StoreMeta::of(embedder),
+        }
+    }
+}
 
 impl VectorStore for FixedStore {
+    fn meta(&self) -> &StoreMeta {
+        &self.meta
+    }
     fn upsert(&self, _: Vec<Point>) -> Result<()> {
         Ok(())
     }
@@ -285,10 +320,10 @@ impl VectorStore for FixedStore {
         Ok(Vec::new())
     }
     fn search(&self, _: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
-        Ok(self.0.iter().take(k).cloned().collect())
+        Ok(self.hits.iter().take(k).cloned().collect())
     }
     fn count(&self) -> Result<usize> {
-        Ok(self.0.len())
+        Ok(self.hits.len())
     }
     fn flush(&self) -> Result<()> {
         Ok(())

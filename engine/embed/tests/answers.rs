@@ -31,11 +31,9 @@ fn hit(path: &str, text: &str, score: f32) -> Hit {
 
 fn engine(generator: Arc<ScriptedGenerator>) -> Engine {
     let embedder = Arc::new(E5Embedder::load(&ModelPaths::locate(None)).unwrap());
-    let store = Arc::new(FixedStore(vec![
-        hit("debian.md", DEBIAN, 0.95),
-        hit("tea.md", TEA, 0.9),
-    ]));
-    Engine::new(embedder, store, Some(generator))
+    let hits = vec![hit("debian.md", DEBIAN, 0.95), hit("tea.md", TEA, 0.9)];
+    let store = Arc::new(FixedStore::new(embedder.as_ref(), hits));
+    Engine::new(embedder, store, Some(generator)).unwrap()
 }
 
 fn ask(engine: &Engine, question: &str, answer_mode: AnswerMode) -> (Answer, Vec<String>) {

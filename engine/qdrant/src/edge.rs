@@ -28,6 +28,7 @@ const SCROLL_PAGE: usize = 1024;
 /// Qdrant's in-process engine, in a folder: the default store.
 pub struct EdgeStore {
     shard: EdgeShard,
+    meta: StoreMeta,
     /// Held (locked) as long as the store is open.
     _lock: std::fs::File,
 }
@@ -91,7 +92,11 @@ impl EdgeStore {
             std::fs::write(&meta_path, serde_json::to_vec_pretty(meta)?)?;
             shard
         };
-        Ok(EdgeStore { shard, _lock: lock })
+        Ok(EdgeStore {
+            shard,
+            meta: meta.clone(),
+            _lock: lock,
+        })
     }
 }
 
@@ -147,6 +152,10 @@ fn payload_of(payload: Option<qdrant_edge::Payload>) -> Result<serde_json::Value
 }
 
 impl VectorStore for EdgeStore {
+    fn meta(&self) -> &StoreMeta {
+        &self.meta
+    }
+
     fn upsert(&self, points: Vec<Point>) -> Result<()> {
         let points = points
             .into_iter()

@@ -29,6 +29,7 @@ const META_KEY: &str = "docent";
 pub struct QdrantServerStore {
     client: Qdrant,
     collection: String,
+    meta: StoreMeta,
     /// The client is async; this store's API is blocking, so it drives the client on its own
     /// runtime. Callers on another runtime call it from a blocking thread, as for every store.
     runtime: Runtime,
@@ -49,6 +50,7 @@ impl QdrantServerStore {
         let store = QdrantServerStore {
             client,
             collection: collection.to_string(),
+            meta: meta.clone(),
             runtime,
         };
         store.prepare(url, meta)?;
@@ -115,6 +117,10 @@ fn doc_filter(doc_id: &str) -> Filter {
 }
 
 impl VectorStore for QdrantServerStore {
+    fn meta(&self) -> &StoreMeta {
+        &self.meta
+    }
+
     fn upsert(&self, points: Vec<Point>) -> Result<()> {
         let points = points
             .into_iter()

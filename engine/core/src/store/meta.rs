@@ -26,6 +26,11 @@ fn first_schema() -> u32 {
 
 impl StoreMeta {
     /// The record for a store filled by `embedder`.
+    pub fn of(embedder: &dyn crate::Embedder) -> Self {
+        StoreMeta::new(embedder.id(), embedder.dimension())
+    }
+
+    /// The record for a store of `dimension`-d vectors from the embedder with id `embedder`.
     pub fn new(embedder: &str, dimension: usize) -> Self {
         StoreMeta {
             schema: SCHEMA,

@@ -131,8 +131,14 @@ pub fn fold_documents(points: impl IntoIterator<Item = ListingPayload>) -> Vec<S
 
 /// Stores chunk vectors with their payloads and finds the nearest ones.
 ///
-/// Implementations are synchronous: callers on an async runtime run them on a blocking thread.
+/// The contract: a store records which embedder filled it ([`StoreMeta`]) when it is created,
+/// checks the record whenever it is opened ([`StoreMeta::check_recorded`]) and reports it in
+/// [`VectorStore::meta`], so that the engine and the ingest pipeline refuse to mix vectors of two
+/// models ([`check_pairing`]). Implementations are synchronous: callers on an async runtime run
+/// them on a blocking thread.
 pub trait VectorStore: Send + Sync {
+    /// What filled this store: the embedder whose vectors it holds.
+    fn meta(&self) -> &StoreMeta;
     /// Inserts or replaces points (by [`Point::id`]).
     fn upsert(&self, points: Vec<Point>) -> Result<()>;
     /// Removes every point of a document.
@@ -149,6 +155,14 @@ pub trait VectorStore: Send + Sync {
     fn optimize(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// Refuses to pair `embedder` with a `store` another embedder filled: their vectors would be
+/// compared as if they were alike, and search would return noise without an error.
+pub fn check_pairing(embedder: &dyn crate::Embedder, store: &dyn VectorStore) -> Result<()> {
+    store
+        .meta()
+        .check_compatible(&StoreMeta::of(embedder), "the store")
 }
 
 #[cfg(test)]
