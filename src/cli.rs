@@ -17,7 +17,8 @@ use docent_generate::Device;
 use docent_ingest::{IngestOptions, ProgressMode};
 use docent_server::ConnectionLimits;
 
-use crate::{eval, output, setup};
+use crate::{output, setup};
+use docent_eval::run;
 
 #[derive(Parser)]
 #[command(
@@ -436,14 +437,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
             max_tokens,
             writing,
         } => {
-            let set = eval::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
+            let set = run::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
             let mut store_args = args.store.clone();
             if store_args.store.is_none() && store_args.qdrant_url.is_none() {
                 let embedder = store_args.embedder.unwrap_or_default();
-                store_args.store = Some(set.default_store(embedder));
+                store_args.store =
+                    Some(set.default_store(&setup::eval_cache_dir(), &embedder.to_string()));
             }
             let report = match qa {
-                None => eval::run(&setup::engine(&store_args, None)?, &set, k, mode, !json)?,
+                None => run::run(&setup::engine(&store_args, None)?, &set, k, mode, !json)?,
                 Some(qa) => {
                     let engine = setup::engine(&store_args, writing.generator())?;
                     let generation = GenerationParams {
@@ -460,13 +462,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         evidence,
                         ..Default::default()
                     };
-                    eval::run_with_qa(&engine, &set, k, &qa, &options, !json)?
+                    run::run_with_qa(&engine, &set, k, &qa, &options, !json)?
                 }
             };
             if json {
                 print_json(&report)?
             } else {
-                eval::print(&report)
+                run::print(&report)
             }
             Ok(ExitCode::SUCCESS)
         }

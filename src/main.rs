@@ -4,7 +4,6 @@
 
 mod cli;
 mod config;
-mod eval;
 mod output;
 mod setup;
 

@@ -1,25 +1,28 @@
-//! `docent eval`: ingest a BEIR-layout corpus through the normal pipeline, run every judged query
-//! through the normal retrieval path, and report nDCG@10, MRR@10, Recall@10/100 and latency;
-//! with `--qa`, also answer each question of a QA file with `ask` and score the answers.
+//! An evaluation run (`docent eval`): ingest a BEIR-layout corpus through the normal pipeline, run
+//! every judged query through the normal retrieval path, and report nDCG@10, MRR@10,
+//! Recall@10/100 and latency; with a QA file, also answer each question with `ask` and score the
+//! answers.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
-use docent_core::{AnsweredBy, AskOptions, Engine, MAX_K, Mode};
-use docent_embed::EmbedderKind;
-use docent_eval::beir;
-use docent_eval::metrics::{
+use crate::beir;
+use crate::metrics::{
     containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1,
 };
+use anyhow::{Result, bail};
+use docent_core::{AnsweredBy, AskOptions, Engine, MAX_K, Mode};
 use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
 
 /// The three files of an evaluation set.
 pub struct EvalSet {
+    /// `corpus.jsonl`: the documents.
     pub corpus: PathBuf,
+    /// `queries.jsonl`: the questions.
     pub queries: PathBuf,
+    /// `qrels.tsv`: which documents answer which question.
     pub qrels: PathBuf,
 }
 
@@ -48,8 +51,8 @@ impl EvalSet {
         }
     }
 
-    /// A store of its own per corpus and embedder under the cache folder, reused by later runs.
-    pub fn default_store(&self, embedder: EmbedderKind) -> PathBuf {
+    /// A store of its own per corpus and embedder under `cache`, reused by later runs.
+    pub fn default_store(&self, cache: &Path, embedder: &str) -> PathBuf {
         let canonical = std::fs::canonicalize(&self.corpus).unwrap_or_else(|_| self.corpus.clone());
         let name = canonical
             .parent()
@@ -57,23 +60,32 @@ impl EvalSet {
             .map_or("corpus".into(), |n| n.to_string_lossy().into_owned());
         let mut digest = fnv::FnvHasher::default();
         digest.write(canonical.to_string_lossy().as_bytes());
-        crate::setup::eval_cache_dir().join(format!("{name}-{:016x}-{embedder}", digest.finish()))
+        cache.join(format!("{name}-{:016x}-{embedder}", digest.finish()))
     }
 }
 
+/// What an evaluation run measured.
 #[derive(Debug, Serialize)]
 pub struct EvalReport {
+    /// nDCG@10 over the documents ranked by their best chunk.
     #[serde(rename = "ndcg@10")]
     pub ndcg_10: f64,
+    /// MRR@10.
     #[serde(rename = "mrr@10")]
     pub mrr_10: f64,
+    /// Recall@10.
     #[serde(rename = "recall@10")]
     pub recall_10: f64,
+    /// Recall@100.
     #[serde(rename = "recall@100")]
     pub recall_100: f64,
+    /// Queries run.
     pub queries: usize,
+    /// Search latency, median.
     pub latency_ms_p50: f64,
+    /// Search latency, 95th percentile.
     pub latency_ms_p95: f64,
+    /// Answer quality, when a QA file was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qa: Option<QaReport>,
 }
@@ -83,11 +95,13 @@ pub struct EvalReport {
 pub struct QaReport {
     /// How answers were written (`--answer-mode`).
     pub answer_mode: String,
+    /// Questions asked.
     pub questions: usize,
     /// Questions docent answered rather than declining.
     pub answered: usize,
     /// Answers the generator wrote and answers quoted from the evidence.
     pub answered_by_generator: usize,
+    /// Answers quoted from the evidence.
     pub answered_by_extract: usize,
     /// Share of an answer's content words found in the sources it cites (mean over answered
     /// questions; an answer that cites nothing scores 0).
@@ -98,7 +112,9 @@ pub struct QaReport {
     pub containment: f64,
     /// Share of answers whose citations include a relevant document.
     pub cited_relevant: f64,
+    /// Seconds per answer, median.
     pub seconds_p50: f64,
+    /// Seconds per answer, 95th percentile.
     pub seconds_p95: f64,
 }
 
@@ -106,6 +122,8 @@ pub struct QaReport {
 /// distinct documents needs more chunks than that.
 const CHUNKS_PER_DOCUMENT: usize = 4;
 
+/// Ingests the set's corpus into `engine`'s store (only what changed) and runs every judged
+/// query with `mode`, ranking documents by their best of `k` × 4 chunks.
 pub fn run(
     engine: &Engine,
     set: &EvalSet,
@@ -201,7 +219,7 @@ pub fn run_with_qa(
     Ok(report)
 }
 
-type Qrels = std::collections::HashMap<String, docent_eval::metrics::Judgments>;
+type Qrels = std::collections::HashMap<String, crate::metrics::Judgments>;
 
 fn retrieval(
     engine: &Engine,
@@ -288,6 +306,7 @@ fn retrieval(
     Ok((report, qrels))
 }
 
+/// Prints a report for a terminal.
 pub fn print(report: &EvalReport) {
     println!("queries     {}", report.queries);
     println!("nDCG@10     {:.3}", report.ndcg_10);
