@@ -6,6 +6,8 @@
 //! connection takes a permit before it is accepted (the rest wait in the kernel's backlog), hyper
 //! closes a connection whose headers are not all in by the header timeout, and
 //! [`body_deadline`] answers `408` to a request whose body is not all in by the body timeout.
+//! A connection the server closes is closed gently ([`serve`]), so that a client still sending a
+//! body the server refused reads the refusal instead of a reset.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,10 +24,11 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use crate::error::ApiError;
 
@@ -70,7 +73,8 @@ pub(crate) async fn accept(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let connections = TaskTracker::new();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -90,18 +94,18 @@ pub(crate) async fn accept(
             },
             () = &mut shutdown => break,
         };
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(err) = connection.await {
-                tracing::debug!("connection ended: {err}");
-            }
-        });
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                Box::pin(app.clone().oneshot(request.map(Body::new)))
+            });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        connections.spawn(serve(connection, stop.clone(), permit));
     }
     drop(listener);
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    let _ = stopping.send(true);
+    connections.close();
+    if tokio::time::timeout(limits.shutdown_grace, connections.wait())
         .await
         .is_err()
     {
@@ -111,6 +115,58 @@ pub(crate) async fn accept(
         );
     }
     Ok(())
+}
+
+/// How long a connection the server closes keeps reading what its client still sends.
+const LINGER: Duration = Duration::from_secs(2);
+/// The most bytes read from such a client before the connection is dropped.
+const LINGER_BYTES: usize = 64 << 20;
+
+/// Serves one connection to its end (finishing its request in flight once `stop` turns true),
+/// then closes it gently: when the server answers before reading a whole request (413 for a body
+/// over the limit), the client is still sending, and closing at once would reset the connection
+/// under it, so that it sees an error instead of the answer. The server's side is shut down first
+/// and what the client still sends is read and dropped, for at most [`LINGER`].
+async fn serve<S>(
+    mut connection: hyper::server::conn::http1::Connection<TokioIo<TcpStream>, S>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Body> + Unpin,
+    S::Future: Unpin,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut stopping = false;
+    let ended = loop {
+        tokio::select! {
+            ended = std::future::poll_fn(|cx| connection.poll_without_shutdown(cx)) => break ended,
+            changed = stop.changed(), if !stopping => {
+                stopping = true;
+                if changed.is_ok() {
+                    Pin::new(&mut connection).graceful_shutdown();
+                }
+            }
+        }
+    };
+    if let Err(err) = ended {
+        tracing::debug!("connection ended: {err}");
+        return;
+    }
+    let mut stream = connection.into_parts().io.into_inner();
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut buffer = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut read = 0;
+        while read < LINGER_BYTES {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// Runs the request, but if its body is still arriving when `timeout` has passed, drops it and
