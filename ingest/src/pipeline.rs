@@ -505,18 +505,28 @@ mod tests {
         std::fs::write(dir.join(name), text).unwrap();
     }
 
+    /// A folder holding `files` (name, text), and the one-element path list `ingest` takes.
+    fn folder(files: &[(&str, &str)]) -> (tempfile::TempDir, [PathBuf; 1]) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            write(dir.path(), name, text);
+        }
+        let paths = [dir.path().to_path_buf()];
+        (dir, paths)
+    }
+
     const KETTLE: &str = "# Kettles\n\nA kettle boils water in three minutes. It switches itself off when the water boils.\n";
     const TEA: &str = "Green tea is brewed at seventy degrees.\n\nBoiling water makes green tea bitter, so let it cool first.\n";
 
     #[test]
     fn a_folder_is_synced_file_by_file_and_only_what_changed_is_indexed_again() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "kettle.md", KETTLE);
-        write(dir.path(), "tea.txt", TEA);
-        write(dir.path(), "notes.txt", "Call the plumber on Monday.\n");
-        write(dir.path(), "photo.jpg", "not text");
+        let (dir, folder) = folder(&[
+            ("kettle.md", KETTLE),
+            ("tea.txt", TEA),
+            ("notes.txt", "Call the plumber on Monday.\n"),
+            ("photo.jpg", "not text"),
+        ]);
         let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
-        let folder = [dir.path().to_path_buf()];
 
         let first = ingest(&folder, &embedder, &store, &options()).unwrap();
         assert_eq!(
@@ -557,11 +567,8 @@ mod tests {
 
     #[test]
     fn a_write_that_fails_midway_leaves_no_document_looking_whole_and_the_next_run_repairs_it() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "kettle.md", KETTLE);
-        write(dir.path(), "tea.txt", TEA);
+        let (_dir, folder) = folder(&[("kettle.md", KETTLE), ("tea.txt", TEA)]);
         let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
-        let folder = [dir.path().to_path_buf()];
         let whole = MemoryStore::default();
         ingest(&folder, &embedder, &whole, &options()).unwrap();
         // The last point of the last document is never written.
@@ -586,17 +593,10 @@ mod tests {
 
     #[test]
     fn a_store_another_embedder_filled_is_not_written() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "kettle.md", KETTLE);
+        let (_dir, folder) = folder(&[("kettle.md", KETTLE)]);
         let other =
             MemoryStore::recording(docent_core::store::StoreMeta::new("another-model", 256));
-        let err = ingest(
-            &[dir.path().to_path_buf()],
-            &WordEmbedder::default(),
-            &other,
-            &options(),
-        )
-        .unwrap_err();
+        let err = ingest(&folder, &WordEmbedder::default(), &other, &options()).unwrap_err();
         assert!(
             err.to_string().contains("holds another-model vectors"),
             "{err}"
@@ -606,11 +606,8 @@ mod tests {
 
     #[test]
     fn a_cancelled_ingest_stops_and_removes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "kettle.md", KETTLE);
-        write(dir.path(), "tea.txt", TEA);
+        let (dir, folder) = folder(&[("kettle.md", KETTLE), ("tea.txt", TEA)]);
         let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
-        let folder = [dir.path().to_path_buf()];
         ingest(&folder, &embedder, &store, &options()).unwrap();
 
         std::fs::remove_file(dir.path().join("tea.txt")).unwrap();
