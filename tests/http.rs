@@ -1082,13 +1082,16 @@ fn uploads_are_ingested_and_limited() {
         search("cast-iron teapot keeps tea warm")["hits"][0]["path"],
         "teapots.md"
     );
-    let listed: Value = client()
-        .get(format!("{}/v1/documents", server.base))
-        .bearer_auth("reader")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let documents = || -> Value {
+        client()
+            .get(format!("{}/v1/documents", server.base))
+            .bearer_auth("reader")
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let listed = documents();
     assert_eq!(
         listed["documents"].as_array().unwrap().len(),
         11,
@@ -1149,13 +1152,7 @@ fn uploads_are_ingested_and_limited() {
     );
     assert_eq!(upload(huge, "full").0, StatusCode::PAYLOAD_TOO_LARGE);
     // None of the refused uploads left anything behind.
-    let listed: Value = client()
-        .get(format!("{}/v1/documents", server.base))
-        .bearer_auth("reader")
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed = documents();
     assert_eq!(listed["documents"].as_array().unwrap().len(), 11);
 }
 
