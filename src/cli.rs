@@ -11,7 +11,9 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
-use docent_core::{AnswerMode, AskOptions, EvidenceOptions, Fusion, GenerationParams, Mode};
+use docent_core::{
+    AnswerMode, AskOptions, EvidenceOptions, Filter, Fusion, GenerationParams, Mode,
+};
 use docent_embed::EmbedderKind;
 use docent_generate::Device;
 use docent_ingest::{IngestOptions, ProgressMode};
@@ -144,6 +146,7 @@ impl AnswerArgs {
                 budget_tokens: self.writing.evidence_tokens,
             },
             generation,
+            ..Default::default()
         }
     }
 }
@@ -278,6 +281,11 @@ pub enum Command {
         /// as in the qrels) with `ask`, and score the answers
         #[arg(long)]
         qa: Option<PathBuf>,
+        /// Also search for the follow-ups of this file (`{"id","first","followup"}` a line, ids
+        /// as in the qrels): alone, rewritten with the question before them, and as the full
+        /// question; prints hit@5 for each
+        #[arg(long)]
+        followups: Option<PathBuf>,
         /// Longest answer, in tokens (with --qa)
         #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
         max_tokens: usize,
@@ -356,7 +364,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             json,
         } => {
             let engine = setup::engine(&args.store, None)?;
-            let hits = engine.search(&query, k, mode)?;
+            let hits = engine.search(&query, k, mode, &Filter::default())?;
             if json {
                 print_json(&output::search_json(&hits))?
             } else {
@@ -434,6 +442,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             mode,
             json,
             qa,
+            followups,
             max_tokens,
             writing,
         } => {
@@ -444,10 +453,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 store_args.store =
                     Some(set.default_store(&setup::eval_cache_dir(), &embedder.to_string()));
             }
-            let report = match qa {
-                None => run::run(&setup::engine(&store_args, None)?, &set, k, mode, !json)?,
+            let engine = setup::engine(&store_args, qa.as_ref().and(writing.generator()))?;
+            let mut report = match qa {
+                None => run::run(&engine, &set, k, mode, !json)?,
                 Some(qa) => {
-                    let engine = setup::engine(&store_args, writing.generator())?;
                     let generation = GenerationParams {
                         max_tokens,
                         ..Default::default()
@@ -465,6 +474,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     run::run_with_qa(&engine, &set, k, &qa, &options, !json)?
                 }
             };
+            if let Some(path) = followups {
+                report.followups = Some(run::followups(&engine, &set, &path, mode, !json)?);
+            }
             if json {
                 print_json(&report)?
             } else {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, middleware};
 use axum::{Json, Router};
-use docent_core::{Answer, AnswerMode, AskOptions, Hit, Mode};
+use docent_core::{Answer, AnswerMode, AskOptions, Filter, Hit, Mode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -124,6 +124,9 @@ pub(crate) struct SearchRequest {
     /// dense, lexical or hybrid (the server's default).
     #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
+    /// Only chunks of these documents (ids from `GET /v1/documents`; at most 100).
+    #[serde(default)]
+    documents: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -143,8 +146,11 @@ pub(crate) async fn search(
     let engine = state.engine.clone();
     let k = request.k.unwrap_or(DEFAULT_SEARCH_K);
     let mode = request.mode.unwrap_or(state.defaults.mode);
-    let hits =
-        tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode)).await??;
+    let filter = Filter {
+        documents: request.documents,
+    };
+    let hits = tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode, &filter))
+        .await??;
     Ok(Json(SearchResponse { hits }))
 }
 
@@ -162,6 +168,14 @@ pub(crate) struct AskRequest {
     stream: bool,
     max_tokens: Option<usize>,
     temperature: Option<f64>,
+    /// Only chunks of these documents (ids from `GET /v1/documents`; at most 100).
+    #[serde(default)]
+    documents: Vec<String>,
+    /// The user's earlier questions in this conversation, oldest first (at most 32): a
+    /// follow-up is searched for with their topic carried over, and the answer's `query` says
+    /// what was searched for.
+    #[serde(default)]
+    earlier: Vec<String>,
 }
 
 /// `defaults` with what a request set (checked with the question, by [`AskOptions::check`]).
@@ -183,14 +197,14 @@ pub(crate) fn ask_options(
 }
 
 #[utoipa::path(post, path = "/v1/ask", request_body = AskRequest, responses(
-    (status = 200, description = "The answer `{answer, answered_by, sentences, citations, sources, hits, grounded, timings}`; with `stream`, Server-Sent Events `token` (in `auto`, one checked sentence each), then `done` (or `error`)", body = serde_json::Value),
+    (status = 200, description = "The answer `{query, answer, answered_by, sentences, citations, sources, hits, grounded, timings}`; with `stream`, Server-Sent Events `token` (in `auto`, one checked sentence each), then `done` (or `error`)", body = serde_json::Value),
     (status = 503, description = "Every generation slot is busy and the queue is full: retry after `Retry-After` seconds"),
     (status = 504, description = "The answer ran past --answer-timeout")))]
 pub(crate) async fn ask(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<Response, ApiError> {
-    let options = ask_options(
+    let mut options = ask_options(
         &state.defaults,
         request.k,
         request.mode,
@@ -198,6 +212,10 @@ pub(crate) async fn ask(
         request.max_tokens,
         request.temperature,
     );
+    options.filter = Filter {
+        documents: request.documents,
+    };
+    options.earlier = request.earlier;
     if !request.stream {
         return Ok(Json(answer(&state, request.question, options).await?).into_response());
     }

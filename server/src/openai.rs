@@ -4,6 +4,8 @@
 //!
 //! Every completion is a retrieval-augmented answer to the last user message, from the store
 //! only; its sources come back as `citations` on the message (and on the last streamed chunk).
+//! The earlier user messages make it a conversation: a follow-up ("How do I install it?") is
+//! searched for with the earlier question's topic carried over (`docent_core::conversation`).
 //! docent does not call client tools: it searches its own store for every question, so a request
 //! with `tools` is refused with a 400 that says so rather than silently ignoring them.
 
@@ -14,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
-use docent_core::{Answer, Citation};
+use docent_core::{Answer, Citation, MAX_EARLIER_QUESTIONS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -76,20 +78,24 @@ impl Content {
 }
 
 impl ChatRequest {
-    /// The question: the last user message (earlier turns are not searched).
-    fn question(&self) -> Result<String, ApiError> {
-        self.messages
+    /// The question (the last user message) and the user's earlier questions, oldest first
+    /// (the last [`MAX_EARLIER_QUESTIONS`]; the assistant's answers are not read).
+    fn question(&self) -> Result<(String, Vec<String>), ApiError> {
+        let mut asked: Vec<String> = self
+            .messages
             .iter()
-            .rev()
-            .find(|m| m.role == "user")
-            .and_then(|m| m.content.as_ref())
+            .filter(|m| m.role == "user")
+            .filter_map(|m| m.content.as_ref())
             .map(Content::text)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "messages must include a user message with text content",
-                )
-            })
+            .collect();
+        let question = asked.pop().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "messages must include a user message with text content",
+            )
+        })?;
+        let skip = asked.len().saturating_sub(MAX_EARLIER_QUESTIONS);
+        Ok((question, asked.split_off(skip)))
     }
 }
 
@@ -147,9 +153,9 @@ pub async fn chat_completions(
              without `tools`, or call POST /v1/search for the search results themselves.",
         ));
     }
-    let question = request.question()?;
+    let (question, earlier) = request.question()?;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens);
-    let options = ask_options(
+    let mut options = ask_options(
         &state.defaults,
         None,
         None,
@@ -157,6 +163,7 @@ pub async fn chat_completions(
         max_tokens,
         request.temperature,
     );
+    options.earlier = earlier;
     let limit = options.generation.max_tokens;
     let (id, created) = (completion_id(), now());
 

@@ -79,6 +79,9 @@ pub struct Timings {
 /// The answer to one question.
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
+    /// What was searched for and answered: the question, or a follow-up with its
+    /// conversation's topic carried over ([`crate::conversation::standalone`]).
+    pub query: String,
     /// The text the user reads, with `[n]` citations.
     pub answer: String,
     /// Who wrote it: the generator, the extractive fallback, or no one ("I don't know").
@@ -125,6 +128,7 @@ pub fn extractive(evidence: &[Evidence]) -> Vec<SentenceCheck> {
         .enumerate()
         .filter_map(|(i, e)| quote(e, i == 0).map(|text| (e.n, text)))
         .map(|(n, text)| SentenceCheck {
+            quotes: vec![text.clone()],
             text,
             sources: vec![n],
             support: 1.0,

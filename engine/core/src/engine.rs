@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::limits::check_query;
+use crate::limits::{check_filter, check_query};
 use serde::Serialize;
 
 use crate::answer::{self, Answer, AnswerMode, AnsweredBy, SentenceStream, Timings};
 use crate::citations::CitationFilter;
+use crate::conversation;
 use crate::embed::Embedder;
 use crate::evidence::{self, Evidence, EvidenceOptions};
 use crate::fusion::{self, Channel, Fusion};
@@ -17,7 +18,7 @@ use crate::generate::{GenerationParams, Generator};
 use crate::language::Language;
 use crate::lexical;
 use crate::prompt;
-use crate::store::{StoreQuery, VectorStore, check_pairing};
+use crate::store::{Filter, StoreQuery, VectorStore, check_pairing};
 use crate::support::{SentenceCheck, SupportChecker, content_tokens};
 use crate::types::Hit;
 
@@ -54,6 +55,9 @@ const MAX_UNSUPPORTED_IN_A_ROW: usize = 2;
 /// Candidates each channel contributes to fusion (or k, when more are asked for).
 const FUSION_CANDIDATES: usize = 400;
 
+/// Candidates each search of a follow-up contributes to their fusion (or k, when more).
+const FOLLOWUP_CANDIDATES: usize = 20;
+
 /// Each channel's say in hybrid retrieval: dense chunks, BM25 chunks, BM25 documents. Meaning
 /// leads; the two lexical channels share the rest (weights between 0.5/0.25/0.25 and
 /// 0.6/0.1/0.3 all scored within 0.02 of each other on every development set).
@@ -75,6 +79,11 @@ pub struct AskOptions {
     pub evidence: EvidenceOptions,
     /// How the generator writes.
     pub generation: GenerationParams,
+    /// Which documents the answer may draw on.
+    pub filter: Filter,
+    /// The user's earlier questions in this conversation, oldest first: a follow-up is searched
+    /// for with its topic carried over (see [`conversation`]).
+    pub earlier: Vec<String>,
 }
 
 impl Default for AskOptions {
@@ -86,6 +95,8 @@ impl Default for AskOptions {
             answer_mode: AnswerMode::default(),
             evidence: EvidenceOptions::default(),
             generation: GenerationParams::default(),
+            filter: Filter::default(),
+            earlier: Vec::new(),
         }
     }
 }
@@ -132,9 +143,55 @@ impl Engine {
         &self.store
     }
 
-    /// The `k` chunks that best match `query` through `mode`'s channels, best first.
-    pub fn search(&self, query: &str, k: usize, mode: Mode) -> Result<Vec<Hit>> {
-        Ok(self.search_embedded(query, k, mode)?.0)
+    /// The `k` chunks that best match `query` through `mode`'s channels, best first, among
+    /// those `filter` admits.
+    pub fn search(&self, query: &str, k: usize, mode: Mode, filter: &Filter) -> Result<Vec<Hit>> {
+        check_filter(filter)?;
+        Ok(self.search_embedded(query, k, mode, filter)?.0)
+    }
+
+    /// [`Self::search`] for a question asked after `earlier` ones (oldest first): a follow-up
+    /// that refers back is searched for both as asked and with its topic carried over
+    /// ([`conversation::standalone`]), and the two rankings are fused (RAG-Fusion: the
+    /// follow-up's own words keep their say, the carried topic adds what "it" meant).
+    pub fn search_followup(
+        &self,
+        question: &str,
+        earlier: &[String],
+        k: usize,
+        mode: Mode,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>> {
+        check_filter(filter)?;
+        Ok(self.search_turn(question, earlier, k, mode, filter)?.0)
+    }
+
+    /// [`Self::search_followup`], also handing back the query searched for (the standalone
+    /// question) and its embedding when it was computed.
+    fn search_turn(
+        &self,
+        question: &str,
+        earlier: &[String],
+        k: usize,
+        mode: Mode,
+        filter: &Filter,
+    ) -> Result<(Vec<Hit>, Option<Vec<f32>>, String)> {
+        let query = conversation::standalone(question, earlier);
+        if query == question.trim() {
+            let (hits, dense) = self.search_embedded(question, k, mode, filter)?;
+            return Ok((hits, dense, query));
+        }
+        let candidates = k.max(FOLLOWUP_CANDIDATES);
+        let (as_asked, _) = self.search_embedded(question, candidates, mode, filter)?;
+        let (carried, dense) = self.search_embedded(&query, candidates, mode, filter)?;
+        // Equal say: weighting the standalone query 1.5–2× scored the same on the follow-up
+        // sets, 3× and more lost follow-ups whose own words matter most.
+        let channels = [as_asked, carried].map(|hits| Channel {
+            hits,
+            weight: 1.0,
+            per_document: false,
+        });
+        Ok((fusion::fuse(channels.into(), Fusion::Rrf, k), dense, query))
     }
 
     /// [`Self::search`], also handing back the query's embedding when it was computed.
@@ -143,17 +200,22 @@ impl Engine {
         query: &str,
         k: usize,
         mode: Mode,
+        filter: &Filter,
     ) -> Result<(Vec<Hit>, Option<Vec<f32>>)> {
         check_query(query, k)?;
         let terms = lexical::query_vector(query);
         if mode == Mode::Lexical {
-            return Ok((self.store.search(&StoreQuery::Lexical(terms), k)?, None));
+            return Ok((
+                self.store.search(&StoreQuery::Lexical(terms), filter, k)?,
+                None,
+            ));
         }
         let dense = self.embedder.embed_query(query)?;
         // Nothing to match lexically (only punctuation, say): the dense channel alone.
         if mode == Mode::Dense || terms.is_empty() {
             return Ok((
-                self.store.search(&StoreQuery::Dense(dense.clone()), k)?,
+                self.store
+                    .search(&StoreQuery::Dense(dense.clone()), filter, k)?,
                 Some(dense),
             ));
         }
@@ -170,7 +232,7 @@ impl Engine {
         .filter(|(_, weight, _)| *weight > 0.0)
         .map(|(query, weight, per_document)| {
             Ok(Channel {
-                hits: self.store.search(&query, candidates)?,
+                hits: self.store.search(&query, filter, candidates)?,
                 weight,
                 per_document,
             })
@@ -193,19 +255,27 @@ impl Engine {
 
     /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
     /// question must clear before docent answers, whatever channel ranked the sources.
-    fn relevance(&self, question_vector: &[f32], hits: &[Hit], mode: Mode) -> Result<f32> {
+    fn relevance(
+        &self,
+        question_vector: &[f32],
+        hits: &[Hit],
+        mode: Mode,
+        filter: &Filter,
+    ) -> Result<f32> {
         if mode == Mode::Dense {
             return Ok(hits.first().map_or(f32::MIN, |h| h.score));
         }
         Ok(self
             .store
-            .search(&StoreQuery::Dense(question_vector.to_vec()), 1)?
+            .search(&StoreQuery::Dense(question_vector.to_vec()), filter, 1)?
             .first()
             .map_or(f32::MIN, |h| h.score))
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
     /// stop generation by returning `Break`). See [`AnswerMode`] for how the answer is written.
+    /// After earlier questions ([`AskOptions::earlier`]), the answer is written for the
+    /// standalone question ([`Answer::query`]).
     pub fn ask(
         &self,
         question: &str,
@@ -214,13 +284,20 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         options.check(question)?;
-        let (mut hits, embedding) = self.search_embedded(question, options.k, options.mode)?;
+        let (mut hits, embedding, query) = self.search_turn(
+            question,
+            &options.earlier,
+            options.k,
+            options.mode,
+            &options.filter,
+        )?;
+        let question = query.as_str();
         // Embedded once: for the relevance bar and for choosing the evidence.
         let question_vector = match embedding {
             Some(vector) => vector,
             None => self.embedder.embed_query(question)?,
         };
-        let best = self.relevance(&question_vector, &hits, options.mode)?;
+        let best = self.relevance(&question_vector, &hits, options.mode, &options.filter)?;
         let mut timings = Timings {
             retrieval_ms: elapsed_ms(started),
             ..Default::default()
@@ -234,6 +311,7 @@ impl Engine {
             let answer = language.dont_know().to_string();
             let _ = on_text(&answer);
             return Ok(Answer {
+                query,
                 answer,
                 answered_by: AnsweredBy::None,
                 sentences: Vec::new(),
@@ -288,6 +366,7 @@ impl Engine {
                     Generated::Raw(text, sentences) => {
                         let citations = answer::citations(&sentences, &sources);
                         return Ok(Answer {
+                            query,
                             answer: text,
                             answered_by: AnsweredBy::Generator,
                             sentences,
@@ -316,6 +395,7 @@ impl Engine {
         }
         let citations = answer::citations(&sentences, &sources);
         Ok(Answer {
+            query,
             answer,
             answered_by,
             sentences,
@@ -465,7 +545,9 @@ mod tests {
     //! citations, and the prompt fitted to the generator's context.
 
     use super::*;
-    use crate::limits::{MAX_ASK_K, MAX_K};
+    use crate::limits::{
+        MAX_ASK_K, MAX_EARLIER_QUESTIONS, MAX_FILTER_DOCUMENTS, MAX_K, MAX_QUERY_CHARS,
+    };
     use crate::store::Point;
     use crate::store::StoreMeta;
     use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
@@ -551,21 +633,114 @@ mod tests {
     #[test]
     fn every_mode_searches_its_channels_and_hybrid_fuses_them() {
         let engine = engine(None);
+        let everything = Filter::default();
         for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
             let hits = engine
-                .search("how often are the archives updated", 2, mode)
+                .search("how often are the archives updated", 2, mode, &everything)
                 .unwrap();
             assert_eq!(paths(&hits)[0], "mirrors.md", "{mode}: {hits:?}");
             assert!(hits.len() <= 2);
         }
         // An exact code: the lexical channel finds it, and fusion keeps it first.
-        let hits = engine.search("XK-4471", 3, Mode::Hybrid).unwrap();
+        let hits = engine
+            .search("XK-4471", 3, Mode::Hybrid, &everything)
+            .unwrap();
         assert_eq!(paths(&hits)[0], "codes.md", "{hits:?}");
         // Bad queries are the caller's mistake, whatever the mode.
-        let err = engine.search("  ", 3, Mode::Hybrid).unwrap_err();
+        let err = engine
+            .search("  ", 3, Mode::Hybrid, &everything)
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
-        let err = engine.search("tea", MAX_K + 1, Mode::Dense).unwrap_err();
+        let err = engine
+            .search("tea", MAX_K + 1, Mode::Dense, &everything)
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+        let too_many = Filter {
+            documents: vec!["a.md".into(); MAX_FILTER_DOCUMENTS + 1],
+        };
+        let err = engine
+            .search("tea", 3, Mode::Hybrid, &too_many)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    }
+
+    /// A filter reaches every channel: only the named documents are found, and an answer is
+    /// written from them alone.
+    #[test]
+    fn a_filter_keeps_search_and_answer_to_its_documents() {
+        let engine = engine(None);
+        let only_apt = Filter {
+            documents: vec!["apt.md".into()],
+        };
+        for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
+            let hits = engine
+                .search("how often are the archives updated", 4, mode, &only_apt)
+                .unwrap();
+            assert!(
+                paths(&hits).iter().all(|p| *p == "apt.md"),
+                "{mode}: {hits:?}"
+            );
+        }
+        let options = AskOptions {
+            filter: only_apt,
+            min_score: Some(0.0),
+            answer_mode: AnswerMode::Extract,
+            ..Default::default()
+        };
+        let answer = engine
+            .ask("How do I add a package with apt?", &options, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert!(answer.grounded);
+        assert!(
+            answer.sources.iter().all(|s| s.path == "apt.md"),
+            "{answer:?}"
+        );
+    }
+
+    /// A follow-up that refers back is searched for with the earlier question's topic, and
+    /// the answer says what was searched for; a question that stands alone is searched as asked.
+    #[test]
+    fn a_follow_up_finds_what_it_refers_to() {
+        let engine = engine(None);
+        let earlier = vec!["When are the archives updated?".to_string()];
+        let everything = Filter::default();
+        let alone = engine
+            .search("Which tool copies them?", 1, Mode::Hybrid, &everything)
+            .unwrap();
+        let followup = engine
+            .search_followup(
+                "Which tool copies them?",
+                &earlier,
+                1,
+                Mode::Hybrid,
+                &everything,
+            )
+            .unwrap();
+        assert_eq!(paths(&followup), ["mirrors.md"], "alone: {alone:?}");
+
+        let options = AskOptions {
+            earlier: earlier.clone(),
+            answer_mode: AnswerMode::Extract,
+            min_score: Some(0.0),
+            ..Default::default()
+        };
+        let answer = engine
+            .ask("Which tool copies them?", &options, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(answer.query, "Which tool copies them? archives updated");
+        assert_eq!(answer.sources[0].path, "mirrors.md");
+        let answer = engine
+            .ask(
+                "How hot should the water for green tea be?",
+                &options,
+                &mut |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        assert_eq!(answer.query, "How hot should the water for green tea be?");
     }
 
     #[test]
@@ -590,6 +765,18 @@ mod tests {
             (
                 with(|o| o.generation.temperature = 2.5),
                 "temperature must be between 0 and 2",
+            ),
+            (
+                with(|o| o.earlier = vec!["q".into(); MAX_EARLIER_QUESTIONS + 1]),
+                "at most 32 earlier questions",
+            ),
+            (
+                with(|o| o.earlier = vec!["q".repeat(MAX_QUERY_CHARS + 1)]),
+                "an earlier question is",
+            ),
+            (
+                with(|o| o.filter.documents = vec!["d".into(); MAX_FILTER_DOCUMENTS + 1]),
+                "a search may be restricted to at most 100",
             ),
         ];
         for (options, why) in wrong {
@@ -658,6 +845,29 @@ mod tests {
             (mirrors, "mirrors.md")
         );
         assert!(!answer.sentences[1].kept, "{:?}", answer.sentences);
+    }
+
+    /// Each kept sentence names, per source it cites, the source's sentence that backs it.
+    #[test]
+    fn a_checked_sentence_quotes_the_sentence_of_its_source_that_backs_it() {
+        let generator =
+            ScriptedGenerator::new("Mirrors copy the archives with rsync [{mirrors.md}].");
+        let engine = engine(Some(generator));
+        let options = AskOptions {
+            min_score: Some(0.1),
+            k: 3,
+            ..Default::default()
+        };
+        let answer = engine
+            .ask("How are the archives mirrored?", &options, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let kept = &answer.sentences[0];
+        assert!(kept.kept, "{answer:?}");
+        assert_eq!(kept.quotes, ["Mirrors copy them with rsync."], "{answer:?}");
+        let source = &answer.sources[kept.sources[0] - 1];
+        assert!(source.text.contains(&kept.quotes[0]), "{source:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod answer;
 pub mod citations;
+pub mod conversation;
 pub mod embed;
 pub mod engine;
 pub mod error;
@@ -39,8 +40,11 @@ pub use error::Error;
 pub use evidence::{Evidence, EvidenceOptions};
 pub use fusion::Fusion;
 pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
-pub use limits::{MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_K, MAX_QUERY_CHARS, check_query};
+pub use limits::{
+    MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_EARLIER_QUESTIONS, MAX_FILTER_DOCUMENTS, MAX_K,
+    MAX_QUERY_CHARS, check_query,
+};
 pub use models::ModelPaths;
-pub use store::{Point, StoreQuery, StoredDocument, VectorStore};
+pub use store::{Filter, Point, StoreQuery, StoredDocument, VectorStore};
 pub use support::SentenceCheck;
 pub use types::{ChunkPayload, Hit};

@@ -4,6 +4,7 @@
 
 use crate::engine::AskOptions;
 use crate::error::{Error, Result};
+use crate::store::Filter;
 
 /// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
 pub const MAX_K: usize = 1000;
@@ -26,6 +27,24 @@ pub fn check_query(text: &str, k: usize) -> Result<()> {
     if !(1..=MAX_K).contains(&k) {
         return Err(Error::InvalidInput(format!(
             "k must be between 1 and {MAX_K}, got {k}"
+        )));
+    }
+    Ok(())
+}
+
+/// The most documents a search may be restricted to.
+pub const MAX_FILTER_DOCUMENTS: usize = 100;
+
+/// The most earlier questions of a conversation read for a follow-up (the oldest beyond are
+/// ignored by the caller or refused here: only the last few carry a topic).
+pub const MAX_EARLIER_QUESTIONS: usize = 32;
+
+/// Rejects a filter naming more documents than [`MAX_FILTER_DOCUMENTS`].
+pub fn check_filter(filter: &Filter) -> Result<()> {
+    let n = filter.documents.len();
+    if n > MAX_FILTER_DOCUMENTS {
+        return Err(Error::InvalidInput(format!(
+            "a search may be restricted to at most {MAX_FILTER_DOCUMENTS} documents, got {n}"
         )));
     }
     Ok(())
@@ -54,6 +73,23 @@ impl AskOptions {
         if !(1..=MAX_ANSWER_TOKENS).contains(&max_tokens) {
             return Err(Error::InvalidInput(format!(
                 "max_tokens must be between 1 and {MAX_ANSWER_TOKENS}, got {max_tokens}"
+            )));
+        }
+        check_filter(&self.filter)?;
+        if self.earlier.len() > MAX_EARLIER_QUESTIONS {
+            return Err(Error::InvalidInput(format!(
+                "at most {MAX_EARLIER_QUESTIONS} earlier questions, got {}",
+                self.earlier.len()
+            )));
+        }
+        if let Some(long) = self
+            .earlier
+            .iter()
+            .find(|q| q.chars().count() > MAX_QUERY_CHARS)
+        {
+            return Err(Error::InvalidInput(format!(
+                "an earlier question is {} characters long; the limit is {MAX_QUERY_CHARS}",
+                long.chars().count()
             )));
         }
         if !(0.0..=2.0).contains(&self.generation.temperature) {

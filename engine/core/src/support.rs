@@ -31,7 +31,7 @@ use unicode_segmentation::UnicodeSegmentation;
 /// Share of a sentence's content words its source must contain.
 pub const MIN_OVERLAP: f32 = 0.7;
 
-static STOPWORDS: LazyLock<HashSet<&'static str>> =
+pub(crate) static STOPWORDS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| stop_words::get("en").iter().copied().collect());
 
 /// Tokens for comparing answers: lowercase Unicode words, with Chinese text one token per
@@ -132,6 +132,9 @@ pub struct SentenceCheck {
     /// Whether the answer shows it: supported and in the question's language (in `generate`
     /// mode every sentence is shown).
     pub kept: bool,
+    /// For each of `sources`, the sentence of that source that shares the most content words
+    /// with this one: where a reader looks for the support.
+    pub quotes: Vec<String>,
 }
 
 impl SentenceCheck {
@@ -161,6 +164,8 @@ pub struct SupportChecker<'a> {
     /// The question's content words.
     question: HashSet<String>,
     tokens: Vec<HashSet<String>>,
+    /// Each source's sentences with their content words.
+    sentences: Vec<Vec<(String, HashSet<String>)>>,
     vectors: Vec<Vec<f32>>,
     floor: f32,
     language: Language,
@@ -182,6 +187,15 @@ impl<'a> SupportChecker<'a> {
                 .iter()
                 .map(|t| content_tokens(t).into_iter().collect())
                 .collect(),
+            sentences: evidence
+                .iter()
+                .map(|e| {
+                    e.window
+                        .iter()
+                        .map(|s| (s.clone(), content_tokens(s).into_iter().collect()))
+                        .collect()
+                })
+                .collect(),
             vectors: if texts.is_empty() {
                 Vec::new()
             } else {
@@ -202,6 +216,7 @@ impl<'a> SupportChecker<'a> {
             support: 0.0,
             supported: false,
             kept: false,
+            quotes: Vec::new(),
         };
         // A sentence that shares no content word with the question says nothing about it, however
         // true: "The answer can be found in the document collection."
@@ -259,7 +274,24 @@ impl<'a> SupportChecker<'a> {
             overlaps.iter().copied().fold(0.0, f32::max)
         };
         check.kept = check.supported && Language::detect(&check.text) == self.language;
+        check.quotes = check
+            .sources
+            .iter()
+            .filter_map(|&n| self.quote(&tokens, n - 1))
+            .collect();
         Ok(check)
+    }
+
+    /// The sentence of source `i` that holds the largest share of `tokens` (the first of equals).
+    fn quote(&self, tokens: &[String], i: usize) -> Option<String> {
+        let mut best: Option<(f32, &String)> = None;
+        for (sentence, words) in &self.sentences[i] {
+            let share = overlap(tokens, words);
+            if best.is_none_or(|(top, _)| share > top) {
+                best = Some((share, sentence));
+            }
+        }
+        best.map(|(_, sentence)| sentence.clone())
     }
 }
 

@@ -17,7 +17,8 @@ use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator}
 use crate::language::Language;
 use crate::lexical::{Sparse, term_id};
 use crate::store::{
-    ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents,
+    Filter, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
+    fold_documents,
 };
 use crate::support::answer_tokens;
 use crate::{Embedder, Hit};
@@ -174,10 +175,11 @@ impl VectorStore for MemoryStore {
             chunk_count: p.payload.chunk_count,
         })))
     }
-    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+    fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>> {
         let points = self.points.lock().unwrap();
         let mut scored: Vec<(f32, &Point)> = points
             .iter()
+            .filter(|p| filter.admits(&p.payload.doc_id))
             .filter_map(|p| {
                 let score = match query {
                     StoreQuery::Dense(v) => v.iter().zip(&p.vector).map(|(a, b)| a * b).sum(),
@@ -319,8 +321,14 @@ impl VectorStore for FixedStore {
     fn documents(&self) -> Result<Vec<StoredDocument>> {
         Ok(Vec::new())
     }
-    fn search(&self, _: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
-        Ok(self.hits.iter().take(k).cloned().collect())
+    fn search(&self, _: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>> {
+        Ok(self
+            .hits
+            .iter()
+            .filter(|h| filter.admits(&h.doc_id))
+            .take(k)
+            .cloned()
+            .collect())
     }
     fn count(&self) -> Result<usize> {
         Ok(self.hits.len())

@@ -1,6 +1,7 @@
 //! A loader for evaluation sets in the BEIR layout: `corpus.jsonl` (`{"id","title","text"}`),
 //! `queries.jsonl` (`{"id","text"}`) and `qrels.tsv` (`query-id<TAB>corpus-id<TAB>score`, with a
-//! header), and `qa.jsonl` (`{"id","question","answers"}`) for answer quality. Corpus records
+//! header), `qa.jsonl` (`{"id","question","answers"}`) for answer quality, and follow-up
+//! files (`{"id","first","followup"}`) for conversations. Corpus records
 //! become [`Source`]s named by their id, so they go through the same pipeline as files.
 
 use std::collections::HashMap;
@@ -39,6 +40,23 @@ pub struct QaItem {
     pub question: String,
     /// Answers judged right.
     pub answers: Vec<String>,
+}
+
+/// A follow-up question and the question before it; its id is the query id of the full
+/// question it stands for (whose judgments score it).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FollowupItem {
+    /// The full question's query id in the qrels.
+    pub id: String,
+    /// The question asked before it.
+    pub first: String,
+    /// The follow-up, which needs `first` to be understood.
+    pub followup: String,
+}
+
+/// The follow-ups of a `{"id","first","followup"}`-a-line file.
+pub fn load_followups(path: &Path) -> Result<Vec<FollowupItem>> {
+    jsonl(path)
 }
 
 fn jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {

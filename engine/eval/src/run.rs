@@ -1,7 +1,7 @@
 //! An evaluation run (`docent eval`): ingest a BEIR-layout corpus through the normal pipeline, run
 //! every judged query through the normal retrieval path, and report nDCG@10, MRR@10,
 //! Recall@10/100 and latency; with a QA file, also answer each question with `ask` and score the
-//! answers.
+//! answers; with a follow-up file, how retrieval does on follow-up questions.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use crate::metrics::{
     containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1,
 };
 use anyhow::{Result, bail};
-use docent_core::{AnsweredBy, AskOptions, Engine, MAX_K, Mode};
+use docent_core::{AnsweredBy, AskOptions, Engine, Filter, MAX_K, Mode, conversation};
 use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
 
@@ -88,7 +88,33 @@ pub struct EvalReport {
     /// Answer quality, when a QA file was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qa: Option<QaReport>,
+    /// Retrieval for follow-up questions, when a follow-up file was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followups: Option<FollowupReport>,
 }
+
+/// Retrieval for follow-up questions: the share whose full question's relevant document is
+/// among the first [`FOLLOWUP_HITS`] chunks, searching three ways.
+#[derive(Debug, Serialize)]
+pub struct FollowupReport {
+    /// Follow-ups run.
+    pub pairs: usize,
+    /// Searching for the follow-up as asked.
+    #[serde(rename = "hit@5_alone")]
+    pub alone: f64,
+    /// Searching for it as a follow-up ([`Engine::search_followup`]: as asked and made
+    /// standalone, fused).
+    #[serde(rename = "hit@5_rewritten")]
+    pub rewritten: f64,
+    /// Searching for the full question of the set.
+    #[serde(rename = "hit@5_full")]
+    pub full: f64,
+    /// Follow-ups the rule found referring back (the others are searched as asked).
+    pub changed: usize,
+}
+
+/// Chunks a follow-up's search is judged on: about what an answer is written from.
+pub const FOLLOWUP_HITS: usize = 5;
 
 /// Answer quality over a QA file: means over its questions (an "I don't know" scores 0).
 #[derive(Debug, Serialize)]
@@ -275,7 +301,7 @@ fn retrieval(
     for query in queries.iter().filter(|q| qrels.contains_key(&q.id)) {
         let judged = &qrels[&query.id];
         let started = Instant::now();
-        let hits = engine.search(&query.text, chunk_k, mode)?;
+        let hits = engine.search(&query.text, chunk_k, mode, &Filter::default())?;
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
         let mut ranked = rank_documents(hits.iter().map(|h| h.path.as_str()));
         ranked.truncate(k);
@@ -302,8 +328,84 @@ fn retrieval(
         latency_ms_p50: percentile(&latencies, 50.0).unwrap_or(0.0),
         latency_ms_p95: percentile(&latencies, 95.0).unwrap_or(0.0),
         qa: None,
+        followups: None,
     };
     Ok((report, qrels))
+}
+
+/// Runs the follow-ups of `path` against `engine`'s store (filled by [`run`] first): each is
+/// searched alone, rewritten with the question before it, and as the set's full question.
+pub fn followups(
+    engine: &Engine,
+    set: &EvalSet,
+    path: &Path,
+    mode: Mode,
+    progress: bool,
+) -> Result<FollowupReport> {
+    let items = beir::load_followups(path)?;
+    let queries = beir::load_queries(&set.queries)?;
+    let qrels = beir::load_qrels(&set.qrels)?;
+    let everything = Filter::default();
+    let hit = |hits: Vec<docent_core::Hit>, id: &str| -> Result<bool> {
+        let judged = qrels.get(id).ok_or_else(|| {
+            anyhow::anyhow!(
+                "follow-up {id} of {} has no judgments in {}",
+                path.display(),
+                set.qrels.display()
+            )
+        })?;
+        Ok(hits
+            .iter()
+            .any(|h| judged.get(&h.path).is_some_and(|&g| g > 0.0)))
+    };
+    let (mut alone, mut rewritten, mut full, mut changed) = (0, 0, 0, 0);
+    for item in &items {
+        let question = queries.iter().find(|q| q.id == item.id).ok_or_else(|| {
+            anyhow::anyhow!(
+                "follow-up {} names no query of {}",
+                item.id,
+                set.queries.display()
+            )
+        })?;
+        let earlier = [item.first.clone()];
+        changed += usize::from(conversation::refers_back(&item.followup));
+        let search = |query: &str| engine.search(query, FOLLOWUP_HITS, mode, &everything);
+        let found = [
+            hit(search(&item.followup)?, &item.id)?,
+            hit(
+                engine.search_followup(
+                    &item.followup,
+                    &earlier,
+                    FOLLOWUP_HITS,
+                    mode,
+                    &everything,
+                )?,
+                &item.id,
+            )?,
+            hit(search(&question.text)?, &item.id)?,
+        ];
+        if progress {
+            let mark = |found: bool| if found { "found" } else { "missed" };
+            eprintln!(
+                "follow-up {}: alone {}, as a follow-up {}, full question {}",
+                item.id,
+                mark(found[0]),
+                mark(found[1]),
+                mark(found[2])
+            );
+        }
+        alone += usize::from(found[0]);
+        rewritten += usize::from(found[1]);
+        full += usize::from(found[2]);
+    }
+    let share = |n: usize| n as f64 / items.len().max(1) as f64;
+    Ok(FollowupReport {
+        pairs: items.len(),
+        alone: share(alone),
+        rewritten: share(rewritten),
+        full: share(full),
+        changed,
+    })
 }
 
 /// Prints a report for a terminal.
@@ -333,6 +435,12 @@ pub fn print(report: &EvalReport) {
         println!(
             "answer time p50 {:.1} s, p95 {:.1} s",
             qa.seconds_p50, qa.seconds_p95
+        );
+    }
+    if let Some(f) = &report.followups {
+        println!(
+            "follow-ups  {} ({} referring back); hit@5 alone {:.3}, rewritten {:.3}, full question {:.3}",
+            f.pairs, f.changed, f.alone, f.rewritten, f.full
         );
     }
 }

@@ -128,6 +128,16 @@ fn json_path(field: &str) -> JsonPath {
         .expect("payload field names are valid JSON paths")
 }
 
+/// A search filter as the shard's own: a match on the indexed `doc_id` field.
+fn search_filter(filter: &docent_core::store::Filter) -> Option<Filter> {
+    (!filter.is_everything()).then(|| {
+        Filter::new_must(Condition::Field(FieldCondition::new_match(
+            json_path(layout::DOC_ID),
+            Match::from(filter.documents.clone()),
+        )))
+    })
+}
+
 fn doc_filter(doc_id: &str) -> Filter {
     Filter::new_must(Condition::Field(FieldCondition::new_match(
         json_path(layout::DOC_ID),
@@ -215,14 +225,22 @@ impl VectorStore for EdgeStore {
         Ok(fold_documents(listed))
     }
 
-    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+    fn search(
+        &self,
+        query: &StoreQuery,
+        filter: &docent_core::store::Filter,
+        k: usize,
+    ) -> Result<Vec<Hit>> {
         let (using, vector) = layout::channel(query);
         let nearest =
             ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(internal(vector), using)));
-        let request = QueryRequestBuilder::new(k)
+        let mut request = QueryRequestBuilder::new(k)
             .with_payload(WithPayloadInterface::Bool(true))
-            .query(nearest)
-            .build();
+            .query(nearest);
+        if let Some(filter) = search_filter(filter) {
+            request = request.filter(filter);
+        }
+        let request = request.build();
         let found = self
             .shard
             .query(request)
@@ -306,8 +324,16 @@ mod tests {
     }
 
     fn names(store: &EdgeStore, query: StoreQuery) -> Vec<String> {
+        names_in(store, query, &docent_core::store::Filter::default())
+    }
+
+    fn names_in(
+        store: &EdgeStore,
+        query: StoreQuery,
+        filter: &docent_core::store::Filter,
+    ) -> Vec<String> {
         store
-            .search(&query, 10)
+            .search(&query, filter, 10)
             .unwrap()
             .into_iter()
             .map(|h| format!("{}#{}", h.doc_id, h.chunk))
@@ -338,5 +364,19 @@ mod tests {
             ["b#0", "a#0"]
         );
         assert!(names(&store, StoreQuery::Documents(vec![(8, 1.0)])).is_empty());
+
+        // A filter applies inside every channel's search.
+        let only_b = docent_core::store::Filter {
+            documents: vec!["b".into()],
+        };
+        assert_eq!(
+            names_in(&store, StoreQuery::Dense(vec![1.0, 0.0]), &only_b),
+            ["b#1", "b#0"]
+        );
+        assert!(names_in(&store, StoreQuery::Lexical(vec![(7, 1.0)]), &only_b).is_empty());
+        assert_eq!(
+            names_in(&store, StoreQuery::Documents(vec![(7, 1.0)]), &only_b),
+            ["b#0"]
+        );
     }
 }

@@ -195,17 +195,29 @@ impl VectorStore for QdrantServerStore {
         Ok(fold_documents(listed))
     }
 
-    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>> {
+    fn search(
+        &self,
+        query: &StoreQuery,
+        filter: &docent_core::store::Filter,
+        k: usize,
+    ) -> Result<Vec<Hit>> {
         let (using, vector) = layout::channel(query);
         let nearest = Query::new_nearest(match vector {
             layout::Vector::Dense(values) => VectorInput::new_dense(values),
             layout::Vector::Sparse { indices, values } => VectorInput::new_sparse(indices, values),
         });
-        let request = QueryPointsBuilder::new(&self.collection)
+        let mut request = QueryPointsBuilder::new(&self.collection)
             .limit(k as u64)
             .with_payload(true)
             .query(nearest)
             .using(using);
+        // A match on the indexed `doc_id` field, applied by the server inside the search.
+        if !filter.is_everything() {
+            request = request.filter(Filter::must([Condition::matches(
+                layout::DOC_ID,
+                filter.documents.clone(),
+            )]));
+        }
         let found = self
             .runtime
             .block_on(self.client.query(request))

@@ -40,6 +40,26 @@ pub enum StoreQuery {
     Documents(Sparse),
 }
 
+/// Which chunks a search may return; the default, everything. Stores apply it inside the
+/// search (on an indexed payload field), so every channel ranks only what it admits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only chunks of these documents (their ids); empty: every document.
+    pub documents: Vec<String>,
+}
+
+impl Filter {
+    /// Whether it admits every chunk.
+    pub fn is_everything(&self) -> bool {
+        self.documents.is_empty()
+    }
+
+    /// Whether it admits the chunks of document `doc_id`.
+    pub fn admits(&self, doc_id: &str) -> bool {
+        self.is_everything() || self.documents.iter().any(|d| d == doc_id)
+    }
+}
+
 impl Point {
     /// Deterministic id: re-ingesting a document overwrites its points instead of duplicating them.
     pub fn id(&self) -> uuid::Uuid {
@@ -146,7 +166,7 @@ pub trait VectorStore: Send + Sync {
     /// Every document in the store, sorted by id.
     fn documents(&self) -> Result<Vec<StoredDocument>>;
     /// The `k` best points for `query`, best first.
-    fn search(&self, query: &StoreQuery, k: usize) -> Result<Vec<Hit>>;
+    fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>>;
     /// Number of points (chunks) stored.
     fn count(&self) -> Result<usize>;
     /// Makes everything written so far durable.
