@@ -6,6 +6,9 @@ DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
 # The official openai client, for the test of the OpenAI-compatible API (pinned, local to the tree).
 PYCLIENT := .docent/pyclient
 OPENAI_CLIENT := openai==3.51.0
+# Playwright for the web page's tests (pinned, local to the tree); it drives Debian's Chromium.
+PLAYWRIGHT := .docent/playwright
+PLAYWRIGHT_PACKAGE := playwright==1.65.2
 
 .PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium lint
 
@@ -32,13 +35,20 @@ $(PYCLIENT)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(PYCLIENT) $(OPENAI_CLIENT)
 	touch $@
 
-# Headless Chromium for the web page's test (Debian's package).
-chromium:
-	@command -v chromium >/dev/null || { echo "installing chromium (for the web page's test)"; \
-	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium; }
+$(PLAYWRIGHT)/.installed:
+	python3 -m pip install --quiet --disable-pip-version-check --target $(PLAYWRIGHT) $(PLAYWRIGHT_PACKAGE)
+	touch $@
 
-test: models deps chromium $(PYCLIENT)/.installed
+# Headless Chromium for the web page's tests, and a Chinese font so that the page's Chinese is
+# drawn rather than boxes (Debian's packages).
+chromium:
+	@{ command -v chromium >/dev/null && fc-list :lang=zh | grep -q .; } || { \
+	  echo "installing chromium and a Chinese font (for the web page's tests)"; \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; }
+
+test: models deps chromium $(PYCLIENT)/.installed $(PLAYWRIGHT)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 # Formatting and lints, as CI checks them (clippy's warnings are errors).

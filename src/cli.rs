@@ -151,6 +151,22 @@ impl AnswerArgs {
     }
 }
 
+/// Which documents a search or an answer may draw on.
+#[derive(clap::Args, Clone)]
+pub struct ScopeArgs {
+    /// Only this document (its id, as `docent documents` lists it); repeat for several
+    #[arg(long = "document", value_name = "ID")]
+    documents: Vec<String>,
+}
+
+impl ScopeArgs {
+    fn filter(self) -> Filter {
+        Filter {
+            documents: self.documents,
+        }
+    }
+}
+
 /// What one client may hold of the server's connections, for `serve`.
 #[derive(clap::Args, Clone)]
 pub struct ConnectionArgs {
@@ -203,6 +219,8 @@ pub enum Command {
         /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
         #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
         mode: Mode,
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[arg(long)]
         json: bool,
     },
@@ -211,6 +229,8 @@ pub enum Command {
         question: String,
         #[command(flatten)]
         answer: AnswerArgs,
+        #[command(flatten)]
+        scope: ScopeArgs,
         #[arg(long)]
         json: bool,
     },
@@ -361,10 +381,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             query,
             k,
             mode,
+            scope,
             json,
         } => {
             let engine = setup::engine(&args.store, None)?;
-            let hits = engine.search(&query, k, mode, &Filter::default())?;
+            let hits = engine.search(&query, k, mode, &scope.filter())?;
             if json {
                 print_json(&output::search_json(&hits))?
             } else {
@@ -375,11 +396,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Ask {
             question,
             answer,
+            scope,
             json,
         } => {
             let engine = setup::engine(&args.store, answer.writing.generator())?;
             let mut stdout = std::io::stdout();
-            let result = engine.ask(&question, &answer.options(), &mut |text| {
+            let options = AskOptions {
+                filter: scope.filter(),
+                ..answer.options()
+            };
+            let result = engine.ask(&question, &options, &mut |text| {
                 if !json {
                     let _ = write!(stdout, "{text}");
                     let _ = stdout.flush();

@@ -73,6 +73,43 @@ fn search_ranks_the_answering_file_in_the_top_three() {
         }
     }
     assert!(misses.is_empty(), "missed:\n{}", misses.join("\n"));
+
+    // --document keeps a search to the documents named, however well others match.
+    let listed = run_json(docent(&store).args(["documents", "--json"]));
+    let id_of = |path: &str| {
+        listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["path"] == path)
+            .map(|d| d["doc_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (prompting, rag) = (id_of("en/prompting.md"), id_of("zh/rag.zh.md"));
+    let kept = run_json(docent(&store).args([
+        "search",
+        "How does LoRA reduce the memory needed to adapt a model?",
+        "-k",
+        "5",
+        "--document",
+        &prompting,
+        "--document",
+        &rag,
+        "--json",
+    ]));
+    let paths: Vec<&str> = kept["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["path"].as_str().unwrap())
+        .collect();
+    assert!(!paths.is_empty(), "{kept}");
+    assert!(
+        paths
+            .iter()
+            .all(|p| ["en/prompting.md", "zh/rag.zh.md"].contains(p)),
+        "{paths:?}"
+    );
 }
 
 fn store_meta(store: &std::path::Path) -> serde_json::Value {

@@ -660,16 +660,13 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
     assert_eq!(header("x-content-type-options"), "nosniff");
     assert!(page.text().unwrap().contains("<title>docent</title>"));
 
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("web-page.png");
-    let _ = std::fs::remove_file(&screenshot);
+    let artifacts = artifacts("page-ask");
     // Without the key the page shows the API's refusal, not an answer.
     let refused = browse(
         &server,
-        "What is retrieval-augmented generation?",
+        &["ask", "What is retrieval-augmented generation?"],
         None,
-        &screenshot,
+        &artifacts,
     );
     assert!(
         refused["error"].as_str().unwrap().contains("API key"),
@@ -678,9 +675,9 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
 
     let out = browse(
         &server,
-        "What is retrieval-augmented generation?",
+        &["ask", "What is retrieval-augmented generation?"],
         Some("page-key"),
-        &screenshot,
+        &artifacts,
     );
     assert_eq!(out["title"], "docent");
     assert_eq!(out["error"], "", "{out}");
@@ -691,12 +688,7 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
         out["seconds"].as_f64().unwrap(),
     );
     assert!(first < total, "{out}");
-    let sources: Vec<&str> = out["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
+    let sources = strings(&out["sources"]);
     assert!(!sources.is_empty(), "{out}");
     for source in &sources {
         assert!(
@@ -708,39 +700,222 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
         sources[0].starts_with("en/retrieval-augmented-generation.md:"),
         "{sources:?}"
     );
+    // A citation opens its source, the sentence behind it marked.
+    let evidence = &out["evidence"];
+    let marked = strings(&evidence["marked"]);
+    assert!(!marked.is_empty(), "{out}");
+    for mark in &marked {
+        assert!(
+            evidence["text"].as_str().unwrap().contains(mark.as_str()),
+            "{out}"
+        );
+    }
+    assert_real_png(&artifacts.join("ask.png"));
+}
+
+/// The whole "ChatPDF" round in headless Chromium: upload the corpus's PDF from the page, see it
+/// listed, ask only it and open a citation's evidence, ask a follow-up that only the first turn
+/// explains, delete the PDF after confirming, and read the page at a phone's width. Every step's
+/// screenshot is kept under target/test-artifacts/page-round/.
+#[test]
+fn the_page_does_the_whole_chatpdf_round_in_headless_chromium() {
+    // Quoted answers: what is tested is the page, not the generator (the test above streams one).
+    let server = start_with(&["--answer-mode", "extract"]);
+    let artifacts = artifacts("page-round");
+    let pdf = corpus().join("en/prompt-injection-and-safety.pdf");
+    let (question, follow_up) = ("What is prompt injection?", "Where does it hide?");
+    let out = browse(
+        &server,
+        &["round", pdf.to_str().unwrap(), question, follow_up],
+        None,
+        &artifacts,
+    );
+    assert_eq!(out["documents_before"], 9, "{out}");
     assert!(
-        out["shown_chunk"]
-            .as_str()
-            .unwrap()
-            .contains("Retrieval-augmented generation"),
+        out["placeholder"].as_str().unwrap().contains("提一个问题"),
         "{out}"
     );
-    let png = std::fs::read(&screenshot).unwrap();
     assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 10_000,
-        "a real screenshot"
+        out["upload_status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Added 1,"),
+        "{out}"
+    );
+    assert!(
+        out["listed"].as_str().unwrap().contains("pdf · 2 chunks"),
+        "{out}"
+    );
+    assert!(
+        out["scope"]
+            .as_str()
+            .unwrap()
+            .contains("prompt-injection-and-safety.pdf"),
+        "{out}"
+    );
+
+    // Asked of the upload only: every source is the uploaded PDF, and the citation's sentence
+    // is marked in its source.
+    let first = &out["first"];
+    assert_eq!(first["error"], "", "{out}");
+    assert!(!strings(&first["citations"]).is_empty(), "{out}");
+    for source in strings(&first["sources"]) {
+        assert!(
+            source.starts_with("prompt-injection-and-safety.pdf:"),
+            "{out}"
+        );
+    }
+    let marked = strings(&first["evidence"]["marked"]);
+    assert!(
+        marked
+            .iter()
+            .any(|m| m.contains("Prompt injection is an attack")),
+        "{out}"
+    );
+
+    // The follow-up, asked of every document, is searched for with the first turn's topic and
+    // answered from the PDF; asked alone, the same words find nothing relevant.
+    let second = &out["follow_up"];
+    assert!(
+        second["meta"]
+            .as_str()
+            .unwrap()
+            .contains("searched for: Where does it hide? prompt injection"),
+        "{out}"
+    );
+    assert!(
+        second["answer"]
+            .as_str()
+            .unwrap()
+            .contains("hides inside a document"),
+        "{out}"
+    );
+    assert!(
+        strings(&second["evidence"]["marked"])
+            .iter()
+            .any(|m| m.contains("hides inside a document")),
+        "{out}"
+    );
+    let (status, alone) = post(&server, "/v1/ask", json!({ "question": follow_up }));
+    assert_eq!(status, StatusCode::OK, "{alone}");
+    assert_eq!(alone["grounded"], false, "{alone}");
+
+    assert_eq!(
+        out["confirmation"], "Delete prompt-injection-and-safety.pdf?",
+        "{out}"
+    );
+    assert_eq!(out["documents_after"], 9, "{out}");
+    assert!(
+        strings(&out["listed_after"])
+            .iter()
+            .all(|d| !d.starts_with("upload/")),
+        "{out}"
+    );
+    assert_eq!(out["phone_overflow"], false, "{out}");
+    for shot in [
+        "1-page.png",
+        "2-uploaded.png",
+        "3-answer.png",
+        "4-evidence.png",
+        "5-follow-up.png",
+        "6-deleted.png",
+        "7-phone.png",
+    ] {
+        assert_real_png(&artifacts.join(shot));
+    }
+}
+
+/// `/v1/chat/completions` reads the earlier user turns: a follow-up that only makes sense after
+/// them is answered from the right document, and the same message alone is not.
+#[test]
+fn chat_completions_answer_a_follow_up_from_the_earlier_turns() {
+    let server = start_with(&["--answer-mode", "extract"]);
+    let chat = |messages: Value| {
+        let (status, body) = post(
+            &server,
+            "/v1/chat/completions",
+            json!({ "messages": messages }),
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    let answered = chat(json!([
+        { "role": "user", "content": "What is prompt injection?" },
+        { "role": "assistant", "content": "An attack in which text a model reads overrides its instructions. [1]" },
+        { "role": "user", "content": "Where does it hide?" },
+    ]));
+    let message = &answered["choices"][0]["message"];
+    assert!(
+        message["content"]
+            .as_str()
+            .unwrap()
+            .contains("hides inside a document"),
+        "{answered}"
+    );
+    assert_eq!(
+        message["citations"][0]["path"], "en/prompt-injection-and-safety.pdf",
+        "{answered}"
+    );
+    let alone = chat(json!([{ "role": "user", "content": "Where does it hide?" }]));
+    assert!(
+        alone["choices"][0]["message"]["citations"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{alone}"
     );
 }
 
-/// Runs tests/browser.py against the server, with `key` typed into the page's key field.
+/// A fresh folder for a test's screenshots under target/test-artifacts/.
+fn artifacts(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-artifacts")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn assert_real_png(path: &std::path::Path) {
+    let png = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} is not a real screenshot",
+        path.display()
+    );
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {value}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs tests/browser.py (Playwright, installed into .docent/playwright by `make test`, driving
+/// Debian's Chromium) against the server, with `key` typed into the page's key field.
 fn browse(
     server: &Server,
-    question: &str,
+    command: &[&str],
     key: Option<&str>,
-    screenshot: &std::path::Path,
+    artifacts: &std::path::Path,
 ) -> Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser.py");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = std::process::Command::new("python3")
-        .arg(script)
+        .arg(root.join("tests/browser.py"))
+        .arg(command[0])
         .arg(&server.base)
-        .arg(question)
-        .arg(screenshot)
+        .arg(artifacts)
+        .args(&command[1..])
+        .env("PYTHONPATH", root.join(".docent/playwright"))
         .env("DOCENT_PAGE_KEY", key.unwrap_or(""))
         .output()
         .expect("python3 runs");
     assert!(
         output.status.success(),
-        "browser.py failed (is chromium installed? `make test` installs it):\n{}",
+        "browser.py failed (are chromium and Playwright installed? `make test` installs them):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).unwrap()

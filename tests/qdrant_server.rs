@@ -45,6 +45,29 @@ fn qdrant_server_store_ingests_searches_and_syncs() {
     ]));
     assert_eq!(found["hits"][0]["path"], "en/fine-tuning.txt", "{found}");
 
+    // A filter applies inside the server's search too.
+    let listed = run_json(docent_q().args(["documents", "--json"]));
+    let prompting = listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "en/prompting.md")
+        .map(|d| d["doc_id"].as_str().unwrap().to_string())
+        .unwrap();
+    let kept = run_json(docent_q().args([
+        "search",
+        "How does LoRA reduce memory?",
+        "--document",
+        &prompting,
+        "--json",
+    ]));
+    let hits = kept["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{kept}");
+    assert!(
+        hits.iter().all(|h| h["path"] == "en/prompting.md"),
+        "{kept}"
+    );
+
     std::fs::remove_file(folder.join("en/fine-tuning.txt")).unwrap();
     let deleted = run_json(docent_q().arg("ingest").arg(&folder).arg("--json"));
     assert_eq!(deleted["removed"], 1, "{deleted}");

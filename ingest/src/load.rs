@@ -71,6 +71,17 @@ impl Format {
         }
     }
 
+    /// Its kind as filters and lists name it: `md`, `html`, `pdf`, `text` or `code`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Format::Markdown => "md",
+            Format::Html => "html",
+            Format::Pdf => "pdf",
+            Format::Text => "text",
+            Format::Code(_) => "code",
+        }
+    }
+
     /// Whether the extracted text has Markdown structure (headings) to chunk along.
     pub fn is_markdown_like(self) -> bool {
         matches!(self, Format::Markdown | Format::Html)

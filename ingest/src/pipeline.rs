@@ -298,6 +298,9 @@ fn write_batch(
     let mut vectors = embedder.embed_passages(&texts)?.into_iter();
     let mut texts = texts.iter();
     let mut points = Vec::with_capacity(texts.len());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     for doc in pending.iter() {
         if doc.existed {
             store.delete_document(&doc.doc_id)?;
@@ -323,6 +326,7 @@ fn write_batch(
                     end_line: chunk.end_line,
                     headings: chunk.headings.clone(),
                     text: chunk.text.clone(),
+                    ingested_at: now,
                 },
             });
         }

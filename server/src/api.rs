@@ -14,6 +14,7 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, middleware};
 use axum::{Json, Router};
 use docent_core::{Answer, AnswerMode, AskOptions, Filter, Hit, Mode};
+use docent_ingest::Format;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -74,15 +75,22 @@ pub(crate) async fn healthz(
     Ok(Json(json!({ "status": "ok", "chunks": chunks })))
 }
 
-#[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, content_hash, points, complete}]}`", body = serde_json::Value)))]
+#[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, type, content_hash, points, complete, ingested_at}]}`: `type` is md, html, pdf, text or code; `ingested_at` Unix seconds (0: unknown)", body = serde_json::Value)))]
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let engine = state.engine.clone();
-    let mut documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
-    for document in &mut documents {
-        document.root = ingest_route::root_name(&document.root);
-    }
+    let documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
+    let documents: Vec<serde_json::Value> = documents
+        .into_iter()
+        .map(|mut document| {
+            document.root = ingest_route::root_name(&document.root);
+            let kind = Format::of(std::path::Path::new(&document.path)).map(Format::kind);
+            let mut listed = json!(document);
+            listed["type"] = json!(kind);
+            listed
+        })
+        .collect();
     Ok(Json(json!({ "documents": documents })))
 }
 

@@ -274,8 +274,9 @@ impl Engine {
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
     /// stop generation by returning `Break`). See [`AnswerMode`] for how the answer is written.
-    /// After earlier questions ([`AskOptions::earlier`]), the answer is written for the
-    /// standalone question ([`Answer::query`]).
+    /// After earlier questions ([`AskOptions::earlier`]), a follow-up is searched for, written
+    /// and checked as the standalone question ([`Answer::query`]); its evidence sentences are
+    /// chosen for the question as asked.
     pub fn ask(
         &self,
         question: &str,
@@ -291,6 +292,7 @@ impl Engine {
             options.mode,
             &options.filter,
         )?;
+        let asked = question;
         let question = query.as_str();
         // Embedded once: for the relevance bar and for choosing the evidence.
         let question_vector = match embedding {
@@ -329,9 +331,17 @@ impl Engine {
         }
 
         let started = Instant::now();
+        // A follow-up's carried topic found the passages; their sentences are chosen for the
+        // question as asked, or they would lean back to what the earlier answer said ("Where
+        // does it hide? prompt injection" picks the definition of prompt injection again).
+        let asked_vector = if asked.trim() == question {
+            question_vector
+        } else {
+            self.embedder.embed_query(asked)?
+        };
         let mut sources = evidence::select(
-            question,
-            &question_vector,
+            asked,
+            &asked_vector,
             &hits,
             self.embedder.as_ref(),
             &options.evidence,
@@ -591,6 +601,7 @@ mod tests {
                     end_line: 1,
                     headings: Vec::new(),
                     text: text.to_string(),
+                    ingested_at: 0,
                 },
             })
             .collect();

@@ -173,6 +173,7 @@ impl VectorStore for MemoryStore {
             doc_id: p.payload.doc_id.clone(),
             content_hash: p.payload.content_hash.clone(),
             chunk_count: p.payload.chunk_count,
+            ingested_at: p.payload.ingested_at,
         })))
     }
     fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>> {

@@ -26,6 +26,10 @@ pub struct ChunkPayload {
     pub headings: Vec<String>,
     /// The chunk's text.
     pub text: String,
+    /// When this version of the document was stored (Unix seconds; 0 in stores written before
+    /// docent recorded it).
+    #[serde(default)]
+    pub ingested_at: u64,
 }
 
 /// One retrieved chunk with its similarity score (higher is better).

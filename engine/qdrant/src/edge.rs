@@ -299,6 +299,7 @@ mod tests {
             end_line: 1,
             headings: Vec::new(),
             text: format!("{doc}#{chunk}"),
+            ingested_at: 0,
         };
         Point {
             vector: vector.to_vec(),

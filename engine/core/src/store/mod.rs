@@ -93,6 +93,8 @@ pub struct StoredDocument {
     pub points: u32,
     /// True when every chunk the document should have is stored, all from the same version.
     pub complete: bool,
+    /// When the stored version was written (Unix seconds; 0: unknown).
+    pub ingested_at: u64,
 }
 
 /// Payload fields read when listing documents (everything but the text).
@@ -103,6 +105,7 @@ pub const LISTING_FIELDS: &[&str] = &[
     "content_hash",
     "chunk_index",
     "chunk_count",
+    "ingested_at",
 ];
 
 /// A payload without its text, as read when listing documents.
@@ -118,6 +121,9 @@ pub struct ListingPayload {
     pub content_hash: String,
     /// How many chunks the document has.
     pub chunk_count: u32,
+    /// When the point was written (Unix seconds; 0: unknown).
+    #[serde(default)]
+    pub ingested_at: u64,
 }
 
 /// Folds listed points into documents; a document is complete when it has exactly `chunk_count`
@@ -133,6 +139,7 @@ pub fn fold_documents(points: impl IntoIterator<Item = ListingPayload>) -> Vec<S
                 content_hash: p.content_hash.clone(),
                 points: 0,
                 complete: true,
+                ingested_at: p.ingested_at,
             };
             (doc, p.chunk_count)
         });
@@ -196,6 +203,7 @@ mod tests {
             doc_id: doc.into(),
             content_hash: hash.into(),
             chunk_count: count,
+            ingested_at: 0,
         }
     }
 
