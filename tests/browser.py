@@ -6,7 +6,8 @@ usage: browser.py ask BASE_URL ARTIFACTS QUESTION   (the key, if any, in DOCENT_
 
 `ask` types one question and waits for the streamed answer; `round` is the whole "ChatPDF" round:
 upload a PDF, see it listed, ask only it, open a citation's evidence, ask a follow-up over every
-document, delete the PDF. Each step's figures come back, each step's screenshot is kept.
+document, delete the PDF, drop a file on the page. Each step's figures come back, each step's
+screenshot is kept.
 """
 import json
 import os
@@ -137,6 +138,19 @@ def round_trip(page, base, artifacts, pdf, question, follow_up):
     out["documents_after"] = int(page.evaluate("document.body.dataset.documents"))
     out["listed_after"] = page.locator("#documents li .name").all_inner_texts()
     shot("6-deleted.png")
+
+    # A file dropped on the page is uploaded as a picked one is.
+    transfer = page.evaluate_handle(
+        """(text) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], "dropped-note.md", { type: "text/markdown" }));
+            return transfer;
+        }""",
+        "# A dropped note\n\nFiles can be dropped on the page as well as picked.\n",
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+    page.locator("#documents li", has_text="upload/dropped-note.md").wait_for(timeout=120_000)
+    out["dropped_status"] = page.inner_text("#upload-status")
 
     # The same page at a phone's width.
     page.set_viewport_size({"width": 390, "height": 844})

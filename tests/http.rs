@@ -715,8 +715,8 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
 
 /// The whole "ChatPDF" round in headless Chromium: upload the corpus's PDF from the page, see it
 /// listed, ask only it and open a citation's evidence, ask a follow-up that only the first turn
-/// explains, delete the PDF after confirming, and read the page at a phone's width. Every step's
-/// screenshot is kept under target/test-artifacts/page-round/.
+/// explains, delete the PDF after confirming, drop a file on the page, and read the page at a
+/// phone's width. Every step's screenshot is kept under target/test-artifacts/page-round/.
 #[test]
 fn the_page_does_the_whole_chatpdf_round_in_headless_chromium() {
     // Quoted answers: what is tested is the page, not the generator (the test above streams one).
@@ -810,6 +810,13 @@ fn the_page_does_the_whole_chatpdf_round_in_headless_chromium() {
             .iter()
             .all(|d| !d.starts_with("upload/")),
         "{out}"
+    );
+    assert!(
+        out["dropped_status"]
+            .as_str()
+            .unwrap()
+            .starts_with("Added 1,"),
+        "a dropped file is uploaded: {out}"
     );
     assert_eq!(out["phone_overflow"], false, "{out}");
     for shot in [
