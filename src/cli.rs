@@ -6,9 +6,10 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use docent_core::{
@@ -16,7 +17,7 @@ use docent_core::{
 };
 use docent_embed::EmbedderKind;
 use docent_generate::Device;
-use docent_ingest::{IngestOptions, ProgressMode};
+use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
 use docent_server::ConnectionLimits;
 
 use crate::{output, setup};
@@ -210,6 +211,13 @@ pub enum Command {
         /// Skip files larger than this many MiB
         #[arg(long, default_value_t = 32)]
         max_file_mib: u64,
+        /// Then keep the store in sync as files are added, edited, renamed and deleted, until
+        /// Ctrl-C (each change re-runs the same incremental ingest; with --json, one report a line)
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: how long files must be quiet before a sync, in milliseconds
+        #[arg(long, default_value_t = 500)]
+        debounce_ms: u64,
     },
     /// Show the chunks most similar to a query
     Search {
@@ -274,6 +282,12 @@ pub enum Command {
             value_delimiter = ','
         )]
         allow_ingest_from: Vec<PathBuf>,
+        /// A folder (or file) to ingest at start and keep in sync while serving (repeatable)
+        #[arg(long = "watch", env = "DOCENT_WATCH", value_delimiter = ',')]
+        watch: Vec<PathBuf>,
+        /// With --watch: how long files must be quiet before a sync, in milliseconds
+        #[arg(long, default_value_t = 500)]
+        debounce_ms: u64,
         #[command(flatten)]
         connections: ConnectionArgs,
         #[command(flatten)]
@@ -355,10 +369,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             json,
             quiet,
             max_file_mib,
+            watch,
+            debounce_ms,
         } => {
             let embedder = setup::embedder(&args.store)?;
             let store = setup::store(&args.store, embedder.as_ref())?;
-            let options = IngestOptions {
+            let mut options = IngestOptions {
                 max_file_bytes: max_file_mib * 1024 * 1024,
                 progress: if quiet || json {
                     ProgressMode::Quiet
@@ -367,15 +383,63 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 },
                 ..Default::default()
             };
-            let report =
-                docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options)?;
-            if json {
-                print_json(&report)?
-            } else {
-                output::print_report(&report)
+            // One report; while watching, with --json, one compact JSON report a line.
+            let print = |report: &IngestReport| {
+                if json && watch {
+                    println!("{}", serde_json::to_string(report)?);
+                    Ok(())
+                } else if json {
+                    print_json(report)
+                } else {
+                    output::print_report(report);
+                    Ok(())
+                }
+            };
+            if !watch {
+                let report =
+                    docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options)?;
+                print(&report)?;
+                // Partial success is still success: failures are listed, everything else is stored.
+                return Ok(ExitCode::SUCCESS);
             }
-            // Partial success is still success: failures are listed, everything else is stored.
-            Ok(ExitCode::SUCCESS)
+            // Ctrl-C or SIGTERM ends the watch after the file being ingested (never midway).
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = stop.clone();
+            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+                .context("cannot listen for Ctrl-C")?;
+            options.cancel = Some(stop.clone());
+            let watch_options = WatchOptions {
+                debounce: Duration::from_millis(debounce_ms),
+                ignore: vec![setup::store_dir(&args.store)],
+            };
+            let mut first = true;
+            let mut failure = None;
+            docent_ingest::watch(&paths, &watch_options, Some(&stop), || {
+                let report =
+                    docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options);
+                // Progress bars for the first ingest; later syncs are reported in a line.
+                options.progress = ProgressMode::Quiet;
+                let shown = report.and_then(|report| {
+                    let changed = report.added + report.updated + report.removed > 0
+                        || !report.failed.is_empty();
+                    if first || changed {
+                        print(&report)?;
+                    }
+                    Ok(())
+                });
+                first = false;
+                match shown {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(err) => {
+                        failure = Some(err);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            match failure {
+                Some(err) => Err(err),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         Command::Search {
             query,
@@ -429,6 +493,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             queue_timeout,
             answer_timeout,
             allow_ingest_from,
+            watch,
+            debounce_ms,
             connections,
         } => {
             let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
@@ -453,7 +519,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 loopback_only: addr.ip().is_loopback(),
             };
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(docent_server::serve(addr, state, connections.limits()))?;
+            let watch = docent_server::Watch {
+                options: WatchOptions {
+                    debounce: Duration::from_millis(debounce_ms),
+                    ignore: vec![setup::store_dir(&args.store)],
+                },
+                paths: watch,
+            };
+            runtime.block_on(docent_server::serve(
+                addr,
+                state,
+                connections.limits(),
+                watch,
+            ))?;
             // Blocking work still running past the grace period (a long generation) is not waited
             // for: the store is flushed by now, and the process's exit releases it.
             runtime.shutdown_timeout(Duration::from_secs(1));

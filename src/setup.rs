@@ -48,7 +48,8 @@ pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
     kind.load(&models)
 }
 
-fn store_dir(args: &StoreArgs) -> PathBuf {
+/// The embedded store's folder (for a Qdrant server store, the one it would have).
+pub fn store_dir(args: &StoreArgs) -> PathBuf {
     args.store.clone().unwrap_or_else(default_store_dir)
 }
 

@@ -700,3 +700,78 @@ fn bench_generate_reports_both_phases() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("reading the prompt file"));
 }
+
+/// `ingest --watch` keeps the store in sync with real edits — a new file, an edit, a rename, a
+/// deletion — one JSON report a line, until SIGINT; the store then holds what a fresh ingest of
+/// the folder gives.
+#[test]
+fn ingest_watch_follows_a_folder_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("notes");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("tea.md"),
+        "# Tea\n\nGreen tea is brewed at 80 degrees.\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let mut child = docent(&store)
+        .args(["ingest", "--watch", "--json", "--debounce-ms", "300"])
+        .arg(&folder)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = |what: &str| -> Value {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{what}: the watch ended"))
+            .unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {line}"))
+    };
+    let counts = |r: &Value| {
+        (
+            r["added"].clone(),
+            r["updated"].clone(),
+            r["removed"].clone(),
+        )
+    };
+    assert_eq!(counts(&next("start")), (1.into(), 0.into(), 0.into()));
+
+    std::fs::write(
+        folder.join("kettle.md"),
+        "# Kettles\n\nA kettle boils water.\n",
+    )
+    .unwrap();
+    assert_eq!(counts(&next("new file")), (1.into(), 0.into(), 0.into()));
+    std::fs::write(
+        folder.join("tea.md"),
+        "# Tea\n\nBlack tea wants boiling water.\n",
+    )
+    .unwrap();
+    assert_eq!(counts(&next("edit")), (0.into(), 1.into(), 0.into()));
+    std::fs::rename(folder.join("kettle.md"), folder.join("kettles.md")).unwrap();
+    assert_eq!(counts(&next("rename")), (1.into(), 0.into(), 1.into()));
+    std::fs::remove_file(folder.join("tea.md")).unwrap();
+    assert_eq!(counts(&next("deletion")), (0.into(), 0.into(), 1.into()));
+
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        child.wait().unwrap().success(),
+        "Ctrl-C ends the watch cleanly"
+    );
+
+    let fresh = dir.path().join("fresh");
+    ingest(&fresh, &folder);
+    assert_eq!(documents(&store), documents(&fresh));
+    assert_eq!(documents(&store)[0].0, "kettles.md");
+}

@@ -1641,3 +1641,74 @@ fn the_openapi_description_lists_every_route() {
         "bearer"
     );
 }
+
+/// `serve --watch` ingests a folder at start and follows real edits while it answers: a new
+/// file is found by search, a deleted one is gone, and SIGTERM stops the watch with the server.
+#[test]
+fn a_watched_folder_is_searchable_as_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("notes");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("tea.md"),
+        "# Tea\n\nGreen tea is brewed at 80 degrees.\n",
+    )
+    .unwrap();
+    let mut server = start_with(&["--watch", folder.to_str().unwrap(), "--debounce-ms", "300"]);
+    let paths = || -> Vec<String> {
+        let listed: Value = client()
+            .get(format!("{}/v1/documents", server.base))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let mut paths: Vec<String> = listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["root"] == "notes")
+            .map(|d| d["path"].as_str().unwrap().to_string())
+            .collect();
+        paths.sort();
+        paths
+    };
+    let wait_for = |expected: &[&str], what: &str| {
+        let started = std::time::Instant::now();
+        while paths() != expected {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "{what}: the store holds {:?}, not {expected:?}",
+                paths()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    wait_for(&["tea.md"], "the first sync");
+    std::fs::write(
+        folder.join("kettle.md"),
+        "# Kettles\n\nThe zephyr kettle whistles when the water boils.\n",
+    )
+    .unwrap();
+    wait_for(&["kettle.md", "tea.md"], "a new file");
+    let (status, found) = post(
+        &server,
+        "/v1/search",
+        json!({ "query": "Which kettle whistles?", "k": 1 }),
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found["hits"][0]["path"], "kettle.md", "{found}");
+    std::fs::rename(folder.join("tea.md"), folder.join("green-tea.md")).unwrap();
+    wait_for(&["green-tea.md", "kettle.md"], "a rename");
+    std::fs::remove_file(folder.join("kettle.md")).unwrap();
+    wait_for(&["green-tea.md"], "a deletion");
+    assert!(server.terminate(), "the server and its watch stop cleanly");
+    assert!(
+        server
+            .log
+            .lock()
+            .unwrap()
+            .contains("docent: watch: 1 added"),
+        "{}",
+        server.log.lock().unwrap()
+    );
+}

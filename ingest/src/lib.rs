@@ -5,6 +5,8 @@
 //!     →  embed in batches  →  store (replace the document's points)  →  sync (remove what is gone)
 //! ```
 //!
+//! [`watch`] repeats the chain whenever the ingested folders change.
+//!
 //! Reading, parsing and chunking run on a worker thread while the caller's thread embeds and
 //! writes, so both cores stay busy. Re-running is incremental: documents are identified by their
 //! root and relative path and skipped when their content hash is unchanged and all their chunks
@@ -18,9 +20,11 @@ pub mod pdf;
 pub mod pipeline;
 pub mod progress;
 pub mod walk;
+pub mod watch;
 
 pub use chunk::{Chunker, TextChunk};
 pub use load::{Code, Format, LoadError};
 pub use pipeline::{IngestOptions, IngestReport, doc_id, ingest, ingest_sources};
 pub use progress::ProgressMode;
 pub use walk::{Origin, Scope, Source};
+pub use watch::{WatchOptions, watch};

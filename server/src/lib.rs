@@ -22,6 +22,7 @@ mod openapi;
 mod origin;
 mod page;
 mod upload;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,9 +86,24 @@ impl AppState {
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM, within `limits`; in-flight requests finish (for up to the
-/// shutdown grace), then the store is flushed.
-pub async fn serve(addr: SocketAddr, state: AppState, limits: ConnectionLimits) -> Result<()> {
+/// Folders the store follows while the server runs (`--watch`), and how.
+#[derive(Default)]
+pub struct Watch {
+    /// Folders (or files) kept in sync; none: no watch.
+    pub paths: Vec<std::path::PathBuf>,
+    /// Debounce, and paths whose changes are not documents'.
+    pub options: docent_ingest::WatchOptions,
+}
+
+/// Serves until Ctrl-C or SIGTERM, within `limits`, keeping the store in sync with `watch`'s
+/// folders; in-flight requests finish (for up to the shutdown grace), the watch stops after the
+/// file it is on, then the store is flushed.
+pub async fn serve(
+    addr: SocketAddr,
+    state: AppState,
+    limits: ConnectionLimits,
+    watch: Watch,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}: is another server using it? Try --addr 127.0.0.1:PORT")
     })?;
@@ -98,13 +114,23 @@ pub async fn serve(addr: SocketAddr, state: AppState, limits: ConnectionLimits) 
         );
     }
     eprintln!("docent: serving on http://{}", listener.local_addr()?);
+    let watcher = (!watch.paths.is_empty()).then(|| {
+        eprintln!("docent: watching {} path(s) for changes", watch.paths.len());
+        watch::spawn(&state, watch.paths, watch.options)
+    });
     let stopping = state.stopping.clone();
     listener::accept(listener, router(state), limits, async move {
         shutdown_signal().await;
         stopping.store(true, Ordering::Relaxed);
     })
     .await?;
-    tokio::task::spawn_blocking(move || engine.store().flush()).await??;
+    tokio::task::spawn_blocking(move || {
+        if let Some(watcher) = watcher {
+            let _ = watcher.join();
+        }
+        engine.store().flush()
+    })
+    .await??;
     Ok(())
 }
 
