@@ -152,18 +152,35 @@ impl AnswerArgs {
     }
 }
 
-/// Which documents a search or an answer may draw on.
+/// Which documents a search or an answer may draw on; every flag given must pass.
 #[derive(clap::Args, Clone)]
 pub struct ScopeArgs {
     /// Only this document (its id, as `docent documents` lists it); repeat for several
     #[arg(long = "document", value_name = "ID")]
     documents: Vec<String>,
+    /// Only documents whose path in its folder matches this glob (`*` within a folder, `**`
+    /// across); repeat for several
+    #[arg(long = "path", value_name = "GLOB")]
+    paths: Vec<String>,
+    /// Only documents of this type; repeat for several
+    #[arg(long = "type", value_name = "TYPE", value_parser = clap::builder::PossibleValuesParser::new(docent_core::store::KINDS))]
+    kinds: Vec<String>,
+    /// Only documents whose file was modified after this day (2026-03-01) or RFC 3339 time
+    #[arg(long, value_name = "DATE", value_parser = parse_time)]
+    modified_after: Option<u64>,
+}
+
+fn parse_time(text: &str) -> Result<u64, String> {
+    Filter::time(text).map_err(|e| e.to_string())
 }
 
 impl ScopeArgs {
     fn filter(self) -> Filter {
         Filter {
             documents: self.documents,
+            paths: self.paths,
+            kinds: self.kinds,
+            modified_after: self.modified_after,
         }
     }
 }

@@ -130,6 +130,17 @@ def round_trip(page, base, artifacts, pdf, question, follow_up):
     out["follow_up"]["evidence"] = open_first_citation(second) if out["follow_up"]["citations"] else None
     shot("5-follow-up.png")
 
+    # A search kept to one type through the Filters panel.
+    page.select_option("#mode", "search")
+    page.click("#filters summary")
+    page.select_option("#filter-type", "html")
+    page.fill("#q", "How does a model call a tool?")
+    page.press("#q", "Enter")
+    wait_done(page, 3)
+    out["filtered_search"] = turn_facts(page.locator(".turn").nth(2))
+    page.select_option("#filter-type", "")
+    page.select_option("#mode", "ask")
+
     # Delete, after the confirmation the row asks for.
     row.locator("button.delete").click()
     out["confirmation"] = row.locator(".confirm").first.inner_text()

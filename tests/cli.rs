@@ -110,6 +110,55 @@ fn search_ranks_the_answering_file_in_the_top_three() {
             .all(|p| ["en/prompting.md", "zh/rag.zh.md"].contains(p)),
         "{paths:?}"
     );
+
+    // --path, --type and --modified-after, alone and together.
+    let found = |flags: &[&str]| -> Vec<String> {
+        let out = run_json(
+            docent(&store)
+                .args([
+                    "search",
+                    "How does a model use retrieved text?",
+                    "-k",
+                    "20",
+                    "--json",
+                ])
+                .args(flags),
+        );
+        out["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let chinese = found(&["--path", "zh/**"]);
+    assert!(
+        !chinese.is_empty() && chinese.iter().all(|p| p.starts_with("zh/")),
+        "{chinese:?}"
+    );
+    let html = found(&["--type", "html"]);
+    assert!(
+        !html.is_empty() && html.iter().all(|p| p.ends_with(".html")),
+        "{html:?}"
+    );
+    let both = found(&["--path", "en/*", "--type", "html", "--type", "pdf"]);
+    assert!(
+        !both.is_empty()
+            && both
+                .iter()
+                .all(|p| p == "en/function-calling.html"
+                    || p == "en/prompt-injection-and-safety.pdf"),
+        "{both:?}"
+    );
+    assert!(found(&["--modified-after", "2999-01-01"]).is_empty());
+    assert!(!found(&["--modified-after", "2000-01-01T00:00:00Z"]).is_empty());
+    assert!(found(&["--path", "nowhere/**"]).is_empty());
+    let bad = docent(&store)
+        .args(["search", "tea", "--modified-after", "yesterday"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a date"));
 }
 
 fn store_meta(store: &std::path::Path) -> serde_json::Value {

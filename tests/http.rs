@@ -191,6 +191,22 @@ fn bad_requests_get_json_errors() {
         json_post("/v1/search", r#"{"query": 42}"#),
         StatusCode::UNPROCESSABLE_ENTITY,
     );
+    // Filters the caller got wrong: a broken glob, a type no document has, a date that is not one.
+    check(
+        json_post("/v1/search", r#"{"query": "tea", "paths": ["[oops"]}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post("/v1/ask", r#"{"question": "tea", "types": ["docx"]}"#),
+        StatusCode::BAD_REQUEST,
+    );
+    check(
+        json_post(
+            "/v1/search",
+            r#"{"query": "tea", "modified_after": "last week"}"#,
+        ),
+        StatusCode::BAD_REQUEST,
+    );
     check(
         json_post("/v1/search", r#"{"k": 3}"#),
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -800,6 +816,10 @@ fn the_page_does_the_whole_chatpdf_round_in_headless_chromium() {
     assert_eq!(status, StatusCode::OK, "{alone}");
     assert_eq!(alone["grounded"], false, "{alone}");
 
+    // The Filters panel reaches the API: a search kept to HTML finds HTML only.
+    let filtered = strings(&out["filtered_search"]["sources"]);
+    assert!(!filtered.is_empty(), "{out}");
+    assert!(filtered.iter().all(|s| s.contains(".html:")), "{out}");
     assert_eq!(
         out["confirmation"], "Delete prompt-injection-and-safety.pdf?",
         "{out}"
@@ -1711,4 +1731,35 @@ fn a_watched_folder_is_searchable_as_it_changes() {
         "{}",
         server.log.lock().unwrap()
     );
+}
+
+/// The filter fields of `/v1/search` and `/v1/ask` reach the store: every hit and every source
+/// passes them.
+#[test]
+fn search_and_ask_keep_to_their_filters() {
+    let server = start_with(&["--answer-mode", "extract"]);
+    let (status, found) = post(
+        &server,
+        "/v1/search",
+        json!({ "query": "How does a model call a tool?", "k": 10, "types": ["html"],
+                "modified_after": "2000-01-01" }),
+    );
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let hits = found["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{found}");
+    for hit in hits {
+        assert!(hit["path"].as_str().unwrap().ends_with(".html"), "{found}");
+    }
+    let (status, answer) = post(
+        &server,
+        "/v1/ask",
+        json!({ "question": "检索增强生成如何建立索引？", "paths": ["zh/*.md"] }),
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let sources = answer["sources"].as_array().unwrap();
+    assert!(!sources.is_empty(), "{answer}");
+    for source in sources {
+        let path = source["path"].as_str().unwrap();
+        assert!(path.starts_with("zh/") && path.ends_with(".md"), "{answer}");
+    }
 }

@@ -67,6 +67,25 @@ fn qdrant_server_store_ingests_searches_and_syncs() {
         hits.iter().all(|h| h["path"] == "en/prompting.md"),
         "{kept}"
     );
+    let kept = run_json(docent_q().args([
+        "search",
+        "How does LoRA reduce memory?",
+        "--path",
+        "zh/**",
+        "--type",
+        "md",
+        "--modified-after",
+        "2000-01-01",
+        "--json",
+    ]));
+    let hits = kept["hits"].as_array().unwrap();
+    assert!(!hits.is_empty(), "{kept}");
+    assert!(
+        hits.iter()
+            .all(|h| h["path"].as_str().unwrap().starts_with("zh/")
+                && h["path"].as_str().unwrap().ends_with(".md")),
+        "{kept}"
+    );
 
     std::fs::remove_file(folder.join("en/fine-tuning.txt")).unwrap();
     let deleted = run_json(docent_q().arg("ingest").arg(&folder).arg("--json"));

@@ -122,6 +122,8 @@ enum Prepared {
         chunks: Vec<TextChunk>,
         terms: Sparse,
         existed: bool,
+        kind: &'static str,
+        modified: Option<u64>,
     },
     Unchanged,
     Unsupported,
@@ -150,14 +152,19 @@ fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> Str
 }
 
 /// Changes whenever this crate would index the same text differently (what `indexed_text` holds).
-const INDEX_VERSION: &str = "docent-index-1";
+/// 2: points carry their document's kind and modification time (for filters).
+const INDEX_VERSION: &str = "docent-index-2";
+
+/// What was read of a source: its format, its bytes, and when its file was last modified
+/// (Unix seconds; `None` for a document from memory).
+type Read = (Format, Vec<u8>, Option<u64>);
 
 /// Reads a source's bytes and format; `Err` is the finished verdict (unsupported, too large, unreadable).
 #[expect(
     clippy::result_large_err,
     reason = "one verdict per file, passed on as it is: boxing it would buy nothing"
 )]
-fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), Prepared> {
+fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
     let failed = |error: String| {
         Prepared::Failed(Failure {
             path: source.display(),
@@ -173,7 +180,7 @@ fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), P
                     reason,
                 });
             }
-            Ok((*format, bytes.clone()))
+            Ok((*format, bytes.clone(), None))
         }
         Origin::File(abs) => {
             let format = Format::of(abs).ok_or(Prepared::Unsupported)?;
@@ -204,7 +211,12 @@ fn read(source: &Source, options: &IngestOptions) -> Result<(Format, Vec<u8>), P
                     reason,
                 });
             }
-            Ok((format, bytes))
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs());
+            Ok((format, bytes, modified))
         }
     }
 }
@@ -235,7 +247,7 @@ fn prepare(
     options: &IngestOptions,
     embedder_id: &str,
 ) -> Prepared {
-    let (format, bytes) = match read(&source, options) {
+    let (format, bytes, modified) = match read(&source, options) {
         Ok(read) => read,
         Err(verdict) => return verdict,
     };
@@ -256,6 +268,8 @@ fn prepare(
                 chunks,
                 terms,
                 existed: existing.is_some(),
+                kind: format.kind(),
+                modified,
             }
         }
         Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped {
@@ -277,6 +291,8 @@ struct Pending {
     terms: Sparse,
     chunks: Vec<TextChunk>,
     existed: bool,
+    kind: &'static str,
+    modified: Option<u64>,
 }
 
 /// Steps 4 and 5: embeds the pending documents' chunks in one batch, then replaces each
@@ -327,6 +343,8 @@ fn write_batch(
                     headings: chunk.headings.clone(),
                     text: chunk.text.clone(),
                     ingested_at: now,
+                    kind: doc.kind.to_string(),
+                    modified: doc.modified.unwrap_or(now),
                 },
             });
         }
@@ -441,6 +459,8 @@ pub fn ingest_sources(
                     chunks,
                     terms,
                     existed,
+                    kind,
+                    modified,
                 } => {
                     pending.push(Pending {
                         source,
@@ -449,6 +469,8 @@ pub fn ingest_sources(
                         chunks,
                         terms,
                         existed,
+                        kind,
+                        modified,
                     });
                 }
                 Prepared::Unchanged => report.unchanged += 1,
@@ -672,7 +694,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            matches!(read(&walked[0], &options), Ok((_, bytes)) if bytes == b"Kettles boil water.")
+            matches!(read(&walked[0], &options), Ok((_, bytes, _)) if bytes == b"Kettles boil water.")
         );
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
@@ -686,7 +708,9 @@ mod tests {
                 assert!(failure.error.contains("symbolic link"), "{failure:?}")
             }
             Err(_) => panic!("not a failure"),
-            Ok((_, bytes)) => panic!("read through the link: {}", String::from_utf8_lossy(&bytes)),
+            Ok((_, bytes, _)) => {
+                panic!("read through the link: {}", String::from_utf8_lossy(&bytes))
+            }
         }
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();

@@ -132,9 +132,40 @@ pub(crate) struct SearchRequest {
     /// dense, lexical or hybrid (the server's default).
     #[schema(value_type = Option<String>)]
     mode: Option<Mode>,
+    #[serde(flatten)]
+    filter: FilterFields,
+}
+
+/// Which documents a search or an answer may draw on; every field set must pass.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct FilterFields {
     /// Only chunks of these documents (ids from `GET /v1/documents`; at most 100).
     #[serde(default)]
     documents: Vec<String>,
+    /// Only documents whose path in its folder matches one of these globs (`*` within a
+    /// folder, `**` across; at most 32).
+    #[serde(default)]
+    paths: Vec<String>,
+    /// Only documents of these types: md, html, pdf, text, code.
+    #[serde(default)]
+    types: Vec<String>,
+    /// Only documents whose file was modified after this day (`2026-03-01`) or RFC 3339 time.
+    modified_after: Option<String>,
+}
+
+impl FilterFields {
+    fn filter(self) -> Result<Filter, ApiError> {
+        Ok(Filter {
+            documents: self.documents,
+            paths: self.paths,
+            kinds: self.types,
+            modified_after: self
+                .modified_after
+                .as_deref()
+                .map(Filter::time)
+                .transpose()?,
+        })
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -154,9 +185,7 @@ pub(crate) async fn search(
     let engine = state.engine.clone();
     let k = request.k.unwrap_or(DEFAULT_SEARCH_K);
     let mode = request.mode.unwrap_or(state.defaults.mode);
-    let filter = Filter {
-        documents: request.documents,
-    };
+    let filter = request.filter.filter()?;
     let hits = tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode, &filter))
         .await??;
     Ok(Json(SearchResponse { hits }))
@@ -176,9 +205,8 @@ pub(crate) struct AskRequest {
     stream: bool,
     max_tokens: Option<usize>,
     temperature: Option<f64>,
-    /// Only chunks of these documents (ids from `GET /v1/documents`; at most 100).
-    #[serde(default)]
-    documents: Vec<String>,
+    #[serde(flatten)]
+    filter: FilterFields,
     /// The user's earlier questions in this conversation, oldest first (at most 32): a
     /// follow-up is searched for with their topic carried over, and the answer's `query` says
     /// what was searched for.
@@ -220,9 +248,7 @@ pub(crate) async fn ask(
         request.max_tokens,
         request.temperature,
     );
-    options.filter = Filter {
-        documents: request.documents,
-    };
+    options.filter = request.filter.filter()?;
     options.earlier = request.earlier;
     if !request.stream {
         return Ok(Json(answer(&state, request.question, options).await?).into_response());

@@ -602,6 +602,8 @@ mod tests {
                     headings: Vec::new(),
                     text: text.to_string(),
                     ingested_at: 0,
+                    kind: "md".into(),
+                    modified: 0,
                 },
             })
             .collect();
@@ -668,6 +670,7 @@ mod tests {
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
         let too_many = Filter {
             documents: vec!["a.md".into(); MAX_FILTER_DOCUMENTS + 1],
+            ..Default::default()
         };
         let err = engine
             .search("tea", 3, Mode::Hybrid, &too_many)
@@ -682,6 +685,7 @@ mod tests {
         let engine = engine(None);
         let only_apt = Filter {
             documents: vec!["apt.md".into()],
+            ..Default::default()
         };
         for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
             let hits = engine

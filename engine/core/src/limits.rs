@@ -4,7 +4,7 @@
 
 use crate::engine::AskOptions;
 use crate::error::{Error, Result};
-use crate::store::Filter;
+use crate::store::{Filter, KINDS};
 
 /// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
 pub const MAX_K: usize = 1000;
@@ -39,12 +39,29 @@ pub const MAX_FILTER_DOCUMENTS: usize = 100;
 /// ignored by the caller or refused here: only the last few carry a topic).
 pub const MAX_EARLIER_QUESTIONS: usize = 32;
 
-/// Rejects a filter naming more documents than [`MAX_FILTER_DOCUMENTS`].
+/// The most path globs one filter may hold.
+pub const MAX_FILTER_PATHS: usize = 32;
+
+/// Rejects a filter naming more documents than [`MAX_FILTER_DOCUMENTS`] or more globs than
+/// [`MAX_FILTER_PATHS`], an invalid glob, or a kind no document has.
 pub fn check_filter(filter: &Filter) -> Result<()> {
     let n = filter.documents.len();
     if n > MAX_FILTER_DOCUMENTS {
         return Err(Error::InvalidInput(format!(
             "a search may be restricted to at most {MAX_FILTER_DOCUMENTS} documents, got {n}"
+        )));
+    }
+    let n = filter.paths.len();
+    if n > MAX_FILTER_PATHS {
+        return Err(Error::InvalidInput(format!(
+            "a search may name at most {MAX_FILTER_PATHS} path globs, got {n}"
+        )));
+    }
+    filter.path_matcher()?;
+    if let Some(kind) = filter.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+        return Err(Error::InvalidInput(format!(
+            "no document is of type {kind:?}; the types are {}",
+            KINDS.join(", ")
         )));
     }
     Ok(())

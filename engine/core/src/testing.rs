@@ -180,7 +180,7 @@ impl VectorStore for MemoryStore {
         let points = self.points.lock().unwrap();
         let mut scored: Vec<(f32, &Point)> = points
             .iter()
-            .filter(|p| filter.admits(&p.payload.doc_id))
+            .filter(|p| filter.admits(&p.payload))
             .filter_map(|p| {
                 let score = match query {
                     StoreQuery::Dense(v) => v.iter().zip(&p.vector).map(|(a, b)| a * b).sum(),
@@ -326,7 +326,8 @@ impl VectorStore for FixedStore {
         Ok(self
             .hits
             .iter()
-            .filter(|h| filter.admits(&h.doc_id))
+            // Hits carry no kind or date: only the documents filter applies here.
+            .filter(|h| filter.documents.is_empty() || filter.documents.contains(&h.doc_id))
             .take(k)
             .cloned()
             .collect())

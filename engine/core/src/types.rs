@@ -30,6 +30,13 @@ pub struct ChunkPayload {
     /// docent recorded it).
     #[serde(default)]
     pub ingested_at: u64,
+    /// The document's kind: `md`, `html`, `pdf`, `text` or `code` (filters name it).
+    #[serde(default)]
+    pub kind: String,
+    /// When the document's file was last modified, as of this version (Unix seconds; for a
+    /// document from memory, when it was ingested).
+    #[serde(default)]
+    pub modified: u64,
 }
 
 /// One retrieved chunk with its similarity score (higher is better).

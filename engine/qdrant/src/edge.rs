@@ -4,13 +4,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
+use ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
-    EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter,
-    JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStruct, QueryEnum, QueryRequestBuilder,
-    ScoringQuery, ScrollRequestBuilder, SparseVector, UpdateOperation, Vector, VectorInternal,
-    Vectors, WithPayloadInterface,
+    EdgeSparseVectorParams, EdgeVectorParams, FacetRequest, FacetValue, FieldCondition,
+    FieldIndexOperations, Filter, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
+    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, QueryEnum,
+    QueryRequestBuilder, Range, ScoringQuery, ScrollRequestBuilder, SparseVector, UpdateOperation,
+    Vector, VectorInternal, Vectors, WithPayloadInterface,
 };
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
@@ -78,26 +79,46 @@ impl EdgeStore {
                 .build();
             let shard = EdgeShard::new(&shard_dir, config)
                 .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
-            shard
-                .update(UpdateOperation::FieldIndexOperation(
-                    FieldIndexOperations::CreateIndex(CreateIndex {
-                        field_name: json_path(layout::DOC_ID),
-                        field_schema: Some(PayloadFieldSchema::FieldType(
-                            PayloadSchemaType::Keyword,
-                        )),
-                    }),
-                ))
-                .map_err(|e| anyhow!("indexing doc_id: {e}"))?;
+            index_payload(&shard)?;
             // Written last: a folder without it is an unfinished creation and is created again.
             std::fs::write(&meta_path, serde_json::to_vec_pretty(meta)?)?;
             shard
         };
+        // A store made by an older docent lacks the indexes filters read.
+        index_payload(&shard)?;
         Ok(EdgeStore {
             shard,
             meta: meta.clone(),
             _lock: lock,
         })
     }
+}
+
+/// Creates the payload indexes of [`layout::INDEXES`] the shard does not have yet.
+fn index_payload(shard: &EdgeShard) -> Result<()> {
+    let existing = shard
+        .info()
+        .map_err(|e| anyhow!("reading the store's indexes: {e}"))?
+        .payload_schema;
+    for (field, kind) in layout::INDEXES {
+        let path = json_path(field);
+        if existing.contains_key(&path) {
+            continue;
+        }
+        let schema = match kind {
+            layout::IndexType::Keyword => PayloadSchemaType::Keyword,
+            layout::IndexType::Integer => PayloadSchemaType::Integer,
+        };
+        shard
+            .update(UpdateOperation::FieldIndexOperation(
+                FieldIndexOperations::CreateIndex(CreateIndex {
+                    field_name: path,
+                    field_schema: Some(PayloadFieldSchema::FieldType(schema)),
+                }),
+            ))
+            .map_err(|e| anyhow!("indexing {field}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Locks the store folder `dir` for this process. The shard locks its write-ahead log too, but
@@ -128,14 +149,51 @@ fn json_path(field: &str) -> JsonPath {
         .expect("payload field names are valid JSON paths")
 }
 
-/// A search filter as the shard's own: a match on the indexed `doc_id` field.
-fn search_filter(filter: &docent_core::store::Filter) -> Option<Filter> {
-    (!filter.is_everything()).then(|| {
-        Filter::new_must(Condition::Field(FieldCondition::new_match(
-            json_path(layout::DOC_ID),
-            Match::from(filter.documents.clone()),
-        )))
-    })
+/// A search filter's conditions as the shard's own (on indexed payload fields).
+fn native_filter(conditions: Vec<layout::Condition>) -> Filter {
+    let must = conditions
+        .into_iter()
+        .map(|condition| {
+            Condition::Field(match condition {
+                layout::Condition::AnyOf { field, values } => {
+                    FieldCondition::new_match(json_path(field), Match::from(values))
+                }
+                layout::Condition::Above { field, bound } => FieldCondition::new_range(
+                    json_path(field),
+                    Range {
+                        gt: Some(OrderedFloat(bound as f64)),
+                        gte: None,
+                        lt: None,
+                        lte: None,
+                    },
+                ),
+            })
+        })
+        .collect();
+    Filter {
+        must: Some(must),
+        ..Default::default()
+    }
+}
+
+impl EdgeStore {
+    /// The distinct document paths the store holds (from the path index).
+    fn paths(&self) -> Result<Vec<String>> {
+        let mut request = FacetRequest::new(json_path(layout::PATH));
+        request.limit = usize::MAX;
+        let found = self
+            .shard
+            .facet(request)
+            .map_err(|e| anyhow!("listing the store's paths: {e}"))?;
+        Ok(found
+            .hits
+            .into_iter()
+            .filter_map(|hit| match hit.value {
+                FacetValue::Keyword(path) => Some(path),
+                _ => None,
+            })
+            .collect())
+    }
 }
 
 fn doc_filter(doc_id: &str) -> Filter {
@@ -237,8 +295,11 @@ impl VectorStore for EdgeStore {
         let mut request = QueryRequestBuilder::new(k)
             .with_payload(WithPayloadInterface::Bool(true))
             .query(nearest);
-        if let Some(filter) = search_filter(filter) {
-            request = request.filter(filter);
+        if !filter.is_everything() {
+            match layout::conditions(filter, || self.paths())? {
+                Some(conditions) => request = request.filter(native_filter(conditions)),
+                None => return Ok(Vec::new()),
+            }
         }
         let request = request.build();
         let found = self
@@ -300,6 +361,8 @@ mod tests {
             headings: Vec::new(),
             text: format!("{doc}#{chunk}"),
             ingested_at: 0,
+            kind: if doc == "a" { "md" } else { "pdf" }.into(),
+            modified: if doc == "a" { 100 } else { 200 },
         };
         Point {
             vector: vector.to_vec(),
@@ -369,6 +432,7 @@ mod tests {
         // A filter applies inside every channel's search.
         let only_b = docent_core::store::Filter {
             documents: vec!["b".into()],
+            ..Default::default()
         };
         assert_eq!(
             names_in(&store, StoreQuery::Dense(vec![1.0, 0.0]), &only_b),
@@ -379,5 +443,29 @@ mod tests {
             names_in(&store, StoreQuery::Documents(vec![(7, 1.0)]), &only_b),
             ["b#0"]
         );
+        // Kinds, times and path globs too, each on its indexed field.
+        let dense = || StoreQuery::Dense(vec![1.0, 0.0]);
+        let pdfs = docent_core::store::Filter {
+            kinds: vec!["pdf".into()],
+            ..Default::default()
+        };
+        assert_eq!(names_in(&store, dense(), &pdfs), ["b#1", "b#0"]);
+        let recent = docent_core::store::Filter {
+            modified_after: Some(150),
+            ..Default::default()
+        };
+        assert_eq!(names_in(&store, dense(), &recent), ["b#1", "b#0"]);
+        let glob = |g: &str| docent_core::store::Filter {
+            paths: vec![g.into()],
+            ..Default::default()
+        };
+        assert_eq!(names_in(&store, dense(), &glob("[a]")), ["a#0", "a#1"]);
+        assert!(names_in(&store, dense(), &glob("c*")).is_empty());
+        let both = docent_core::store::Filter {
+            kinds: vec!["md".into()],
+            modified_after: Some(150),
+            ..Default::default()
+        };
+        assert!(names_in(&store, dense(), &both).is_empty());
     }
 }

@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use docent_core::lexical::Sparse;
-use docent_core::store::{ListingPayload, Point, StoreQuery};
+use docent_core::store::{Filter, ListingPayload, Point, StoreQuery};
 use docent_core::types::{ChunkPayload, Hit};
 
 /// The dense vector's name (cosine distance).
@@ -16,6 +16,88 @@ pub const LEXICAL: &str = "bm25";
 pub const DOCUMENT: &str = "bm25_document";
 /// The payload field documents are found and deleted by; both stores index it as a keyword.
 pub const DOC_ID: &str = "doc_id";
+/// A document's path in its folder: path globs match it.
+pub const PATH: &str = "path";
+/// A document's kind (md, html, pdf, text, code).
+pub const KIND: &str = "kind";
+/// When a document's file was last modified (Unix seconds).
+pub const MODIFIED: &str = "modified";
+
+/// How a payload field is indexed.
+pub enum IndexType {
+    /// Exact string values.
+    Keyword,
+    /// Whole numbers, for ranges.
+    Integer,
+}
+
+/// The payload fields both stores index: what documents are deleted by and filters read. A
+/// store missing one (made by an older docent) gets it when opened.
+pub const INDEXES: [(&str, IndexType); 4] = [
+    (DOC_ID, IndexType::Keyword),
+    (PATH, IndexType::Keyword),
+    (KIND, IndexType::Keyword),
+    (MODIFIED, IndexType::Integer),
+];
+
+/// One condition of a search filter, before a client library's types.
+pub enum Condition {
+    /// The field holds one of these values.
+    AnyOf {
+        /// The payload field.
+        field: &'static str,
+        /// The values admitted.
+        values: Vec<String>,
+    },
+    /// The field holds a number greater than this.
+    Above {
+        /// The payload field.
+        field: &'static str,
+        /// The bound, excluded.
+        bound: u64,
+    },
+}
+
+/// The conditions of `filter`, all of which a point must meet, or `None` when no point can (no
+/// stored path matches its globs). Globs are matched against the store's distinct document
+/// paths (`paths`, asked only when the filter has globs), which become an exact match on the
+/// indexed path field.
+pub fn conditions(
+    filter: &Filter,
+    paths: impl FnOnce() -> Result<Vec<String>>,
+) -> Result<Option<Vec<Condition>>> {
+    let mut conditions = Vec::new();
+    if !filter.documents.is_empty() {
+        conditions.push(Condition::AnyOf {
+            field: DOC_ID,
+            values: filter.documents.clone(),
+        });
+    }
+    if !filter.paths.is_empty() {
+        let stored = paths()?;
+        let matching = filter.matching_paths(stored.iter().map(String::as_str))?;
+        if matching.is_empty() {
+            return Ok(None);
+        }
+        conditions.push(Condition::AnyOf {
+            field: PATH,
+            values: matching,
+        });
+    }
+    if !filter.kinds.is_empty() {
+        conditions.push(Condition::AnyOf {
+            field: KIND,
+            values: filter.kinds.clone(),
+        });
+    }
+    if let Some(bound) = filter.modified_after {
+        conditions.push(Condition::Above {
+            field: MODIFIED,
+            bound,
+        });
+    }
+    Ok(Some(conditions))
+}
 
 /// A vector as stored or queried, before a client library's own types.
 pub enum Vector {

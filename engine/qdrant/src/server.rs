@@ -5,11 +5,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FieldType, Filter, Modifier, NamedVectors,
-    PayloadIncludeSelector, PointId, PointStruct, Query, QueryPointsBuilder, ScrollPointsBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
-    VectorInput, VectorParamsBuilder, VectorsConfigBuilder, point_id::PointIdOptions,
-    vectors_config::Config, with_payload_selector::SelectorOptions,
+    DeletePointsBuilder, Distance, FacetCountsBuilder, FieldType, Filter, Modifier, NamedVectors,
+    PayloadIncludeSelector, PointId, PointStruct, Query, QueryPointsBuilder, Range,
+    ScrollPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
+    facet_value, point_id::PointIdOptions, vectors_config::Config,
+    with_payload_selector::SelectorOptions,
 };
 use tokio::runtime::Runtime;
 
@@ -94,13 +95,62 @@ impl QdrantServerStore {
                     )
                     .await
                     .with_context(|| format!("creating Qdrant collection {name}"))?;
+            }
+            // The payload indexes of the layout, also on a collection an older docent made.
+            let info = self.client.collection_info(name).await?;
+            let existing = info.result.map(|i| i.payload_schema).unwrap_or_default();
+            for (field, kind) in layout::INDEXES {
+                if existing.contains_key(field) {
+                    continue;
+                }
+                let kind = match kind {
+                    layout::IndexType::Keyword => FieldType::Keyword,
+                    layout::IndexType::Integer => FieldType::Integer,
+                };
                 self.client
-                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, layout::DOC_ID, FieldType::Keyword).wait(true))
-                    .await?;
+                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, field, kind).wait(true))
+                    .await
+                    .with_context(|| format!("indexing {field} in Qdrant collection {name}"))?;
             }
             Ok(())
         })
     }
+
+    /// The distinct document paths the collection holds (from the path index).
+    fn paths(&self) -> Result<Vec<String>> {
+        let found = self
+            .runtime
+            .block_on(
+                self.client.facet(
+                    FacetCountsBuilder::new(&self.collection, layout::PATH)
+                        .limit(u64::MAX)
+                        .exact(false),
+                ),
+            )
+            .context("listing the paths in Qdrant")?;
+        Ok(found
+            .hits
+            .into_iter()
+            .filter_map(|hit| match hit.value?.variant? {
+                facet_value::Variant::StringValue(path) => Some(path),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// A search filter's conditions as the server's own (on indexed payload fields).
+fn native_filter(conditions: Vec<layout::Condition>) -> Filter {
+    Filter::must(conditions.into_iter().map(|condition| match condition {
+        layout::Condition::AnyOf { field, values } => Condition::matches(field, values),
+        layout::Condition::Above { field, bound } => Condition::range(
+            field,
+            Range {
+                gt: Some(bound as f64),
+                ..Default::default()
+            },
+        ),
+    }))
 }
 
 fn payload_json(
@@ -211,12 +261,11 @@ impl VectorStore for QdrantServerStore {
             .with_payload(true)
             .query(nearest)
             .using(using);
-        // A match on the indexed `doc_id` field, applied by the server inside the search.
         if !filter.is_everything() {
-            request = request.filter(Filter::must([Condition::matches(
-                layout::DOC_ID,
-                filter.documents.clone(),
-            )]));
+            match layout::conditions(filter, || self.paths())? {
+                Some(conditions) => request = request.filter(native_filter(conditions)),
+                None => return Ok(Vec::new()),
+            }
         }
         let found = self
             .runtime

@@ -40,23 +40,97 @@ pub enum StoreQuery {
     Documents(Sparse),
 }
 
-/// Which chunks a search may return; the default, everything. Stores apply it inside the
-/// search (on an indexed payload field), so every channel ranks only what it admits.
+/// Which chunks a search may return; the default, everything. A chunk must pass every field
+/// that is set. Stores apply it inside the search, on indexed payload fields, so every channel
+/// ranks only what it admits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// Only chunks of these documents (their ids); empty: every document.
     pub documents: Vec<String>,
+    /// Only documents whose path in its folder matches one of these globs (`*` and `?` within
+    /// a folder, `**` across folders, `[ab]`, `{md,txt}`); empty: any path.
+    pub paths: Vec<String>,
+    /// Only documents of these kinds (`md`, `html`, `pdf`, `text`, `code`); empty: any kind.
+    pub kinds: Vec<String>,
+    /// Only documents whose file was last modified after this (Unix seconds).
+    pub modified_after: Option<u64>,
 }
 
+/// The kinds of document a filter may name.
+pub const KINDS: [&str; 5] = ["md", "html", "pdf", "text", "code"];
+
 impl Filter {
+    /// A time as filters take it, in Unix seconds: a day (`2026-03-01`, its start in UTC) or
+    /// an RFC 3339 time (`2026-03-01T12:00:00Z`, `…+08:00`).
+    pub fn time(text: &str) -> crate::error::Result<u64> {
+        let text = text.trim();
+        let seconds = match text.parse::<jiff::civil::Date>() {
+            Ok(day) => jiff::tz::TimeZone::UTC
+                .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+                .map(|t| t.as_second()),
+            Err(_) => text.parse::<jiff::Timestamp>().map(|t| t.as_second()),
+        }
+        .map_err(|_| {
+            crate::Error::InvalidInput(format!(
+                "{text:?} is not a date: give a day (2026-03-01) or an RFC 3339 time (2026-03-01T12:00:00Z)"
+            ))
+        })?;
+        Ok(seconds.max(0) as u64)
+    }
+
     /// Whether it admits every chunk.
     pub fn is_everything(&self) -> bool {
         self.documents.is_empty()
+            && self.paths.is_empty()
+            && self.kinds.is_empty()
+            && self.modified_after.is_none()
     }
 
-    /// Whether it admits the chunks of document `doc_id`.
-    pub fn admits(&self, doc_id: &str) -> bool {
-        self.is_everything() || self.documents.iter().any(|d| d == doc_id)
+    /// The path globs as one matcher (`None`: no path globs); an invalid glob is the caller's
+    /// mistake.
+    pub fn path_matcher(&self) -> crate::error::Result<Option<globset::GlobSet>> {
+        if self.paths.is_empty() {
+            return Ok(None);
+        }
+        let mut set = globset::GlobSetBuilder::new();
+        for glob in &self.paths {
+            let glob = globset::GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| crate::Error::InvalidInput(format!("path glob {glob:?}: {e}")))?;
+            set.add(glob);
+        }
+        set.build()
+            .map(Some)
+            .map_err(|e| crate::Error::InvalidInput(format!("path globs: {e}")))
+    }
+
+    /// Of `paths` (the store's distinct document paths), those its globs admit; every one when
+    /// it has none.
+    pub fn matching_paths<'a>(
+        &self,
+        paths: impl IntoIterator<Item = &'a str>,
+    ) -> crate::error::Result<Vec<String>> {
+        let matcher = self.path_matcher()?;
+        Ok(paths
+            .into_iter()
+            .filter(|p| matcher.as_ref().is_none_or(|m| m.is_match(p)))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Whether it admits a chunk with this payload (what the in-memory fakes apply; real
+    /// stores translate the filter into their own).
+    pub fn admits(&self, payload: &ChunkPayload) -> bool {
+        let matches_path = self
+            .path_matcher()
+            .ok()
+            .flatten()
+            .is_none_or(|m| m.is_match(&payload.path));
+        (self.documents.is_empty() || self.documents.contains(&payload.doc_id))
+            && matches_path
+            && (self.kinds.is_empty() || self.kinds.contains(&payload.kind))
+            && self.modified_after.is_none_or(|t| payload.modified > t)
     }
 }
 
@@ -195,6 +269,77 @@ pub fn check_pairing(embedder: &dyn crate::Embedder, store: &dyn VectorStore) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn payload(path: &str, kind: &str, modified: u64) -> ChunkPayload {
+        ChunkPayload {
+            root: "/r".into(),
+            path: path.into(),
+            doc_id: path.into(),
+            content_hash: "h".into(),
+            chunk_index: 0,
+            chunk_count: 1,
+            start_line: 1,
+            end_line: 1,
+            headings: Vec::new(),
+            text: String::new(),
+            ingested_at: 0,
+            kind: kind.into(),
+            modified,
+        }
+    }
+
+    #[test]
+    fn a_filter_admits_what_passes_every_field_it_sets() {
+        let docs = [
+            payload("guide/install.md", "md", 100),
+            payload("guide/deep/faq.md", "md", 300),
+            payload("manual.pdf", "pdf", 300),
+        ];
+        let admitted = |filter: &Filter| -> Vec<&str> {
+            docs.iter()
+                .filter(|p| filter.admits(p))
+                .map(|p| p.path.as_str())
+                .collect()
+        };
+        assert_eq!(admitted(&Filter::default()).len(), 3);
+        let globs = |g: &[&str]| Filter {
+            paths: g.iter().map(|g| g.to_string()).collect(),
+            ..Default::default()
+        };
+        // `*` stays within a folder, `**` crosses them.
+        assert_eq!(admitted(&globs(&["guide/*.md"])), ["guide/install.md"]);
+        assert_eq!(
+            admitted(&globs(&["guide/**"])),
+            ["guide/install.md", "guide/deep/faq.md"]
+        );
+        assert_eq!(
+            admitted(&globs(&["*.pdf", "**/faq.md"])),
+            ["guide/deep/faq.md", "manual.pdf"]
+        );
+        let recent_md = Filter {
+            kinds: vec!["md".into()],
+            modified_after: Some(200),
+            ..Default::default()
+        };
+        assert_eq!(admitted(&recent_md), ["guide/deep/faq.md"]);
+        assert_eq!(
+            Filter::default().matching_paths(["a.md", "b.pdf"]).unwrap(),
+            ["a.md", "b.pdf"]
+        );
+        assert!(globs(&["[unclosed"]).path_matcher().is_err());
+    }
+
+    #[test]
+    fn times_are_days_or_rfc3339() {
+        assert_eq!(Filter::time("1970-01-02").unwrap(), 86_400);
+        assert_eq!(
+            Filter::time("2026-03-01T00:00:00Z").unwrap(),
+            Filter::time("2026-03-01").unwrap()
+        );
+        assert_eq!(Filter::time("1970-01-01T08:00:00+08:00").unwrap(), 0);
+        let err = Filter::time("last week").unwrap_err().to_string();
+        assert!(err.contains("not a date"), "{err}");
+    }
 
     fn listed(doc: &str, hash: &str, count: u32) -> ListingPayload {
         ListingPayload {
