@@ -1652,9 +1652,20 @@ fn the_openapi_description_lists_every_route() {
             "no schema {schema}"
         );
     }
-    assert_eq!(
-        spec["components"]["schemas"]["SearchRequest"]["required"],
-        json!(["query"])
+    // The filter fields are a schema of their own, flattened in (an allOf).
+    let search = &spec["components"]["schemas"]["SearchRequest"];
+    let parts = search["allOf"].as_array().cloned().unwrap_or_default();
+    let required: Vec<&Value> = std::iter::once(search)
+        .chain(parts.iter())
+        .filter_map(|part| part["required"].as_array())
+        .flatten()
+        .collect();
+    assert_eq!(required, [&json!("query")], "{search}");
+    assert!(
+        parts
+            .iter()
+            .any(|p| p["$ref"] == "#/components/schemas/FilterFields"),
+        "{search}"
     );
     assert_eq!(
         spec["components"]["securitySchemes"]["bearer"]["scheme"],
