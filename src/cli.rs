@@ -20,7 +20,7 @@ use docent_generate::Device;
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
 use docent_server::ConnectionLimits;
 
-use crate::{output, setup};
+use crate::{bench_store, output, setup};
 use docent_eval::run;
 
 #[derive(Parser)]
@@ -372,6 +372,24 @@ pub enum Bench {
         #[command(flatten)]
         generator: GeneratorArgs,
     },
+    /// The store at scale: fills a fresh embedded store with synthetic points in docent's
+    /// layout and prints insert time, memory, disk and search latency per channel
+    Store {
+        /// Points (chunks) to write
+        #[arg(long, default_value_t = 10_000)]
+        points: usize,
+        /// Searches timed per channel
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// The folder to fill (must be empty or absent; removed afterwards unless --keep)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the filled store
+        #[arg(long)]
+        keep: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
@@ -618,6 +636,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let generator = setup::gguf_generator(&args.store, &generator)?;
             let (_, stats) = generator.continue_text(&text, prompt_tokens, tokens)?;
             let figures = output::GenerationFigures::new(&stats);
+            if json {
+                print_json(&figures)?
+            } else {
+                figures.print()
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(Bench::Store {
+            points,
+            queries,
+            dir,
+            keep,
+            json,
+        }) => {
+            let dir = dir.unwrap_or_else(|| bench_store::default_dir(points));
+            let embedder = setup::embedder(&args.store)?;
+            let figures = bench_store::run(&dir, points, queries, embedder, !json);
+            if !keep {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let figures = figures?;
             if json {
                 print_json(&figures)?
             } else {

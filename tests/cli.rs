@@ -824,3 +824,56 @@ fn ingest_watch_follows_a_folder_until_interrupted() {
     assert_eq!(documents(&store), documents(&fresh));
     assert_eq!(documents(&store)[0].0, "kettles.md");
 }
+
+/// `bench store` fills a fresh store, reports every figure, and removes the store unless kept;
+/// it refuses to fill a folder that holds something.
+#[test]
+fn bench_store_reports_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let filled = dir.path().join("bench");
+    let figures = run_json(
+        docent(&dir.path().join("store"))
+            .args([
+                "bench",
+                "store",
+                "--points",
+                "3000",
+                "--queries",
+                "5",
+                "--json",
+                "--keep",
+            ])
+            .arg("--dir")
+            .arg(&filled),
+    );
+    assert_eq!(figures["points"], 3000, "{figures}");
+    for figure in ["insert_points_per_second", "disk_mb", "peak_rss_mb"] {
+        assert!(
+            figures[figure].as_f64().is_some_and(|f| f > 0.0),
+            "{figure}: {figures}"
+        );
+    }
+    for channel in [
+        "dense_ms",
+        "lexical_ms",
+        "hybrid_ms",
+        "hybrid_end_to_end_ms",
+    ] {
+        let (p50, p95) = (
+            figures[channel][0].as_f64().unwrap(),
+            figures[channel][1].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p95, "{channel}: {figures}");
+    }
+    assert!(
+        filled.join("docent.json").is_file(),
+        "--keep keeps the store"
+    );
+    let refused = docent(&dir.path().join("store"))
+        .args(["bench", "store", "--points", "10", "--dir"])
+        .arg(&filled)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not empty"));
+}

@@ -219,11 +219,25 @@ impl Engine {
                 Some(dense),
             ));
         }
+        let hits = self.search_hybrid(&dense, terms, Language::detect(query), k, filter)?;
+        Ok((hits, Some(dense)))
+    }
+
+    /// Hybrid search for a query already embedded (`dense`) and cut into BM25 terms (in
+    /// `language`): the three channels searched and fused, as [`Self::search`] does once it has
+    /// embedded the query (benchmarks time the store through it).
+    pub fn search_hybrid(
+        &self,
+        dense: &[f32],
+        terms: lexical::Sparse,
+        language: Language,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>> {
         let candidates = k.max(FUSION_CANDIDATES);
-        let [dense_weight, lexical_weight, document_weight] =
-            self.fusion_weights(Language::detect(query));
+        let [dense_weight, lexical_weight, document_weight] = self.fusion_weights(language);
         let channels = [
-            (StoreQuery::Dense(dense.clone()), dense_weight, false),
+            (StoreQuery::Dense(dense.to_vec()), dense_weight, false),
             (StoreQuery::Lexical(terms.clone()), lexical_weight, false),
             (StoreQuery::Documents(terms), document_weight, true),
         ]
@@ -238,7 +252,7 @@ impl Engine {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-        Ok((fusion::fuse(channels, self.fusion, k), Some(dense)))
+        Ok(fusion::fuse(channels, self.fusion, k))
     }
 
     /// How much each channel counts in fusion: an embedder that cannot read the question's

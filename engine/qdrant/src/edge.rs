@@ -177,6 +177,16 @@ fn native_filter(conditions: Vec<layout::Condition>) -> Filter {
 }
 
 impl EdgeStore {
+    /// How many dense vectors sit in an HNSW index (the rest are searched exhaustively: small
+    /// segments, below the optimizer's indexing threshold).
+    pub fn indexed_vectors(&self) -> Result<usize> {
+        Ok(self
+            .shard
+            .info()
+            .map_err(|e| anyhow!("reading the store's state: {e}"))?
+            .indexed_vectors_count)
+    }
+
     /// The distinct document paths the store holds (from the path index).
     fn paths(&self) -> Result<Vec<String>> {
         let mut request = FacetRequest::new(json_path(layout::PATH));

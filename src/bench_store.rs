@@ -1,0 +1,311 @@
+//! `docent bench store`: fills a fresh embedded store with synthetic points in today's layout
+//! (384-d dense vectors in clusters, BM25 vectors for chunks and documents, payloads of a real
+//! chunk's size) and reports insert time, the optimizer's index build, memory, disk, and search
+//! latency per channel — store only, and end to end with the query embedded by the real model.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use docent_core::language::Language;
+use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
+use docent_core::types::ChunkPayload;
+use docent_core::{Embedder, Engine, Mode};
+use docent_eval::metrics::percentile;
+use docent_qdrant::EdgeStore;
+use serde::Serialize;
+
+/// Chunks per synthetic document (the first carries the document's BM25 vector).
+const CHUNKS_PER_DOCUMENT: usize = 4;
+/// Terms in a chunk's BM25 vector, and in a document's (about what 200–400-token chunks hold).
+const CHUNK_TERMS: usize = 120;
+const DOCUMENT_TERMS: usize = 300;
+/// Distinct terms; term ids are drawn log-uniformly, so a few are common and most are rare.
+const VOCABULARY: f64 = 200_000.0;
+/// Clusters the dense vectors gather in (real embeddings are not uniform on the sphere).
+const CLUSTERS: usize = 1024;
+/// Points written per upsert.
+const BATCH: usize = 1000;
+
+/// What one run measured.
+#[derive(Serialize)]
+pub struct StoreFigures {
+    points: usize,
+    insert_seconds: f64,
+    insert_points_per_second: f64,
+    optimize_seconds: f64,
+    /// Vectors in an HNSW index after the optimizer ran (the rest are searched exhaustively).
+    indexed_vectors: usize,
+    peak_rss_mb: Option<f64>,
+    disk_mb: f64,
+    queries: usize,
+    /// (p50, p95) in milliseconds, store only.
+    dense_ms: (f64, f64),
+    lexical_ms: (f64, f64),
+    hybrid_ms: (f64, f64),
+    /// Hybrid end to end: the question embedded by the real model, then searched.
+    hybrid_end_to_end_ms: (f64, f64),
+}
+
+/// A small deterministic generator (splitmix64): the same points for the same count.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn term(&mut self) -> u32 {
+        VOCABULARY.powf(self.unit()) as u32
+    }
+    fn terms(&mut self, n: usize) -> Vec<(u32, f32)> {
+        let mut terms: Vec<(u32, f32)> = (0..n)
+            .map(|_| (self.term(), 1.0 + 1.2 * self.unit() as f32))
+            .collect();
+        terms.sort_by_key(|t| t.0);
+        terms.dedup_by_key(|t| t.0);
+        terms
+    }
+}
+
+fn normalized(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+/// `dimension`-d cluster centres, and a point near centre `c`.
+struct Space {
+    centres: Vec<Vec<f32>>,
+}
+
+impl Space {
+    fn new(random: &mut Random, dimension: usize) -> Self {
+        let centres = (0..CLUSTERS)
+            .map(|_| normalized((0..dimension).map(|_| random.unit() as f32 - 0.5).collect()))
+            .collect();
+        Space { centres }
+    }
+    fn near(&self, random: &mut Random, c: usize) -> Vec<f32> {
+        normalized(
+            self.centres[c % CLUSTERS]
+                .iter()
+                .map(|x| x + 0.08 * (random.unit() as f32 - 0.5))
+                .collect(),
+        )
+    }
+}
+
+fn point(random: &mut Random, space: &Space, index: usize, now: u64) -> Point {
+    let doc = index / CHUNKS_PER_DOCUMENT;
+    let chunk = (index % CHUNKS_PER_DOCUMENT) as u32;
+    // About the 1.2 KB of text a 200–400-token chunk holds.
+    let text: String = (0..170).map(|_| format!("w{} ", random.term())).collect();
+    Point {
+        vector: {
+            let cluster = (random.next() % CLUSTERS as u64) as usize;
+            space.near(random, cluster)
+        },
+        sparse: random.terms(CHUNK_TERMS),
+        document_terms: (chunk == 0).then(|| random.terms(DOCUMENT_TERMS)),
+        payload: ChunkPayload {
+            root: "/bench".into(),
+            path: format!("dir{}/doc{doc}.md", doc % 100),
+            doc_id: format!("{doc:016x}"),
+            content_hash: "bench".into(),
+            chunk_index: chunk,
+            chunk_count: CHUNKS_PER_DOCUMENT as u32,
+            start_line: chunk * 20 + 1,
+            end_line: chunk * 20 + 20,
+            headings: vec![format!("Document {doc}")],
+            text,
+            ingested_at: now,
+            kind: "md".into(),
+            modified: now,
+        },
+    }
+}
+
+fn disk_mb(dir: &Path) -> f64 {
+    fn bytes(path: &Path) -> u64 {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
+                .map(|entries| entries.flatten().map(|e| bytes(&e.path())).sum())
+                .unwrap_or(0),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        }
+    }
+    bytes(dir) as f64 / 1e6
+}
+
+fn p50_p95(samples: &[f64]) -> (f64, f64) {
+    (
+        percentile(samples, 50.0).unwrap_or(0.0),
+        percentile(samples, 95.0).unwrap_or(0.0),
+    )
+}
+
+/// Questions for the end-to-end figure (what they find does not matter, only the time).
+const QUESTIONS: [&str; 8] = [
+    "How do I install a package from a local file?",
+    "What does the unstable distribution contain?",
+    "How can I keep a log of the packages I added?",
+    "Which program manages services at boot?",
+    "如何配置网络接口？",
+    "What is the format of a binary package?",
+    "Why is the kernel not upgraded automatically?",
+    "Debian 的最新版本是哪个？",
+];
+
+/// Fills a fresh store in `dir` with `points` synthetic points and measures it with `queries`
+/// searches per channel.
+pub fn run(
+    dir: &Path,
+    points: usize,
+    queries: usize,
+    embedder: Arc<dyn Embedder>,
+    progress: bool,
+) -> Result<StoreFigures> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        bail!(
+            "{} is not empty: the bench fills a fresh store (name another --dir, or remove it)",
+            dir.display()
+        );
+    }
+    let store = Arc::new(EdgeStore::open(dir, &StoreMeta::of(embedder.as_ref()))?);
+    let mut random = Random(points as u64);
+    let space = Space::new(&mut random, embedder.dimension());
+    let now = 1_790_000_000;
+
+    let started = Instant::now();
+    let mut written = 0;
+    while written < points {
+        let batch: Vec<Point> = (written..(written + BATCH).min(points))
+            .map(|i| point(&mut random, &space, i, now))
+            .collect();
+        written += batch.len();
+        store.upsert(batch)?;
+        if progress && written % (BATCH * 50) == 0 {
+            eprintln!("bench store: {written}/{points} points written");
+        }
+    }
+    store.flush()?;
+    let insert_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    store.optimize()?;
+    let optimize_seconds = started.elapsed().as_secs_f64();
+    if progress {
+        eprintln!(
+            "bench store: written in {insert_seconds:.1} s, optimized in {optimize_seconds:.1} s"
+        );
+    }
+
+    let indexed_vectors = store.indexed_vectors()?;
+    let engine = Engine::new(embedder.clone(), store.clone(), None)?;
+    let everything = Filter::default();
+    // Warm up first (the model, the page cache): the figures are for a running service.
+    for question in QUESTIONS {
+        engine.search(question, 5, Mode::Hybrid, &everything)?;
+    }
+    let time = |search: &mut dyn FnMut(usize) -> Result<()>| -> Result<(f64, f64)> {
+        let mut samples = Vec::with_capacity(queries);
+        for q in 0..queries {
+            let started = Instant::now();
+            search(q)?;
+            samples.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(p50_p95(&samples))
+    };
+    let mut random = Random(7);
+    let vectors: Vec<Vec<f32>> = (0..queries)
+        .map(|q| space.near(&mut random, q * 7))
+        .collect();
+    let terms: Vec<Vec<(u32, f32)>> = (0..queries).map(|_| random.terms(5)).collect();
+    let dense_ms = time(&mut |q| {
+        store.search(&StoreQuery::Dense(vectors[q].clone()), &everything, 10)?;
+        Ok(())
+    })?;
+    let lexical_ms = time(&mut |q| {
+        store.search(&StoreQuery::Lexical(terms[q].clone()), &everything, 10)?;
+        Ok(())
+    })?;
+    let hybrid_ms = time(&mut |q| {
+        engine.search_hybrid(
+            &vectors[q],
+            terms[q].clone(),
+            Language::English,
+            5,
+            &everything,
+        )?;
+        Ok(())
+    })?;
+    let hybrid_end_to_end_ms = time(&mut |q| {
+        engine.search(QUESTIONS[q % QUESTIONS.len()], 5, Mode::Hybrid, &everything)?;
+        Ok(())
+    })?;
+    Ok(StoreFigures {
+        points,
+        insert_seconds,
+        insert_points_per_second: points as f64 / insert_seconds,
+        optimize_seconds,
+        indexed_vectors,
+        peak_rss_mb: crate::output::peak_rss_mb(),
+        disk_mb: disk_mb(dir),
+        queries,
+        dense_ms,
+        lexical_ms,
+        hybrid_ms,
+        hybrid_end_to_end_ms,
+    })
+}
+
+impl StoreFigures {
+    /// Prints the figures for a terminal.
+    pub fn print(&self) {
+        println!(
+            "points      {} (written in {:.1} s: {:.0} points/s; optimized in {:.1} s; {} vectors in HNSW)",
+            self.points,
+            self.insert_seconds,
+            self.insert_points_per_second,
+            self.optimize_seconds,
+            self.indexed_vectors
+        );
+        println!(
+            "memory      peak RSS {} MB; disk {:.0} MB",
+            self.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}")),
+            self.disk_mb
+        );
+        for (name, (p50, p95)) in [
+            ("dense", self.dense_ms),
+            ("lexical", self.lexical_ms),
+            ("hybrid", self.hybrid_ms),
+            ("hybrid, end to end", self.hybrid_end_to_end_ms),
+        ] {
+            println!(
+                "{name:<19} p50 {p50:.1} ms, p95 {p95:.1} ms ({} queries)",
+                self.queries
+            );
+        }
+    }
+}
+
+/// The folder a run fills when none is named: a fresh one under the system's temporary folder.
+pub fn default_dir(points: usize) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "docent-bench-store-{points}-{}",
+        std::process::id()
+    ))
+}
