@@ -10,9 +10,9 @@
 //!    or when it is **short**: at most [`SHORT_WORDS`] content words, a run of Chinese content
 //!    characters counting as one word per two characters ("怎么安装？", "And on Ubuntu?").
 //! 2. A question that refers back gets the **key terms** of the previous question appended, those
-//!    it does not already hold: its English words that are not stopwords or referring words, and
-//!    its runs of Chinese characters between function characters (如何**配置网络接口** →
-//!    配置网络接口), in order.
+//!    it does not already hold (at most 8, none longer than 32 characters): its English words
+//!    that are not stopwords or referring words, and its runs of Chinese characters between
+//!    function characters (如何**配置网络接口** → 配置网络接口), in order.
 //! 3. Turn by turn: the previous question is first made standalone from the ones before it, so a
 //!    chain of follow-ups keeps its topic. Any other question stands as asked.
 //!
@@ -31,6 +31,10 @@ pub const SHORT_WORDS: usize = 2;
 /// At most this many terms are carried over (a long first question would otherwise bury a
 /// short follow-up).
 const MAX_CARRIED: usize = 8;
+
+/// A longer "term" (a whole unpunctuated Chinese paragraph, a pasted hash) is not a topic, and
+/// is not carried.
+const MAX_TERM_CHARS: usize = 32;
 
 const ENGLISH_REFERRING: &[&str] = &[
     "it", "its", "itself", "this", "these", "those", "they", "them", "their", "such", "same",
@@ -82,7 +86,8 @@ fn carry_over(question: &str, before: &str) -> String {
         let lower = term.to_lowercase();
         let present = held.iter().any(|h| h == &lower)
             || (term.chars().any(is_han) && question.contains(&term));
-        if !present && !carried.iter().any(|c| c.to_lowercase() == lower) {
+        let topical = term.chars().count() <= MAX_TERM_CHARS;
+        if topical && !present && !carried.iter().any(|c| c.to_lowercase() == lower) {
             carried.push(term);
         }
     }
@@ -233,6 +238,18 @@ mod tests {
         assert_eq!(
             standalone("Is dpkg safe to use on it?", &["What is dpkg?"]),
             "Is dpkg safe to use on it?"
+        );
+    }
+
+    #[test]
+    fn what_is_carried_over_stays_short() {
+        let paragraph = "软件包".repeat(20);
+        let earlier = [format!("{paragraph}是什么？ dpkg")];
+        assert_eq!(standalone("怎么安装它？", &earlier), "怎么安装它？ dpkg");
+        let many = ["What about alpha beta gamma delta epsilon zeta eta theta iota kappa?"];
+        assert_eq!(
+            standalone("And it?", &many),
+            "And it? alpha beta gamma delta epsilon zeta eta theta"
         );
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::limits::{check_filter, check_query};
+use crate::limits::{MAX_QUERY_CHARS, check_filter, check_query};
 use serde::Serialize;
 
 use crate::answer::{self, Answer, AnswerMode, AnsweredBy, SentenceStream, Timings};
@@ -176,7 +176,12 @@ impl Engine {
         mode: Mode,
         filter: &Filter,
     ) -> Result<(Vec<Hit>, Option<Vec<f32>>, String)> {
-        let query = conversation::standalone(question, earlier);
+        let mut query = conversation::standalone(question, earlier);
+        // A question near the length limit may pass it with the topic carried over: then it
+        // is searched as asked.
+        if query.chars().count() > MAX_QUERY_CHARS {
+            query = question.trim().to_string();
+        }
         if query == question.trim() {
             let (hits, dense) = self.search_embedded(question, k, mode, filter)?;
             return Ok((hits, dense, query));
