@@ -63,6 +63,17 @@ const FOLLOWUP_CANDIDATES: usize = 20;
 /// 0.6/0.1/0.3 all scored within 0.02 of each other on every development set).
 const HYBRID_WEIGHTS: [f32; 3] = [0.6, 0.2, 0.2];
 
+/// What a question's search found: the hits, the query searched for (the question, or a
+/// follow-up made standalone), and the embeddings computed on the way.
+struct Turn {
+    hits: Vec<Hit>,
+    query: String,
+    /// The query's embedding, when the search computed it (not in lexical mode).
+    query_vector: Option<Vec<f32>>,
+    /// A follow-up's embedding as asked, when the search computed it.
+    asked_vector: Option<Vec<f32>>,
+}
+
 /// How a question is answered; every field has a default ([`AskOptions::check`] says what is allowed).
 #[derive(Debug, Clone)]
 pub struct AskOptions {
@@ -163,11 +174,11 @@ impl Engine {
         filter: &Filter,
     ) -> Result<Vec<Hit>> {
         check_filter(filter)?;
-        Ok(self.search_turn(question, earlier, k, mode, filter)?.0)
+        Ok(self.search_turn(question, earlier, k, mode, filter)?.hits)
     }
 
     /// [`Self::search_followup`], also handing back the query searched for (the standalone
-    /// question) and its embedding when it was computed.
+    /// question) and the embeddings computed on the way.
     fn search_turn(
         &self,
         question: &str,
@@ -175,7 +186,7 @@ impl Engine {
         k: usize,
         mode: Mode,
         filter: &Filter,
-    ) -> Result<(Vec<Hit>, Option<Vec<f32>>, String)> {
+    ) -> Result<Turn> {
         let mut query = conversation::standalone(question, earlier);
         // A question near the length limit may pass it with the topic carried over: then it
         // is searched as asked.
@@ -183,12 +194,17 @@ impl Engine {
             query = question.trim().to_string();
         }
         if query == question.trim() {
-            let (hits, dense) = self.search_embedded(question, k, mode, filter)?;
-            return Ok((hits, dense, query));
+            let (hits, query_vector) = self.search_embedded(question, k, mode, filter)?;
+            return Ok(Turn {
+                hits,
+                query,
+                query_vector,
+                asked_vector: None,
+            });
         }
         let candidates = k.max(FOLLOWUP_CANDIDATES);
-        let (as_asked, _) = self.search_embedded(question, candidates, mode, filter)?;
-        let (carried, dense) = self.search_embedded(&query, candidates, mode, filter)?;
+        let (as_asked, asked_vector) = self.search_embedded(question, candidates, mode, filter)?;
+        let (carried, query_vector) = self.search_embedded(&query, candidates, mode, filter)?;
         // Equal say: weighting the standalone query 1.5–2× scored the same on the follow-up
         // sets, 3× and more lost follow-ups whose own words matter most.
         let channels = [as_asked, carried].map(|hits| Channel {
@@ -196,7 +212,12 @@ impl Engine {
             weight: 1.0,
             per_document: false,
         });
-        Ok((fusion::fuse(channels.into(), Fusion::Rrf, k), dense, query))
+        Ok(Turn {
+            hits: fusion::fuse(channels.into(), Fusion::Rrf, k),
+            query,
+            query_vector,
+            asked_vector,
+        })
     }
 
     /// [`Self::search`], also handing back the query's embedding when it was computed.
@@ -304,7 +325,12 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         options.check(question)?;
-        let (mut hits, embedding, query) = self.search_turn(
+        let Turn {
+            mut hits,
+            query,
+            query_vector,
+            asked_vector,
+        } = self.search_turn(
             question,
             &options.earlier,
             options.k,
@@ -313,8 +339,9 @@ impl Engine {
         )?;
         let asked = question;
         let question = query.as_str();
-        // Embedded once: for the relevance bar and for choosing the evidence.
-        let question_vector = match embedding {
+        // Each text embedded once: the query for the relevance bar and (unless a follow-up)
+        // for choosing the evidence; a follow-up as asked for its evidence.
+        let question_vector = match query_vector {
             Some(vector) => vector,
             None => self.embedder.embed_query(question)?,
         };
@@ -353,10 +380,10 @@ impl Engine {
         // A follow-up's carried topic found the passages; their sentences are chosen for the
         // question as asked, or they would lean back to what the earlier answer said ("Where
         // does it hide? prompt injection" picks the definition of prompt injection again).
-        let asked_vector = if asked.trim() == question {
-            question_vector
-        } else {
-            self.embedder.embed_query(asked)?
+        let asked_vector = match asked_vector {
+            _ if asked.trim() == question => question_vector,
+            Some(vector) => vector,
+            None => self.embedder.embed_query(asked)?,
         };
         let mut sources = evidence::select(
             asked,
