@@ -178,9 +178,10 @@ impl VectorStore for MemoryStore {
     }
     fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>> {
         let points = self.points.lock().unwrap();
+        let admits = filter.admitter()?;
         let mut scored: Vec<(f32, &Point)> = points
             .iter()
-            .filter(|p| filter.admits(&p.payload))
+            .filter(|p| admits(&p.payload))
             .filter_map(|p| {
                 let score = match query {
                     StoreQuery::Dense(v) => v.iter().zip(&p.vector).map(|(a, b)| a * b).sum(),

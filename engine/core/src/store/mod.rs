@@ -119,18 +119,17 @@ impl Filter {
             .collect())
     }
 
-    /// Whether it admits a chunk with this payload (what the in-memory fakes apply; real
-    /// stores translate the filter into their own).
-    pub fn admits(&self, payload: &ChunkPayload) -> bool {
-        let matches_path = self
-            .path_matcher()
-            .ok()
-            .flatten()
-            .is_none_or(|m| m.is_match(&payload.path));
-        (self.documents.is_empty() || self.documents.contains(&payload.doc_id))
-            && matches_path
-            && (self.kinds.is_empty() || self.kinds.contains(&payload.kind))
-            && self.modified_after.is_none_or(|t| payload.modified > t)
+    /// The test a chunk's payload must pass, its globs compiled once (what the in-memory fakes
+    /// apply; real stores translate the filter into their own); an invalid glob is the
+    /// caller's mistake.
+    pub fn admitter(&self) -> crate::error::Result<impl Fn(&ChunkPayload) -> bool + '_> {
+        let paths = self.path_matcher()?;
+        Ok(move |payload: &ChunkPayload| {
+            (self.documents.is_empty() || self.documents.contains(&payload.doc_id))
+                && paths.as_ref().is_none_or(|m| m.is_match(&payload.path))
+                && (self.kinds.is_empty() || self.kinds.contains(&payload.kind))
+                && self.modified_after.is_none_or(|t| payload.modified > t)
+        })
     }
 }
 
@@ -296,8 +295,9 @@ mod tests {
             payload("manual.pdf", "pdf", 300),
         ];
         let admitted = |filter: &Filter| -> Vec<&str> {
+            let admits = filter.admitter().unwrap();
             docs.iter()
-                .filter(|p| filter.admits(p))
+                .filter(|p| admits(p))
                 .map(|p| p.path.as_str())
                 .collect()
         };
@@ -327,6 +327,7 @@ mod tests {
             ["a.md", "b.pdf"]
         );
         assert!(globs(&["[unclosed"]).path_matcher().is_err());
+        assert!(globs(&["[unclosed"]).admitter().is_err());
     }
 
     #[test]
