@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use docent_core::embed::normalized;
 use docent_core::language::Language;
 use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
 use docent_core::types::ChunkPayload;
@@ -73,17 +74,6 @@ impl Random {
         terms.dedup_by_key(|t| t.0);
         terms
     }
-}
-
-fn normalized(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::MIN_POSITIVE);
-    v.iter_mut().for_each(|x| *x /= norm);
-    v
 }
 
 /// `dimension`-d cluster centres, and a point near centre `c`.

@@ -27,3 +27,16 @@ pub trait Embedder: Send + Sync {
     /// the "I don't know" bar belongs to the model.
     fn relevance_floor(&self) -> f32;
 }
+
+/// `vector` scaled to unit length, so that a dot product is a cosine (an all-zero vector stays
+/// zero).
+pub fn normalized(mut vector: Vec<f32>) -> Vec<f32> {
+    let norm = vector
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    vector.iter_mut().for_each(|x| *x /= norm);
+    vector
+}

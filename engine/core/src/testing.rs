@@ -41,14 +41,7 @@ impl WordEmbedder {
         for word in answer_tokens(text) {
             vector[term_id(&word) as usize % self.dimension] += 1.0;
         }
-        let norm = vector
-            .iter()
-            .map(|x| x * x)
-            .sum::<f32>()
-            .sqrt()
-            .max(f32::MIN_POSITIVE);
-        vector.iter_mut().for_each(|x| *x /= norm);
-        vector
+        crate::embed::normalized(vector)
     }
 }
 
