@@ -455,8 +455,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 // Progress bars for the first ingest; later syncs are reported in a line.
                 options.progress = ProgressMode::Quiet;
                 let shown = report.and_then(|report| {
-                    let changed = report.added + report.updated + report.removed > 0
-                        || !report.failed.is_empty();
+                    let changed = report.changed_store() || !report.failed.is_empty();
                     if first || changed {
                         print(&report)?;
                     }

@@ -96,6 +96,11 @@ impl IngestReport {
             0.0
         }
     }
+
+    /// Whether the run changed the store: a document added, updated or removed.
+    pub fn changed_store(&self) -> bool {
+        self.added + self.updated + self.removed > 0
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

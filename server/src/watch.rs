@@ -34,7 +34,7 @@ pub(crate) fn spawn(
                 engine.store().as_ref(),
                 &ingest,
             ) {
-                Ok(report) if report.added + report.updated + report.removed > 0 => eprintln!(
+                Ok(report) if report.changed_store() => eprintln!(
                     "docent: watch: {} added, {} updated, {} removed, {} failed ({} chunks in {:.1} s)",
                     report.added,
                     report.updated,
