@@ -758,13 +758,7 @@ fn ingest_watch_follows_a_folder_until_interrupted() {
     use std::io::{BufRead, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("notes");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(
-        folder.join("tea.md"),
-        "# Tea\n\nGreen tea is brewed at 80 degrees.\n",
-    )
-    .unwrap();
+    let folder = notes_folder(dir.path());
     let store = dir.path().join("store");
     let mut child = docent(&store)
         .args(["ingest", "--watch", "--json", "--debounce-ms", "300"])

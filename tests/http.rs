@@ -1678,13 +1678,7 @@ fn the_openapi_description_lists_every_route() {
 #[test]
 fn a_watched_folder_is_searchable_as_it_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().join("notes");
-    std::fs::create_dir(&folder).unwrap();
-    std::fs::write(
-        folder.join("tea.md"),
-        "# Tea\n\nGreen tea is brewed at 80 degrees.\n",
-    )
-    .unwrap();
+    let folder = notes_folder(dir.path());
     let mut server = start_with(&["--watch", folder.to_str().unwrap(), "--debounce-ms", "300"]);
     let paths = || -> Vec<String> {
         let listed: Value = client()

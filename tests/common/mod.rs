@@ -45,6 +45,18 @@ pub fn ingest(store: &Path, path: &Path) -> Value {
     run_json(docent(store).arg("ingest").arg(path).arg("--json"))
 }
 
+/// A folder `notes` under `dir` holding one note, `tea.md`, for the tests that watch a folder.
+pub fn notes_folder(dir: &Path) -> PathBuf {
+    let folder = dir.join("notes");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("tea.md"),
+        "# Tea\n\nGreen tea is brewed at 80 degrees.\n",
+    )
+    .unwrap();
+    folder
+}
+
 /// Copies the sample corpus, so a test may edit and delete files.
 pub fn copy_corpus(into: &Path) -> PathBuf {
     let target = into.join("corpus");
