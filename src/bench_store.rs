@@ -14,7 +14,7 @@ use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
 use docent_core::types::ChunkPayload;
 use docent_core::{Embedder, Engine, Mode};
 use docent_eval::metrics::percentile;
-use docent_qdrant::EdgeStore;
+use docent_qdrant::{EdgeStore, Layout};
 use serde::Serialize;
 
 /// Chunks per synthetic document (the first carries the document's BM25 vector).
@@ -38,7 +38,13 @@ pub struct StoreFigures {
     optimize_seconds: f64,
     /// Vectors in an HNSW index after the optimizer ran (the rest are searched exhaustively).
     indexed_vectors: usize,
-    peak_rss_mb: Option<f64>,
+    /// Where the vectors lived, and whether they were quantized.
+    layout: String,
+    /// Peak RSS while writing and optimizing.
+    build_peak_rss_mb: Option<f64>,
+    /// Peak RSS of the searches, the store reopened as a server would open it (the embedder's
+    /// ~100 MB included).
+    search_peak_rss_mb: Option<f64>,
     disk_mb: f64,
     queries: usize,
     /// (p50, p95) in milliseconds, store only.
@@ -128,6 +134,12 @@ fn point(random: &mut Random, space: &Space, index: usize, now: u64) -> Point {
     }
 }
 
+/// Starts the kernel's peak-RSS count (VmHWM) afresh, so that the search phase is measured on
+/// its own (Linux: `5` written to clear_refs; elsewhere the peak stays the whole run's).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn disk_mb(dir: &Path) -> f64 {
     fn bytes(path: &Path) -> u64 {
         match std::fs::symlink_metadata(path) {
@@ -167,6 +179,7 @@ pub fn run(
     points: usize,
     queries: usize,
     embedder: Arc<dyn Embedder>,
+    layout: Layout,
     progress: bool,
 ) -> Result<StoreFigures> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
@@ -175,7 +188,8 @@ pub fn run(
             dir.display()
         );
     }
-    let store = Arc::new(EdgeStore::open(dir, &StoreMeta::of(embedder.as_ref()))?);
+    let meta = StoreMeta::of(embedder.as_ref());
+    let store = EdgeStore::open(dir, &meta, layout)?;
     let mut random = Random(points as u64);
     let space = Space::new(&mut random, embedder.dimension());
     let now = 1_790_000_000;
@@ -204,6 +218,20 @@ pub fn run(
     }
 
     let indexed_vectors = store.indexed_vectors()?;
+    let build_peak_rss_mb = crate::output::peak_rss_mb();
+    // Searched as a server would: the store opened afresh, memory counted from there.
+    drop(store);
+    reset_peak_rss();
+    let store = Arc::new(EdgeStore::open(dir, &meta, layout)?);
+    let layout = format!(
+        "vectors {}, quantization {}",
+        if layout.vectors_on_disk(points) {
+            "on disk"
+        } else {
+            "in RAM"
+        },
+        layout.quantization
+    );
     let engine = Engine::new(embedder.clone(), store.clone(), None)?;
     let everything = Filter::default();
     // Warm up first (the model, the page cache): the figures are for a running service.
@@ -252,7 +280,9 @@ pub fn run(
         insert_points_per_second: points as f64 / insert_seconds,
         optimize_seconds,
         indexed_vectors,
-        peak_rss_mb: crate::output::peak_rss_mb(),
+        layout,
+        build_peak_rss_mb,
+        search_peak_rss_mb: crate::output::peak_rss_mb(),
         disk_mb: disk_mb(dir),
         queries,
         dense_ms,
@@ -273,10 +303,13 @@ impl StoreFigures {
             self.optimize_seconds,
             self.indexed_vectors
         );
+        let mb = |m: Option<f64>| m.map_or("?".into(), |m| format!("{m:.0}"));
         println!(
-            "memory      peak RSS {} MB; disk {:.0} MB",
-            self.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}")),
-            self.disk_mb
+            "memory      peak RSS {} MB writing and optimizing, {} MB searching; disk {:.0} MB ({})",
+            mb(self.build_peak_rss_mb),
+            mb(self.search_peak_rss_mb),
+            self.disk_mb,
+            self.layout
         );
         for (name, (p50, p95)) in [
             ("dense", self.dense_ms),

@@ -12,15 +12,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
+use docent_core::device::{Device, Place};
 use docent_core::{
-    AnswerMode, AskOptions, EvidenceOptions, Filter, Fusion, GenerationParams, Mode,
+    AnswerMode, AskOptions, Embedder, EvidenceOptions, Filter, Fusion, GenerationParams, Mode,
+    ModelPaths,
 };
-use docent_embed::EmbedderKind;
-use docent_generate::Device;
+use docent_embed::{E5Embedder, EmbedderKind, candle_e5, cuda_available};
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
+use docent_qdrant::{OnDisk, Quantization};
 use docent_server::ConnectionLimits;
 
-use crate::{bench_store, output, setup};
+use crate::{bench_embed, bench_store, output, setup};
 use docent_eval::run;
 
 #[derive(Parser)]
@@ -62,6 +64,18 @@ pub struct StoreArgs {
     /// [default: the one the store was built with; e5 for a new store]
     #[arg(long, global = true, env = "DOCENT_EMBEDDER", value_parser = one_of::<EmbedderKind>())]
     pub embedder: Option<EmbedderKind>,
+    /// Where the embedder runs: auto (the GPU when this build has CUDA and one is present, else
+    /// the CPU), cpu or cuda. e5 runs on the GPU through candle, on the CPU through its C engine
+    #[arg(long, global = true, env = "DOCENT_EMBED_DEVICE", default_value_t = Device::default(), value_parser = one_of::<Device>())]
+    pub embed_device: Device,
+    /// Where the embedded store keeps vectors and BM25 indexes: auto (in RAM up to 250,000
+    /// chunks, then on disk, memory-mapped), always (on disk) or never (in RAM)
+    #[arg(long, global = true, env = "DOCENT_VECTORS_ON_DISK", default_value_t = OnDisk::default(), value_parser = one_of::<OnDisk>())]
+    pub vectors_on_disk: OnDisk,
+    /// Dense vector quantization of the embedded store: none, or int8 (copies a quarter the
+    /// size kept in RAM for the search; the best candidates rescored with the full vectors)
+    #[arg(long, global = true, env = "DOCENT_QUANTIZATION", default_value_t = Quantization::default(), value_parser = one_of::<Quantization>())]
+    pub quantization: Quantization,
     /// How hybrid search merges its channels: zscore or rrf
     #[arg(long, global = true, env = "DOCENT_FUSION", default_value_t = Fusion::default(), value_parser = one_of::<Fusion>())]
     pub fusion: Fusion,
@@ -372,6 +386,21 @@ pub enum Bench {
         #[command(flatten)]
         generator: GeneratorArgs,
     },
+    /// Ingest's embedding speed: e5's C engine and candle on the CPU, and candle on the GPU
+    /// when this build and machine have CUDA, over passages of 200–400 tokens
+    Embed {
+        /// Passages to embed per engine
+        #[arg(long, default_value_t = 256)]
+        passages: usize,
+        /// Passages per batch
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Folder of Markdown and text files the passages are cut from
+        #[arg(long, default_value = "corpus")]
+        from: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// The store at scale: fills a fresh embedded store with synthetic points in docent's
     /// layout and prints insert time, memory, disk and search latency per channel
     Store {
@@ -642,6 +671,34 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(Bench::Embed {
+            passages,
+            batch,
+            from,
+            json,
+        }) => {
+            let models = ModelPaths::locate(args.store.models.as_deref());
+            let mut engines: Vec<(&str, Arc<dyn Embedder>)> = vec![
+                ("e5 C engine", Arc::new(E5Embedder::load(&models)?)),
+                ("e5 candle cpu", Arc::new(candle_e5(&models, Place::Cpu)?)),
+            ];
+            if cuda_available() {
+                engines.push(("e5 candle cuda", Arc::new(candle_e5(&models, Place::Cuda)?)));
+            }
+            let texts = bench_embed::passages(&from, passages.max(1), engines[0].1.as_ref())?;
+            let mut all = Vec::new();
+            for (name, embedder) in &engines {
+                let figures = bench_embed::run(name, embedder, &texts, batch.max(1))?;
+                if !json {
+                    figures.print();
+                }
+                all.push(figures);
+            }
+            if json {
+                print_json(&all)?
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(Bench::Store {
             points,
             queries,
@@ -651,7 +708,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }) => {
             let dir = dir.unwrap_or_else(|| bench_store::default_dir(points));
             let embedder = setup::embedder(&args.store)?;
-            let figures = bench_store::run(&dir, points, queries, embedder, !json);
+            let layout = setup::layout(&args.store);
+            let figures = bench_store::run(&dir, points, queries, embedder, layout, !json);
             if !keep {
                 let _ = std::fs::remove_dir_all(&dir);
             }

@@ -2,6 +2,7 @@
 //! hands off to `docent-ingest`, `docent-server` and the engine crates (`docent-core` and its
 //! backends `docent-embed`, `docent-qdrant`, `docent-generate`; `docent-eval` for `eval`).
 
+mod bench_embed;
 mod bench_store;
 mod cli;
 mod config;

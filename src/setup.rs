@@ -9,7 +9,7 @@ use docent_core::store::StoreMeta;
 use docent_core::{Embedder, Engine, Generator, ModelPaths, VectorStore};
 use docent_embed::EmbedderKind;
 use docent_generate::GgufGenerator;
-use docent_qdrant::{EdgeStore, QdrantServerStore};
+use docent_qdrant::{EdgeStore, Layout, QdrantServerStore};
 
 use crate::cli::{GeneratorArgs, StoreArgs};
 
@@ -45,7 +45,7 @@ pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
         Some(kind) => kind,
         None => recorded()?.unwrap_or_default(),
     };
-    kind.load(&models)
+    kind.load(&models, args.embed_device)
 }
 
 /// The embedded store's folder (for a Qdrant server store, the one it would have).
@@ -53,11 +53,19 @@ pub fn store_dir(args: &StoreArgs) -> PathBuf {
     args.store.clone().unwrap_or_else(default_store_dir)
 }
 
+/// The embedded store's layout knobs (`--vectors-on-disk`, `--quantization`).
+pub fn layout(args: &StoreArgs) -> Layout {
+    Layout {
+        on_disk: args.vectors_on_disk,
+        quantization: args.quantization,
+    }
+}
+
 pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn VectorStore>> {
     let meta = StoreMeta::of(embedder);
     Ok(match &args.qdrant_url {
         Some(url) => Arc::new(QdrantServerStore::connect(url, &args.collection, &meta)?),
-        None => Arc::new(EdgeStore::open(&store_dir(args), &meta)?),
+        None => Arc::new(EdgeStore::open(&store_dir(args), &meta, layout(args))?),
     })
 }
 

@@ -13,7 +13,50 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::Candidate;
 use crate::types::Hit;
+
+/// What fusion ranks: a chunk with a score, a whole hit or a candidate not yet read.
+pub trait Ranked: Clone {
+    /// The chunk's document.
+    fn doc_id(&self) -> &str;
+    /// The chunk's position in its document.
+    fn chunk(&self) -> u32;
+    /// Its score.
+    fn score(&self) -> f32;
+    /// Replaces its score.
+    fn set_score(&mut self, score: f32);
+}
+
+impl Ranked for Hit {
+    fn doc_id(&self) -> &str {
+        &self.doc_id
+    }
+    fn chunk(&self) -> u32 {
+        self.chunk
+    }
+    fn score(&self) -> f32 {
+        self.score
+    }
+    fn set_score(&mut self, score: f32) {
+        self.score = score;
+    }
+}
+
+impl Ranked for Candidate {
+    fn doc_id(&self) -> &str {
+        &self.doc_id
+    }
+    fn chunk(&self) -> u32 {
+        self.chunk
+    }
+    fn score(&self) -> f32 {
+        self.score
+    }
+    fn set_score(&mut self, score: f32) {
+        self.score = score;
+    }
+}
 
 /// How channel scores are merged.
 #[derive(
@@ -47,9 +90,9 @@ pub enum Fusion {
 pub const RRF_K: f32 = 10.0;
 
 /// One channel's hits, best first.
-pub struct Channel {
+pub struct Channel<T = Hit> {
     /// The channel's hits, best first.
-    pub hits: Vec<Hit>,
+    pub hits: Vec<T>,
     /// The channel's say in the fused ranking.
     pub weight: f32,
     /// The hits stand for their whole documents (their score goes to every chunk of the document).
@@ -57,15 +100,16 @@ pub struct Channel {
 }
 
 /// Each hit's contribution under `fusion`, before weighting.
-fn contributions(hits: &[Hit], fusion: Fusion) -> Vec<f32> {
+fn contributions<T: Ranked>(hits: &[T], fusion: Fusion) -> Vec<f32> {
     match fusion {
         Fusion::Rrf => (0..hits.len())
             .map(|place| 1.0 / (RRF_K + place as f32))
             .collect(),
         Fusion::Zscore => {
             let n = hits.len() as f32;
-            let mean = hits.iter().map(|h| h.score).sum::<f32>() / n;
-            let deviation = (hits.iter().map(|h| (h.score - mean).powi(2)).sum::<f32>() / n).sqrt();
+            let mean = hits.iter().map(|h| h.score()).sum::<f32>() / n;
+            let deviation =
+                (hits.iter().map(|h| (h.score() - mean).powi(2)).sum::<f32>() / n).sqrt();
             // All scores equal: the channel ranks nothing above anything else.
             let deviation = if deviation > f32::EPSILON {
                 deviation
@@ -74,8 +118,10 @@ fn contributions(hits: &[Hit], fusion: Fusion) -> Vec<f32> {
             };
             // Measured from the weakest candidate, not the mean: a chunk the channel did not
             // return ranks below all it did, so it must get less than any of them (nothing).
-            let floor = hits.iter().map(|h| h.score).fold(f32::INFINITY, f32::min);
-            hits.iter().map(|h| (h.score - floor) / deviation).collect()
+            let floor = hits.iter().map(|h| h.score()).fold(f32::INFINITY, f32::min);
+            hits.iter()
+                .map(|h| (h.score() - floor) / deviation)
+                .collect()
         }
     }
 }
@@ -84,9 +130,9 @@ fn contributions(hits: &[Hit], fusion: Fusion) -> Vec<f32> {
 /// contributions (a chunk absent from a channel gets nothing from it: under `Zscore`, the
 /// same as that channel's weakest candidate). A document found only by a document channel is represented by the
 /// chunk that channel returned.
-pub fn fuse(channels: Vec<Channel>, fusion: Fusion, k: usize) -> Vec<Hit> {
-    let mut chunks: HashMap<(String, u32), (f32, Hit)> = HashMap::new();
-    let mut documents: HashMap<String, (f32, Hit)> = HashMap::new();
+pub fn fuse<T: Ranked>(channels: Vec<Channel<T>>, fusion: Fusion, k: usize) -> Vec<T> {
+    let mut chunks: HashMap<(String, u32), (f32, T)> = HashMap::new();
+    let mut documents: HashMap<String, (f32, T)> = HashMap::new();
     for channel in channels
         .into_iter()
         .filter(|c| c.weight > 0.0 && !c.hits.is_empty())
@@ -95,10 +141,12 @@ pub fn fuse(channels: Vec<Channel>, fusion: Fusion, k: usize) -> Vec<Hit> {
         for (hit, contribution) in channel.hits.into_iter().zip(contributions) {
             let score = channel.weight * contribution;
             let entry = if channel.per_document {
-                documents.entry(hit.doc_id.clone()).or_insert((0.0, hit))
+                documents
+                    .entry(hit.doc_id().to_string())
+                    .or_insert((0.0, hit))
             } else {
                 chunks
-                    .entry((hit.doc_id.clone(), hit.chunk))
+                    .entry((hit.doc_id().to_string(), hit.chunk()))
                     .or_insert((0.0, hit))
             };
             entry.0 += score;
@@ -108,23 +156,24 @@ pub fn fuse(channels: Vec<Channel>, fusion: Fusion, k: usize) -> Vec<Hit> {
     for (doc_id, (_, representative)) in &documents {
         if !represented.contains(doc_id) {
             chunks.insert(
-                (doc_id.clone(), representative.chunk),
+                (doc_id.clone(), representative.chunk()),
                 (0.0, representative.clone()),
             );
         }
     }
-    let mut fused: Vec<Hit> = chunks
+    let mut fused: Vec<T> = chunks
         .into_values()
         .map(|(score, mut hit)| {
-            hit.score = score + documents.get(&hit.doc_id).map_or(0.0, |(s, _)| *s);
+            let document = documents.get(hit.doc_id()).map_or(0.0, |(s, _)| *s);
+            hit.set_score(score + document);
             hit
         })
         .collect();
     // Ties (equal scores) broken by document and chunk, so equal inputs give equal outputs.
     fused.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| (&a.doc_id, a.chunk).cmp(&(&b.doc_id, b.chunk)))
+        b.score()
+            .total_cmp(&a.score())
+            .then_with(|| (a.doc_id(), a.chunk()).cmp(&(b.doc_id(), b.chunk())))
     });
     fused.truncate(k);
     fused

@@ -14,6 +14,7 @@
 pub mod answer;
 pub mod citations;
 pub mod conversation;
+pub mod device;
 pub mod embed;
 pub mod engine;
 pub mod error;

@@ -58,6 +58,12 @@ impl ModelPaths {
         self.dir.join("e5/e5-small-q4.bin")
     }
 
+    /// The e5 model's weights dequantized into XLM-R's safetensors layout, with its config and
+    /// tokenizer (for the candle embedder).
+    pub fn e5_safetensors(&self) -> PathBuf {
+        self.dir.join("e5/hf")
+    }
+
     /// The default generator, SmolLM2-135M-Instruct.
     pub fn default_generator(&self) -> PathBuf {
         self.dir.join("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")

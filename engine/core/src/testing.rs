@@ -17,8 +17,8 @@ use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator}
 use crate::language::Language;
 use crate::lexical::{Sparse, term_id};
 use crate::store::{
-    Filter, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
-    fold_documents,
+    Candidate, Filter, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
+    fold_documents, hits_in_order,
 };
 use crate::support::answer_tokens;
 use crate::{Embedder, Hit};
@@ -191,6 +191,13 @@ impl VectorStore for MemoryStore {
             .map(|(score, p)| Hit::from_payload(score, p.payload.clone()))
             .collect())
     }
+    fn hits(&self, found: &[Candidate]) -> Result<Vec<Hit>> {
+        let points = self.points.lock().unwrap();
+        Ok(hits_in_order(
+            found,
+            points.iter().map(|p| (p.id(), p.payload.clone())),
+        ))
+    }
     fn count(&self) -> Result<usize> {
         Ok(self.points.lock().unwrap().len())
     }
@@ -324,6 +331,21 @@ impl VectorStore for FixedStore {
             .filter(|h| filter.documents.is_empty() || filter.documents.contains(&h.doc_id))
             .take(k)
             .cloned()
+            .collect())
+    }
+    fn hits(&self, found: &[Candidate]) -> Result<Vec<Hit>> {
+        Ok(found
+            .iter()
+            .filter_map(|c| {
+                let hit = self
+                    .hits
+                    .iter()
+                    .find(|h| h.doc_id == c.doc_id && h.chunk == c.chunk)?;
+                Some(Hit {
+                    score: c.score,
+                    ..hit.clone()
+                })
+            })
             .collect())
     }
     fn count(&self) -> Result<usize> {

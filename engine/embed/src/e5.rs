@@ -19,7 +19,12 @@ use docent_core::language::Language;
 use docent_core::models::ModelPaths;
 
 pub(super) const ID: &str = "multilingual-e5-small-q4";
-const MAX_TOKENS: usize = 512;
+/// The longest input the model embeds whole (longer ones are cut into windows).
+pub(super) const MAX_TOKENS: usize = 512;
+/// The cosine below which a passage is unrelated to a query. Measured: on-topic questions over
+/// the sample corpus and the Debian FAQ score 0.835 and up; off-topic ones (capitals, baking,
+/// football), English and Chinese, 0.75–0.818.
+pub(super) const RELEVANCE_FLOOR: f32 = 0.82;
 
 type LoadFn = unsafe extern "C" fn(*const c_char) -> *mut c_void;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
@@ -187,9 +192,7 @@ impl Embedder for E5Embedder {
     }
 
     fn relevance_floor(&self) -> f32 {
-        // Measured: on-topic questions over the sample corpus and the Debian FAQ score 0.835
-        // and up; off-topic ones (capitals, baking, football), English and Chinese, 0.75–0.818.
-        0.82
+        RELEVANCE_FLOOR
     }
 }
 

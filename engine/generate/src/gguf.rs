@@ -11,50 +11,24 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{Tensor, quantized::gguf_file};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
+use docent_core::device::{Device, Place};
 use docent_core::language::Language;
 
 use crate::llama::{self, Llama};
 use crate::{ChatTemplate, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
 use docent_core::{ChatMessage, GenerationParams, GenerationStats, Generator};
 
-/// Where the generator runs.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantNames,
-)]
-#[strum(serialize_all = "lowercase")]
-pub enum Device {
-    /// CUDA when this build has it and a GPU is present, else the CPU.
-    #[default]
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// The first CUDA GPU (a build with the `cuda` feature).
-    Cuda,
-}
-
-impl Device {
-    fn resolve(self) -> Result<candle_core::Device> {
-        match self {
-            Device::Cpu => Ok(candle_core::Device::Cpu),
-            Device::Cuda if !candle_core::utils::cuda_is_available() => bail!(
-                "--device cuda: this docent was built without CUDA. Rebuild with `cargo build --release --features cuda` \
-                 (needs nvcc) or use --device cpu"
-            ),
-            Device::Cuda => Ok(candle_core::Device::new_cuda(0)?),
-            Device::Auto if candle_core::utils::cuda_is_available() => {
-                Ok(candle_core::Device::new_cuda(0).unwrap_or(candle_core::Device::Cpu))
-            }
-            Device::Auto => Ok(candle_core::Device::Cpu),
-        }
-    }
+/// `device` as candle's: CUDA's first GPU or the CPU (see [`Device::place`]). The generator
+/// logs which it picked.
+fn candle_device(device: Device, flag: &str) -> Result<candle_core::Device> {
+    let place = device.place(candle_core::utils::cuda_is_available(), flag)?;
+    let picked = match place {
+        Place::Cpu => candle_core::Device::Cpu,
+        Place::Cuda => candle_core::Device::new_cuda(0)
+            .with_context(|| format!("{flag} {device}: opening the first CUDA GPU"))?,
+    };
+    tracing::info!("{flag} {device}: running on {place:?}");
+    Ok(picked)
 }
 
 /// The model itself. Cloning shares the weights and gives a fresh KV cache, so each request
@@ -115,7 +89,7 @@ fn metadata_u32(content: &Content, key: &str) -> Option<u32> {
 impl GgufGenerator {
     /// Loads a GGUF chat model (architecture llama) onto `device`.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let device = device.resolve()?;
+        let device = candle_device(device, "--device")?;
         let mut file = std::fs::File::open(path)
             .with_context(|| format!("opening the generator model {}", path.display()))?;
         let content = gguf_file::Content::read(&mut file)

@@ -13,7 +13,7 @@ mod q4_1;
 mod token_stream;
 
 pub use chat_template::ChatTemplate;
-pub use gguf::{Device, GgufGenerator};
+pub use gguf::GgufGenerator;
 pub use gguf_tokenizer::tokenizer_from_gguf;
 pub use token_stream::TokenStream;
 

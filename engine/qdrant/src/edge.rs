@@ -6,17 +6,21 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use ordered_float::OrderedFloat;
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfigBuilder, EdgeShard,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeConfigBuilder, EdgeShard,
     EdgeSparseVectorParams, EdgeVectorParams, FacetRequest, FacetValue, FieldCondition,
-    FieldIndexOperations, Filter, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema,
-    PayloadSchemaType, PointId, PointInsertOperations, PointOperations, PointStruct, QueryEnum,
-    QueryRequestBuilder, Range, ScoringQuery, ScrollRequestBuilder, SparseVector, UpdateOperation,
-    Vector, VectorInternal, Vectors, WithPayloadInterface,
+    FieldIndexOperations, Filter, JsonPath, Match, Memory, Modifier, NamedQuery,
+    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
+    PointStruct, QuantizationConfig, QuantizationSearchParams, QueryEnum, QueryRequestBuilder,
+    Range, RetrieveRequestBuilder, ScalarQuantizationConfig, ScalarType, ScoringQuery,
+    ScrollRequestBuilder, SearchParams, SparseVector, UpdateOperation, Vector, VectorInternal,
+    Vectors, WithPayloadInterface,
 };
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
+use crate::scale::{Layout, Quantization};
 use docent_core::store::{
-    LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents,
+    CANDIDATE_FIELDS, Candidate, LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument,
+    VectorStore, fold_documents, hits_in_order,
 };
 use docent_core::types::Hit;
 
@@ -30,6 +34,8 @@ const SCROLL_PAGE: usize = 1024;
 pub struct EdgeStore {
     shard: EdgeShard,
     meta: StoreMeta,
+    /// The dense vectors have int8 copies: searches walk them and rescore with the originals.
+    quantized: bool,
     /// Held (locked) as long as the store is open.
     _lock: std::fs::File,
 }
@@ -46,38 +52,34 @@ impl EdgeStore {
         Ok(Some(meta))
     }
 
-    /// Opens the store in `dir`, creating it if there is none; refuses one filled by another embedder.
-    pub fn open(dir: &Path, meta: &StoreMeta) -> Result<Self> {
+    /// Opens the store in `dir`, creating it if there is none; refuses one filled by another
+    /// embedder. `layout` says where vectors live ([`Layout`]): a store whose size calls for
+    /// another placement than it has is reopened with it, and its next optimize moves the data.
+    pub fn open(dir: &Path, meta: &StoreMeta, layout: Layout) -> Result<Self> {
         let meta_path = dir.join(META_FILE);
         let shard_dir = dir.join("shard");
         let location = dir.display().to_string();
         let lock = lock(dir, &location)?;
+        let open_error = |e| anyhow!("opening the store at {location}: {e}");
         let shard = if let Some(found) = Self::recorded_meta(dir)? {
             found.check_compatible(meta, &format!("the store at {location}"))?;
-            EdgeShard::load(&shard_dir, None)
-                .map_err(|e| anyhow!("opening the store at {location}: {e}"))?
+            let shard = EdgeShard::load(&shard_dir, None).map_err(open_error)?;
+            let points = count(&shard)?;
+            let wanted = shard_config(meta, layout, points);
+            if placement(&shard.config()) == placement(&wanted) {
+                shard
+            } else {
+                tracing::info!(
+                    "the store at {location} ({points} chunks) moves to {:?}",
+                    placement(&wanted)
+                );
+                drop(shard);
+                EdgeShard::load(&shard_dir, Some(wanted)).map_err(open_error)?
+            }
         } else {
             std::fs::create_dir_all(&shard_dir)
                 .with_context(|| format!("creating the store folder {}", shard_dir.display()))?;
-            let config = EdgeConfigBuilder::new()
-                .vector(
-                    DENSE,
-                    EdgeVectorParams::builder(meta.dimension, Distance::Cosine).build(),
-                )
-                .sparse_vector(
-                    LEXICAL,
-                    EdgeSparseVectorParams::builder()
-                        .modifier(Modifier::Idf)
-                        .build(),
-                )
-                .sparse_vector(
-                    DOCUMENT,
-                    EdgeSparseVectorParams::builder()
-                        .modifier(Modifier::Idf)
-                        .build(),
-                )
-                .build();
-            let shard = EdgeShard::new(&shard_dir, config)
+            let shard = EdgeShard::new(&shard_dir, shard_config(meta, layout, 0))
                 .map_err(|e| anyhow!("creating the store at {location}: {e}"))?;
             index_payload(&shard)?;
             // Written last: a folder without it is an unfinished creation and is created again.
@@ -86,12 +88,68 @@ impl EdgeStore {
         };
         // A store made by an older docent lacks the indexes filters read.
         index_payload(&shard)?;
+        let quantized = placement(&shard.config()).1;
         Ok(EdgeStore {
             shard,
             meta: meta.clone(),
+            quantized,
             _lock: lock,
         })
     }
+}
+
+/// The shard's configuration for a store of `points` chunks under `layout`: payloads on disk;
+/// vectors and BM25 indexes in RAM or on disk; int8 copies of the dense vectors when asked for.
+fn shard_config(meta: &StoreMeta, layout: Layout, points: usize) -> EdgeConfig {
+    let on_disk = layout.vectors_on_disk(points);
+    let memory = if on_disk {
+        Memory::Cold
+    } else {
+        Memory::Cached
+    };
+    let mut dense = EdgeVectorParams::builder(meta.dimension, Distance::Cosine).memory(memory);
+    if layout.quantization == Quantization::Int8 {
+        #[allow(deprecated)] // `always_ram`, superseded by `memory`, must still be named
+        let scalar = ScalarQuantizationConfig {
+            r#type: ScalarType::Int8,
+            // The extreme 1% of values clipped: a finer grid for the rest.
+            quantile: Some(0.99),
+            always_ram: None,
+            memory: Some(Memory::Pinned),
+        };
+        dense = dense.quantization_config(QuantizationConfig::from(scalar));
+    }
+    let sparse = || {
+        EdgeSparseVectorParams::builder()
+            .modifier(Modifier::Idf)
+            .memory(memory)
+            .build()
+    };
+    EdgeConfigBuilder::new()
+        .vector(DENSE, dense.build())
+        .sparse_vector(LEXICAL, sparse())
+        .sparse_vector(DOCUMENT, sparse())
+        .payload_memory(Memory::Cold)
+        .build()
+}
+
+/// Where a configuration keeps the dense vectors, and whether it quantizes them.
+fn placement(config: &EdgeConfig) -> (Option<Memory>, bool) {
+    config.vectors.get(DENSE).map_or((None, false), |dense| {
+        (
+            dense.memory_placement(),
+            dense.quantization_config.is_some(),
+        )
+    })
+}
+
+fn count(shard: &EdgeShard) -> Result<usize> {
+    shard
+        .count(CountRequest {
+            filter: None,
+            exact: true,
+        })
+        .map_err(|e| anyhow!("counting points: {e}"))
 }
 
 /// Creates the payload indexes of [`layout::INDEXES`] the shard does not have yet.
@@ -177,6 +235,47 @@ fn native_filter(conditions: Vec<layout::Condition>) -> Filter {
 }
 
 impl EdgeStore {
+    /// The `k` best points for `query` among those `filter` admits, with the payload fields
+    /// `payload` selects.
+    fn query(
+        &self,
+        query: &StoreQuery,
+        filter: &docent_core::store::Filter,
+        k: usize,
+        payload: WithPayloadInterface,
+    ) -> Result<Vec<(f32, serde_json::Value)>> {
+        let (using, vector) = layout::channel(query);
+        let nearest =
+            ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(internal(vector), using)));
+        let mut request = QueryRequestBuilder::new(k)
+            .with_payload(payload)
+            .query(nearest);
+        if self.quantized && matches!(query, StoreQuery::Dense(_)) {
+            request = request.params(SearchParams {
+                quantization: Some(QuantizationSearchParams {
+                    ignore: false,
+                    rescore: Some(true),
+                    oversampling: None,
+                }),
+                ..Default::default()
+            });
+        }
+        if !filter.is_everything() {
+            match layout::conditions(filter, || self.paths())? {
+                Some(conditions) => request = request.filter(native_filter(conditions)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        let found = self
+            .shard
+            .query(request.build())
+            .map_err(|e| anyhow!("searching the store: {e}"))?;
+        found
+            .into_iter()
+            .map(|p| Ok((p.score, payload_of(p.payload)?)))
+            .collect()
+    }
+
     /// How many dense vectors sit in an HNSW index (the rest are searched exhaustively: small
     /// segments, below the optimizer's indexing threshold).
     pub fn indexed_vectors(&self) -> Result<usize> {
@@ -299,36 +398,52 @@ impl VectorStore for EdgeStore {
         filter: &docent_core::store::Filter,
         k: usize,
     ) -> Result<Vec<Hit>> {
-        let (using, vector) = layout::channel(query);
-        let nearest =
-            ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery::new(internal(vector), using)));
-        let mut request = QueryRequestBuilder::new(k)
-            .with_payload(WithPayloadInterface::Bool(true))
-            .query(nearest);
-        if !filter.is_everything() {
-            match layout::conditions(filter, || self.paths())? {
-                Some(conditions) => request = request.filter(native_filter(conditions)),
-                None => return Ok(Vec::new()),
-            }
-        }
-        let request = request.build();
-        let found = self
-            .shard
-            .query(request)
-            .map_err(|e| anyhow!("searching the store: {e}"))?;
-        found
+        self.query(query, filter, k, WithPayloadInterface::Bool(true))?
             .into_iter()
-            .map(|p| layout::hit(p.score, payload_of(p.payload)?))
+            .map(|(score, payload)| layout::hit(score, payload))
             .collect()
     }
 
-    fn count(&self) -> Result<usize> {
-        self.shard
-            .count(CountRequest {
-                filter: None,
-                exact: true,
+    fn candidates(
+        &self,
+        query: &StoreQuery,
+        filter: &docent_core::store::Filter,
+        k: usize,
+    ) -> Result<Vec<Candidate>> {
+        let fields = CANDIDATE_FIELDS.iter().map(|f| json_path(f)).collect();
+        self.query(query, filter, k, WithPayloadInterface::Fields(fields))?
+            .into_iter()
+            .map(|(score, payload)| layout::candidate(score, payload))
+            .collect()
+    }
+
+    fn hits(&self, found: &[Candidate]) -> Result<Vec<Hit>> {
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = layout::ids(found).into_iter().map(PointId::Uuid).collect();
+        let request = RetrieveRequestBuilder::new(ids)
+            .with_payload(WithPayloadInterface::Bool(true))
+            .build();
+        let records = self
+            .shard
+            .retrieve(request)
+            .map_err(|e| anyhow!("reading found chunks: {e}"))?;
+        let stored = records
+            .into_iter()
+            .map(|record| {
+                let id = match record.id {
+                    PointId::Uuid(id) => id,
+                    PointId::NumId(n) => bail!("the store holds a point with numeric id {n}"),
+                };
+                Ok((id, layout::chunk(payload_of(record.payload)?)?))
             })
-            .map_err(|e| anyhow!("counting points: {e}"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(hits_in_order(found, stored))
+    }
+
+    fn count(&self) -> Result<usize> {
+        count(&self.shard)
     }
 
     fn flush(&self) -> Result<()> {
@@ -387,14 +502,14 @@ mod tests {
     fn a_store_open_elsewhere_is_in_use_and_free_again_once_closed() {
         let dir = tempfile::tempdir().unwrap();
         let meta = StoreMeta::new("test", 2);
-        let first = EdgeStore::open(dir.path(), &meta).unwrap();
-        let err = EdgeStore::open(dir.path(), &meta)
+        let first = EdgeStore::open(dir.path(), &meta, Layout::default()).unwrap();
+        let err = EdgeStore::open(dir.path(), &meta, Layout::default())
             .err()
             .expect("a second open is refused")
             .to_string();
         assert!(err.contains("in use by another docent process"), "{err}");
         drop(first);
-        EdgeStore::open(dir.path(), &meta).unwrap();
+        EdgeStore::open(dir.path(), &meta, Layout::default()).unwrap();
     }
 
     fn names(store: &EdgeStore, query: StoreQuery) -> Vec<String> {
@@ -419,7 +534,8 @@ mod tests {
     #[test]
     fn each_channel_searches_its_own_vectors() {
         let dir = tempfile::tempdir().unwrap();
-        let store = EdgeStore::open(dir.path(), &StoreMeta::new("test", 2)).unwrap();
+        let store =
+            EdgeStore::open(dir.path(), &StoreMeta::new("test", 2), Layout::default()).unwrap();
         store
             .upsert(vec![
                 point("a", 0, [1.0, 0.0], None, Some(1.0)),
@@ -477,5 +593,73 @@ mod tests {
             ..Default::default()
         };
         assert!(names_in(&store, dense(), &both).is_empty());
+    }
+
+    /// Hybrid search ranks candidates (no text read) and reads the winners afterwards: the two
+    /// steps give what one full search gives, in its order, for every channel; a chunk deleted
+    /// in between is left out.
+    #[test]
+    fn candidates_then_hits_equal_a_full_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            EdgeStore::open(dir.path(), &StoreMeta::new("test", 2), Layout::default()).unwrap();
+        store
+            .upsert(vec![
+                point("a", 0, [1.0, 0.0], None, Some(1.0)),
+                point("a", 1, [0.8, 0.2], Some(2.0), None),
+                point("b", 0, [0.0, 1.0], Some(1.0), Some(3.0)),
+                point("b", 1, [0.6, 0.4], None, None),
+            ])
+            .unwrap();
+        let everything = docent_core::store::Filter::default();
+        for query in [
+            StoreQuery::Dense(vec![1.0, 0.0]),
+            StoreQuery::Lexical(vec![(7, 1.0)]),
+            StoreQuery::Documents(vec![(7, 1.0)]),
+        ] {
+            let full = store.search(&query, &everything, 10).unwrap();
+            let found = store.candidates(&query, &everything, 10).unwrap();
+            assert_eq!(store.hits(&found).unwrap(), full, "{query:?}");
+        }
+        let found = store
+            .candidates(&StoreQuery::Dense(vec![1.0, 0.0]), &everything, 10)
+            .unwrap();
+        store.delete_document("a").unwrap();
+        let left: Vec<String> = store
+            .hits(&found)
+            .unwrap()
+            .into_iter()
+            .map(|h| format!("{}#{}", h.doc_id, h.chunk))
+            .collect();
+        assert_eq!(left, ["b#1", "b#0"]);
+    }
+
+    /// A store opened with vectors on disk and int8 quantization is configured so, finds the
+    /// same nearest chunk, and one reopened under another layout takes it.
+    #[test]
+    fn layouts_configure_the_shard_and_follow_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = StoreMeta::new("test", 2);
+        let scaled = Layout {
+            on_disk: crate::OnDisk::Always,
+            quantization: Quantization::Int8,
+        };
+        let store = EdgeStore::open(dir.path(), &meta, scaled).unwrap();
+        assert_eq!(placement(&store.shard.config()), (Some(Memory::Cold), true));
+        store
+            .upsert(vec![
+                point("a", 0, [1.0, 0.0], None, None),
+                point("b", 0, [0.0, 1.0], None, None),
+            ])
+            .unwrap();
+        store.optimize().unwrap();
+        assert_eq!(names(&store, StoreQuery::Dense(vec![0.9, 0.1]))[0], "a#0");
+        drop(store);
+        let store = EdgeStore::open(dir.path(), &meta, Layout::default()).unwrap();
+        assert_eq!(
+            placement(&store.shard.config()),
+            (Some(Memory::Cached), false)
+        );
+        assert_eq!(names(&store, StoreQuery::Dense(vec![0.1, 0.9]))[0], "b#0");
     }
 }

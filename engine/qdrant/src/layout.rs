@@ -5,7 +5,9 @@
 
 use anyhow::Result;
 use docent_core::lexical::Sparse;
-use docent_core::store::{Filter, ListingPayload, Point, StoreQuery};
+use docent_core::store::{
+    Candidate, CandidatePayload, Filter, ListingPayload, Point, StoreQuery, point_id,
+};
 use docent_core::types::{ChunkPayload, Hit};
 
 /// The dense vector's name (cosine distance).
@@ -138,8 +140,22 @@ pub fn channel(query: &StoreQuery) -> (&'static str, Vector) {
 
 /// A found point as a hit.
 pub fn hit(score: f32, payload: serde_json::Value) -> Result<Hit> {
-    let payload: ChunkPayload = serde_json::from_value(payload)?;
-    Ok(Hit::from_payload(score, payload))
+    Ok(Hit::from_payload(score, chunk(payload)?))
+}
+
+/// A stored point's whole payload.
+pub fn chunk(payload: serde_json::Value) -> Result<ChunkPayload> {
+    Ok(serde_json::from_value(payload)?)
+}
+
+/// A found point as a candidate (read with [`docent_core::store::CANDIDATE_FIELDS`] only).
+pub fn candidate(score: f32, payload: serde_json::Value) -> Result<Candidate> {
+    Ok(serde_json::from_value::<CandidatePayload>(payload)?.scored(score))
+}
+
+/// The point ids of the chunks `found` names.
+pub fn ids(found: &[Candidate]) -> Vec<uuid::Uuid> {
+    found.iter().map(|c| point_id(&c.doc_id, c.chunk)).collect()
 }
 
 /// A listed point's payload (read with [`docent_core::store::LISTING_FIELDS`] only).

@@ -7,7 +7,9 @@
 
 mod edge;
 mod layout;
+mod scale;
 mod server;
 
 pub use edge::EdgeStore;
+pub use scale::{Layout, ON_DISK_AFTER, OnDisk, Quantization};
 pub use server::QdrantServerStore;

@@ -5,18 +5,19 @@ use anyhow::{Context, Result, anyhow, bail};
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FacetCountsBuilder, FieldType, Filter, Modifier, NamedVectors,
-    PayloadIncludeSelector, PointId, PointStruct, Query, QueryPointsBuilder, Range,
-    ScrollPointsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
-    UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
-    facet_value, point_id::PointIdOptions, vectors_config::Config,
+    DeletePointsBuilder, Distance, FacetCountsBuilder, FieldType, Filter, GetPointsBuilder,
+    Modifier, NamedVectors, PayloadIncludeSelector, PointId, PointStruct, Query,
+    QueryPointsBuilder, Range, ScrollPointsBuilder, SparseVectorParamsBuilder,
+    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
+    VectorsConfigBuilder, facet_value, point_id::PointIdOptions, vectors_config::Config,
     with_payload_selector::SelectorOptions,
 };
 use tokio::runtime::Runtime;
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
 use docent_core::store::{
-    LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore, fold_documents,
+    CANDIDATE_FIELDS, Candidate, LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument,
+    VectorStore, fold_documents, hits_in_order,
 };
 use docent_core::types::Hit;
 
@@ -162,6 +163,44 @@ fn payload_json(
         .collect()
 }
 
+impl QdrantServerStore {
+    /// The `k` best points for `query` among those `filter` admits, with the payload fields
+    /// `payload` selects.
+    fn query(
+        &self,
+        query: &StoreQuery,
+        filter: &docent_core::store::Filter,
+        k: usize,
+        payload: SelectorOptions,
+    ) -> Result<Vec<(f32, serde_json::Value)>> {
+        let (using, vector) = layout::channel(query);
+        let nearest = Query::new_nearest(match vector {
+            layout::Vector::Dense(values) => VectorInput::new_dense(values),
+            layout::Vector::Sparse { indices, values } => VectorInput::new_sparse(indices, values),
+        });
+        let mut request = QueryPointsBuilder::new(&self.collection)
+            .limit(k as u64)
+            .with_payload(payload)
+            .query(nearest)
+            .using(using);
+        if !filter.is_everything() {
+            match layout::conditions(filter, || self.paths())? {
+                Some(conditions) => request = request.filter(native_filter(conditions)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        let found = self
+            .runtime
+            .block_on(self.client.query(request))
+            .context("searching Qdrant")?;
+        Ok(found
+            .result
+            .into_iter()
+            .map(|p| (p.score, payload_json(p.payload)))
+            .collect())
+    }
+}
+
 fn doc_filter(doc_id: &str) -> Filter {
     Filter::must([Condition::matches(layout::DOC_ID, doc_id.to_string())])
 }
@@ -251,31 +290,56 @@ impl VectorStore for QdrantServerStore {
         filter: &docent_core::store::Filter,
         k: usize,
     ) -> Result<Vec<Hit>> {
-        let (using, vector) = layout::channel(query);
-        let nearest = Query::new_nearest(match vector {
-            layout::Vector::Dense(values) => VectorInput::new_dense(values),
-            layout::Vector::Sparse { indices, values } => VectorInput::new_sparse(indices, values),
+        self.query(query, filter, k, SelectorOptions::Enable(true))?
+            .into_iter()
+            .map(|(score, payload)| layout::hit(score, payload))
+            .collect()
+    }
+
+    fn candidates(
+        &self,
+        query: &StoreQuery,
+        filter: &docent_core::store::Filter,
+        k: usize,
+    ) -> Result<Vec<Candidate>> {
+        let fields = SelectorOptions::Include(PayloadIncludeSelector {
+            fields: CANDIDATE_FIELDS.iter().map(|f| f.to_string()).collect(),
         });
-        let mut request = QueryPointsBuilder::new(&self.collection)
-            .limit(k as u64)
-            .with_payload(true)
-            .query(nearest)
-            .using(using);
-        if !filter.is_everything() {
-            match layout::conditions(filter, || self.paths())? {
-                Some(conditions) => request = request.filter(native_filter(conditions)),
-                None => return Ok(Vec::new()),
-            }
+        self.query(query, filter, k, fields)?
+            .into_iter()
+            .map(|(score, payload)| layout::candidate(score, payload))
+            .collect()
+    }
+
+    fn hits(&self, found: &[Candidate]) -> Result<Vec<Hit>> {
+        if found.is_empty() {
+            return Ok(Vec::new());
         }
-        let found = self
+        let ids: Vec<PointId> = layout::ids(found)
+            .into_iter()
+            .map(|id| id.to_string().into())
+            .collect();
+        let records = self
             .runtime
-            .block_on(self.client.query(request))
-            .context("searching Qdrant")?;
-        found
+            .block_on(
+                self.client
+                    .get_points(GetPointsBuilder::new(&self.collection, ids).with_payload(true)),
+            )
+            .context("reading found chunks from Qdrant")?;
+        let stored = records
             .result
             .into_iter()
-            .map(|p| layout::hit(p.score, payload_json(p.payload)))
-            .collect()
+            .map(|record| {
+                let id = match record.id.and_then(|id| id.point_id_options) {
+                    Some(PointIdOptions::Uuid(id)) => id
+                        .parse()
+                        .with_context(|| format!("Qdrant returned the point id {id:?}"))?,
+                    other => bail!("Qdrant returned a point without a UUID id: {other:?}"),
+                };
+                Ok((id, layout::chunk(payload_json(record.payload))?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(hits_in_order(found, stored))
     }
 
     fn count(&self) -> Result<usize> {

@@ -40,6 +40,51 @@ pub enum StoreQuery {
     Documents(Sparse),
 }
 
+/// A point a search found, before its payload is read: which chunk it is and how it scored.
+/// Hybrid search fuses hundreds of these per channel and reads the text of the few it keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The channel's score (a fused score after fusion).
+    pub score: f32,
+    /// The document's id.
+    pub doc_id: String,
+    /// The chunk's position in its document.
+    pub chunk: u32,
+}
+
+impl From<Hit> for Candidate {
+    fn from(hit: Hit) -> Self {
+        Candidate {
+            score: hit.score,
+            doc_id: hit.doc_id,
+            chunk: hit.chunk,
+        }
+    }
+}
+
+/// Payload fields a [`Candidate`] is read from.
+pub const CANDIDATE_FIELDS: &[&str] = &["doc_id", "chunk_index"];
+
+/// A found point's payload as a candidate reads it ([`CANDIDATE_FIELDS`] only).
+#[derive(serde::Deserialize)]
+pub struct CandidatePayload {
+    /// The document's id.
+    pub doc_id: String,
+    /// The chunk's position in its document.
+    pub chunk_index: u32,
+}
+
+impl CandidatePayload {
+    /// The candidate for a point found with this payload at `score`.
+    pub fn scored(self, score: f32) -> Candidate {
+        Candidate {
+            score,
+            doc_id: self.doc_id,
+            chunk: self.chunk_index,
+        }
+    }
+}
+
 /// Which chunks a search may return; the default, everything. A chunk must pass every field
 /// that is set. Stores apply it inside the search, on indexed payload fields, so every channel
 /// ranks only what it admits.
@@ -247,6 +292,18 @@ pub trait VectorStore: Send + Sync {
     fn documents(&self) -> Result<Vec<StoredDocument>>;
     /// The `k` best points for `query`, best first.
     fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>>;
+    /// [`Self::search`] without reading the chunks' text: what fusion ranks. Stores read only
+    /// the payload fields a candidate needs ([`CANDIDATE_FIELDS`]).
+    fn candidates(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Candidate>> {
+        Ok(self
+            .search(query, filter, k)?
+            .into_iter()
+            .map(Candidate::from)
+            .collect())
+    }
+    /// The chunks `found` names, as hits with their candidates' scores, in the same order; a
+    /// chunk deleted since it was found is left out.
+    fn hits(&self, found: &[Candidate]) -> Result<Vec<Hit>>;
     /// Number of points (chunks) stored.
     fn count(&self) -> Result<usize>;
     /// Makes everything written so far durable.
@@ -255,6 +312,23 @@ pub trait VectorStore: Send + Sync {
     fn optimize(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// `found` as hits, from the payloads a store read for them (`stored`: by point id, in any
+/// order): each keeps its candidate's score and place; one without a payload is left out.
+pub fn hits_in_order(
+    found: &[Candidate],
+    stored: impl IntoIterator<Item = (uuid::Uuid, ChunkPayload)>,
+) -> Vec<Hit> {
+    let mut stored: std::collections::HashMap<uuid::Uuid, ChunkPayload> =
+        stored.into_iter().collect();
+    found
+        .iter()
+        .filter_map(|c| {
+            let payload = stored.remove(&point_id(&c.doc_id, c.chunk))?;
+            Some(Hit::from_payload(c.score, payload))
+        })
+        .collect()
 }
 
 /// Refuses to pair `embedder` with a `store` another embedder filled: their vectors would be
