@@ -195,6 +195,7 @@ impl ScopeArgs {
             paths: self.paths,
             kinds: self.kinds,
             modified_after: self.modified_after,
+            ..Default::default()
         }
     }
 }

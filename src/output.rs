@@ -126,8 +126,14 @@ impl GenerationFigures {
 
 /// Peak resident set size from /proc (VmHWM), where there is one.
 pub fn peak_rss_mb() -> Option<f64> {
+    process_mb("VmHWM:")
+}
+
+/// A memory figure of this process from /proc/self/status (`field` as written there, e.g.
+/// `RssAnon:`), in MB; `None` where there is no such file.
+pub fn process_mb(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

@@ -164,6 +164,7 @@ impl FilterFields {
                 .as_deref()
                 .map(Filter::time)
                 .transpose()?,
+            ..Default::default()
         })
     }
 }

@@ -53,7 +53,7 @@ pub enum Mode {
 const MAX_UNSUPPORTED_IN_A_ROW: usize = 2;
 
 /// Candidates each channel contributes to fusion (or k, when more are asked for).
-const FUSION_CANDIDATES: usize = 400;
+pub const FUSION_CANDIDATES: usize = 400;
 
 /// Candidates each search of a follow-up contributes to their fusion (or k, when more).
 const FOLLOWUP_CANDIDATES: usize = 20;
@@ -157,8 +157,8 @@ impl Engine {
     /// The `k` chunks that best match `query` through `mode`'s channels, best first, among
     /// those `filter` admits.
     pub fn search(&self, query: &str, k: usize, mode: Mode, filter: &Filter) -> Result<Vec<Hit>> {
-        check_filter(filter)?;
-        Ok(self.search_embedded(query, k, mode, filter)?.0)
+        let filter = self.scope(filter)?;
+        Ok(self.search_embedded(query, k, mode, &filter)?.0)
     }
 
     /// [`Self::search`] for a question asked after `earlier` ones (oldest first): a follow-up
@@ -173,8 +173,15 @@ impl Engine {
         mode: Mode,
         filter: &Filter,
     ) -> Result<Vec<Hit>> {
+        let filter = self.scope(filter)?;
+        Ok(self.search_turn(question, earlier, k, mode, &filter)?.hits)
+    }
+
+    /// `filter`, checked, with its path globs resolved against the store's paths: once per
+    /// question, however many channels and searches it takes.
+    fn scope(&self, filter: &Filter) -> Result<Filter> {
         check_filter(filter)?;
-        Ok(self.search_turn(question, earlier, k, mode, filter)?.hits)
+        filter.resolve(|| self.store.paths())
     }
 
     /// [`Self::search_followup`], also handing back the query searched for (the standalone
@@ -327,18 +334,13 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         options.check(question)?;
+        let filter = self.scope(&options.filter)?;
         let Turn {
             mut hits,
             query,
             query_vector,
             asked_vector,
-        } = self.search_turn(
-            question,
-            &options.earlier,
-            options.k,
-            options.mode,
-            &options.filter,
-        )?;
+        } = self.search_turn(question, &options.earlier, options.k, options.mode, &filter)?;
         let asked = question;
         let question = query.as_str();
         // Each text embedded once: the query for the relevance bar and (unless a follow-up)
@@ -347,7 +349,7 @@ impl Engine {
             Some(vector) => vector,
             None => self.embedder.embed_query(question)?,
         };
-        let best = self.relevance(&question_vector, &hits, options.mode, &options.filter)?;
+        let best = self.relevance(&question_vector, &hits, options.mode, &filter)?;
         let mut timings = Timings {
             retrieval_ms: elapsed_ms(started),
             ..Default::default()
@@ -759,6 +761,57 @@ mod tests {
         assert!(
             answer.sources.iter().all(|s| s.path == "apt.md"),
             "{answer:?}"
+        );
+    }
+
+    /// Path globs are matched against the store's paths once per question, whatever the
+    /// channels and searches it takes (a follow-up searches twice, an answer also checks its
+    /// relevance), and the filter they make applies to every one.
+    #[test]
+    fn path_globs_are_resolved_once_per_question() {
+        let embedder = WordEmbedder::default();
+        let store = Arc::new(store(&embedder));
+        let engine = Engine::new(Arc::new(embedder), store.clone(), None).unwrap();
+        let only_apt = Filter {
+            paths: vec!["a*.md".into()],
+            ..Default::default()
+        };
+        let hits = engine
+            .search(
+                "how often are the archives updated",
+                4,
+                Mode::Hybrid,
+                &only_apt,
+            )
+            .unwrap();
+        assert!(paths(&hits).iter().all(|p| *p == "apt.md"), "{hits:?}");
+        assert_eq!(store.paths_listed(), 1);
+        let options = AskOptions {
+            filter: only_apt,
+            earlier: vec!["When are the archives updated?".to_string()],
+            min_score: Some(0.0),
+            answer_mode: AnswerMode::Extract,
+            ..Default::default()
+        };
+        let answer = engine
+            .ask("Which tool copies them?", &options, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert!(
+            answer.sources.iter().all(|s| s.path == "apt.md"),
+            "{answer:?}"
+        );
+        assert_eq!(store.paths_listed(), 2);
+        let nothing = Filter {
+            paths: vec!["none/**".into()],
+            ..Default::default()
+        };
+        assert!(
+            engine
+                .search("archives", 4, Mode::Hybrid, &nothing)
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -80,6 +80,8 @@ pub struct MemoryStore {
     points: Mutex<Vec<Point>>,
     capacity: Mutex<Option<usize>>,
     meta: StoreMeta,
+    /// How many times the paths were listed.
+    paths_listed: Mutex<usize>,
 }
 
 impl Default for MemoryStore {
@@ -95,7 +97,14 @@ impl MemoryStore {
             points: Mutex::default(),
             capacity: Mutex::default(),
             meta,
+            paths_listed: Mutex::default(),
         }
+    }
+
+    /// How many times [`VectorStore::paths`] was called: path globs should be resolved once
+    /// per question, not once per channel.
+    pub fn paths_listed(&self) -> usize {
+        *self.paths_listed.lock().unwrap()
     }
 
     /// From now on, `upsert` fails once `points` points are stored (`None`: never).
@@ -157,6 +166,13 @@ impl VectorStore for MemoryStore {
             .unwrap()
             .retain(|p| p.payload.doc_id != doc_id);
         Ok(())
+    }
+    fn paths(&self) -> Result<Vec<String>> {
+        *self.paths_listed.lock().unwrap() += 1;
+        let points = self.points.lock().unwrap();
+        let paths: std::collections::BTreeSet<String> =
+            points.iter().map(|p| p.payload.path.clone()).collect();
+        Ok(paths.into_iter().collect())
     }
     fn documents(&self) -> Result<Vec<StoredDocument>> {
         let points = self.points.lock().unwrap();
@@ -323,12 +339,23 @@ impl VectorStore for FixedStore {
     fn documents(&self) -> Result<Vec<StoredDocument>> {
         Ok(Vec::new())
     }
+    fn paths(&self) -> Result<Vec<String>> {
+        let paths: std::collections::BTreeSet<String> =
+            self.hits.iter().map(|h| h.path.clone()).collect();
+        Ok(paths.into_iter().collect())
+    }
     fn search(&self, _: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>> {
         Ok(self
             .hits
             .iter()
-            // Hits carry no kind or date: only the documents filter applies here.
+            // Hits carry no kind or date: only the documents and exact paths apply here.
             .filter(|h| filter.documents.is_empty() || filter.documents.contains(&h.doc_id))
+            .filter(|h| {
+                filter
+                    .exact_paths
+                    .as_ref()
+                    .is_none_or(|exact| exact.contains(&h.path))
+            })
             .take(k)
             .cloned()
             .collect())

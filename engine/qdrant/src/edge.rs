@@ -285,24 +285,6 @@ impl EdgeStore {
             .map_err(|e| anyhow!("reading the store's state: {e}"))?
             .indexed_vectors_count)
     }
-
-    /// The distinct document paths the store holds (from the path index).
-    fn paths(&self) -> Result<Vec<String>> {
-        let mut request = FacetRequest::new(json_path(layout::PATH));
-        request.limit = usize::MAX;
-        let found = self
-            .shard
-            .facet(request)
-            .map_err(|e| anyhow!("listing the store's paths: {e}"))?;
-        Ok(found
-            .hits
-            .into_iter()
-            .filter_map(|hit| match hit.value {
-                FacetValue::Keyword(path) => Some(path),
-                _ => None,
-            })
-            .collect())
-    }
 }
 
 fn doc_filter(doc_id: &str) -> Filter {
@@ -390,6 +372,24 @@ impl VectorStore for EdgeStore {
             }
         }
         Ok(fold_documents(listed))
+    }
+
+    /// The distinct document paths, from the path index (a facet).
+    fn paths(&self) -> Result<Vec<String>> {
+        let mut request = FacetRequest::new(json_path(layout::PATH));
+        request.limit = usize::MAX;
+        let found = self
+            .shard
+            .facet(request)
+            .map_err(|e| anyhow!("listing the store's paths: {e}"))?;
+        Ok(found
+            .hits
+            .into_iter()
+            .filter_map(|hit| match hit.value {
+                FacetValue::Keyword(path) => Some(path),
+                _ => None,
+            })
+            .collect())
     }
 
     fn search(

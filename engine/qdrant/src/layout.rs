@@ -61,9 +61,9 @@ pub enum Condition {
 }
 
 /// The conditions of `filter`, all of which a point must meet, or `None` when no point can (no
-/// stored path matches its globs). Globs are matched against the store's distinct document
-/// paths (`paths`, asked only when the filter has globs), which become an exact match on the
-/// indexed path field.
+/// stored path matches its globs). Exact paths are matched on the indexed path field; globs the
+/// engine has not resolved yet are resolved here against the store's distinct document paths
+/// (`paths`, asked only then).
 pub fn conditions(
     filter: &Filter,
     paths: impl FnOnce() -> Result<Vec<String>>,
@@ -75,15 +75,13 @@ pub fn conditions(
             values: filter.documents.clone(),
         });
     }
-    if !filter.paths.is_empty() {
-        let stored = paths()?;
-        let matching = filter.matching_paths(stored.iter().map(String::as_str))?;
-        if matching.is_empty() {
+    if let Some(exact) = filter.resolve(paths)?.exact_paths {
+        if exact.is_empty() {
             return Ok(None);
         }
         conditions.push(Condition::AnyOf {
             field: PATH,
-            values: matching,
+            values: exact,
         });
     }
     if !filter.kinds.is_empty() {

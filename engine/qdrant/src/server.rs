@@ -116,28 +116,6 @@ impl QdrantServerStore {
             Ok(())
         })
     }
-
-    /// The distinct document paths the collection holds (from the path index).
-    fn paths(&self) -> Result<Vec<String>> {
-        let found = self
-            .runtime
-            .block_on(
-                self.client.facet(
-                    FacetCountsBuilder::new(&self.collection, layout::PATH)
-                        .limit(u64::MAX)
-                        .exact(false),
-                ),
-            )
-            .context("listing the paths in Qdrant")?;
-        Ok(found
-            .hits
-            .into_iter()
-            .filter_map(|hit| match hit.value?.variant? {
-                facet_value::Variant::StringValue(path) => Some(path),
-                _ => None,
-            })
-            .collect())
-    }
 }
 
 /// A search filter's conditions as the server's own (on indexed payload fields).
@@ -282,6 +260,28 @@ impl VectorStore for QdrantServerStore {
             }
         }
         Ok(fold_documents(listed))
+    }
+
+    /// The distinct document paths the collection holds (from the path index).
+    fn paths(&self) -> Result<Vec<String>> {
+        let found = self
+            .runtime
+            .block_on(
+                self.client.facet(
+                    FacetCountsBuilder::new(&self.collection, layout::PATH)
+                        .limit(u64::MAX)
+                        .exact(false),
+                ),
+            )
+            .context("listing the paths in Qdrant")?;
+        Ok(found
+            .hits
+            .into_iter()
+            .filter_map(|hit| match hit.value?.variant? {
+                facet_value::Variant::StringValue(path) => Some(path),
+                _ => None,
+            })
+            .collect())
     }
 
     fn search(

@@ -99,6 +99,10 @@ pub struct Filter {
     pub kinds: Vec<String>,
     /// Only documents whose file was last modified after this (Unix seconds).
     pub modified_after: Option<u64>,
+    /// Only documents at exactly these paths: `paths`' globs resolved against the store's
+    /// paths ([`Filter::resolve`]; the engine does it once per question, not once per channel).
+    /// `None`: not resolved.
+    pub exact_paths: Option<Vec<String>>,
 }
 
 /// The kinds of document a filter may name.
@@ -129,6 +133,24 @@ impl Filter {
             && self.paths.is_empty()
             && self.kinds.is_empty()
             && self.modified_after.is_none()
+            && self.exact_paths.is_none()
+    }
+
+    /// This filter with its path globs resolved into exact paths, among `stored` (the store's
+    /// distinct document paths, listed only when there are globs to resolve).
+    pub fn resolve(
+        &self,
+        stored: impl FnOnce() -> Result<Vec<String>>,
+    ) -> crate::error::Result<Filter> {
+        if self.paths.is_empty() || self.exact_paths.is_some() {
+            return Ok(self.clone());
+        }
+        let stored = stored()?;
+        Ok(Filter {
+            paths: Vec::new(),
+            exact_paths: Some(self.matching_paths(stored.iter().map(String::as_str))?),
+            ..self.clone()
+        })
     }
 
     /// The path globs as one matcher (`None`: no path globs); an invalid glob is the caller's
@@ -172,6 +194,10 @@ impl Filter {
         Ok(move |payload: &ChunkPayload| {
             (self.documents.is_empty() || self.documents.contains(&payload.doc_id))
                 && paths.as_ref().is_none_or(|m| m.is_match(&payload.path))
+                && self
+                    .exact_paths
+                    .as_ref()
+                    .is_none_or(|exact| exact.contains(&payload.path))
                 && (self.kinds.is_empty() || self.kinds.contains(&payload.kind))
                 && self.modified_after.is_none_or(|t| payload.modified > t)
         })
@@ -290,6 +316,8 @@ pub trait VectorStore: Send + Sync {
     fn delete_document(&self, doc_id: &str) -> Result<()>;
     /// Every document in the store, sorted by id.
     fn documents(&self) -> Result<Vec<StoredDocument>>;
+    /// The distinct paths of the stored documents (path globs are matched against them).
+    fn paths(&self) -> Result<Vec<String>>;
     /// The `k` best points for `query`, best first.
     fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>>;
     /// [`Self::search`] without reading the chunks' text: what fusion ranks. Stores read only
