@@ -14,7 +14,7 @@ use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
 use docent_core::types::ChunkPayload;
 use docent_core::{Embedder, Engine, Mode};
 use docent_eval::metrics::percentile;
-use docent_qdrant::{EdgeStore, Layout, OnDisk};
+use docent_qdrant::{EdgeStore, Layout, OnDisk, Quantization};
 use serde::Serialize;
 
 /// Chunks per synthetic document (the first carries the document's BM25 vector).
@@ -33,15 +33,12 @@ const BATCH: usize = 1000;
 #[derive(Serialize)]
 pub struct StoreFigures {
     points: usize,
-    insert_seconds: f64,
-    insert_points_per_second: f64,
-    optimize_seconds: f64,
+    /// How the store was written (absent when an earlier run's store was reused).
+    fill: Option<Fill>,
     /// Vectors in an HNSW index after the optimizer ran (the rest are searched exhaustively).
     indexed_vectors: usize,
     /// Where the vectors lived, and whether they were quantized.
     layout: String,
-    /// Peak RSS while writing and optimizing.
-    build_peak_rss_mb: Option<f64>,
     /// Peak RSS of the searches, the store reopened as a server would open it (the embedder's
     /// ~100 MB included).
     search_peak_rss_mb: Option<f64>,
@@ -62,6 +59,16 @@ pub struct StoreFigures {
     hybrid_ms: (f64, f64),
     /// Hybrid end to end: the question embedded by the real model, then searched.
     hybrid_end_to_end_ms: (f64, f64),
+}
+
+/// Writing the points and building the indexes.
+#[derive(Serialize)]
+pub struct Fill {
+    insert_seconds: f64,
+    insert_points_per_second: f64,
+    optimize_seconds: f64,
+    /// Peak RSS while writing and optimizing.
+    peak_rss_mb: Option<f64>,
 }
 
 /// A small deterministic generator (splitmix64): the same points for the same count.
@@ -181,42 +188,23 @@ const QUESTIONS: [&str; 8] = [
     "Debian 的最新版本是哪个？",
 ];
 
-/// Fills a fresh store in `dir` with `points` synthetic points and measures it with `queries`
-/// searches per channel.
-pub fn run(
+/// Writes `points` synthetic points into a fresh store in `dir` and optimizes it.
+fn write(
     dir: &Path,
-    points: usize,
-    queries: usize,
-    embedder: Arc<dyn Embedder>,
+    meta: &StoreMeta,
     layout: Layout,
+    points: usize,
+    random: &mut Random,
+    space: &Space,
     progress: bool,
-) -> Result<StoreFigures> {
-    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        bail!(
-            "{} is not empty: the bench fills a fresh store (name another --dir, or remove it)",
-            dir.display()
-        );
-    }
-    let meta = StoreMeta::of(embedder.as_ref());
-    // Placed for the size it will have (a real store under `auto` moves when reopened).
-    let layout = Layout {
-        on_disk: if layout.vectors_on_disk(points) {
-            OnDisk::Always
-        } else {
-            OnDisk::Never
-        },
-        ..layout
-    };
-    let store = EdgeStore::open(dir, &meta, layout)?;
-    let mut random = Random(points as u64);
-    let space = Space::new(&mut random, embedder.dimension());
+) -> Result<Fill> {
+    let store = EdgeStore::open(dir, meta, layout)?;
     let now = 1_790_000_000;
-
     let started = Instant::now();
     let mut written = 0;
     while written < points {
         let batch: Vec<Point> = (written..(written + BATCH).min(points))
-            .map(|i| point(&mut random, &space, i, now))
+            .map(|i| point(random, space, i, now))
             .collect();
         written += batch.len();
         store.upsert(batch)?;
@@ -234,13 +222,81 @@ pub fn run(
             "bench store: written in {insert_seconds:.1} s, optimized in {optimize_seconds:.1} s"
         );
     }
+    Ok(Fill {
+        insert_seconds,
+        insert_points_per_second: points as f64 / insert_seconds,
+        optimize_seconds,
+        peak_rss_mb: crate::output::peak_rss_mb(),
+    })
+}
 
-    let indexed_vectors = store.indexed_vectors()?;
-    let build_peak_rss_mb = crate::output::peak_rss_mb();
-    // Searched as a server would: the store opened afresh, memory counted from there.
-    drop(store);
+/// Fills a fresh store in `dir` with `points` synthetic points (or, with `reuse`, opens the one
+/// an earlier run filled) and measures it with `queries` searches per channel.
+pub fn run(
+    dir: &Path,
+    points: usize,
+    queries: usize,
+    embedder: Arc<dyn Embedder>,
+    layout: Layout,
+    reuse: bool,
+    progress: bool,
+) -> Result<StoreFigures> {
+    let filled = dir.exists() && std::fs::read_dir(dir)?.next().is_some();
+    if filled && !reuse {
+        bail!(
+            "{} is not empty: the bench fills a fresh store (name another --dir, remove it, or --reuse it)",
+            dir.display()
+        );
+    }
+    if reuse && EdgeStore::recorded_meta(dir)?.is_none() {
+        bail!(
+            "{} holds no store to reuse: fill one first with --keep",
+            dir.display()
+        );
+    }
+    let meta = StoreMeta::of(embedder.as_ref());
+    // Placed for the size it will have (a real store under `auto` moves when reopened).
+    let layout = Layout {
+        on_disk: if layout.vectors_on_disk(points) {
+            OnDisk::Always
+        } else {
+            OnDisk::Never
+        },
+        quantization: if layout.quantized(points) {
+            Quantization::Int8
+        } else {
+            Quantization::None
+        },
+    };
+    let mut random = Random(points as u64);
+    let space = Space::new(&mut random, embedder.dimension());
+    let fill = if reuse {
+        None
+    } else {
+        Some(write(
+            dir,
+            &meta,
+            layout,
+            points,
+            &mut random,
+            &space,
+            progress,
+        )?)
+    };
+    // Searched as a server would: the store opened afresh, memory counted from there (in a
+    // run that also filled it, the allocator may still hold what the optimizer freed: --reuse
+    // in a new process measures a server's memory alone).
     reset_peak_rss();
     let store = Arc::new(EdgeStore::open(dir, &meta, layout)?);
+    if reuse && store.count()? != points {
+        bail!(
+            "{} holds {} points, not {points}: pass the --points it was filled with",
+            dir.display(),
+            store.count()?
+        );
+    }
+    let indexed_vectors = store.indexed_vectors()?;
+
     let layout = format!(
         "vectors {}, quantization {}",
         if layout.vectors_on_disk(points) {
@@ -309,12 +365,9 @@ pub fn run(
     })?;
     Ok(StoreFigures {
         points,
-        insert_seconds,
-        insert_points_per_second: points as f64 / insert_seconds,
-        optimize_seconds,
+        fill,
         indexed_vectors,
         layout,
-        build_peak_rss_mb,
         search_peak_rss_mb: crate::output::peak_rss_mb(),
         search_anonymous_mb: crate::output::process_mb("RssAnon:"),
         search_file_backed_mb: crate::output::process_mb("RssFile:"),
@@ -333,18 +386,24 @@ pub fn run(
 impl StoreFigures {
     /// Prints the figures for a terminal.
     pub fn print(&self) {
-        println!(
-            "points      {} (written in {:.1} s: {:.0} points/s; optimized in {:.1} s; {} vectors in HNSW)",
-            self.points,
-            self.insert_seconds,
-            self.insert_points_per_second,
-            self.optimize_seconds,
-            self.indexed_vectors
-        );
         let mb = |m: Option<f64>| m.map_or("?".into(), |m| format!("{m:.0}"));
+        match &self.fill {
+            Some(fill) => println!(
+                "points      {} (written in {:.1} s: {:.0} points/s; optimized in {:.1} s; peak RSS {} MB; {} vectors in HNSW)",
+                self.points,
+                fill.insert_seconds,
+                fill.insert_points_per_second,
+                fill.optimize_seconds,
+                mb(fill.peak_rss_mb),
+                self.indexed_vectors
+            ),
+            None => println!(
+                "points      {} (reused; {} vectors in HNSW)",
+                self.points, self.indexed_vectors
+            ),
+        }
         println!(
-            "memory      peak RSS {} MB writing and optimizing, {} MB searching (then {} MB own, {} MB mapped files); disk {:.0} MB ({})",
-            mb(self.build_peak_rss_mb),
+            "memory      peak RSS {} MB searching (then {} MB own, {} MB mapped files); disk {:.0} MB ({})",
             mb(self.search_peak_rss_mb),
             mb(self.search_anonymous_mb),
             mb(self.search_file_backed_mb),

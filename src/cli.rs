@@ -72,8 +72,9 @@ pub struct StoreArgs {
     /// chunks, then on disk, memory-mapped), always (on disk) or never (in RAM)
     #[arg(long, global = true, env = "DOCENT_VECTORS_ON_DISK", default_value_t = OnDisk::default(), value_parser = one_of::<OnDisk>())]
     pub vectors_on_disk: OnDisk,
-    /// Dense vector quantization of the embedded store: none, or int8 (copies a quarter the
-    /// size kept in RAM for the search; the best candidates rescored with the full vectors)
+    /// Dense vector quantization of the embedded store: auto (int8 when the vectors are on
+    /// disk), none, or int8 (copies a quarter the size kept in RAM for the search; the best
+    /// candidates rescored with the full vectors)
     #[arg(long, global = true, env = "DOCENT_QUANTIZATION", default_value_t = Quantization::default(), value_parser = one_of::<Quantization>())]
     pub quantization: Quantization,
     /// How hybrid search merges its channels: zscore or rrf
@@ -417,6 +418,10 @@ pub enum Bench {
         /// Keep the filled store
         #[arg(long)]
         keep: bool,
+        /// Search the store an earlier run filled in --dir (with --keep) instead of filling
+        /// one: memory is then that of a fresh process, as a server's would be
+        #[arg(long, requires = "dir")]
+        reuse: bool,
         #[arg(long)]
         json: bool,
     },
@@ -705,13 +710,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             queries,
             dir,
             keep,
+            reuse,
             json,
         }) => {
             let dir = dir.unwrap_or_else(|| bench_store::default_dir(points));
             let embedder = setup::embedder(&args.store)?;
             let layout = setup::layout(&args.store);
-            let figures = bench_store::run(&dir, points, queries, embedder, layout, !json);
-            if !keep {
+            let figures = bench_store::run(&dir, points, queries, embedder, layout, reuse, !json);
+            if !keep && !reuse {
                 let _ = std::fs::remove_dir_all(&dir);
             }
             let figures = figures?;

@@ -820,7 +820,7 @@ fn ingest_watch_follows_a_folder_until_interrupted() {
 }
 
 /// `bench store` fills a fresh store, reports every figure, and removes the store unless kept;
-/// it refuses to fill a folder that holds something.
+/// `--reuse` searches a kept one; it refuses to fill a folder that holds something.
 #[test]
 fn bench_store_reports_every_figure() {
     let dir = tempfile::tempdir().unwrap();
@@ -841,28 +841,75 @@ fn bench_store_reports_every_figure() {
             .arg(&filled),
     );
     assert_eq!(figures["points"], 3000, "{figures}");
-    for figure in ["insert_points_per_second", "disk_mb", "peak_rss_mb"] {
+    let positive = |figures: &serde_json::Value, figure: &str| {
         assert!(
-            figures[figure].as_f64().is_some_and(|f| f > 0.0),
+            figures
+                .pointer(figure)
+                .and_then(|f| f.as_f64())
+                .is_some_and(|f| f > 0.0),
             "{figure}: {figures}"
         );
-    }
-    for channel in [
-        "dense_ms",
-        "lexical_ms",
-        "hybrid_ms",
-        "hybrid_end_to_end_ms",
+    };
+    for figure in [
+        "/fill/insert_points_per_second",
+        "/fill/peak_rss_mb",
+        "/disk_mb",
+        "/search_peak_rss_mb",
+        "/search_anonymous_mb",
     ] {
-        let (p50, p95) = (
-            figures[channel][0].as_f64().unwrap(),
-            figures[channel][1].as_f64().unwrap(),
-        );
-        assert!(0.0 < p50 && p50 <= p95, "{channel}: {figures}");
+        positive(&figures, figure);
     }
+    let channels_timed = |figures: &serde_json::Value| {
+        for channel in [
+            "dense_ms",
+            "lexical_ms",
+            "dense_candidates_ms",
+            "lexical_candidates_ms",
+            "document_candidates_ms",
+            "hybrid_ms",
+            "hybrid_end_to_end_ms",
+        ] {
+            let (p50, p95) = (
+                figures[channel][0].as_f64().unwrap(),
+                figures[channel][1].as_f64().unwrap(),
+            );
+            assert!(0.0 < p50 && p50 <= p95, "{channel}: {figures}");
+        }
+    };
+    channels_timed(&figures);
     assert!(
         filled.join("docent.json").is_file(),
         "--keep keeps the store"
     );
+    // --reuse searches the kept store in a fresh process, writing nothing, and keeps it.
+    let bench = |points: &str| {
+        let mut command = docent(&dir.path().join("store"));
+        command
+            .args([
+                "bench",
+                "store",
+                "--reuse",
+                "--queries",
+                "5",
+                "--json",
+                "--points",
+                points,
+            ])
+            .arg("--dir")
+            .arg(&filled);
+        command
+    };
+    let reused = run_json(&mut bench("3000"));
+    assert!(reused["fill"].is_null(), "{reused}");
+    assert_eq!(reused["indexed_vectors"], figures["indexed_vectors"]);
+    channels_timed(&reused);
+    assert!(
+        filled.join("docent.json").is_file(),
+        "--reuse keeps the store"
+    );
+    let wrong = bench("10").output().unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("holds 3000 points"));
     let refused = docent(&dir.path().join("store"))
         .args(["bench", "store", "--points", "10", "--dir"])
         .arg(&filled)
@@ -870,4 +917,40 @@ fn bench_store_reports_every_figure() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("is not empty"));
+}
+
+/// Asking for the GPU on a build or machine without CUDA is a clear error that names the fix,
+/// for the embedder and the generator alike; `auto` falls back to the CPU.
+#[test]
+fn cuda_without_cuda_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    for args in [
+        &["--embed-device", "cuda", "search", "apt"][..],
+        &[
+            "ask",
+            "--device",
+            "cuda",
+            "--answer-mode",
+            "generate",
+            "What is apt?",
+        ][..],
+    ] {
+        let out = docent(&store).args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no CUDA") && err.contains("cpu") && err.contains("make build-cuda"),
+            "{args:?}: {err}"
+        );
+    }
+    let auto = docent(&store)
+        .args(["--embed-device", "auto", "search", "apt"])
+        .output()
+        .unwrap();
+    assert!(
+        auto.status.success(),
+        "{}",
+        String::from_utf8_lossy(&auto.stderr)
+    );
 }

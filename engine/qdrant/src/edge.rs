@@ -17,7 +17,7 @@ use qdrant_edge::{
 };
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
-use crate::scale::{Layout, Quantization};
+use crate::scale::Layout;
 use docent_core::store::{
     CANDIDATE_FIELDS, Candidate, LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument,
     VectorStore, fold_documents, hits_in_order,
@@ -108,7 +108,7 @@ fn shard_config(meta: &StoreMeta, layout: Layout, points: usize) -> EdgeConfig {
         Memory::Cached
     };
     let mut dense = EdgeVectorParams::builder(meta.dimension, Distance::Cosine).memory(memory);
-    if layout.quantization == Quantization::Int8 {
+    if layout.quantized(points) {
         #[allow(deprecated)] // `always_ram`, superseded by `memory`, must still be named
         let scalar = ScalarQuantizationConfig {
             r#type: ScalarType::Int8,
@@ -642,7 +642,7 @@ mod tests {
         let meta = StoreMeta::new("test", 2);
         let scaled = Layout {
             on_disk: crate::OnDisk::Always,
-            quantization: Quantization::Int8,
+            quantization: crate::Quantization::Int8,
         };
         let store = EdgeStore::open(dir.path(), &meta, scaled).unwrap();
         assert_eq!(placement(&store.shard.config()), (Some(Memory::Cold), true));

@@ -1,8 +1,8 @@
 //! How the embedded store keeps its data as it grows, the way Qdrant advises for large
 //! collections: payloads always on disk (only the k chunks shown are read); past
 //! [`ON_DISK_AFTER`] chunks, the dense vectors and the BM25 indexes move to disk (memory-mapped:
-//! the page cache keeps what searches touch), optionally with int8 copies of the dense vectors
-//! pinned in RAM that the HNSW search walks, the originals rescoring the best candidates.
+//! the page cache keeps what searches touch), with int8 copies of the dense vectors pinned in
+//! RAM that the HNSW search walks, the originals rescoring the best candidates.
 
 /// Chunks past which `--vectors-on-disk auto` keeps vectors and BM25 indexes on disk. At 384
 /// dimensions, 250,000 chunks hold ~0.4 GB of f32 vectors and ~1 GB of BM25 postings.
@@ -46,8 +46,10 @@ pub enum OnDisk {
 )]
 #[strum(serialize_all = "lowercase")]
 pub enum Quantization {
-    /// Full-precision vectors only.
+    /// int8 copies when the vectors are on disk, none while they are in RAM.
     #[default]
+    Auto,
+    /// Full-precision vectors only.
     None,
     /// int8 scalar copies (a quarter of the size) kept in RAM for the HNSW walk; the best
     /// candidates are rescored with the full vectors.
@@ -72,6 +74,15 @@ impl Layout {
             OnDisk::Never => false,
         }
     }
+
+    /// Whether a store of `points` chunks keeps int8 copies of its dense vectors.
+    pub fn quantized(&self, points: usize) -> bool {
+        match self.quantization {
+            Quantization::Auto => self.vectors_on_disk(points),
+            Quantization::Int8 => true,
+            Quantization::None => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +104,12 @@ mod tests {
             ..auto
         };
         assert!(!never.vectors_on_disk(10_000_000));
+        // Quantized where the vectors are on disk, unless told.
+        assert!(!auto.quantized(ON_DISK_AFTER) && auto.quantized(ON_DISK_AFTER + 1));
+        let plain = Layout {
+            quantization: Quantization::None,
+            ..always
+        };
+        assert!(!plain.quantized(ON_DISK_AFTER + 1));
     }
 }
