@@ -940,7 +940,7 @@ fn cuda_without_cuda_says_what_to_do() {
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("no CUDA") && err.contains("cpu") && err.contains("make build-cuda"),
+            err.contains("no CUDA") && err.contains("cpu") && err.contains("--features cuda"),
             "{args:?}: {err}"
         );
     }

@@ -42,8 +42,8 @@ impl Device {
             Device::Cpu => Ok(Place::Cpu),
             Device::Cuda if !cuda_available => anyhow::bail!(
                 "{flag} cuda: this docent has no CUDA (built without `--features cuda`, or no GPU \
-                 and driver found). Build it with `make build-cuda` on a machine with an NVIDIA \
-                 driver, or use {flag} cpu"
+                 and driver found). Build it with `cargo build --release --features cuda` (needs \
+                 nvcc) on a machine with an NVIDIA driver, or use {flag} cpu"
             ),
             Device::Cuda => Ok(Place::Cuda),
             Device::Auto if cuda_available => Ok(Place::Cuda),
@@ -66,6 +66,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--embed-device cpu"), "{err}");
-        assert!(err.contains("make build-cuda"), "{err}");
+        assert!(err.contains("--features cuda"), "{err}");
     }
 }
