@@ -1,4 +1,5 @@
-//! `docent bench store`: fills a fresh embedded store with synthetic points in today's layout
+//! `docent bench store`: fills a fresh store (embedded, or a Qdrant server's collection) with
+//! synthetic points in today's layout
 //! (384-d dense vectors in clusters, BM25 vectors for chunks and documents, payloads of a real
 //! chunk's size) and reports insert time, the optimizer's index build, memory, disk, and search
 //! latency per channel — store only, and end to end with the query embedded by the real model.
@@ -14,7 +15,7 @@ use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
 use docent_core::types::ChunkPayload;
 use docent_core::{Embedder, Engine, Mode};
 use docent_eval::metrics::percentile;
-use docent_qdrant::{EdgeStore, Layout, OnDisk, Quantization};
+use docent_qdrant::{EdgeStore, Layout, OnDisk, QdrantServerStore, Quantization};
 use serde::Serialize;
 
 /// Chunks per synthetic document (the first carries the document's BM25 vector).
@@ -36,7 +37,7 @@ pub struct StoreFigures {
     /// How the store was written (absent when an earlier run's store was reused).
     fill: Option<Fill>,
     /// Vectors in an HNSW index after the optimizer ran (the rest are searched exhaustively).
-    indexed_vectors: usize,
+    indexed_vectors: Option<usize>,
     /// Where the vectors lived, and whether they were quantized.
     layout: String,
     /// Peak RSS of the searches, the store reopened as a server would open it (the embedder's
@@ -47,7 +48,8 @@ pub struct StoreFigures {
     /// ...and pages of the store's memory-mapped files (the page cache; the kernel evicts them
     /// under pressure and reads them back on use).
     search_file_backed_mb: Option<f64>,
-    disk_mb: f64,
+    /// The embedded store's folder on disk (a server's is not counted).
+    disk_mb: Option<f64>,
     queries: usize,
     /// (p50, p95) in milliseconds, store only.
     dense_ms: (f64, f64),
@@ -188,17 +190,112 @@ const QUESTIONS: [&str; 8] = [
     "Debian 的最新版本是哪个？",
 ];
 
-/// Writes `points` synthetic points into a fresh store in `dir` and optimizes it.
+/// The store a run fills: the embedded one in a folder, or a Qdrant server's collection.
+pub enum Target {
+    /// An embedded store in this folder, laid out so.
+    Edge {
+        /// Its folder (must be empty, unless reused).
+        dir: PathBuf,
+        /// Where its vectors live.
+        layout: Layout,
+    },
+    /// A collection of a Qdrant server (must be empty, unless reused).
+    Server {
+        /// The server's gRPC URL.
+        url: String,
+        /// The collection.
+        collection: String,
+    },
+}
+
+impl Target {
+    /// Opens the store, for a run of `points` points; `fresh`: it must hold nothing yet. With
+    /// it, how many vectors an embedded store has in its indexes (a server does not say).
+    fn open(
+        &self,
+        meta: &StoreMeta,
+        points: usize,
+        fresh: bool,
+    ) -> Result<(Arc<dyn VectorStore>, Option<usize>)> {
+        match self {
+            Target::Edge { dir, layout } => {
+                if fresh && dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+                    bail!(
+                        "{} is not empty: the bench fills a fresh store (name another --dir, remove it, or --reuse it)",
+                        dir.display()
+                    );
+                }
+                if !fresh && EdgeStore::recorded_meta(dir)?.is_none() {
+                    bail!(
+                        "{} holds no store to reuse: fill one first with --keep",
+                        dir.display()
+                    );
+                }
+                let store = EdgeStore::open(dir, meta, placed(*layout, points))?;
+                let indexed = store.indexed_vectors()?;
+                Ok((Arc::new(store), Some(indexed)))
+            }
+            Target::Server { url, collection } => {
+                let store = QdrantServerStore::connect(url, collection, meta)?;
+                if fresh && store.count()? > 0 {
+                    bail!(
+                        "Qdrant collection {collection} holds points: the bench fills a fresh one (name another --collection, or --reuse it)"
+                    );
+                }
+                Ok((Arc::new(store), None))
+            }
+        }
+    }
+
+    /// What the figures say about where the points were.
+    fn describe(&self, points: usize) -> String {
+        match self {
+            Target::Edge { layout, .. } => {
+                let layout = placed(*layout, points);
+                format!(
+                    "embedded, vectors {}, quantization {}",
+                    if layout.vectors_on_disk(points) {
+                        "on disk"
+                    } else {
+                        "in RAM"
+                    },
+                    layout.quantization
+                )
+            }
+            Target::Server { collection, .. } => {
+                format!(
+                    "Qdrant server, collection {collection} (the server's own memory and disk not counted)"
+                )
+            }
+        }
+    }
+}
+
+/// `layout` placed for a store of `points` points from the start (a real store under `auto`
+/// moves when reopened past the threshold).
+fn placed(layout: Layout, points: usize) -> Layout {
+    Layout {
+        on_disk: if layout.vectors_on_disk(points) {
+            OnDisk::Always
+        } else {
+            OnDisk::Never
+        },
+        quantization: if layout.quantized(points) {
+            Quantization::Int8
+        } else {
+            Quantization::None
+        },
+    }
+}
+
+/// Writes `points` synthetic points into `store` and optimizes it.
 fn write(
-    dir: &Path,
-    meta: &StoreMeta,
-    layout: Layout,
+    store: &dyn VectorStore,
     points: usize,
     random: &mut Random,
     space: &Space,
     progress: bool,
 ) -> Result<Fill> {
-    let store = EdgeStore::open(dir, meta, layout)?;
     let now = 1_790_000_000;
     let started = Instant::now();
     let mut written = 0;
@@ -230,53 +327,25 @@ fn write(
     })
 }
 
-/// Fills a fresh store in `dir` with `points` synthetic points (or, with `reuse`, opens the one
-/// an earlier run filled) and measures it with `queries` searches per channel.
+/// Fills a fresh store of `target` with `points` synthetic points (or, with `reuse`, opens
+/// the one an earlier run filled) and measures it with `queries` searches per channel.
 pub fn run(
-    dir: &Path,
+    target: &Target,
     points: usize,
     queries: usize,
     embedder: Arc<dyn Embedder>,
-    layout: Layout,
     reuse: bool,
     progress: bool,
 ) -> Result<StoreFigures> {
-    let filled = dir.exists() && std::fs::read_dir(dir)?.next().is_some();
-    if filled && !reuse {
-        bail!(
-            "{} is not empty: the bench fills a fresh store (name another --dir, remove it, or --reuse it)",
-            dir.display()
-        );
-    }
-    if reuse && EdgeStore::recorded_meta(dir)?.is_none() {
-        bail!(
-            "{} holds no store to reuse: fill one first with --keep",
-            dir.display()
-        );
-    }
     let meta = StoreMeta::of(embedder.as_ref());
-    // Placed for the size it will have (a real store under `auto` moves when reopened).
-    let layout = Layout {
-        on_disk: if layout.vectors_on_disk(points) {
-            OnDisk::Always
-        } else {
-            OnDisk::Never
-        },
-        quantization: if layout.quantized(points) {
-            Quantization::Int8
-        } else {
-            Quantization::None
-        },
-    };
     let mut random = Random(points as u64);
     let space = Space::new(&mut random, embedder.dimension());
     let fill = if reuse {
         None
     } else {
+        let (store, _) = target.open(&meta, points, true)?;
         Some(write(
-            dir,
-            &meta,
-            layout,
+            store.as_ref(),
             points,
             &mut random,
             &space,
@@ -287,25 +356,15 @@ pub fn run(
     // run that also filled it, the allocator may still hold what the optimizer freed: --reuse
     // in a new process measures a server's memory alone).
     reset_peak_rss();
-    let store = Arc::new(EdgeStore::open(dir, &meta, layout)?);
+    let (store, indexed_vectors) = target.open(&meta, points, false)?;
     if reuse && store.count()? != points {
         bail!(
-            "{} holds {} points, not {points}: pass the --points it was filled with",
-            dir.display(),
+            "the store holds {} points, not {points}: pass the --points it was filled with",
             store.count()?
         );
     }
-    let indexed_vectors = store.indexed_vectors()?;
 
-    let layout = format!(
-        "vectors {}, quantization {}",
-        if layout.vectors_on_disk(points) {
-            "on disk"
-        } else {
-            "in RAM"
-        },
-        layout.quantization
-    );
+    let layout = target.describe(points);
     let engine = Engine::new(embedder.clone(), store.clone(), None)?;
     let everything = Filter::default();
     // Warm up first (the model, the page cache): the figures are for a running service.
@@ -371,7 +430,10 @@ pub fn run(
         search_peak_rss_mb: crate::output::peak_rss_mb(),
         search_anonymous_mb: crate::output::process_mb("RssAnon:"),
         search_file_backed_mb: crate::output::process_mb("RssFile:"),
-        disk_mb: disk_mb(dir),
+        disk_mb: match target {
+            Target::Edge { dir, .. } => Some(disk_mb(dir)),
+            Target::Server { .. } => None,
+        },
         queries,
         dense_ms,
         lexical_ms,
@@ -387,27 +449,26 @@ impl StoreFigures {
     /// Prints the figures for a terminal.
     pub fn print(&self) {
         let mb = |m: Option<f64>| m.map_or("?".into(), |m| format!("{m:.0}"));
+        let indexed = self
+            .indexed_vectors
+            .map_or(String::new(), |n| format!("; {n} vectors in HNSW"));
         match &self.fill {
             Some(fill) => println!(
-                "points      {} (written in {:.1} s: {:.0} points/s; optimized in {:.1} s; peak RSS {} MB; {} vectors in HNSW)",
+                "points      {} (written in {:.1} s: {:.0} points/s; optimized in {:.1} s; peak RSS {} MB{indexed})",
                 self.points,
                 fill.insert_seconds,
                 fill.insert_points_per_second,
                 fill.optimize_seconds,
                 mb(fill.peak_rss_mb),
-                self.indexed_vectors
             ),
-            None => println!(
-                "points      {} (reused; {} vectors in HNSW)",
-                self.points, self.indexed_vectors
-            ),
+            None => println!("points      {} (reused{indexed})", self.points),
         }
         println!(
-            "memory      peak RSS {} MB searching (then {} MB own, {} MB mapped files); disk {:.0} MB ({})",
+            "memory      peak RSS {} MB searching (then {} MB own, {} MB mapped files); disk {} MB ({})",
             mb(self.search_peak_rss_mb),
             mb(self.search_anonymous_mb),
             mb(self.search_file_backed_mb),
-            self.disk_mb,
+            mb(self.disk_mb),
             self.layout
         );
         for (name, (p50, p95)) in [

@@ -403,8 +403,9 @@ pub enum Bench {
         #[arg(long)]
         json: bool,
     },
-    /// The store at scale: fills a fresh embedded store with synthetic points in docent's
-    /// layout and prints insert time, memory, disk and search latency per channel
+    /// The store at scale: fills a fresh embedded store (or, with --qdrant-url, a fresh
+    /// --collection of that server) with synthetic points in docent's layout and prints insert
+    /// time, memory, disk and search latency per channel
     Store {
         /// Points (chunks) to write
         #[arg(long, default_value_t = 10_000)]
@@ -418,9 +419,10 @@ pub enum Bench {
         /// Keep the filled store
         #[arg(long)]
         keep: bool,
-        /// Search the store an earlier run filled in --dir (with --keep) instead of filling
-        /// one: memory is then that of a fresh process, as a server's would be
-        #[arg(long, requires = "dir")]
+        /// Search the store an earlier run filled (in --dir, kept with --keep; or the
+        /// --collection of --qdrant-url) instead of filling one: memory is then that of a fresh
+        /// process, as a server's would be
+        #[arg(long)]
         reuse: bool,
         #[arg(long)]
         json: bool,
@@ -713,12 +715,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
             reuse,
             json,
         }) => {
-            let dir = dir.unwrap_or_else(|| bench_store::default_dir(points));
             let embedder = setup::embedder(&args.store)?;
-            let layout = setup::layout(&args.store);
-            let figures = bench_store::run(&dir, points, queries, embedder, layout, reuse, !json);
-            if !keep && !reuse {
-                let _ = std::fs::remove_dir_all(&dir);
+            let target = match &args.store.qdrant_url {
+                Some(url) => bench_store::Target::Server {
+                    url: url.clone(),
+                    collection: args.store.collection.clone(),
+                },
+                None => bench_store::Target::Edge {
+                    dir: dir.unwrap_or_else(|| bench_store::default_dir(points)),
+                    layout: setup::layout(&args.store),
+                },
+            };
+            let figures = bench_store::run(&target, points, queries, embedder, reuse, !json);
+            if let bench_store::Target::Edge { dir, .. } = &target
+                && !keep
+                && !reuse
+            {
+                let _ = std::fs::remove_dir_all(dir);
             }
             let figures = figures?;
             if json {
