@@ -10,7 +10,7 @@ OPENAI_CLIENT := openai==3.51.0
 PLAYWRIGHT := .docent/playwright
 PLAYWRIGHT_PACKAGE := playwright==1.65.2
 
-.PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium lint
+.PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium lint check-cuda
 
 all: build
 
@@ -55,6 +55,13 @@ test: models deps chromium $(PYCLIENT)/.installed $(PLAYWRIGHT)/.installed
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+# The `cuda` feature type-checked with CUDA 13 from pinned wheels (scripts/cuda-toolkit.sh):
+# candle's kernels compiled by nvcc for CUDA_COMPUTE_CAP (default 90, an H200). No GPU or driver
+# needed; linking a binary would need the driver's libcuda.
+check-cuda: deps
+	eval "$$(scripts/cuda-toolkit.sh)" && \
+	  $(CARGO) check --release -p docent-embed -p docent-generate --features docent-embed/cuda,docent-generate/cuda
 
 bench: models build
 	scripts/bench.sh

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The CUDA 13 compiler and libraries from pinned registry wheels, unpacked (not installed) into
+# .docent/cuda/, for building docent's `cuda` feature on a machine without a CUDA toolkit — a
+# GPU-less CI machine included: there is no GPU to ask, so the target is named (sm_90, an H200).
+# Prints the environment to build with; `make check-cuda` uses it.
+#
+# Why these: nvidia-cuda-nvcc-cu12 12.9.86 ships no nvcc binary (only ptxas); the CUDA 13 wheels
+# do, with cicc in nvidia-nvvm. cudarc 0.19.10 (candle's) knows CUDA up to 13.4 by name, so the
+# 13.5 toolkit is announced to it as 13.4 (the driver API it binds is the same).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+dest="$root/.docent/cuda"
+python="${PYTHON:-python3}"
+wheels=(
+  nvidia-cuda-nvcc==13.5.37
+  nvidia-nvvm==13.5.37
+  nvidia-cuda-crt==13.5.37
+  nvidia-cuda-runtime==13.5.37
+  nvidia-cuda-nvrtc==13.5.37
+  nvidia-cuda-cccl==13.3.5.0.6
+  nvidia-cublas==13.10.0.20
+  nvidia-curand==10.4.5.25
+)
+stamp="$dest/.installed-$(printf '%s ' "${wheels[@]}" | sha256sum | cut -c1-16)"
+
+if [[ ! -f "$stamp" ]]; then
+  echo "cuda-toolkit: fetching ${#wheels[@]} pinned wheels" >&2
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "${wheels[@]}"
+  rm -rf "$dest"
+  for wheel in "$work"/*.whl; do
+    "$python" -m zipfile -e "$wheel" "$dest"
+  done
+  # Zip archives do not keep the executable bit.
+  chmod +x "$dest"/nvidia/cu13/bin/* "$dest"/nvidia/cu13/nvvm/bin/*
+  touch "$stamp"
+fi
+
+cuda="$dest/nvidia/cu13"
+echo "export PATH=$cuda/bin:\$PATH CUDA_ROOT=$cuda CUDA_PATH=$cuda CUDA_TOOLKIT_ROOT_DIR=$cuda CUDA_COMPUTE_CAP=\${CUDA_COMPUTE_CAP:-90} CUDARC_CUDA_VERSION=13040"
