@@ -69,18 +69,15 @@ impl EmbedderKind {
     /// GPU through candle, on the CPU through its C engine; MiniLM runs on the CPU only.
     pub fn load(self, models: &ModelPaths, device: Device) -> Result<Arc<dyn Embedder>> {
         let place = device.place(cuda_available(), "--embed-device")?;
-        let embedder: Arc<dyn Embedder> = match (self, place) {
-            (EmbedderKind::E5, Place::Cpu) => Arc::new(E5Embedder::load(models)?),
-            (EmbedderKind::E5, Place::Cuda) => Arc::new(candle_e5(models, place)?),
+        let (embedder, runs_on): (Arc<dyn Embedder>, _) = match (self, place) {
+            (EmbedderKind::E5, Place::Cpu) => (Arc::new(E5Embedder::load(models)?), "the CPU"),
+            (EmbedderKind::E5, Place::Cuda) => {
+                (Arc::new(candle_e5(models, place)?), "the GPU (candle)")
+            }
             (EmbedderKind::MiniLm, Place::Cuda) if device == Device::Cuda => bail!(
                 "--embed-device cuda: minilm runs on the CPU only (ONNX Runtime); use e5 for the GPU"
             ),
-            (EmbedderKind::MiniLm, _) => Arc::new(MiniLmEmbedder::load(models)?),
-        };
-        let runs_on = if matches!((self, place), (EmbedderKind::E5, Place::Cuda)) {
-            "the GPU (candle)"
-        } else {
-            "the CPU"
+            (EmbedderKind::MiniLm, _) => (Arc::new(MiniLmEmbedder::load(models)?), "the CPU"),
         };
         tracing::info!("embedder {self} on {runs_on}");
         Ok(embedder)

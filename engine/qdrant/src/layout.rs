@@ -75,7 +75,7 @@ pub fn conditions(
             values: filter.documents.clone(),
         });
     }
-    if let Some(exact) = filter.resolve(paths)?.exact_paths {
+    if let Some(exact) = filter.exact_paths_in(paths)? {
         if exact.is_empty() {
             return Ok(None);
         }

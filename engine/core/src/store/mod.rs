@@ -136,8 +136,7 @@ impl Filter {
             && self.exact_paths.is_none()
     }
 
-    /// This filter with its path globs resolved into exact paths, among `stored` (the store's
-    /// distinct document paths, listed only when there are globs to resolve).
+    /// This filter with its path globs resolved into exact paths ([`Filter::exact_paths_in`]).
     pub fn resolve(
         &self,
         stored: impl FnOnce() -> Result<Vec<String>>,
@@ -145,12 +144,30 @@ impl Filter {
         if self.paths.is_empty() || self.exact_paths.is_some() {
             return Ok(self.clone());
         }
-        let stored = stored()?;
         Ok(Filter {
             paths: Vec::new(),
-            exact_paths: Some(self.matching_paths(stored.iter().map(String::as_str))?),
+            exact_paths: self.exact_paths_in(stored)?,
             ..self.clone()
         })
+    }
+
+    /// The exact paths a document must be at: those already resolved, else the paths among
+    /// `stored` (the store's distinct document paths, listed only when there are globs) that
+    /// the globs admit; `None` when the filter says nothing of paths.
+    pub fn exact_paths_in(
+        &self,
+        stored: impl FnOnce() -> Result<Vec<String>>,
+    ) -> crate::error::Result<Option<Vec<String>>> {
+        if let Some(exact) = &self.exact_paths {
+            return Ok(Some(exact.clone()));
+        }
+        if self.paths.is_empty() {
+            return Ok(None);
+        }
+        let stored = stored()?;
+        Ok(Some(
+            self.matching_paths(stored.iter().map(String::as_str))?,
+        ))
     }
 
     /// The path globs as one matcher (`None`: no path globs); an invalid glob is the caller's
