@@ -9,8 +9,15 @@ OPENAI_CLIENT := openai==3.51.0
 # Playwright for the web page's tests (pinned, local to the tree); it drives Debian's Chromium.
 PLAYWRIGHT := .docent/playwright
 PLAYWRIGHT_PACKAGE := playwright==1.65.2
+# llama.cpp, the reference of the generator's agreement tests and of bench-generate:
+# node-llama-cpp's prebuilt CPU binary (pinned, local to the tree; no GPU builds).
+LLAMA_CPP := .docent/llama-cpp
+NODE_LLAMA_CPP := node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1
+# The `gguf` package, which writes the tests' tiny random-weight GGUFs (pinned, local to the tree).
+GGUF_PY := .docent/gguf-py
+GGUF_PACKAGES := gguf==0.19.0 numpy==2.3.5 pyyaml==6.0.3 tqdm==4.67.1
 
-.PHONY: all models deps build demo test test-qdrant bench bench-generate clean-store chromium lint check-cuda
+.PHONY: all models deps build build-cuda demo test test-qdrant bench bench-generate clean-store chromium lint check-cuda gpu-check
 
 all: build
 
@@ -35,6 +42,15 @@ $(PYCLIENT)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(PYCLIENT) $(OPENAI_CLIENT)
 	touch $@
 
+# --ignore-scripts: the prebuilt binary comes as a package; nothing is downloaded or built.
+$(LLAMA_CPP)/.installed:
+	npm install --prefix $(LLAMA_CPP) --no-audit --no-fund --ignore-scripts --omit=optional --save-exact $(NODE_LLAMA_CPP)
+	touch $@
+
+$(GGUF_PY)/.installed:
+	python3 -m pip install --quiet --disable-pip-version-check --no-deps --target $(GGUF_PY) $(GGUF_PACKAGES)
+	touch $@
+
 $(PLAYWRIGHT)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(PLAYWRIGHT) $(PLAYWRIGHT_PACKAGE)
 	touch $@
@@ -48,7 +64,7 @@ chromium:
 	  $$sudo apt-get update -qq && \
 	  $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; }
 
-test: models deps chromium $(PYCLIENT)/.installed $(PLAYWRIGHT)/.installed
+test: models deps chromium $(PYCLIENT)/.installed $(PLAYWRIGHT)/.installed $(LLAMA_CPP)/.installed $(GGUF_PY)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 # Formatting and lints, as CI checks them (clippy's warnings are errors).
@@ -63,11 +79,22 @@ check-cuda: deps
 	eval "$$(scripts/cuda-toolkit.sh)" && \
 	  $(CARGO) check --release -p docent-embed -p docent-generate --features docent-embed/cuda,docent-generate/cuda
 
+# The docent binary with the `cuda` feature, built with CUDA 13 from pinned wheels for
+# CUDA_COMPUTE_CAP (default 90, an H200; no GPU is asked). Links against a stub of the driver's
+# libcuda (scripts/cuda-toolkit.sh), so it builds on a machine without a GPU or driver; it runs
+# where the driver is. It replaces target/release/docent.
+build-cuda: deps
+	eval "$$(scripts/cuda-toolkit.sh)" && $(CARGO) build --release --features cuda --bin docent
+
+# On a GPU machine: the demo question and eval --qa on the GPU against the CPU (scripts/gpu-check.sh).
+gpu-check: models build-cuda
+	scripts/gpu-check.sh
+
 bench: models build
 	scripts/bench.sh
 
 # Generation speed against llama.cpp (node-llama-cpp, installed under .docent/ on first use).
-bench-generate: models build
+bench-generate: models build $(LLAMA_CPP)/.installed
 	scripts/bench-generate.sh
 
 clean-store:

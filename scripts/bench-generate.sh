@@ -7,8 +7,8 @@
 #   scripts/bench-generate.sh [MODEL.gguf]    (default: the generator `make models` fetched)
 #   PROMPT_TOKENS=1000 DECODE_TOKENS=128 THREADS=2 ROUNDS=5 scripts/bench-generate.sh
 #
-# llama.cpp is node-llama-cpp's prebuilt CPU binary, a pinned benchmark dependency installed
-# under .docent/ on first use (never needed by the tests).
+# llama.cpp is node-llama-cpp's prebuilt CPU binary, which `make bench-generate` installs under
+# .docent/llama-cpp (the tests use it too).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${1:-$(ls "$root"/models/smollm2/*.gguf)}"
@@ -16,20 +16,14 @@ prompt_tokens="${PROMPT_TOKENS:-1000}"
 decode_tokens="${DECODE_TOKENS:-128}"
 threads="${THREADS:-2}"
 rounds="${ROUNDS:-5}"
-node_llama_cpp="node-llama-cpp@3.21.1"
-node_dir="$root/.docent/bench-llama-cpp"
+node_dir="$root/.docent/llama-cpp"
 docent="$root/target/release/docent"
 
 command -v node >/dev/null || { echo "bench-generate needs node (Debian: apt-get install nodejs npm)" >&2; exit 2; }
 [ -x "$docent" ] || { echo "build docent first: make build" >&2; exit 2; }
-if [ ! -f "$node_dir/.installed-$node_llama_cpp" ]; then
-  echo "installing $node_llama_cpp (llama.cpp, prebuilt) into .docent/" >&2
-  # --ignore-scripts: the prebuilt binaries come as packages; nothing is downloaded or built.
-  npm install --prefix "$node_dir" --no-audit --no-fund --ignore-scripts --save-exact "$node_llama_cpp" >&2
-  touch "$node_dir/.installed-$node_llama_cpp"
-fi
+[ -f "$node_dir/.installed" ] || { echo "install llama.cpp first: make bench-generate" >&2; exit 2; }
 # Node resolves packages from the script's folder, so the script runs from there.
-cp "$root/scripts/bench-generate.mjs" "$node_dir/"
+cp "$root/scripts/llama-cpp-continue.mjs" "$node_dir/"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -40,7 +34,7 @@ for round in $(seq "$rounds"); do
   RAYON_NUM_THREADS="$threads" "$docent" bench generate --model "$model" --prompt-file "$work/prompt.txt" \
     --prompt-tokens "$prompt_tokens" --tokens "$decode_tokens" --json | tr -d '\n' >> "$work/docent.jsonl"
   echo >> "$work/docent.jsonl"
-  node "$node_dir/bench-generate.mjs" "$model" "$work/prompt.txt" "$prompt_tokens" "$decode_tokens" "$threads" >> "$work/llama.jsonl"
+  node "$node_dir/llama-cpp-continue.mjs" "$model" "$work/prompt.txt" "$prompt_tokens" "$decode_tokens" "$threads" >> "$work/llama.jsonl"
   echo "round $round/$rounds done" >&2
 done
 

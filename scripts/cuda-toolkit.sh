@@ -2,7 +2,12 @@
 # The CUDA 13 compiler and libraries from pinned registry wheels, unpacked (not installed) into
 # .docent/cuda/, for building docent's `cuda` feature on a machine without a CUDA toolkit — a
 # GPU-less CI machine included: there is no GPU to ask, so the target is named (sm_90, an H200).
-# Prints the environment to build with; `make check-cuda` uses it.
+# Prints the environment to build with; `make check-cuda` and `make build-cuda` use it.
+#
+# Linking needs the driver's libcuda, which no wheel ships (it comes with the GPU driver): a
+# stub with every driver-API function of cuda.h (each returns "not initialized") stands in for
+# it at link time, under lib/stubs as in NVIDIA's own toolkit. The binary records libcuda.so.1,
+# so on a machine with a driver the real one is loaded; on one without, CUDA is just absent.
 #
 # Why these: nvidia-cuda-nvcc-cu12 12.9.86 ships no nvcc binary (only ptxas); the CUDA 13 wheels
 # do, with cicc in nvidia-nvvm. cudarc 0.19.10 (candle's) knows CUDA up to 13.4 by name, so the
@@ -22,7 +27,7 @@ wheels=(
   nvidia-cublas==13.10.0.20
   nvidia-curand==10.4.5.25
 )
-stamp="$dest/.installed-$(printf '%s ' "${wheels[@]}" | sha256sum | cut -c1-16)"
+stamp="$dest/.installed-$( { printf "%s " "${wheels[@]}"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
 
 if [[ ! -f "$stamp" ]]; then
   echo "cuda-toolkit: fetching ${#wheels[@]} pinned wheels" >&2
@@ -35,6 +40,19 @@ if [[ ! -f "$stamp" ]]; then
   done
   # Zip archives do not keep the executable bit.
   chmod +x "$dest"/nvidia/cu13/bin/* "$dest"/nvidia/cu13/nvvm/bin/*
+  # The linker looks for unversioned names.
+  lib="$dest/nvidia/cu13/lib"
+  for so in libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13 libcudart.so.13; do
+    ln -sf "$so" "$lib/${so%%.so.*}.so"
+  done
+  mkdir -p "$lib/stubs"
+  "${CC:-gcc}" -E -P "$dest/nvidia/cu13/include/cuda.h" |
+    grep -oE '\bcu[A-Z][A-Za-z0-9_]*[[:space:]]*\(' | tr -d '( \t' | sort -u |
+    awk '{ print "int " $1 "(void) { return 3; }" }' > "$work/libcuda-stub.c"
+  "${CC:-gcc}" -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$lib/stubs/libcuda.so" "$work/libcuda-stub.c"
+  # Under its run-time name too: with lib/stubs on LD_LIBRARY_PATH, a cuda build starts on a
+  # machine without a driver and finds no GPU (how `--device auto` falling back is rehearsed).
+  ln -sf libcuda.so "$lib/stubs/libcuda.so.1"
   touch "$stamp"
 fi
 

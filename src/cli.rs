@@ -17,7 +17,7 @@ use docent_core::{
     AnswerMode, AskOptions, Embedder, EvidenceOptions, Filter, Fusion, GenerationParams, Mode,
     ModelPaths,
 };
-use docent_embed::{E5Embedder, EmbedderKind, candle_e5, cuda_available};
+use docent_embed::{E5Embedder, EmbedderKind, candle_e5};
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
 use docent_qdrant::{OnDisk, Quantization};
 use docent_server::ConnectionLimits;
@@ -95,7 +95,8 @@ where
 
 #[derive(clap::Args, Clone)]
 pub struct GeneratorArgs {
-    /// A GGUF chat model (architecture llama) [default: SmolLM2-135M-Instruct from `make models`]
+    /// A GGUF chat model: llama, qwen2, qwen3, gemma3 or phi3 [default: SmolLM2-135M-Instruct
+    /// from `make models`]
     #[arg(long, env = "DOCENT_MODEL")]
     pub model: Option<PathBuf>,
     /// Where to run the generator: auto, cpu or cuda (cuda needs a build with --features cuda)
@@ -383,6 +384,11 @@ pub enum Bench {
         /// Tokens to decode after the prompt
         #[arg(long, default_value_t = 64)]
         tokens: usize,
+        /// Feed the model these tokens (a JSON list of ids, another engine's continuation)
+        /// instead of its own picks, and report at each step how far below its best logit the
+        /// followed token was
+        #[arg(long)]
+        follow: Option<PathBuf>,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -663,15 +669,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
             prompt_file,
             prompt_tokens,
             tokens,
+            follow,
             json,
             generator,
         }) => {
             let text = std::fs::read_to_string(&prompt_file).map_err(|e| {
                 anyhow::anyhow!("reading the prompt file {}: {e}", prompt_file.display())
             })?;
-            let generator = setup::gguf_generator(&args.store, &generator)?;
-            let (_, stats) = generator.continue_text(&text, prompt_tokens, tokens)?;
-            let figures = output::GenerationFigures::new(&stats);
+            let follow: Option<Vec<u32>> = follow
+                .map(|path| -> Result<Vec<u32>> {
+                    let read = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                    serde_json::from_str(&read).map_err(|e| {
+                        anyhow::anyhow!("{} is not a JSON list of token ids: {e}", path.display())
+                    })
+                })
+                .transpose()?;
+            let generator = setup::any_gguf(&args.store, &generator)?;
+            let continuation =
+                generator.continue_text(&text, prompt_tokens, tokens, follow.as_deref())?;
+            let figures = output::GenerationFigures::new(&continuation);
             if json {
                 print_json(&figures)?
             } else {
@@ -690,8 +707,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 ("e5 C engine", Arc::new(E5Embedder::load(&models)?)),
                 ("e5 candle cpu", Arc::new(candle_e5(&models, Place::Cpu)?)),
             ];
-            if cuda_available() {
-                engines.push(("e5 candle cuda", Arc::new(candle_e5(&models, Place::Cuda)?)));
+            match candle_e5(&models, Place::Cuda) {
+                Ok(gpu) => engines.push(("e5 candle cuda", Arc::new(gpu))),
+                Err(why) => eprintln!("e5 candle cuda: not measured ({why:#})"),
             }
             let texts = bench_embed::passages(&from, passages.max(1), engines[0].1.as_ref())?;
             let mut all = Vec::new();

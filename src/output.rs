@@ -89,10 +89,18 @@ pub struct GenerationFigures {
     decode_tokens_per_s: f64,
     /// The process's peak resident memory (Linux), model loading included.
     peak_rss_mb: Option<f64>,
+    /// The prompt's token ids and the greedy ones that followed, to compare with another
+    /// engine's.
+    prompt_ids: Vec<u32>,
+    tokens: Vec<u32>,
+    /// With --follow: how far below the model's best logit each followed token was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    margins: Vec<f32>,
 }
 
 impl GenerationFigures {
-    pub fn new(stats: &docent_core::GenerationStats) -> Self {
+    pub fn new(continuation: &docent_generate::Continuation) -> Self {
+        let stats = &continuation.stats;
         let rate = |tokens: usize, ms: f64| {
             if ms > 0.0 {
                 tokens as f64 / ms * 1e3
@@ -106,6 +114,9 @@ impl GenerationFigures {
             decoded_tokens: stats.generated_tokens,
             decode_tokens_per_s: rate(stats.generated_tokens, stats.generation_ms),
             peak_rss_mb: peak_rss_mb(),
+            prompt_ids: continuation.prompt.clone(),
+            tokens: continuation.tokens.clone(),
+            margins: continuation.margins.clone(),
         }
     }
 

@@ -69,19 +69,27 @@ pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn Vector
     })
 }
 
+/// The chat model the flags name (`--model`, `--device`).
 pub fn generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<Arc<dyn Generator>> {
-    Ok(Arc::new(gguf_generator(store, args)?))
+    Ok(Arc::new(GgufGenerator::load(
+        &generator_path(store, args)?,
+        args.device,
+    )?))
 }
 
-/// The GGUF generator the flags name (`--model`, `--device`).
-pub fn gguf_generator(store: &StoreArgs, args: &GeneratorArgs) -> Result<GgufGenerator> {
+/// The GGUF the flags name, a base model too (for `bench generate`, which continues text).
+pub fn any_gguf(store: &StoreArgs, args: &GeneratorArgs) -> Result<GgufGenerator> {
+    GgufGenerator::load_any(&generator_path(store, args)?, args.device)
+}
+
+fn generator_path(store: &StoreArgs, args: &GeneratorArgs) -> Result<PathBuf> {
     let models = ModelPaths::locate(store.models.as_deref());
     let path = args
         .model
         .clone()
         .unwrap_or_else(|| models.default_generator());
     models.require(&path)?;
-    GgufGenerator::load(&path, args.device)
+    Ok(path)
 }
 
 /// Embedder, store and (when asked for) generator, ready to answer.

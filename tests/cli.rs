@@ -940,7 +940,10 @@ fn cuda_without_cuda_says_what_to_do() {
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("no CUDA") && err.contains("cpu") && err.contains("--features cuda"),
+            err.contains("cannot run on a CUDA GPU")
+                && err.contains("built with cuda support")
+                && err.contains("make build-cuda")
+                && err.contains("cpu"),
             "{args:?}: {err}"
         );
     }

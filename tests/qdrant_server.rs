@@ -6,11 +6,15 @@ mod common;
 
 use common::*;
 
+fn qdrant_url() -> String {
+    std::env::var("DOCENT_QDRANT_URL")
+        .expect("DOCENT_QDRANT_URL must name a Qdrant server's gRPC URL")
+}
+
 #[test]
 #[ignore = "skipped: needs a Qdrant server; set DOCENT_QDRANT_URL (make test then runs it)"]
 fn qdrant_server_store_ingests_searches_and_syncs() {
-    let url = std::env::var("DOCENT_QDRANT_URL")
-        .expect("DOCENT_QDRANT_URL must name a Qdrant server's gRPC URL");
+    let url = qdrant_url();
     let collection = format!("docent-test-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let folder = copy_corpus(dir.path());
@@ -99,8 +103,7 @@ fn qdrant_server_store_ingests_searches_and_syncs() {
 #[test]
 #[ignore = "skipped: needs a Qdrant server; set DOCENT_QDRANT_URL (make test then runs it)"]
 fn bench_store_runs_on_a_qdrant_server() {
-    let url = std::env::var("DOCENT_QDRANT_URL")
-        .expect("DOCENT_QDRANT_URL must name a Qdrant server's gRPC URL");
+    let url = qdrant_url();
     let collection = format!("docent-bench-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let bench = |extra: &[&str]| {

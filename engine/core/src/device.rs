@@ -35,20 +35,43 @@ pub enum Place {
 }
 
 impl Device {
-    /// Where `self` runs, given whether this build and machine have CUDA (`cuda_available`);
-    /// `flag` names the option in the error when CUDA was asked for and is not there.
-    pub fn place(self, cuda_available: bool, flag: &str) -> anyhow::Result<Place> {
-        match self {
-            Device::Cpu => Ok(Place::Cpu),
-            Device::Cuda if !cuda_available => anyhow::bail!(
-                "{flag} cuda: this docent has no CUDA (built without `--features cuda`, or no GPU \
-                 and driver found). Build it with `cargo build --release --features cuda` (needs \
-                 nvcc) on a machine with an NVIDIA driver, or use {flag} cpu"
-            ),
-            Device::Cuda => Ok(Place::Cuda),
-            Device::Auto if cuda_available => Ok(Place::Cuda),
-            Device::Auto => Ok(Place::Cpu),
-        }
+    /// Loads a model where `self` asks: `on_gpu` builds it on the first CUDA GPU, `on_cpu` on
+    /// the CPU. `auto` tries the GPU and, where this build or machine cannot run it there (no
+    /// `cuda` feature, no driver, no GPU, too little memory), falls back to the CPU, logging
+    /// why; `cuda` fails with the reason and what to do. `flag` names the option in messages.
+    pub fn load<T>(
+        self,
+        flag: &str,
+        on_gpu: impl FnOnce() -> anyhow::Result<T>,
+        on_cpu: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<(T, Place)> {
+        // The reason on one line: CUDA errors can carry a backtrace after it.
+        let reason = |why: anyhow::Error| {
+            let why = format!("{why:#}");
+            why.lines().next().unwrap_or_default().to_string()
+        };
+        let loaded = match self {
+            Device::Cpu => (on_cpu()?, Place::Cpu),
+            Device::Cuda => match on_gpu() {
+                Ok(model) => (model, Place::Cuda),
+                Err(why) => anyhow::bail!(
+                    "{flag} cuda: cannot run on a CUDA GPU ({}). A GPU needs docent built with \
+                     the cargo feature `cuda` (`make build-cuda`), the NVIDIA driver and a GPU; \
+                     or use {flag} cpu",
+                    reason(why)
+                ),
+            },
+            Device::Auto => match on_gpu() {
+                Ok(model) => (model, Place::Cuda),
+                Err(why) => {
+                    let why = reason(why);
+                    tracing::info!("{flag} auto: no GPU to run on ({why}); using the CPU");
+                    (on_cpu()?, Place::Cpu)
+                }
+            },
+        };
+        tracing::info!("{flag} {self}: running on {:?}", loaded.1);
+        Ok(loaded)
     }
 }
 
@@ -56,16 +79,40 @@ impl Device {
 mod tests {
     use super::*;
 
+    fn gpu_ok() -> anyhow::Result<&'static str> {
+        Ok("gpu")
+    }
+    fn gpu_missing() -> anyhow::Result<&'static str> {
+        anyhow::bail!("no CUDA device")
+    }
+    fn cpu() -> anyhow::Result<&'static str> {
+        Ok("cpu")
+    }
+
     #[test]
-    fn auto_follows_cuda_and_cuda_without_it_says_what_to_do() {
-        assert_eq!(Device::Auto.place(true, "--device").unwrap(), Place::Cuda);
-        assert_eq!(Device::Auto.place(false, "--device").unwrap(), Place::Cpu);
-        assert_eq!(Device::Cpu.place(true, "--device").unwrap(), Place::Cpu);
+    fn auto_takes_the_gpu_when_it_works_and_the_cpu_otherwise() {
+        assert_eq!(
+            Device::Auto.load("--device", gpu_ok, cpu).unwrap(),
+            ("gpu", Place::Cuda)
+        );
+        assert_eq!(
+            Device::Auto.load("--device", gpu_missing, cpu).unwrap(),
+            ("cpu", Place::Cpu)
+        );
+        assert_eq!(
+            Device::Cpu.load("--device", gpu_ok, cpu).unwrap(),
+            ("cpu", Place::Cpu)
+        );
+    }
+
+    #[test]
+    fn cuda_without_a_gpu_says_why_and_what_to_do() {
         let err = Device::Cuda
-            .place(false, "--embed-device")
+            .load("--embed-device", gpu_missing, cpu)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--embed-device cpu"), "{err}");
-        assert!(err.contains("--features cuda"), "{err}");
+        for part in ["no CUDA device", "make build-cuda", "--embed-device cpu"] {
+            assert!(err.contains(part), "{err}");
+        }
     }
 }

@@ -68,25 +68,20 @@ impl EmbedderKind {
     /// Loads the model from `models` to run on `device` (`--embed-device`): e5 runs on the
     /// GPU through candle, on the CPU through its C engine; MiniLM runs on the CPU only.
     pub fn load(self, models: &ModelPaths, device: Device) -> Result<Arc<dyn Embedder>> {
-        let place = device.place(cuda_available(), "--embed-device")?;
-        let (embedder, runs_on): (Arc<dyn Embedder>, _) = match (self, place) {
-            (EmbedderKind::E5, Place::Cpu) => (Arc::new(E5Embedder::load(models)?), "the CPU"),
-            (EmbedderKind::E5, Place::Cuda) => {
-                (Arc::new(candle_e5(models, place)?), "the GPU (candle)")
+        let flag = "--embed-device";
+        let embedder: Arc<dyn Embedder> = match self {
+            EmbedderKind::E5 => {
+                let gpu = || Ok(Arc::new(candle_e5(models, Place::Cuda)?) as Arc<dyn Embedder>);
+                let cpu = || Ok(Arc::new(E5Embedder::load(models)?) as Arc<dyn Embedder>);
+                device.load(flag, gpu, cpu)?.0
             }
-            (EmbedderKind::MiniLm, Place::Cuda) if device == Device::Cuda => bail!(
+            EmbedderKind::MiniLm if device == Device::Cuda => bail!(
                 "--embed-device cuda: minilm runs on the CPU only (ONNX Runtime); use e5 for the GPU"
             ),
-            (EmbedderKind::MiniLm, _) => (Arc::new(MiniLmEmbedder::load(models)?), "the CPU"),
+            EmbedderKind::MiniLm => Arc::new(MiniLmEmbedder::load(models)?),
         };
-        tracing::info!("embedder {self} on {runs_on}");
         Ok(embedder)
     }
-}
-
-/// Whether this build and machine can run candle on a CUDA GPU.
-pub fn cuda_available() -> bool {
-    candle_core::utils::cuda_is_available()
 }
 
 /// e5 on candle at `place` (the first GPU for CUDA).

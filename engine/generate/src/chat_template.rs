@@ -41,6 +41,8 @@ impl ChatTemplate {
             .render(context! {
                 messages => messages,
                 add_generation_prompt => true,
+                // Reasoning models' templates (Qwen3) answer without thinking when asked.
+                enable_thinking => false,
                 bos_token => &self.bos_token,
                 eos_token => &self.eos_token,
             })
@@ -69,6 +71,22 @@ mod tests {
         assert_eq!(
             out,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    /// Qwen3's template writes an empty thinking block when thinking is turned off, so the
+    /// model answers at once.
+    #[test]
+    fn reasoning_templates_are_asked_not_to_think() {
+        let qwen3_ending = format!(
+            "{CHATML}{{%- if enable_thinking is defined and enable_thinking is false %}}\
+             {{{{- '<think>\n\n</think>\n\n' }}}}{{%- endif %}}"
+        );
+        let template = ChatTemplate::new(qwen3_ending, String::new(), String::new()).unwrap();
+        let out = template.render(&[ChatMessage::new("user", "Hi")]).unwrap();
+        assert!(
+            out.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
+            "{out:?}"
         );
     }
 

@@ -8,10 +8,10 @@
 use anyhow::{Result, bail, ensure};
 use candle_core::{Layout, Storage, Tensor};
 
-/// `softmax(q·kᵀ / √d)·v` for one query position. `q` is `[1, heads, 1, d]`; `k` and `v` are
+/// `softmax(q·kᵀ·scale)·v` for one query position. `q` is `[1, heads, 1, d]`; `k` and `v` are
 /// `[1, kv_heads, n, d]` f32 CPU tensors, views into the cache (any strides but unit stride
 /// along `d`); query heads `g·i .. g·(i+1)` share KV head `i`. Returns `[1, heads, 1, d]`.
-pub fn attend_one(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+pub fn attend_one(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
     let (_, heads, _, dim) = q.dims4()?;
     let (_, kv_heads, keys, _) = k.dims4()?;
     ensure!(
@@ -31,7 +31,7 @@ pub fn attend_one(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
     let (keys_at, values_at) = (Rows::new(k_layout, dim)?, Rows::new(v_layout, dim)?);
     let (k_data, v_data) = (k_data.as_slice::<f32>()?, v_data.as_slice::<f32>()?);
 
-    let scale = 1.0 / (dim as f32).sqrt();
+    let scale = scale as f32;
     let mut out = vec![0f32; heads * dim];
     let mut weights = vec![0f32; keys];
     for head in 0..heads {
@@ -125,7 +125,7 @@ mod tests {
             cache_v.narrow(2, 0, keys).unwrap(),
         );
 
-        let got = attend_one(&q, &k, &v).unwrap();
+        let got = attend_one(&q, &k, &v, 1.0 / (dim as f64).sqrt()).unwrap();
 
         let repeat = |t: &Tensor| {
             candle_transformers::utils::repeat_kv(t.contiguous().unwrap(), heads / kv_heads)

@@ -1,6 +1,5 @@
 //! Local generation with candle from a GGUF file: weights, tokenizer and chat template all come
-//! from the one file. Supported architectures: `llama` (SmolLM2, Llama, Mistral-style GGUFs).
-//! Another architecture is one more [`Weights`] variant over its candle model.
+//! from the one file. Supported architectures: see [`crate::architecture`].
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -11,69 +10,26 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{Tensor, quantized::gguf_file};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
-use docent_core::device::{Device, Place};
+use docent_core::device::Device;
 use docent_core::language::Language;
 
-use crate::llama::{self, Llama};
+use crate::architecture::{Architecture, Hyperparameters};
+use crate::decoder::{self, Decoder};
+use crate::thinking::HideThinking;
 use crate::{ChatTemplate, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
 use docent_core::{ChatMessage, GenerationParams, GenerationStats, Generator};
 
-/// `device` as candle's: CUDA's first GPU or the CPU (see [`Device::place`]). The generator
-/// logs which it picked.
-fn candle_device(device: Device, flag: &str) -> Result<candle_core::Device> {
-    let place = device.place(candle_core::utils::cuda_is_available(), flag)?;
-    let picked = match place {
-        Place::Cpu => candle_core::Device::Cpu,
-        Place::Cuda => candle_core::Device::new_cuda(0)
-            .with_context(|| format!("{flag} {device}: opening the first CUDA GPU"))?,
-    };
-    tracing::info!("{flag} {device}: running on {place:?}");
-    Ok(picked)
-}
-
-/// The model itself. Cloning shares the weights and gives a fresh KV cache, so each request
-/// generates on its own copy.
-#[derive(Clone)]
-enum Weights {
-    Llama(Llama),
-}
-
-impl Weights {
-    fn load(
-        architecture: &str,
-        content: Content,
-        file: &mut std::fs::File,
-        device: &candle_core::Device,
-    ) -> Result<Self> {
-        match architecture {
-            "llama" => Ok(Weights::Llama(Llama::from_gguf(&content, file, device)?)),
-            other => bail!("GGUF architecture {other:?} is not supported yet (supported: llama)"),
-        }
-    }
-
-    fn forward(&mut self, input: &Tensor, position: usize) -> Result<Tensor> {
-        match self {
-            Weights::Llama(m) => m.forward(input, position),
-        }
-    }
-
-    fn max_positions(&self) -> usize {
-        match self {
-            Weights::Llama(_) => llama::MAX_POSITIONS,
-        }
-    }
-}
-
-/// A GGUF chat model run by candle: llama's architecture, docent's own forward pass.
+/// A GGUF model run by candle (docent's own forward pass, [`Decoder`]). Each generation works
+/// on its own clone of the model: shared weights, its own KV cache, so answers can run at once.
 pub struct GgufGenerator {
     name: String,
-    weights: Weights,
+    weights: Decoder,
     tokenizer: tokenizers::Tokenizer,
-    template: ChatTemplate,
+    /// None for a base model, which can only continue text.
+    template: Option<ChatTemplate>,
     bos: Option<u32>,
     stop_tokens: Vec<u32>,
     context_length: usize,
-    device: candle_core::Device,
     writes_chinese: bool,
 }
 
@@ -82,14 +38,51 @@ pub struct GgufGenerator {
 /// (SmolLM2: a few hundred byte-level fragments).
 const CHINESE_VOCABULARY: usize = 2000;
 
+/// End-of-turn markers of the common chat formats (ChatML, Llama 3, Gemma, Phi-3), besides the
+/// end of text the GGUF declares.
+const END_OF_TURN: [&str; 5] = [
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<end_of_turn>",
+    "<|end|>",
+    "<|endoftext|>",
+];
+
 fn metadata_u32(content: &Content, key: &str) -> Option<u32> {
     content.metadata.get(key).and_then(|v| v.to_u32().ok())
 }
 
 impl GgufGenerator {
-    /// Loads a GGUF chat model (architecture llama) onto `device`.
+    /// Loads a GGUF chat model onto `device`; a model without a chat template (a base model)
+    /// is refused, since it cannot answer.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let device = candle_device(device, "--device")?;
+        let generator = Self::load_any(path, device)?;
+        if generator.template.is_none() {
+            bail!(
+                "{} has no chat template: it is a base model, and docent needs an \
+                 instruction-tuned (chat) model to answer",
+                path.display()
+            );
+        }
+        Ok(generator)
+    }
+
+    /// Loads any supported GGUF onto `device`, a base model too (which can only
+    /// [continue text](Self::continue_text)).
+    pub fn load_any(path: &Path, device: Device) -> Result<Self> {
+        let gpu = || {
+            let device = candle_core::Device::new_cuda(0)
+                .map_err(|e| anyhow!("opening the first CUDA GPU: {e}"))?;
+            Self::load_onto(path, &device)
+        };
+        Ok(device
+            .load("--device", gpu, || {
+                Self::load_onto(path, &candle_core::Device::Cpu)
+            })?
+            .0)
+    }
+
+    fn load_onto(path: &Path, device: &candle_core::Device) -> Result<Self> {
         let mut file = std::fs::File::open(path)
             .with_context(|| format!("opening the generator model {}", path.display()))?;
         let content = gguf_file::Content::read(&mut file)
@@ -101,8 +94,11 @@ impl GgufGenerator {
                 .and_then(|v| v.to_string().ok())
                 .cloned()
         };
-        let architecture =
-            meta_str("general.architecture").ok_or_else(|| anyhow!("GGUF has no architecture"))?;
+        let architecture = Architecture::from_name(
+            &meta_str("general.architecture").ok_or_else(|| anyhow!("GGUF has no architecture"))?,
+        )
+        .with_context(|| format!("loading {}", path.display()))?;
+        let params = Hyperparameters::read(architecture, &content)?;
         let tokenizer = tokenizer_from_gguf(&content)?;
         let token_text = |id: Option<u32>| {
             id.and_then(|id| tokenizer.id_to_token(id))
@@ -110,38 +106,35 @@ impl GgufGenerator {
         };
         let bos_id = metadata_u32(&content, "tokenizer.ggml.bos_token_id");
         let eos_id = metadata_u32(&content, "tokenizer.ggml.eos_token_id");
-        let template_source = meta_str("tokenizer.chat_template").ok_or_else(|| {
-            anyhow!(
-                "{} has no chat template; docent needs an instruction-tuned model",
-                path.display()
-            )
-        })?;
-        let template = ChatTemplate::new(template_source, token_text(bos_id), token_text(eos_id))?;
+        let template = meta_str("tokenizer.chat_template")
+            .map(|source| ChatTemplate::new(source, token_text(bos_id), token_text(eos_id)))
+            .transpose()?;
         let add_bos = content
             .metadata
             .get("tokenizer.ggml.add_bos_token")
             .and_then(|v| v.to_bool().ok());
-        // End-of-turn markers of the common chat formats, besides the declared end of text.
-        let stop_tokens = ["<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>"]
+        let stop_tokens = END_OF_TURN
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
             .chain(eos_id)
             .collect();
-        let trained_context =
-            metadata_u32(&content, &format!("{architecture}.context_length")).unwrap_or(2048);
+        let context_length = params.usable_context(decoder::MAX_POSITIONS);
         let name = meta_str("general.name").unwrap_or_else(|| {
             path.file_stem()
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into()
         });
-        let weights = Weights::load(&architecture, content, &mut file, &device)
+        let weights = Decoder::from_gguf(params, &content, &mut file, device)
             .with_context(|| format!("loading weights from {}", path.display()))?;
-        let context_length = (trained_context as usize).min(weights.max_positions());
         let chinese_tokens = (0..tokenizer.get_vocab_size(true) as u32)
             .filter_map(|id| tokenizer.decode(&[id], false).ok())
             .filter(|text| text.chars().any(docent_core::language::is_han))
             .count();
+        tracing::info!(
+            "loaded {name} ({}, context {context_length} tokens)",
+            architecture.key()
+        );
         Ok(GgufGenerator {
             name,
             weights,
@@ -150,13 +143,20 @@ impl GgufGenerator {
             bos: if add_bos == Some(true) { bos_id } else { None },
             stop_tokens,
             context_length,
-            device,
             writes_chinese: chinese_tokens >= CHINESE_VOCABULARY,
         })
     }
 
+    /// The chat rendered as the model's prompt text.
+    fn prompt(&self, messages: &[ChatMessage]) -> Result<String> {
+        self.template
+            .as_ref()
+            .ok_or_else(|| anyhow!("{} is a base model and cannot chat", self.name))?
+            .render(messages)
+    }
+
     fn encode(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
-        self.tokens(&self.template.render(messages)?)
+        self.tokens(&self.prompt(messages)?)
     }
 
     /// `text`'s token ids, after the beginning-of-text token where the model wants one.
@@ -174,37 +174,61 @@ impl GgufGenerator {
 
     /// Continues `text` as plain text (no chat template), cut to its first `prompt_tokens`
     /// tokens, by `tokens` greedy tokens, past any end of text: the fixed workload of a speed
-    /// comparison with another engine. Returns the tokens and the two phases' timings.
+    /// comparison with another engine, and of the agreement tests with llama.cpp.
+    ///
+    /// With `follow`, the model is fed those tokens instead of its own picks (another engine's
+    /// continuation), so that the two can be compared at every step even after a near-tie went
+    /// the other way; each step's [`margin`](Continuation::margins) says how far the followed
+    /// token's logit was below the model's best.
     pub fn continue_text(
         &self,
         text: &str,
         prompt_tokens: usize,
         tokens: usize,
-    ) -> Result<(Vec<u32>, GenerationStats)> {
+        follow: Option<&[u32]>,
+    ) -> Result<Continuation> {
         let mut prompt = self.tokens(text)?;
         prompt.truncate(prompt_tokens);
         let params = GenerationParams {
-            max_tokens: tokens,
+            max_tokens: follow.map_or(tokens, |f| tokens.min(f.len())),
             temperature: 0.0,
             repeat_penalty: 1.0,
             ..Default::default()
         };
         let mut generated = Vec::with_capacity(tokens);
-        let stats = self.run(&prompt, &params, false, &mut |token| {
+        let mut margins = Vec::new();
+        let stats = self.run(&prompt, &params, false, &mut |token, logits| {
+            let step = generated.len();
             generated.push(token);
-            Ok(ControlFlow::Continue(()))
+            let Some(followed) = follow.and_then(|f| f.get(step).copied()) else {
+                return Ok(ControlFlow::Continue(token));
+            };
+            let logits = logits.to_vec1::<f32>()?;
+            let best = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let theirs = *logits
+                .get(followed as usize)
+                .ok_or_else(|| anyhow!("followed token {followed} is outside the vocabulary"))?;
+            margins.push(best - theirs);
+            Ok(ControlFlow::Continue(followed))
         })?;
-        Ok((generated, stats))
+        Ok(Continuation {
+            prompt,
+            tokens: generated,
+            margins,
+            stats,
+        })
     }
 
     /// Runs the prompt through the model, then samples up to `params.max_tokens` tokens, each
-    /// handed to `on_token`, stopping early at an end-of-turn token when `stop` is set.
+    /// handed to `on_token` with the logits it was picked from, stopping early at an
+    /// end-of-turn token when `stop` is set. `on_token` says which token to feed the model
+    /// next (the one picked, unless it follows another engine), or to stop.
     fn run(
         &self,
         prompt: &[u32],
         params: &GenerationParams,
         stop: bool,
-        on_token: &mut dyn FnMut(u32) -> Result<ControlFlow<()>>,
+        on_token: &mut OnToken,
     ) -> Result<GenerationStats> {
         if prompt.len() + params.max_tokens > self.context_length {
             bail!(
@@ -227,8 +251,7 @@ impl GgufGenerator {
             if params.should_stop() {
                 return Ok(stats);
             }
-            let input = Tensor::new(chunk, &self.device)?.unsqueeze(0)?;
-            last = Some(model.forward(&input, i * PREFILL_CHUNK)?);
+            last = Some(model.forward(chunk, i * PREFILL_CHUNK)?);
         }
         let mut logits = last.ok_or_else(|| anyhow!("an empty prompt"))?;
         stats.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -253,12 +276,11 @@ impl GgufGenerator {
                 break;
             }
             stats.generated_tokens += 1;
-            context.push(token);
-            if on_token(token)?.is_break() {
+            let ControlFlow::Continue(fed) = on_token(token, &step)? else {
                 break;
-            }
-            let input = Tensor::new(&[token], &self.device)?.unsqueeze(0)?;
-            logits = model.forward(&input, context.len() - 1)?;
+            };
+            context.push(fed);
+            logits = model.forward(&[fed], context.len() - 1)?;
         }
         stats.generation_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(stats)
@@ -275,6 +297,23 @@ impl GgufGenerator {
         };
         LogitsProcessor::from_sampling(params.seed, sampling)
     }
+}
+
+/// Called with each token the model picks and the logits it was picked from; says which token
+/// to feed the model next, or to stop.
+type OnToken<'a> = dyn FnMut(u32, &Tensor) -> Result<ControlFlow<(), u32>> + 'a;
+
+/// What [`GgufGenerator::continue_text`] did.
+pub struct Continuation {
+    /// The prompt's token ids, as the model saw them.
+    pub prompt: Vec<u32>,
+    /// The model's greedy pick at each step.
+    pub tokens: Vec<u32>,
+    /// Where it followed another engine's tokens: at each step, its best logit minus the
+    /// followed token's (0 where they agree).
+    pub margins: Vec<f32>,
+    /// The two phases' timings.
+    pub stats: GenerationStats,
 }
 
 /// How far back the repeat penalty looks.
@@ -303,14 +342,26 @@ impl Generator for GgufGenerator {
         params: &GenerationParams,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationStats> {
-        let prompt = self.encode(messages)?;
+        let text = self.prompt(messages)?;
+        let prompt = self.tokens(&text)?;
         let mut stream = TokenStream::new(&self.tokenizer);
-        self.run(&prompt, params, true, &mut |token| {
-            Ok(match stream.push(token)? {
-                Some(text) => on_text(&text),
-                None => ControlFlow::Continue(()),
-            })
-        })
+        // A reasoning model's thinking is never part of the answer.
+        let mut answer = HideThinking::after_prompt(&text);
+        let stats = self.run(&prompt, params, true, &mut |token, _| {
+            let shown = match stream.push(token)? {
+                Some(text) => answer.push(&text),
+                None => String::new(),
+            };
+            if !shown.is_empty() && on_text(&shown).is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(token))
+        })?;
+        let rest = answer.finish();
+        if !rest.is_empty() {
+            let _ = on_text(&rest);
+        }
+        Ok(stats)
     }
 }
 

@@ -1,19 +1,21 @@
 //! docent's local generator, behind `docent-core`'s [`Generator`](docent_core::Generator)
-//! trait: GGUF chat models (architecture llama) run by candle, on the CPU (with docent's own
-//! 4-bit decoding kernel) or, built with the `cuda` feature, the GPU.
+//! trait: GGUF chat models (llama, qwen2, qwen3, gemma3, phi3) run by candle, on the CPU (with
+//! docent's own 4-bit decoding kernel) or, built with the `cuda` feature, the GPU.
 
 #![warn(missing_docs)]
 
+mod architecture;
 mod chat_template;
 mod decode_attention;
+mod decoder;
 mod gguf;
 mod gguf_tokenizer;
-mod llama;
 mod q4_1;
+mod thinking;
 mod token_stream;
 
 pub use chat_template::ChatTemplate;
-pub use gguf::GgufGenerator;
+pub use gguf::{Continuation, GgufGenerator};
 pub use gguf_tokenizer::tokenizer_from_gguf;
 pub use token_stream::TokenStream;
 
