@@ -17,7 +17,7 @@ NODE_LLAMA_CPP := node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1
 GGUF_PY := .docent/gguf-py
 GGUF_PACKAGES := gguf==0.19.0 numpy==2.3.5 pyyaml==6.0.3 tqdm==4.67.1
 
-.PHONY: all models deps build build-cuda demo test test-qdrant bench bench-generate clean-store chromium lint check-cuda gpu-check
+.PHONY: all models deps build build-cuda demo test test-qdrant bench bench-generate clean-store chromium lint gpu-check
 
 all: build
 
@@ -71,13 +71,6 @@ test: models deps chromium $(PYCLIENT)/.installed $(PLAYWRIGHT)/.installed $(LLA
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-
-# The `cuda` feature type-checked with CUDA 13 from pinned wheels (scripts/cuda-toolkit.sh):
-# candle's kernels compiled by nvcc for CUDA_COMPUTE_CAP (default 90, an H200). No GPU or driver
-# needed; linking a binary would need the driver's libcuda.
-check-cuda: deps
-	eval "$$(scripts/cuda-toolkit.sh)" && \
-	  $(CARGO) check --release -p docent-embed -p docent-generate --features docent-embed/cuda,docent-generate/cuda
 
 # The docent binary with the `cuda` feature, built with CUDA 13 from pinned wheels for
 # CUDA_COMPUTE_CAP (default 90, an H200; no GPU is asked). Links against a stub of the driver's

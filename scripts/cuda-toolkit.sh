@@ -2,7 +2,7 @@
 # The CUDA 13 compiler and libraries from pinned registry wheels, unpacked (not installed) into
 # .docent/cuda/, for building docent's `cuda` feature on a machine without a CUDA toolkit — a
 # GPU-less CI machine included: there is no GPU to ask, so the target is named (sm_90, an H200).
-# Prints the environment to build with; `make check-cuda` and `make build-cuda` use it.
+# Prints the environment to build with; `make build-cuda` uses it.
 #
 # Linking needs the driver's libcuda, which no wheel ships (it comes with the GPU driver): a
 # stub with every driver-API function of cuda.h (each returns "not initialized") stands in for

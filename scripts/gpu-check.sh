@@ -57,12 +57,15 @@ stop_sampling() {
   echo "$(sort -n "$work/memory-$1.txt" | tail -1) MiB peak (baseline $(head -1 "$work/memory-$1.txt") MiB)"
 }
 
+# Each step runs once per side: the CPU, then the GPU (or its stand-in in a rehearsal).
+device_for() { if [[ "$1" == gpu ]]; then echo "$gpu"; else echo cpu; fi; }
+
 echo "== ingest corpus/"
 "$docent" --store "$store" ingest corpus >/dev/null
 
 echo "== 1. the demo question, greedy, CPU then GPU"
 for side in cpu gpu; do
-  device=cpu; [[ "$side" == gpu ]] && device="$gpu"
+  device="$(device_for "$side")"
   "$docent" --store "$store" ask "$question" --json --model "$model" --device "$device" \
     --temperature 0 > "$work/ask-$side.json"
 done
@@ -77,7 +80,7 @@ PY
 echo "== 2. eval --qa on $(basename "$eval_dir"), CPU then GPU"
 head -n "${QA_QUESTIONS:-1000000}" "$eval_dir/qa.jsonl" > "$work/qa.jsonl"
 for side in cpu gpu; do
-  device=cpu; [[ "$side" == gpu ]] && device="$gpu"
+  device="$(device_for "$side")"
   [[ "$side" == gpu ]] && sample_memory eval
   "$docent" eval "$eval_dir" --qa "$work/qa.jsonl" --json --model "$model" \
     --device "$device" > "$work/eval-$side.json"
@@ -96,7 +99,7 @@ PY
 echo "== 3. generation speed (1,000-token prompt, 128 tokens), CPU then GPU"
 cat corpus/en/*.md corpus/en/*.txt > "$work/prompt.txt"
 for side in cpu gpu; do
-  device=cpu; [[ "$side" == gpu ]] && device="$gpu"
+  device="$(device_for "$side")"
   [[ "$side" == gpu ]] && sample_memory bench
   "$docent" bench generate --model "$model" --device "$device" --prompt-file "$work/prompt.txt" \
     --prompt-tokens 1000 --tokens 128 --json > "$work/bench-$side.json"
