@@ -7,9 +7,12 @@
 //! 2. the embedder finds the two related: the sentence (as a query) and the source (as a
 //!    passage) are at least as similar as the embedder's own relevance floor,
 //!
-//! and it counts as supported only when it also shares a content word with the question: a
-//! sentence that does not is about something else, however true ("The answer can be found in
-//! the document collection.").
+//! and it counts as supported only when it speaks to the question: it shares a content word with
+//! the question, and it holds one the question does not — neither the question's words, nor their
+//! initials ("RAG" for "retrieval-augmented generation"), nor words about the exchange itself
+//! ("answer", "question", "document", "found", …). A sentence that fails is about something else
+//! or restates the question, however true: "The answer to this question can be found in the
+//! document collection called Retrieval-Augmented Generation (RAG)."
 //!
 //! A sentence's citations are then made true: cited sources that support it stay, cited ones
 //! that do not are removed, and when none of its citations (or no citation at all) supports it,
@@ -33,6 +36,40 @@ pub const MIN_OVERLAP: f32 = 0.7;
 
 pub(crate) static STOPWORDS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| stop_words::get("en").iter().copied().collect());
+
+/// Words about the exchange rather than its subject: what a small model writes when it talks about
+/// its sources instead of from them. A sentence whose only words beyond the question's are these
+/// tells the reader nothing new. (English only: Chinese is checked per character, where such a
+/// list would catch real words.)
+const ABOUT_THE_EXCHANGE: [&str; 24] = [
+    "answer",
+    "answers",
+    "question",
+    "questions",
+    "document",
+    "documents",
+    "collection",
+    "source",
+    "sources",
+    "context",
+    "passage",
+    "passages",
+    "text",
+    "information",
+    "find",
+    "found",
+    "provided",
+    "given",
+    "mentioned",
+    "according",
+    "called",
+    "named",
+    "known",
+    "refer",
+];
+
+/// Longest run of question words whose initials are taken as their abbreviation.
+const MAX_INITIALS: usize = 6;
 
 /// Tokens for comparing answers: lowercase Unicode words, with Chinese text one token per
 /// character (it has no spaces, and a character is the unit answer-overlap scores use for it).
@@ -163,6 +200,9 @@ pub struct SupportChecker<'a> {
     embedder: &'a dyn Embedder,
     /// The question's content words.
     question: HashSet<String>,
+    /// What a sentence may hold without saying anything new: the question's content words, their
+    /// initials, and [`ABOUT_THE_EXCHANGE`].
+    restated: HashSet<String>,
     tokens: Vec<HashSet<String>>,
     /// Each source's sentences with their content words.
     sentences: Vec<Vec<(String, HashSet<String>)>>,
@@ -180,9 +220,11 @@ impl<'a> SupportChecker<'a> {
         language: Language,
     ) -> Result<Self> {
         let texts: Vec<String> = evidence.iter().map(|e| e.text.clone()).collect();
+        let question = content_tokens(question);
         Ok(SupportChecker {
             embedder,
-            question: content_tokens(question).into_iter().collect(),
+            restated: restated(&question),
+            question: question.into_iter().collect(),
             tokens: texts
                 .iter()
                 .map(|t| content_tokens(t).into_iter().collect())
@@ -218,9 +260,11 @@ impl<'a> SupportChecker<'a> {
             kept: false,
             quotes: Vec::new(),
         };
-        // A sentence that shares no content word with the question says nothing about it, however
-        // true: "The answer can be found in the document collection."
-        let on_topic = self.question.is_empty() || tokens.iter().any(|t| self.question.contains(t));
+        // A sentence that shares no content word with the question says nothing about it, and one
+        // with no word beyond the question's (and talk of the exchange) only restates it.
+        let on_topic = self.question.is_empty()
+            || (tokens.iter().any(|t| self.question.contains(t))
+                && tokens.iter().any(|t| !self.restated.contains(t)));
         if tokens.is_empty() || self.tokens.is_empty() || !on_topic {
             check.support = self
                 .tokens
@@ -295,6 +339,26 @@ impl<'a> SupportChecker<'a> {
     }
 }
 
+/// The question's words, the initials of each run of its English words (as written in the
+/// question, so "retrieval-augmented generation" gives "rag"), and [`ABOUT_THE_EXCHANGE`].
+fn restated(question: &[String]) -> HashSet<String> {
+    let mut restated: HashSet<String> = question.iter().cloned().collect();
+    restated.extend(ABOUT_THE_EXCHANGE.iter().map(|w| w.to_string()));
+    for (start, _) in question.iter().enumerate() {
+        let mut initials = String::new();
+        for word in question[start..].iter().take(MAX_INITIALS) {
+            match word.chars().next() {
+                Some(c) if c.is_ascii_alphabetic() => initials.push(c),
+                _ => break,
+            }
+            if initials.len() > 1 {
+                restated.insert(initials.clone());
+            }
+        }
+    }
+    restated
+}
+
 fn dedup(numbers: impl Iterator<Item = usize>) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::new();
     for n in numbers {
@@ -356,6 +420,61 @@ mod tests {
         assert_eq!(
             strip_markers("arr[i] stays [x]"),
             ("arr[i] stays [x]".to_string(), vec![])
+        );
+    }
+
+    /// A sentence its source backs is kept only when it tells the reader something the question
+    /// did not: talk of the sources, the question's own words and their initials do not count.
+    #[test]
+    fn a_sentence_that_only_restates_the_question_is_not_supported() {
+        let text = "RAG, retrieval-augmented generation, finds the answer to a question in a \
+                    document collection and gives the passages found to a model, which writes \
+                    the answer.";
+        let evidence = [Evidence {
+            n: 1,
+            path: "rag.md".into(),
+            doc_id: "rag".into(),
+            start_line: 1,
+            end_line: 1,
+            headings: Vec::new(),
+            text: text.into(),
+            focus: vec![text.into()],
+            score: 1.0,
+            window: vec![text.into()],
+            best_at: 0,
+        }];
+        let embedder = crate::testing::WordEmbedder::default();
+        let checker = SupportChecker::new(
+            &embedder,
+            "What is retrieval-augmented generation?",
+            &evidence,
+            Language::English,
+        )
+        .unwrap();
+        let kept = |sentence: &str| checker.check(sentence).unwrap().kept;
+        assert!(kept(
+            "Retrieval-augmented generation gives the passages found to a model. [1]"
+        ));
+        assert!(!kept(
+            "The answer to this question can be found in the document collection called \
+             Retrieval-Augmented Generation (RAG). [1]"
+        ));
+        assert!(!kept(
+            "The answer can be found in the document collection. [1]"
+        ));
+        // The same words are news to a question that does not hold them.
+        let other = SupportChecker::new(
+            &embedder,
+            "What does a model get?",
+            &evidence,
+            Language::English,
+        )
+        .unwrap();
+        assert!(
+            other
+                .check("A model gets the passages found by RAG. [1]")
+                .unwrap()
+                .kept
         );
     }
 
