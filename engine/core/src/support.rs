@@ -344,7 +344,7 @@ impl<'a> SupportChecker<'a> {
 fn restated(question: &[String]) -> HashSet<String> {
     let mut restated: HashSet<String> = question.iter().cloned().collect();
     restated.extend(ABOUT_THE_EXCHANGE.iter().map(|w| w.to_string()));
-    for (start, _) in question.iter().enumerate() {
+    for start in 0..question.len() {
         let mut initials = String::new();
         for word in question[start..].iter().take(MAX_INITIALS) {
             match word.chars().next() {

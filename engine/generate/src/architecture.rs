@@ -7,11 +7,15 @@
 //! pair dimensions. The values follow llama.cpp's reading of the same keys, since llama.cpp is
 //! what the GGUFs are made for and what docent's tests compare against.
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use candle_core::quantized::gguf_file::{Content, Value};
+use strum::VariantNames;
 
-/// A model family, by its GGUF `general.architecture`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A model family, by its GGUF `general.architecture` (the variant's name in lowercase).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantNames,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Architecture {
     /// Llama 2/3, SmolLM2, Mistral-style models.
     Llama,
@@ -25,34 +29,21 @@ pub enum Architecture {
     Phi3,
 }
 
-/// The architectures docent loads, as users name them in errors and docs.
-pub const SUPPORTED: &str = "llama, qwen2, qwen3, gemma3, phi3";
-
 impl Architecture {
     /// The family of a GGUF's `general.architecture`, or an error naming those supported.
     pub fn from_name(name: &str) -> Result<Self> {
-        Ok(match name {
-            "llama" => Architecture::Llama,
-            "qwen2" => Architecture::Qwen2,
-            "qwen3" => Architecture::Qwen3,
-            "gemma3" => Architecture::Gemma3,
-            "phi3" => Architecture::Phi3,
-            other => bail!(
-                "GGUF architecture {other:?} is not supported (supported: {SUPPORTED}); \
-                 a GGUF of one of those families will work"
-            ),
+        name.parse().map_err(|_| {
+            anyhow!(
+                "GGUF architecture {name:?} is not supported (supported: {}); a GGUF of one of \
+                 those families will work",
+                Self::VARIANTS.join(", ")
+            )
         })
     }
 
-    /// The prefix of this family's metadata keys.
+    /// The family's name, the prefix of its metadata keys.
     pub fn key(self) -> &'static str {
-        match self {
-            Architecture::Llama => "llama",
-            Architecture::Qwen2 => "qwen2",
-            Architecture::Qwen3 => "qwen3",
-            Architecture::Gemma3 => "gemma3",
-            Architecture::Phi3 => "phi3",
-        }
+        self.into()
     }
 }
 
@@ -208,11 +199,11 @@ mod tests {
     fn unknown_architectures_are_refused_with_the_supported_list() {
         let err = Architecture::from_name("mamba").unwrap_err().to_string();
         assert!(
-            err.contains("\"mamba\"") && err.contains(SUPPORTED),
+            err.contains("\"mamba\"") && err.contains("llama, qwen2, qwen3, gemma3, phi3"),
             "{err}"
         );
-        for name in SUPPORTED.split(", ") {
-            assert_eq!(Architecture::from_name(name).unwrap().key(), name);
+        for name in Architecture::VARIANTS {
+            assert_eq!(Architecture::from_name(name).unwrap().key(), *name);
         }
     }
 }
