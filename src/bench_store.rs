@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
+use docent_core::Language;
 use docent_core::embed::normalized;
-use docent_core::language::Language;
 use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
 use docent_core::types::ChunkPayload;
-use docent_core::{Embedder, Engine, Mode};
+use docent_core::{Embedder, Engine, SearchRequest};
 use docent_eval::metrics::percentile;
 use docent_qdrant::{EdgeStore, Layout, OnDisk, QdrantServerStore, Quantization};
 use serde::Serialize;
@@ -369,7 +369,7 @@ pub fn run(
     let everything = Filter::default();
     // Warm up first (the model, the page cache): the figures are for a running service.
     for question in QUESTIONS {
-        engine.search(question, 5, Mode::Hybrid, &everything)?;
+        engine.search(&SearchRequest::new(question, 5))?;
     }
     let time = |search: &mut dyn FnMut(usize) -> Result<()>| -> Result<(f64, f64)> {
         // Each set of queries once untimed: a store on disk is read into the page cache by
@@ -398,7 +398,7 @@ pub fn run(
         store.search(&StoreQuery::Lexical(terms[q].clone()), &everything, 10)?;
         Ok(())
     })?;
-    let depth = docent_core::engine::FUSION_CANDIDATES;
+    let depth = docent_core::retrieve::FUSION_CANDIDATES;
     let candidates = |query: &dyn Fn(usize) -> StoreQuery| {
         time(&mut |q| {
             store.candidates(&query(q), &everything, depth)?;
@@ -409,7 +409,7 @@ pub fn run(
     let lexical_candidates_ms = candidates(&|q| StoreQuery::Lexical(terms[q].clone()))?;
     let document_candidates_ms = candidates(&|q| StoreQuery::Documents(terms[q].clone()))?;
     let hybrid_ms = time(&mut |q| {
-        engine.search_hybrid(
+        engine.retriever().hybrid(
             &vectors[q],
             terms[q].clone(),
             Language::English,
@@ -419,7 +419,7 @@ pub fn run(
         Ok(())
     })?;
     let hybrid_end_to_end_ms = time(&mut |q| {
-        engine.search(QUESTIONS[q % QUESTIONS.len()], 5, Mode::Hybrid, &everything)?;
+        engine.search(&SearchRequest::new(QUESTIONS[q % QUESTIONS.len()], 5))?;
         Ok(())
     })?;
     Ok(StoreFigures {

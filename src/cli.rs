@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use docent_core::device::{Device, Place};
 use docent_core::{
     AnswerMode, AskOptions, Embedder, EvidenceOptions, Filter, Fusion, GenerationParams, Mode,
-    ModelPaths,
+    ModelPaths, SearchRequest,
 };
 use docent_embed::{E5Embedder, EmbedderKind, candle_e5};
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
@@ -233,552 +233,547 @@ impl ConnectionArgs {
 #[derive(Subcommand)]
 pub enum Command {
     /// Add folders or files to the store; re-running updates only what changed
-    Ingest {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Print the report as JSON
-        #[arg(long)]
-        json: bool,
-        /// No progress output
-        #[arg(long, short)]
-        quiet: bool,
-        /// Skip files larger than this many MiB
-        #[arg(long, default_value_t = 32)]
-        max_file_mib: u64,
-        /// Then keep the store in sync as files are added, edited, renamed and deleted, until
-        /// Ctrl-C (each change re-runs the same incremental ingest; with --json, one report a line)
-        #[arg(long)]
-        watch: bool,
-        /// With --watch: how long files must be quiet before a sync, in milliseconds
-        #[arg(long, default_value_t = 500)]
-        debounce_ms: u64,
-    },
+    Ingest(IngestArgs),
     /// Show the chunks most similar to a query
-    Search {
-        query: String,
-        #[arg(short, default_value_t = 5)]
-        k: usize,
-        /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
-        #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
-        mode: Mode,
-        #[command(flatten)]
-        scope: ScopeArgs,
-        #[arg(long)]
-        json: bool,
-    },
+    Search(SearchArgs),
     /// Answer a question from the store, citing sources
-    Ask {
-        question: String,
-        #[command(flatten)]
-        answer: AnswerArgs,
-        #[command(flatten)]
-        scope: ScopeArgs,
-        #[arg(long)]
-        json: bool,
-    },
+    Ask(AskArgs),
     /// Serve the HTTP API
-    Serve {
-        #[arg(long, env = "DOCENT_ADDR", default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
-        /// An API key with full access (repeat the flag, or comma-separate in the variable);
-        /// with any key set, every route but /healthz needs `Authorization: Bearer KEY`
-        #[arg(
-            long = "api-key",
-            env = "DOCENT_API_KEYS",
-            value_delimiter = ',',
-            hide_env_values = true
-        )]
-        api_keys: Vec<String>,
-        /// An API key that may search and ask but not change the store
-        #[arg(
-            long = "read-only-key",
-            env = "DOCENT_READ_ONLY_KEYS",
-            value_delimiter = ',',
-            hide_env_values = true
-        )]
-        read_only_keys: Vec<String>,
-        /// Answers generated at once (more only slow each other down on a CPU)
-        #[arg(long, env = "DOCENT_MAX_GENERATIONS", default_value_t = 1)]
-        max_generations: usize,
-        /// Questions that may wait for a generation slot; beyond that, 503 with Retry-After
-        #[arg(long, env = "DOCENT_QUEUE", default_value_t = 16)]
-        queue: usize,
-        /// Seconds a question may wait for a slot before it gets 503 with Retry-After
-        #[arg(long, env = "DOCENT_QUEUE_TIMEOUT", default_value_t = 60)]
-        queue_timeout: u64,
-        /// Seconds one answer may take once it has a slot; then it is stopped (504, or an error event)
-        #[arg(long, env = "DOCENT_ANSWER_TIMEOUT", default_value_t = 300)]
-        answer_timeout: u64,
-        /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
-        #[arg(
-            long = "allow-ingest-from",
-            env = "DOCENT_ALLOW_INGEST_FROM",
-            value_delimiter = ','
-        )]
-        allow_ingest_from: Vec<PathBuf>,
-        /// A folder (or file) to ingest at start and keep in sync while serving (repeatable)
-        #[arg(long = "watch", env = "DOCENT_WATCH", value_delimiter = ',')]
-        watch: Vec<PathBuf>,
-        /// With --watch: how long files must be quiet before a sync, in milliseconds
-        #[arg(long, default_value_t = 500)]
-        debounce_ms: u64,
-        #[command(flatten)]
-        connections: ConnectionArgs,
-        #[command(flatten)]
-        answer: AnswerArgs,
-    },
+    Serve(ServeArgs),
     /// Measure retrieval on an evaluation set in the BEIR layout
-    Eval {
-        /// A folder holding corpus.jsonl, queries.jsonl and qrels.tsv
-        dir: Option<PathBuf>,
-        #[arg(long)]
-        corpus: Option<PathBuf>,
-        #[arg(long)]
-        queries: Option<PathBuf>,
-        #[arg(long)]
-        qrels: Option<PathBuf>,
-        /// Documents ranked per query
-        #[arg(short, default_value_t = 100)]
-        k: usize,
-        /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
-        #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
-        mode: Mode,
-        #[arg(long)]
-        json: bool,
-        /// Also answer the questions of this QA file (`{"id","question","answers"}` a line, ids
-        /// as in the qrels) with `ask`, and score the answers
-        #[arg(long)]
-        qa: Option<PathBuf>,
-        /// Also search for the follow-ups of this file (`{"id","first","followup"}` a line, ids
-        /// as in the qrels): alone, rewritten with the question before them, and as the full
-        /// question; prints hit@5 for each
-        #[arg(long)]
-        followups: Option<PathBuf>,
-        /// Longest answer, in tokens (with --qa)
-        #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
-        max_tokens: usize,
-        #[command(flatten)]
-        writing: WritingArgs,
-    },
+    Eval(EvalArgs),
     /// List the documents in the store
-    Documents {
-        #[arg(long)]
-        json: bool,
-    },
+    Documents(DocumentsArgs),
     /// Measure a part of docent on this machine and print the figures
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Skip files larger than this many MiB
+    #[arg(long, default_value_t = 32)]
+    pub max_file_mib: u64,
+    /// Then keep the store in sync as files are added, edited, renamed and deleted, until
+    /// Ctrl-C (each change re-runs the same incremental ingest; with --json, one report a line)
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: how long files must be quiet before a sync, in milliseconds
+    #[arg(long, default_value_t = 500)]
+    pub debounce_ms: u64,
+}
+
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    pub query: String,
+    #[arg(short, default_value_t = 5)]
+    pub k: usize,
+    /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+    #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
+    pub mode: Mode,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct AskArgs {
+    pub question: String,
+    #[command(flatten)]
+    pub answer: AnswerArgs,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "DOCENT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// An API key with full access (repeat the flag, or comma-separate in the variable);
+    /// with any key set, every route but /healthz needs `Authorization: Bearer KEY`
+    #[arg(
+        long = "api-key",
+        env = "DOCENT_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+    /// An API key that may search and ask but not change the store
+    #[arg(
+        long = "read-only-key",
+        env = "DOCENT_READ_ONLY_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_only_keys: Vec<String>,
+    /// Answers generated at once (more only slow each other down on a CPU)
+    #[arg(long, env = "DOCENT_MAX_GENERATIONS", default_value_t = 1)]
+    pub max_generations: usize,
+    /// Questions that may wait for a generation slot; beyond that, 503 with Retry-After
+    #[arg(long, env = "DOCENT_QUEUE", default_value_t = 16)]
+    pub queue: usize,
+    /// Seconds a question may wait for a slot before it gets 503 with Retry-After
+    #[arg(long, env = "DOCENT_QUEUE_TIMEOUT", default_value_t = 60)]
+    pub queue_timeout: u64,
+    /// Seconds one answer may take once it has a slot; then it is stopped (504, or an error event)
+    #[arg(long, env = "DOCENT_ANSWER_TIMEOUT", default_value_t = 300)]
+    pub answer_timeout: u64,
+    /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
+    #[arg(
+        long = "allow-ingest-from",
+        env = "DOCENT_ALLOW_INGEST_FROM",
+        value_delimiter = ','
+    )]
+    pub allow_ingest_from: Vec<PathBuf>,
+    /// A folder (or file) to ingest at start and keep in sync while serving (repeatable)
+    #[arg(long = "watch", env = "DOCENT_WATCH", value_delimiter = ',')]
+    pub watch: Vec<PathBuf>,
+    /// With --watch: how long files must be quiet before a sync, in milliseconds
+    #[arg(long, default_value_t = 500)]
+    pub debounce_ms: u64,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+    #[command(flatten)]
+    pub answer: AnswerArgs,
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A folder holding corpus.jsonl, queries.jsonl and qrels.tsv
+    pub dir: Option<PathBuf>,
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    #[arg(long)]
+    pub qrels: Option<PathBuf>,
+    /// Documents ranked per query
+    #[arg(short, default_value_t = 100)]
+    pub k: usize,
+    /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+    #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
+    pub mode: Mode,
+    #[arg(long)]
+    pub json: bool,
+    /// Also answer the questions of this QA file (`{"id","question","answers"}` a line, ids
+    /// as in the qrels) with `ask`, and score the answers
+    #[arg(long)]
+    pub qa: Option<PathBuf>,
+    /// Also search for the follow-ups of this file (`{"id","first","followup"}` a line, ids
+    /// as in the qrels): alone, rewritten with the question before them, and as the full
+    /// question; prints hit@5 for each
+    #[arg(long)]
+    pub followups: Option<PathBuf>,
+    /// Longest answer, in tokens (with --qa)
+    #[arg(long, default_value_t = GenerationParams::default().max_tokens)]
+    pub max_tokens: usize,
+    #[command(flatten)]
+    pub writing: WritingArgs,
+}
+
+#[derive(clap::Args)]
+pub struct DocumentsArgs {
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
 pub enum Bench {
     /// Generation speed: the model continues a text greedily; prints the prompt-processing and
     /// decoding rates and peak memory (threads: RAYON_NUM_THREADS, default all cores)
-    Generate {
-        /// The text to continue (plain text, no chat template)
-        #[arg(long)]
-        prompt_file: PathBuf,
-        /// Cut the prompt to this many tokens
-        #[arg(long, default_value_t = 1000)]
-        prompt_tokens: usize,
-        /// Tokens to decode after the prompt
-        #[arg(long, default_value_t = 64)]
-        tokens: usize,
-        /// Feed the model these tokens (a JSON list of ids, another engine's continuation)
-        /// instead of its own picks, and report at each step how far below its best logit the
-        /// followed token was
-        #[arg(long)]
-        follow: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        generator: GeneratorArgs,
-    },
+    Generate(BenchGenerateArgs),
     /// Ingest's embedding speed: e5's C engine and candle on the CPU, and candle on the GPU
     /// when this build and machine have CUDA, over passages of 200–400 tokens
-    Embed {
-        /// Passages to embed per engine
-        #[arg(long, default_value_t = 256)]
-        passages: usize,
-        /// Passages per batch
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        /// Folder of Markdown and text files the passages are cut from
-        #[arg(long, default_value = "corpus")]
-        from: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+    Embed(BenchEmbedArgs),
     /// The store at scale: fills a fresh embedded store (or, with --qdrant-url, a fresh
     /// --collection of that server) with synthetic points in docent's layout and prints insert
     /// time, memory, disk and search latency per channel
-    Store {
-        /// Points (chunks) to write
-        #[arg(long, default_value_t = 10_000)]
-        points: usize,
-        /// Searches timed per channel
-        #[arg(long, default_value_t = 200)]
-        queries: usize,
-        /// The folder to fill (must be empty or absent; removed afterwards unless --keep)
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Keep the filled store
-        #[arg(long)]
-        keep: bool,
-        /// Search the store an earlier run filled (in --dir, kept with --keep; or the
-        /// --collection of --qdrant-url) instead of filling one: memory is then that of a fresh
-        /// process, as a server's would be
-        #[arg(long)]
-        reuse: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Store(BenchStoreArgs),
 }
 
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+#[derive(clap::Args)]
+pub struct BenchGenerateArgs {
+    /// The text to continue (plain text, no chat template)
+    #[arg(long)]
+    pub prompt_file: PathBuf,
+    /// Cut the prompt to this many tokens
+    #[arg(long, default_value_t = 1000)]
+    pub prompt_tokens: usize,
+    /// Tokens to decode after the prompt
+    #[arg(long, default_value_t = 64)]
+    pub tokens: usize,
+    /// Feed the model these tokens (a JSON list of ids, another engine's continuation)
+    /// instead of its own picks, and report at each step how far below its best logit the
+    /// followed token was
+    #[arg(long)]
+    pub follow: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
+}
+
+#[derive(clap::Args)]
+pub struct BenchEmbedArgs {
+    /// Passages to embed per engine
+    #[arg(long, default_value_t = 256)]
+    pub passages: usize,
+    /// Passages per batch
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Folder of Markdown and text files the passages are cut from
+    #[arg(long, default_value = "corpus")]
+    pub from: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct BenchStoreArgs {
+    /// Points (chunks) to write
+    #[arg(long, default_value_t = 10_000)]
+    pub points: usize,
+    /// Searches timed per channel
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// The folder to fill (must be empty or absent; removed afterwards unless --keep)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Keep the filled store
+    #[arg(long)]
+    pub keep: bool,
+    /// Search the store an earlier run filled (in --dir, kept with --keep; or the
+    /// --collection of --qdrant-url) instead of filling one: memory is then that of a fresh
+    /// process, as a server's would be
+    #[arg(long)]
+    pub reuse: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints `value` as pretty JSON with `--json`, else as `human` shows it in a terminal.
+fn show<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T)) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        human(value);
+    }
     Ok(())
 }
 
+/// Runs the subcommand; partial success is still success (an ingest lists its failures and
+/// stores everything else).
 pub fn run(args: Args) -> Result<ExitCode> {
+    let store = &args.store;
     match args.command {
-        Command::Ingest {
-            paths,
-            json,
-            quiet,
-            max_file_mib,
-            watch,
-            debounce_ms,
-        } => {
-            let embedder = setup::embedder(&args.store)?;
-            let store = setup::store(&args.store, embedder.as_ref())?;
-            let mut options = IngestOptions {
-                max_file_bytes: max_file_mib * 1024 * 1024,
-                progress: if quiet || json {
-                    ProgressMode::Quiet
-                } else {
-                    ProgressMode::Auto
+        Command::Ingest(command) if command.watch => watch(store, command)?,
+        Command::Ingest(command) => ingest(store, command)?,
+        Command::Search(command) => search(store, command)?,
+        Command::Ask(command) => ask(store, command)?,
+        Command::Serve(command) => serve(store, command)?,
+        Command::Eval(command) => eval(store, command)?,
+        Command::Documents(command) => documents(store, command)?,
+        Command::Bench(Bench::Generate(command)) => bench_generate(store, command)?,
+        Command::Bench(Bench::Embed(command)) => bench_embed(store, command)?,
+        Command::Bench(Bench::Store(command)) => bench_store(store, command)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl IngestArgs {
+    fn options(&self) -> IngestOptions {
+        IngestOptions {
+            max_file_bytes: self.max_file_mib * 1024 * 1024,
+            progress: if self.quiet || self.json {
+                ProgressMode::Quiet
+            } else {
+                ProgressMode::Auto
+            },
+            ..Default::default()
+        }
+    }
+}
+
+fn ingest(store_args: &StoreArgs, command: IngestArgs) -> Result<()> {
+    let embedder = setup::embedder(store_args)?;
+    let store = setup::store(store_args, embedder.as_ref())?;
+    let report = docent_ingest::ingest(
+        &command.paths,
+        embedder.as_ref(),
+        store.as_ref(),
+        &command.options(),
+    )?;
+    show(command.json, &report, output::print_report)
+}
+
+/// `ingest --watch`: the first ingest, then one per change until Ctrl-C or SIGTERM, which end
+/// the watch after the file being ingested (never midway). With `--json`, one compact report a
+/// line.
+fn watch(store_args: &StoreArgs, command: IngestArgs) -> Result<()> {
+    let embedder = setup::embedder(store_args)?;
+    let store = setup::store(store_args, embedder.as_ref())?;
+    let mut options = command.options();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("cannot listen for Ctrl-C")?;
+    options.cancel = Some(stop.clone());
+    let watch_options = WatchOptions {
+        debounce: Duration::from_millis(command.debounce_ms),
+        ignore: vec![setup::store_dir(store_args)],
+    };
+    let print = |report: &IngestReport| -> Result<()> {
+        if command.json {
+            println!("{}", serde_json::to_string(report)?);
+        } else {
+            output::print_report(report);
+        }
+        Ok(())
+    };
+    let mut first = true;
+    let mut failure = None;
+    docent_ingest::watch(&command.paths, &watch_options, Some(&stop), || {
+        let report =
+            docent_ingest::ingest(&command.paths, embedder.as_ref(), store.as_ref(), &options);
+        // Progress bars for the first ingest; later syncs are reported in a line.
+        options.progress = ProgressMode::Quiet;
+        let shown = report.and_then(|report| {
+            if first || report.changed_store() || !report.failed.is_empty() {
+                print(&report)?;
+            }
+            Ok(())
+        });
+        first = false;
+        match shown {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                failure = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    failure.map_or(Ok(()), Err)
+}
+
+fn search(store: &StoreArgs, command: SearchArgs) -> Result<()> {
+    let engine = setup::engine(store, None)?;
+    let hits = engine.search(&SearchRequest {
+        mode: command.mode,
+        filter: command.scope.filter(),
+        ..SearchRequest::new(command.query, command.k)
+    })?;
+    show(command.json, &output::search_json(&hits), |_| {
+        output::print_hits(&hits)
+    })
+}
+
+fn ask(store: &StoreArgs, command: AskArgs) -> Result<()> {
+    let engine = setup::engine(store, command.answer.writing.generator())?;
+    let mut stdout = std::io::stdout();
+    let options = AskOptions {
+        filter: command.scope.filter(),
+        ..command.answer.options()
+    };
+    let answer = engine.ask(&command.question, &options, &mut |text| {
+        if !command.json {
+            let _ = write!(stdout, "{text}");
+            let _ = stdout.flush();
+        }
+        ControlFlow::Continue(())
+    })?;
+    show(command.json, &answer, output::print_sources)
+}
+
+fn serve(store: &StoreArgs, command: ServeArgs) -> Result<()> {
+    let ingest_roots = docent_server::IngestRoots::new(&command.allow_ingest_from)?;
+    let engine = Arc::new(setup::engine(store, command.answer.writing.generator())?);
+    let state = docent_server::AppState {
+        engine,
+        defaults: command.answer.options(),
+        keys: docent_server::ApiKeys::new(&command.api_keys, &command.read_only_keys),
+        generation: docent_server::GenerationSlots::new(
+            command.max_generations,
+            command.queue,
+            Duration::from_secs(command.queue_timeout),
+            Duration::from_secs(command.answer_timeout),
+        ),
+        metrics: Arc::new(docent_server::Metrics::default()),
+        ingest_roots,
+        ingesting: Default::default(),
+        stopping: Default::default(),
+        loopback_only: command.addr.ip().is_loopback(),
+    };
+    let watch = docent_server::Watch {
+        options: WatchOptions {
+            debounce: Duration::from_millis(command.debounce_ms),
+            ignore: vec![setup::store_dir(store)],
+        },
+        paths: command.watch,
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(docent_server::serve(
+        command.addr,
+        state,
+        command.connections.limits(),
+        watch,
+    ))?;
+    // Blocking work still running past the grace period (a long generation) is not waited
+    // for: the store is flushed by now, and the process's exit releases it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
+    let EvalArgs {
+        dir,
+        corpus,
+        queries,
+        qrels,
+        k,
+        mode,
+        json,
+        qa,
+        followups,
+        max_tokens,
+        writing,
+    } = command;
+    let set = run::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
+    let mut store_args = store.clone();
+    if store_args.store.is_none() && store_args.qdrant_url.is_none() {
+        let embedder = store_args.embedder.unwrap_or_default();
+        store_args.store = Some(set.default_store(&setup::eval_cache_dir(), &embedder.to_string()));
+    }
+    let engine = setup::engine(&store_args, qa.as_ref().and(writing.generator()))?;
+    let mut report = match qa {
+        None => run::run(&engine, &set, k, mode, !json)?,
+        Some(qa) => {
+            let options = AskOptions {
+                mode,
+                generation: GenerationParams {
+                    max_tokens,
+                    ..Default::default()
+                },
+                answer_mode: writing.answer_mode,
+                evidence: EvidenceOptions {
+                    budget_tokens: writing.evidence_tokens,
                 },
                 ..Default::default()
             };
-            // One report; while watching, with --json, one compact JSON report a line.
-            let print = |report: &IngestReport| {
-                if json && watch {
-                    println!("{}", serde_json::to_string(report)?);
-                    Ok(())
-                } else if json {
-                    print_json(report)
-                } else {
-                    output::print_report(report);
-                    Ok(())
-                }
-            };
-            if !watch {
-                let report =
-                    docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options)?;
-                print(&report)?;
-                // Partial success is still success: failures are listed, everything else is stored.
-                return Ok(ExitCode::SUCCESS);
-            }
-            // Ctrl-C or SIGTERM ends the watch after the file being ingested (never midway).
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = stop.clone();
-            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-                .context("cannot listen for Ctrl-C")?;
-            options.cancel = Some(stop.clone());
-            let watch_options = WatchOptions {
-                debounce: Duration::from_millis(debounce_ms),
-                ignore: vec![setup::store_dir(&args.store)],
-            };
-            let mut first = true;
-            let mut failure = None;
-            docent_ingest::watch(&paths, &watch_options, Some(&stop), || {
-                let report =
-                    docent_ingest::ingest(&paths, embedder.as_ref(), store.as_ref(), &options);
-                // Progress bars for the first ingest; later syncs are reported in a line.
-                options.progress = ProgressMode::Quiet;
-                let shown = report.and_then(|report| {
-                    let changed = report.changed_store() || !report.failed.is_empty();
-                    if first || changed {
-                        print(&report)?;
-                    }
-                    Ok(())
-                });
-                first = false;
-                match shown {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(err) => {
-                        failure = Some(err);
-                        ControlFlow::Break(())
-                    }
-                }
-            })?;
-            match failure {
-                Some(err) => Err(err),
-                None => Ok(ExitCode::SUCCESS),
-            }
+            run::run_with_qa(&engine, &set, k, &qa, &options, !json)?
         }
-        Command::Search {
-            query,
-            k,
-            mode,
-            scope,
-            json,
-        } => {
-            let engine = setup::engine(&args.store, None)?;
-            let hits = engine.search(&query, k, mode, &scope.filter())?;
-            if json {
-                print_json(&output::search_json(&hits))?
-            } else {
-                output::print_hits(&hits)
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Ask {
-            question,
-            answer,
-            scope,
-            json,
-        } => {
-            let engine = setup::engine(&args.store, answer.writing.generator())?;
-            let mut stdout = std::io::stdout();
-            let options = AskOptions {
-                filter: scope.filter(),
-                ..answer.options()
-            };
-            let result = engine.ask(&question, &options, &mut |text| {
-                if !json {
-                    let _ = write!(stdout, "{text}");
-                    let _ = stdout.flush();
-                }
-                ControlFlow::Continue(())
-            })?;
-            if json {
-                print_json(&result)?
-            } else {
-                output::print_sources(&result)
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve {
-            addr,
-            answer,
-            api_keys,
-            read_only_keys,
-            max_generations,
-            queue,
-            queue_timeout,
-            answer_timeout,
-            allow_ingest_from,
-            watch,
-            debounce_ms,
-            connections,
-        } => {
-            let ingest_roots = docent_server::IngestRoots::new(&allow_ingest_from)?;
-            let engine = Arc::new(setup::engine(&args.store, answer.writing.generator())?);
-            let keys = docent_server::ApiKeys::new(&api_keys, &read_only_keys);
-            let generation = docent_server::GenerationSlots::new(
-                max_generations,
-                queue,
-                Duration::from_secs(queue_timeout),
-                Duration::from_secs(answer_timeout),
-            );
-            let metrics = Arc::new(docent_server::Metrics::default());
-            let state = docent_server::AppState {
-                engine,
-                defaults: answer.options(),
-                keys,
-                generation,
-                metrics,
-                ingest_roots,
-                ingesting: Default::default(),
-                stopping: Default::default(),
-                loopback_only: addr.ip().is_loopback(),
-            };
-            let runtime = tokio::runtime::Runtime::new()?;
-            let watch = docent_server::Watch {
-                options: WatchOptions {
-                    debounce: Duration::from_millis(debounce_ms),
-                    ignore: vec![setup::store_dir(&args.store)],
-                },
-                paths: watch,
-            };
-            runtime.block_on(docent_server::serve(
-                addr,
-                state,
-                connections.limits(),
-                watch,
-            ))?;
-            // Blocking work still running past the grace period (a long generation) is not waited
-            // for: the store is flushed by now, and the process's exit releases it.
-            runtime.shutdown_timeout(Duration::from_secs(1));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Eval {
-            dir,
-            corpus,
-            queries,
-            qrels,
-            k,
-            mode,
-            json,
-            qa,
-            followups,
-            max_tokens,
-            writing,
-        } => {
-            let set = run::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
-            let mut store_args = args.store.clone();
-            if store_args.store.is_none() && store_args.qdrant_url.is_none() {
-                let embedder = store_args.embedder.unwrap_or_default();
-                store_args.store =
-                    Some(set.default_store(&setup::eval_cache_dir(), &embedder.to_string()));
-            }
-            let engine = setup::engine(&store_args, qa.as_ref().and(writing.generator()))?;
-            let mut report = match qa {
-                None => run::run(&engine, &set, k, mode, !json)?,
-                Some(qa) => {
-                    let generation = GenerationParams {
-                        max_tokens,
-                        ..Default::default()
-                    };
-                    let evidence = EvidenceOptions {
-                        budget_tokens: writing.evidence_tokens,
-                    };
-                    let options = AskOptions {
-                        mode,
-                        generation,
-                        answer_mode: writing.answer_mode,
-                        evidence,
-                        ..Default::default()
-                    };
-                    run::run_with_qa(&engine, &set, k, &qa, &options, !json)?
-                }
-            };
-            if let Some(path) = followups {
-                report.followups = Some(run::followups(&engine, &set, &path, mode, !json)?);
-            }
-            if json {
-                print_json(&report)?
-            } else {
-                run::print(&report)
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(Bench::Generate {
-            prompt_file,
-            prompt_tokens,
-            tokens,
-            follow,
-            json,
-            generator,
-        }) => {
-            let text = std::fs::read_to_string(&prompt_file).map_err(|e| {
-                anyhow::anyhow!("reading the prompt file {}: {e}", prompt_file.display())
-            })?;
-            let follow: Option<Vec<u32>> = follow
-                .map(|path| -> Result<Vec<u32>> {
-                    let read = std::fs::read_to_string(&path)
-                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-                    serde_json::from_str(&read).map_err(|e| {
-                        anyhow::anyhow!("{} is not a JSON list of token ids: {e}", path.display())
-                    })
-                })
-                .transpose()?;
-            let generator = setup::any_gguf(&args.store, &generator)?;
-            let continuation =
-                generator.continue_text(&text, prompt_tokens, tokens, follow.as_deref())?;
-            let figures = output::GenerationFigures::new(&continuation);
-            if json {
-                print_json(&figures)?
-            } else {
-                figures.print()
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(Bench::Embed {
-            passages,
-            batch,
-            from,
-            json,
-        }) => {
-            let models = ModelPaths::locate(args.store.models.as_deref());
-            let mut engines: Vec<(&str, Arc<dyn Embedder>)> = vec![
-                ("e5 C engine", Arc::new(E5Embedder::load(&models)?)),
-                ("e5 candle cpu", Arc::new(candle_e5(&models, Place::Cpu)?)),
-            ];
-            match candle_e5(&models, Place::Cuda) {
-                Ok(gpu) => engines.push(("e5 candle cuda", Arc::new(gpu))),
-                Err(why) => eprintln!("e5 candle cuda: not measured ({why:#})"),
-            }
-            let texts = bench_embed::passages(&from, passages.max(1), engines[0].1.as_ref())?;
-            let mut all = Vec::new();
-            for (name, embedder) in &engines {
-                let figures = bench_embed::run(name, embedder, &texts, batch.max(1))?;
-                if !json {
-                    figures.print();
-                }
-                all.push(figures);
-            }
-            if json {
-                print_json(&all)?
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(Bench::Store {
-            points,
-            queries,
-            dir,
-            keep,
-            reuse,
-            json,
-        }) => {
-            let embedder = setup::embedder(&args.store)?;
-            let target = match &args.store.qdrant_url {
-                Some(url) => bench_store::Target::Server {
-                    url: url.clone(),
-                    collection: args.store.collection.clone(),
-                },
-                None => bench_store::Target::Edge {
-                    dir: dir.unwrap_or_else(|| bench_store::default_dir(points)),
-                    layout: setup::layout(&args.store),
-                },
-            };
-            let figures = bench_store::run(&target, points, queries, embedder, reuse, !json);
-            if let bench_store::Target::Edge { dir, .. } = &target
-                && !keep
-                && !reuse
-            {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            let figures = figures?;
-            if json {
-                print_json(&figures)?
-            } else {
-                figures.print()
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Documents { json } => {
-            let embedder = setup::embedder(&args.store)?;
-            let documents = setup::store(&args.store, embedder.as_ref())?.documents()?;
-            if json {
-                print_json(&serde_json::json!({ "documents": documents }))?;
-            } else {
-                for doc in &documents {
-                    let state = if doc.complete {
-                        ""
-                    } else {
-                        "  (incomplete: re-run ingest)"
-                    };
-                    println!(
-                        "{}  {:>4} chunks  {}/{}{state}",
-                        doc.doc_id, doc.points, doc.root, doc.path
-                    );
-                }
-                println!("{} documents", documents.len());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+    };
+    if let Some(path) = followups {
+        report.followups = Some(run::followups(&engine, &set, &path, mode, !json)?);
     }
+    show(json, &report, run::print)
+}
+
+fn documents(store_args: &StoreArgs, command: DocumentsArgs) -> Result<()> {
+    let embedder = setup::embedder(store_args)?;
+    let documents = setup::store(store_args, embedder.as_ref())?.documents()?;
+    show(
+        command.json,
+        &serde_json::json!({ "documents": documents }),
+        |_| output::print_documents(&documents),
+    )
+}
+
+fn bench_generate(store: &StoreArgs, command: BenchGenerateArgs) -> Result<()> {
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+    };
+    let text = read(&command.prompt_file)?;
+    let follow: Option<Vec<u32>> = command
+        .follow
+        .map(|path| -> Result<Vec<u32>> {
+            serde_json::from_str(&read(&path)?).map_err(|e| {
+                anyhow::anyhow!("{} is not a JSON list of token ids: {e}", path.display())
+            })
+        })
+        .transpose()?;
+    let generator = setup::any_gguf(store, &command.generator)?;
+    let continuation = generator.continue_text(
+        &text,
+        command.prompt_tokens,
+        command.tokens,
+        follow.as_deref(),
+    )?;
+    show(
+        command.json,
+        &output::GenerationFigures::new(&continuation),
+        output::GenerationFigures::print,
+    )
+}
+
+fn bench_embed(store: &StoreArgs, command: BenchEmbedArgs) -> Result<()> {
+    let models = ModelPaths::locate(store.models.as_deref());
+    let mut engines: Vec<(&str, Arc<dyn Embedder>)> = vec![
+        ("e5 C engine", Arc::new(E5Embedder::load(&models)?)),
+        ("e5 candle cpu", Arc::new(candle_e5(&models, Place::Cpu)?)),
+    ];
+    match candle_e5(&models, Place::Cuda) {
+        Ok(gpu) => engines.push(("e5 candle cuda", Arc::new(gpu))),
+        Err(why) => eprintln!("e5 candle cuda: not measured ({why:#})"),
+    }
+    let texts = bench_embed::passages(
+        &command.from,
+        command.passages.max(1),
+        engines[0].1.as_ref(),
+    )?;
+    let mut all = Vec::new();
+    for (name, embedder) in &engines {
+        let figures = bench_embed::run(name, embedder, &texts, command.batch.max(1))?;
+        // Each engine's figures as soon as they are measured; JSON all at once.
+        if !command.json {
+            figures.print();
+        }
+        all.push(figures);
+    }
+    if command.json {
+        show(true, &all, |_| {})?;
+    }
+    Ok(())
+}
+
+fn bench_store(store: &StoreArgs, command: BenchStoreArgs) -> Result<()> {
+    let embedder = setup::embedder(store)?;
+    let target = match &store.qdrant_url {
+        Some(url) => bench_store::Target::Server {
+            url: url.clone(),
+            collection: store.collection.clone(),
+        },
+        None => bench_store::Target::Edge {
+            dir: command
+                .dir
+                .unwrap_or_else(|| bench_store::default_dir(command.points)),
+            layout: setup::layout(store),
+        },
+    };
+    let figures = bench_store::run(
+        &target,
+        command.points,
+        command.queries,
+        embedder,
+        command.reuse,
+        !command.json,
+    );
+    if let bench_store::Target::Edge { dir, .. } = &target
+        && !command.keep
+        && !command.reuse
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    show(command.json, &figures?, bench_store::StoreFigures::print)
 }

@@ -1,6 +1,6 @@
 //! How results look on a terminal, and as JSON.
 
-use docent_core::{Answer, AnsweredBy, Hit};
+use docent_core::{Answer, AnsweredBy, Hit, Located, StoredDocument};
 use docent_ingest::IngestReport;
 
 pub fn print_hits(hits: &[Hit]) {
@@ -19,6 +19,22 @@ pub fn print_hits(hits: &[Hit]) {
         }
         println!();
     }
+}
+
+/// The documents of a store, one a line, then their count.
+pub fn print_documents(documents: &[StoredDocument]) {
+    for doc in documents {
+        let state = if doc.complete {
+            ""
+        } else {
+            "  (incomplete: re-run ingest)"
+        };
+        println!(
+            "{}  {:>4} chunks  {}/{}{state}",
+            doc.doc_id, doc.points, doc.root, doc.path
+        );
+    }
+    println!("{} documents", documents.len());
 }
 
 pub fn search_json(hits: &[Hit]) -> serde_json::Value {

@@ -7,7 +7,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use docent_core::lexical::{self, Sparse};
+use docent_core::retrieve::lexical::{self, Sparse};
 use docent_core::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -22,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{self, Access};
 use crate::error::{ApiError, ApiJson};
+use crate::metrics::Metrics;
 use crate::{AppState, ingest_route, limits, metrics, openai, openapi, origin, page, upload};
 
 /// Every route, behind the metrics, origin and key checks.
@@ -184,28 +185,22 @@ pub(crate) async fn search(
     ApiJson(request): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let engine = state.engine.clone();
-    let k = request.k.unwrap_or(DEFAULT_SEARCH_K);
-    let mode = request.mode.unwrap_or(state.defaults.mode);
-    let filter = request.filter.filter()?;
-    let hits = tokio::task::spawn_blocking(move || engine.search(&request.query, k, mode, &filter))
-        .await??;
+    let search = docent_core::SearchRequest {
+        mode: request.mode.unwrap_or(state.defaults.mode),
+        filter: request.filter.filter()?,
+        ..docent_core::SearchRequest::new(request.query, request.k.unwrap_or(DEFAULT_SEARCH_K))
+    };
+    let hits = tokio::task::spawn_blocking(move || engine.search(&search)).await??;
     Ok(Json(SearchResponse { hits }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct AskRequest {
     question: String,
-    k: Option<usize>,
-    #[schema(value_type = Option<String>)]
-    mode: Option<Mode>,
-    /// auto (check every sentence, else quote the evidence), generate or extract (the server's
-    /// default, auto unless started otherwise).
-    #[schema(value_type = Option<String>)]
-    answer_mode: Option<AnswerMode>,
     #[serde(default)]
     stream: bool,
-    max_tokens: Option<usize>,
-    temperature: Option<f64>,
+    #[serde(flatten)]
+    settings: AskSettings,
     #[serde(flatten)]
     filter: FilterFields,
     /// The user's earlier questions in this conversation, oldest first (at most 32): a
@@ -215,22 +210,32 @@ pub(crate) struct AskRequest {
     earlier: Vec<String>,
 }
 
-/// `defaults` with what a request set (checked with the question, by [`AskOptions::check`]).
-pub(crate) fn ask_options(
-    defaults: &AskOptions,
-    k: Option<usize>,
-    mode: Option<Mode>,
-    answer_mode: Option<AnswerMode>,
-    max_tokens: Option<usize>,
-    temperature: Option<f64>,
-) -> AskOptions {
-    let mut options = defaults.clone();
-    options.k = k.unwrap_or(defaults.k);
-    options.mode = mode.unwrap_or(defaults.mode);
-    options.answer_mode = answer_mode.unwrap_or(defaults.answer_mode);
-    options.generation.max_tokens = max_tokens.unwrap_or(defaults.generation.max_tokens);
-    options.generation.temperature = temperature.unwrap_or(defaults.generation.temperature);
-    options
+/// What a request may set of how it is answered; the server's defaults fill the rest.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub(crate) struct AskSettings {
+    pub k: Option<usize>,
+    #[schema(value_type = Option<String>)]
+    pub mode: Option<Mode>,
+    /// auto (check every sentence, else quote the evidence), generate or extract (the server's
+    /// default, auto unless started otherwise).
+    #[schema(value_type = Option<String>)]
+    pub answer_mode: Option<AnswerMode>,
+    pub max_tokens: Option<usize>,
+    pub temperature: Option<f64>,
+}
+
+impl AskSettings {
+    /// `defaults` with what the request set (checked with the question, by [`AskOptions::check`]).
+    pub(crate) fn over(self, defaults: &AskOptions) -> AskOptions {
+        let mut options = defaults.clone();
+        options.k = self.k.unwrap_or(defaults.k);
+        options.mode = self.mode.unwrap_or(defaults.mode);
+        options.answer_mode = self.answer_mode.unwrap_or(defaults.answer_mode);
+        options.generation.max_tokens = self.max_tokens.unwrap_or(defaults.generation.max_tokens);
+        options.generation.temperature =
+            self.temperature.unwrap_or(defaults.generation.temperature);
+        options
+    }
 }
 
 #[utoipa::path(post, path = "/v1/ask", request_body = AskRequest, responses(
@@ -241,14 +246,7 @@ pub(crate) async fn ask(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<Response, ApiError> {
-    let mut options = ask_options(
-        &state.defaults,
-        request.k,
-        request.mode,
-        request.answer_mode,
-        request.max_tokens,
-        request.temperature,
-    );
+    let mut options = request.settings.over(&state.defaults);
     options.filter = request.filter.filter()?;
     options.earlier = request.earlier;
     if !request.stream {
@@ -279,6 +277,62 @@ pub(crate) async fn ask(
     .await
 }
 
+/// One answer's turn at the generator: a generation slot, the moment it must be done by, and
+/// the flag that stops it. Taken before any work, released when the answer is done.
+struct Turn {
+    _slot: limits::Slot,
+    deadline: Instant,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Turn {
+    /// Checks `question` and `options` (a bad question never waits for a slot), waits for a slot
+    /// (503 when the queue is full), and sets the answer's deadline and cancel flag in `options`.
+    async fn take(
+        state: &AppState,
+        question: &str,
+        options: &mut AskOptions,
+    ) -> Result<Turn, ApiError> {
+        options.check(question)?;
+        let slot = state.generation.acquire().await?;
+        let deadline = Instant::now() + state.generation.answer_timeout;
+        options.generation.deadline = Some(deadline);
+        let cancel = Arc::new(AtomicBool::new(false));
+        options.generation.cancel = Some(cancel.clone());
+        Ok(Turn {
+            _slot: slot,
+            deadline,
+            cancel,
+        })
+    }
+
+    /// Whether the answer ran past its time (the generator stops at the deadline too, prompt
+    /// processing included).
+    fn timed_out(&self) -> bool {
+        Instant::now() > self.deadline
+    }
+
+    /// The engine's result as the client gets it: an answer is counted in the metrics, and one
+    /// that ran past its time is a 504.
+    fn outcome(
+        &self,
+        result: docent_core::error::Result<Answer>,
+        metrics: &Metrics,
+    ) -> Result<Answer, ApiError> {
+        let timed_out = self.timed_out();
+        if let Ok(answer) = &result {
+            metrics.observe_answer(answer);
+        }
+        match result {
+            Ok(_) if timed_out => Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the answer took longer than this server allows (--answer-timeout)",
+            )),
+            other => other.map_err(ApiError::from),
+        }
+    }
+}
+
 /// Answers `question` on a blocking worker, once a generation slot is free; 504 when the answer
 /// runs past its time.
 pub(crate) async fn answer(
@@ -286,38 +340,22 @@ pub(crate) async fn answer(
     question: String,
     mut options: AskOptions,
 ) -> Result<Answer, ApiError> {
-    options.check(&question)?;
-    let slot = state.generation.acquire().await?;
-    let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
-    let deadline = Instant::now() + state.generation.answer_timeout;
-    options.generation.deadline = Some(deadline);
-    let cancel = Arc::new(AtomicBool::new(false));
-    options.generation.cancel = Some(cancel.clone());
+    let turn = Turn::take(state, &question, &mut options).await?;
     // A client that goes away drops this request, and the guard stops the generator (within a
     // chunk of prompt or a token) instead of letting it hold the slot for nothing.
-    let _stop_if_gone = CancelOnDrop(cancel);
-    let (answer, timed_out) = tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let answer = engine.ask(&question, &options, &mut |_| {
-            if Instant::now() > deadline {
+    let _stop_if_gone = CancelOnDrop(turn.cancel.clone());
+    let (engine, metrics) = (state.engine.clone(), state.metrics.clone());
+    tokio::task::spawn_blocking(move || {
+        let result = engine.ask(&question, &options, &mut |_| {
+            if turn.timed_out() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
         });
-        // The generator stops at the deadline too, prompt processing included.
-        (answer, Instant::now() > deadline)
+        turn.outcome(result, &metrics)
     })
-    .await?;
-    let answer = answer?;
-    metrics.observe_answer(&answer);
-    if timed_out {
-        return Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the answer took longer than this server allows (--answer-timeout)",
-        ));
-    }
-    Ok(answer)
+    .await?
 }
 
 /// Answers `question` on a blocking worker, once a generation slot is free, and streams it as
@@ -333,18 +371,13 @@ pub(crate) async fn stream_answer(
     piece: impl Fn(&str) -> Event + Send + 'static,
     end: impl FnOnce(Result<Answer, ApiError>) -> Vec<Event> + Send + 'static,
 ) -> Result<Response, ApiError> {
-    options.check(&question)?;
-    let slot = state.generation.acquire().await?;
+    let turn = Turn::take(&state, &question, &mut options).await?;
     let (sender, receiver) = mpsc::channel::<Event>(64);
-    let deadline = Instant::now() + state.generation.answer_timeout;
-    options.generation.deadline = Some(deadline);
     // A client that goes away closes the channel; the watcher then stops the generator, even
     // while it processes the prompt and sends nothing. It lets go of the channel once the answer
     // is done, so the stream can end.
-    let cancel = Arc::new(AtomicBool::new(false));
-    options.generation.cancel = Some(cancel.clone());
     let (done, answered) = tokio::sync::oneshot::channel::<()>();
-    let watcher = sender.clone();
+    let (watcher, cancel) = (sender.clone(), turn.cancel.clone());
     tokio::spawn(async move {
         tokio::select! {
             () = watcher.closed() => cancel.store(true, Ordering::Relaxed),
@@ -352,7 +385,6 @@ pub(crate) async fn stream_answer(
         }
     });
     tokio::task::spawn_blocking(move || {
-        let _slot = slot;
         let _done = done;
         for event in start {
             if sender.blocking_send(event).is_err() {
@@ -365,23 +397,11 @@ pub(crate) async fn stream_answer(
                 &question,
                 &options,
                 &mut |text| match sender.blocking_send(piece(text)) {
-                    Ok(()) if Instant::now() <= deadline => ControlFlow::Continue(()),
+                    Ok(()) if !turn.timed_out() => ControlFlow::Continue(()),
                     _ => ControlFlow::Break(()),
                 },
             );
-        // The generator stops at the deadline too, prompt processing included.
-        let timed_out = Instant::now() > deadline;
-        if let Ok(answer) = &result {
-            state.metrics.observe_answer(answer);
-        }
-        let result = match result {
-            Ok(_) if timed_out => Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "the answer took longer than this server allows (--answer-timeout)",
-            )),
-            other => other.map_err(ApiError::from),
-        };
-        for event in end(result) {
+        for event in end(turn.outcome(result, &state.metrics)) {
             if sender.blocking_send(event).is_err() {
                 break;
             }

@@ -5,7 +5,7 @@
 //! Every completion is a retrieval-augmented answer to the last user message, from the store
 //! only; its sources come back as `citations` on the message (and on the last streamed chunk).
 //! The earlier user messages make it a conversation: a follow-up ("How do I install it?") is
-//! searched for with the earlier question's topic carried over (`docent_core::conversation`).
+//! searched for with the earlier question's topic carried over (`docent_core::retrieve::followup`).
 //! docent does not call client tools: it searches its own store for every question, so a request
 //! with `tools` is refused with a 400 that says so rather than silently ignoring them.
 
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::{answer, ask_options, stream_answer};
+use crate::api::{AskSettings, answer, stream_answer};
 use crate::error::{ApiError, ApiJson};
 
 /// The one model docent serves, whatever generator is behind it.
@@ -155,14 +155,12 @@ pub async fn chat_completions(
     }
     let (question, earlier) = request.question()?;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens);
-    let mut options = ask_options(
-        &state.defaults,
-        None,
-        None,
-        None,
+    let mut options = AskSettings {
         max_tokens,
-        request.temperature,
-    );
+        temperature: request.temperature,
+        ..Default::default()
+    }
+    .over(&state.defaults);
     options.earlier = earlier;
     let limit = options.generation.max_tokens;
     let (id, created) = (completion_id(), now());

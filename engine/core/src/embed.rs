@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::language::Language;
+use crate::text::language::Language;
 
 /// Turns text into vectors. Passages and queries are separate calls because some models (e5)
 /// want different prefixes for each.

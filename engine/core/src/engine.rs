@@ -1,78 +1,23 @@
-//! [`Engine`]: search, and ask (retrieve → grounded prompt → generate → checked citations).
+//! [`Engine`]: the answer's chain wired together — plan the search, retrieve, hold the
+//! relevance bar, select evidence, then write (generator, judged by the verifier) or quote.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::limits::{MAX_QUERY_CHARS, check_filter, check_query};
-use serde::Serialize;
-
-use crate::answer::{self, Answer, AnswerMode, AnsweredBy, SentenceStream, Timings};
-use crate::citations::CitationFilter;
-use crate::conversation;
+use crate::answer::evidence::{self, Evidence, EvidenceOptions};
+use crate::answer::verify::{SentenceCheck, SupportVerifier, Verifier};
+use crate::answer::write::{Writer, Written, elapsed_ms};
+use crate::answer::{self, Answer, AnswerMode, AnsweredBy, Timings, extract};
 use crate::embed::Embedder;
-use crate::evidence::{self, Evidence, EvidenceOptions};
-use crate::fusion::{self, Channel, Fusion};
+use crate::error::{Error, Result};
 use crate::generate::{GenerationParams, Generator};
-use crate::language::Language;
-use crate::lexical;
-use crate::prompt;
-use crate::store::{Filter, StoreQuery, VectorStore, check_pairing};
-use crate::support::{SentenceCheck, SupportChecker, content_tokens};
+use crate::limits::check_filter;
+use crate::retrieve::fusion::Fusion;
+use crate::retrieve::{FollowUpRule, Mode, QueryPlanner, QueryVectors, Retriever, SearchRequest};
+use crate::store::{Filter, VectorStore, check_pairing};
+use crate::text::language::Language;
 use crate::types::Hit;
-
-/// Which retrieval channel answers a query.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    Serialize,
-    serde::Deserialize,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantNames,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum Mode {
-    /// Embedding similarity only.
-    Dense,
-    /// BM25 only.
-    Lexical,
-    /// Both, and BM25 over whole documents, fused (see [`crate::fusion`]).
-    #[default]
-    Hybrid,
-}
-
-/// In `auto`, generation stops after this many unsupported statements in a row: every further
-/// token costs time, and what follows a drift is rarely back on its sources.
-const MAX_UNSUPPORTED_IN_A_ROW: usize = 2;
-
-/// Candidates each channel contributes to fusion (or k, when more are asked for).
-pub const FUSION_CANDIDATES: usize = 400;
-
-/// Candidates each search of a follow-up contributes to their fusion (or k, when more).
-const FOLLOWUP_CANDIDATES: usize = 20;
-
-/// Each channel's say in hybrid retrieval: dense chunks, BM25 chunks, BM25 documents. Meaning
-/// leads; the two lexical channels share the rest (weights between 0.5/0.25/0.25 and
-/// 0.6/0.1/0.3 all scored within 0.02 of each other on every development set).
-const HYBRID_WEIGHTS: [f32; 3] = [0.6, 0.2, 0.2];
-
-/// What a question's search found: the hits, the query searched for (the question, or a
-/// follow-up made standalone), and the embeddings computed on the way.
-struct Turn {
-    hits: Vec<Hit>,
-    query: String,
-    /// The query's embedding, when the search computed it (not in lexical mode).
-    query_vector: Option<Vec<f32>>,
-    /// A follow-up's embedding as asked, when the search computed it.
-    asked_vector: Option<Vec<f32>>,
-}
 
 /// How a question is answered; every field has a default ([`AskOptions::check`] says what is allowed).
 #[derive(Debug, Clone)]
@@ -92,8 +37,8 @@ pub struct AskOptions {
     pub generation: GenerationParams,
     /// Which documents the answer may draw on.
     pub filter: Filter,
-    /// The user's earlier questions in this conversation, oldest first: a follow-up is searched
-    /// for with its topic carried over (see [`conversation`]).
+    /// The user's earlier questions in this conversation, oldest first: the query planner reads
+    /// them to make a follow-up stand alone.
     pub earlier: Vec<String>,
 }
 
@@ -112,18 +57,20 @@ impl Default for AskOptions {
     }
 }
 
-/// The retrieval-augmented answerer: an embedder, a store and, optionally, a generator, wired
-/// into [`Engine::search`] and [`Engine::ask`]. Cheap to share between threads.
+/// The retrieval-augmented answerer: a retriever (embedder and store), a query planner, a
+/// verifier and, optionally, a generator, wired into [`Engine::search`] and [`Engine::ask`].
+/// Cheap to share between threads.
 pub struct Engine {
-    embedder: Arc<dyn Embedder>,
-    store: Arc<dyn VectorStore>,
+    retriever: Retriever,
+    planner: Arc<dyn QueryPlanner>,
+    verifier: Arc<dyn Verifier>,
     generator: Option<Arc<dyn Generator>>,
-    fusion: Fusion,
 }
 
 impl Engine {
-    /// An engine over these backends (without a generator, answers are quoted, as in `extract`);
-    /// fails when another embedder filled the store.
+    /// An engine over these backends, with the follow-up rule as its planner and the support
+    /// check as its verifier (without a generator, answers are quoted, as in `extract`); fails
+    /// when another embedder filled the store.
     pub fn new(
         embedder: Arc<dyn Embedder>,
         store: Arc<dyn VectorStore>,
@@ -131,216 +78,67 @@ impl Engine {
     ) -> Result<Self> {
         check_pairing(embedder.as_ref(), store.as_ref())?;
         Ok(Engine {
-            embedder,
-            store,
+            verifier: Arc::new(SupportVerifier::new(embedder.clone())),
+            retriever: Retriever::new(embedder, store, Fusion::default()),
+            planner: Arc::new(FollowUpRule),
             generator,
-            fusion: Fusion::default(),
         })
     }
 
     /// How hybrid retrieval merges its channels.
     pub fn with_fusion(mut self, fusion: Fusion) -> Self {
-        self.fusion = fusion;
+        self.retriever = Retriever::new(self.embedder().clone(), self.store().clone(), fusion);
+        self
+    }
+
+    /// Who turns questions into queries.
+    pub fn with_planner(mut self, planner: Arc<dyn QueryPlanner>) -> Self {
+        self.planner = planner;
+        self
+    }
+
+    /// Who judges the generator's sentences.
+    pub fn with_verifier(mut self, verifier: Arc<dyn Verifier>) -> Self {
+        self.verifier = verifier;
         self
     }
 
     /// The embedder queries and chunks are embedded with.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
-        &self.embedder
+        self.retriever.embedder()
     }
 
     /// The store searched.
     pub fn store(&self) -> &Arc<dyn VectorStore> {
-        &self.store
+        self.retriever.store()
     }
 
-    /// The `k` chunks that best match `query` through `mode`'s channels, best first, among
-    /// those `filter` admits.
-    pub fn search(&self, query: &str, k: usize, mode: Mode, filter: &Filter) -> Result<Vec<Hit>> {
-        let filter = self.scope(filter)?;
-        Ok(self.search_embedded(query, k, mode, &filter)?.0)
+    /// The retriever, for benchmarks that time its channels on vectors made beforehand.
+    pub fn retriever(&self) -> &Retriever {
+        &self.retriever
     }
 
-    /// [`Self::search`] for a question asked after `earlier` ones (oldest first): a follow-up
-    /// that refers back is searched for both as asked and with its topic carried over
-    /// ([`conversation::standalone`]), and the two rankings are fused (RAG-Fusion: the
-    /// follow-up's own words keep their say, the carried topic adds what "it" meant).
-    pub fn search_followup(
-        &self,
-        question: &str,
-        earlier: &[String],
-        k: usize,
-        mode: Mode,
-        filter: &Filter,
-    ) -> Result<Vec<Hit>> {
-        let filter = self.scope(filter)?;
-        Ok(self.search_turn(question, earlier, k, mode, &filter)?.hits)
+    /// The `k` chunks that best match the request's query (planned with its earlier
+    /// questions) through its mode's channels, best first, among those its filter admits.
+    pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
+        let filter = self.scope(&request.filter)?;
+        let plan = self.planner.plan(&request.query, &request.earlier)?;
+        let mut vectors = QueryVectors::new(self.embedder().as_ref());
+        self.retriever
+            .search(&plan, request.k, request.mode, &filter, &mut vectors)
     }
 
     /// `filter`, checked, with its path globs resolved against the store's paths: once per
     /// question, however many channels and searches it takes.
     fn scope(&self, filter: &Filter) -> Result<Filter> {
         check_filter(filter)?;
-        filter.resolve(|| self.store.paths())
-    }
-
-    /// [`Self::search_followup`], also handing back the query searched for (the standalone
-    /// question) and the embeddings computed on the way.
-    fn search_turn(
-        &self,
-        question: &str,
-        earlier: &[String],
-        k: usize,
-        mode: Mode,
-        filter: &Filter,
-    ) -> Result<Turn> {
-        let mut query = conversation::standalone(question, earlier);
-        // A question near the length limit may pass it with the topic carried over: then it
-        // is searched as asked.
-        if query.chars().count() > MAX_QUERY_CHARS {
-            query = question.trim().to_string();
-        }
-        if query == question.trim() {
-            let (hits, query_vector) = self.search_embedded(question, k, mode, filter)?;
-            return Ok(Turn {
-                hits,
-                query,
-                query_vector,
-                asked_vector: None,
-            });
-        }
-        let candidates = k.max(FOLLOWUP_CANDIDATES);
-        let (as_asked, asked_vector) = self.search_embedded(question, candidates, mode, filter)?;
-        let (carried, query_vector) = self.search_embedded(&query, candidates, mode, filter)?;
-        // Equal say: weighting the standalone query 1.5–2× scored the same on the follow-up
-        // sets, 3× and more lost follow-ups whose own words matter most.
-        let channels = [as_asked, carried].map(|hits| Channel {
-            hits,
-            weight: 1.0,
-            per_document: false,
-        });
-        Ok(Turn {
-            hits: fusion::fuse(channels.into(), Fusion::Rrf, k),
-            query,
-            query_vector,
-            asked_vector,
-        })
-    }
-
-    /// [`Self::search`], also handing back the query's embedding when it was computed.
-    fn search_embedded(
-        &self,
-        query: &str,
-        k: usize,
-        mode: Mode,
-        filter: &Filter,
-    ) -> Result<(Vec<Hit>, Option<Vec<f32>>)> {
-        check_query(query, k)?;
-        let terms = lexical::query_vector(query);
-        if mode == Mode::Lexical {
-            return Ok((
-                self.store.search(&StoreQuery::Lexical(terms), filter, k)?,
-                None,
-            ));
-        }
-        let dense = self.embedder.embed_query(query)?;
-        // Nothing to match lexically (only punctuation, say): the dense channel alone.
-        if mode == Mode::Dense || terms.is_empty() {
-            return Ok((
-                self.store
-                    .search(&StoreQuery::Dense(dense.clone()), filter, k)?,
-                Some(dense),
-            ));
-        }
-        let hits = self.search_hybrid(&dense, terms, Language::detect(query), k, filter)?;
-        Ok((hits, Some(dense)))
-    }
-
-    /// Hybrid search for a query already embedded (`dense`) and cut into BM25 terms (in
-    /// `language`): the three channels searched and fused, as [`Self::search`] does once it has
-    /// embedded the query (benchmarks time the store through it).
-    pub fn search_hybrid(
-        &self,
-        dense: &[f32],
-        terms: lexical::Sparse,
-        language: Language,
-        k: usize,
-        filter: &Filter,
-    ) -> Result<Vec<Hit>> {
-        let candidates = k.max(FUSION_CANDIDATES);
-        let [dense_weight, lexical_weight, document_weight] = self.fusion_weights(language);
-        let channels = [
-            (StoreQuery::Dense(dense.to_vec()), dense_weight, false),
-            (StoreQuery::Lexical(terms.clone()), lexical_weight, false),
-            (StoreQuery::Documents(terms), document_weight, true),
-        ]
-        .into_iter()
-        // A channel without weight has no say: not searching it saves the store a query.
-        .filter(|(_, weight, _)| *weight > 0.0);
-        // The channels are searched at once, each on its own thread: at a million chunks each
-        // takes 5–10 ms, and one after another they added up past 20.
-        let channels = std::thread::scope(|scope| {
-            let searches: Vec<_> = channels
-                .map(|(query, weight, per_document)| {
-                    let search =
-                        scope.spawn(move || self.store.candidates(&query, filter, candidates));
-                    (search, weight, per_document)
-                })
-                .collect();
-            searches
-                .into_iter()
-                .map(|(search, weight, per_document)| {
-                    let hits = search
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-                    Ok(Channel {
-                        hits,
-                        weight,
-                        per_document,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
-        // Only the winners' text is read: fusion ranks 1,200 candidates to keep k.
-        Ok(self.store.hits(&fusion::fuse(channels, self.fusion, k))?)
-    }
-
-    /// How much each channel counts in fusion: an embedder that cannot read the question's
-    /// language gets no say (MiniLM turns most Chinese characters into unknown tokens, and its
-    /// ranking only dilutes the lexical ones).
-    fn fusion_weights(&self, language: Language) -> [f32; 3] {
-        let [dense, lexical, document] = HYBRID_WEIGHTS;
-        if self.embedder.supports(language) {
-            [dense, lexical, document]
-        } else {
-            [0.0, lexical, document]
-        }
-    }
-
-    /// How similar the best chunk is to `question` by meaning (cosine, −1..1): the bar a
-    /// question must clear before docent answers, whatever channel ranked the sources.
-    fn relevance(
-        &self,
-        question_vector: &[f32],
-        hits: &[Hit],
-        mode: Mode,
-        filter: &Filter,
-    ) -> Result<f32> {
-        if mode == Mode::Dense {
-            return Ok(hits.first().map_or(f32::MIN, |h| h.score));
-        }
-        Ok(self
-            .store
-            .search(&StoreQuery::Dense(question_vector.to_vec()), filter, 1)?
-            .first()
-            .map_or(f32::MIN, |h| h.score))
+        filter.resolve(|| self.store().paths())
     }
 
     /// Answers `question` from the store, streaming the answer's text to `on_text` (which may
     /// stop generation by returning `Break`). See [`AnswerMode`] for how the answer is written.
-    /// After earlier questions ([`AskOptions::earlier`]), a follow-up is searched for, written
-    /// and checked as the standalone question ([`Answer::query`]); its evidence sentences are
-    /// chosen for the question as asked.
+    /// The query planner makes a follow-up stand alone ([`Answer::query`]): it is searched for,
+    /// written and checked as that; its evidence sentences are chosen for the question as asked.
     pub fn ask(
         &self,
         question: &str,
@@ -350,44 +148,25 @@ impl Engine {
         let started = Instant::now();
         options.check(question)?;
         let filter = self.scope(&options.filter)?;
-        let Turn {
-            mut hits,
-            query,
-            query_vector,
-            asked_vector,
-        } = self.search_turn(question, &options.earlier, options.k, options.mode, &filter)?;
-        let asked = question;
-        let question = query.as_str();
-        // Each text embedded once: the query for the relevance bar and (unless a follow-up)
-        // for choosing the evidence; a follow-up as asked for its evidence.
-        let question_vector = match query_vector {
-            Some(vector) => vector,
-            None => self.embedder.embed_query(question)?,
-        };
-        let best = self.relevance(&question_vector, &hits, options.mode, &filter)?;
+        let plan = self.planner.plan(question, &options.earlier)?;
+        let mut vectors = QueryVectors::new(self.embedder().as_ref());
+        let mut hits =
+            self.retriever
+                .search(&plan, options.k, options.mode, &filter, &mut vectors)?;
+        let query = plan.standalone;
+        let best = self
+            .retriever
+            .relevance(&vectors.get(&query)?, &hits, options.mode, &filter)?;
         let mut timings = Timings {
             retrieval_ms: elapsed_ms(started),
             ..Default::default()
         };
-        let language = Language::detect(question);
-
+        let language = Language::detect(&query);
         let floor = options
             .min_score
-            .unwrap_or_else(|| self.embedder.relevance_floor());
+            .unwrap_or_else(|| self.embedder().relevance_floor());
         if best < floor {
-            let answer = language.dont_know().to_string();
-            let _ = on_text(&answer);
-            return Ok(Answer {
-                query,
-                answer,
-                answered_by: AnsweredBy::None,
-                sentences: Vec::new(),
-                citations: Vec::new(),
-                sources: Vec::new(),
-                hits,
-                grounded: false,
-                timings,
-            });
+            return Ok(Answer::dont_know(query, language, hits, timings, on_text));
         }
         // Dense sources below the bar would only add noise (fused scores are ranks, not
         // similarities, so only the dense channel's can be held to it).
@@ -396,85 +175,31 @@ impl Engine {
         }
 
         let started = Instant::now();
-        // A follow-up's carried topic found the passages; their sentences are chosen for the
+        // A follow-up's standalone query found the passages; their sentences are chosen for the
         // question as asked, or they would lean back to what the earlier answer said ("Where
         // does it hide? prompt injection" picks the definition of prompt injection again).
-        let asked_vector = match asked_vector {
-            _ if asked.trim() == question => question_vector,
-            Some(vector) => vector,
-            None => self.embedder.embed_query(asked)?,
-        };
         let mut sources = evidence::select(
-            asked,
-            &asked_vector,
+            question,
+            &vectors.get(question)?,
             &hits,
-            self.embedder.as_ref(),
+            self.embedder().as_ref(),
             &options.evidence,
         )?;
         timings.evidence_ms = elapsed_ms(started);
-
-        // `auto` asks the generator only for a language it can write.
-        let generator = match (options.answer_mode, &self.generator) {
-            (AnswerMode::Extract, _) => None,
-            (AnswerMode::Auto, Some(g)) if !g.writes(language) => None,
-            (AnswerMode::Auto, None) => None,
-            (_, Some(g)) => Some(g),
-            (AnswerMode::Generate, None) => {
-                return Err(Error::InvalidInput(
-                    "answer mode generate needs a generator, and this one was started without (--answer-mode extract)".into(),
-                ));
-            }
-        };
-        let (sentences, answered_by) = match generator {
-            None => (answer::extractive(&sources), AnsweredBy::Extract),
-            Some(generator) => {
-                let generated = self.generate(
-                    question,
-                    language,
-                    generator.as_ref(),
-                    &mut sources,
-                    options,
-                    &mut timings,
-                    on_text,
-                )?;
-                match generated {
-                    Generated::Raw(text, sentences) => {
-                        let citations = answer::citations(&sentences, &sources);
-                        return Ok(Answer {
-                            query,
-                            answer: text,
-                            answered_by: AnsweredBy::Generator,
-                            sentences,
-                            citations,
-                            sources,
-                            hits,
-                            grounded: true,
-                            timings,
-                        });
-                    }
-                    Generated::Checked(sentences) if sentences.iter().any(|s| s.kept) => {
-                        (sentences, AnsweredBy::Generator)
-                    }
-                    // Nothing the generator wrote survived the check: the extractive answer,
-                    // after the dropped sentences (kept: false) for the record.
-                    Generated::Checked(mut dropped) => {
-                        dropped.extend(answer::extractive(&sources));
-                        (dropped, AnsweredBy::Extract)
-                    }
-                }
-            }
-        };
-        let answer = answer::render(&sentences);
-        if answered_by == AnsweredBy::Extract {
-            let _ = on_text(&answer);
-        }
-        let citations = answer::citations(&sentences, &sources);
+        let (answer, sentences, answered_by) = self.compose(
+            &query,
+            language,
+            &mut sources,
+            options,
+            &mut timings,
+            on_text,
+        )?;
         Ok(Answer {
             query,
             answer,
             answered_by,
+            citations: answer::citations(&sentences, &sources),
             sentences,
-            citations,
             sources,
             hits,
             grounded: true,
@@ -482,136 +207,56 @@ impl Engine {
         })
     }
 
-    /// Runs the generator over the evidence. `generate` streams its text as written (citations to
-    /// no source removed) and checks it afterwards, for the record; `auto` streams each sentence
-    /// once it is checked, kept ones only, with their citations corrected.
-    #[allow(clippy::too_many_arguments)]
-    fn generate(
+    /// Which generator writes in this answer mode, if any: `auto` asks it only for a
+    /// language it can write.
+    fn writer_for(&self, mode: AnswerMode, language: Language) -> Result<Option<&dyn Generator>> {
+        match (mode, &self.generator) {
+            (AnswerMode::Extract, _) | (AnswerMode::Auto, None) => Ok(None),
+            (AnswerMode::Auto, Some(g)) if !g.writes(language) => Ok(None),
+            (_, Some(g)) => Ok(Some(g.as_ref())),
+            (AnswerMode::Generate, None) => Err(Error::InvalidInput(
+                "answer mode generate needs a generator, and this one was started without (--answer-mode extract)".into(),
+            )),
+        }
+    }
+
+    /// The answer's text and sentences, and who wrote them: the generator (judged in `auto`),
+    /// or quotes of the evidence — in `extract`, and in `auto` when nothing written held (the
+    /// dropped sentences stay in the record, `kept: false`).
+    fn compose(
         &self,
         question: &str,
         language: Language,
-        generator: &dyn Generator,
         sources: &mut Vec<Evidence>,
         options: &AskOptions,
         timings: &mut Timings,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> anyhow::Result<Generated> {
-        // Drop the weakest evidence until prompt and answer fit the model's context.
-        let budget = generator
-            .context_length()
-            .saturating_sub(options.generation.max_tokens);
-        let messages = prompt::fit(question, sources, language, budget, &|messages| {
-            generator.count_tokens(messages)
-        })?;
-        let checker = SupportChecker::new(self.embedder.as_ref(), question, sources, language)?;
-
-        if options.answer_mode == AnswerMode::Generate {
-            let mut filter = CitationFilter::new(sources.len());
-            let mut text = String::new();
-            timings.generation =
-                generator.generate(&messages, &options.generation, &mut |piece| {
-                    let shown = filter.push(piece);
-                    text.push_str(&shown);
-                    if shown.is_empty() {
-                        ControlFlow::Continue(())
-                    } else {
-                        on_text(&shown)
+    ) -> Result<(String, Vec<SentenceCheck>, AnsweredBy)> {
+        let mut sentences = match self.writer_for(options.answer_mode, language)? {
+            None => Vec::new(),
+            Some(generator) => {
+                let writer = Writer {
+                    generator,
+                    verifier: self.verifier.as_ref(),
+                    params: &options.generation,
+                    mode: options.answer_mode,
+                };
+                match writer.write(question, language, sources, timings, on_text)? {
+                    Written::Raw(text, checks) => {
+                        return Ok((text, checks, AnsweredBy::Generator));
                     }
-                })?;
-            let rest = filter.finish();
-            text.push_str(&rest);
-            if !rest.is_empty() {
-                let _ = on_text(&rest);
-            }
-            let started = Instant::now();
-            let mut stream = SentenceStream::default();
-            let mut sentences = stream.push(&text);
-            sentences.extend(stream.finish());
-            let checked = sentences
-                .iter()
-                .map(|s| {
-                    checker.check(s).map(|check| SentenceCheck {
-                        kept: true,
-                        ..check
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            timings.check_ms = elapsed_ms(started);
-            return Ok(Generated::Raw(text.trim().to_string(), checked));
-        }
-
-        let mut stream = SentenceStream::default();
-        let mut checked: Vec<SentenceCheck> = Vec::new();
-        let mut shown = String::new();
-        let mut failure = None;
-        let mut check_ms = 0.0;
-        let mut misses = 0;
-        let mut take =
-            |sentences: Vec<String>, checked: &mut Vec<SentenceCheck>| -> ControlFlow<()> {
-                for sentence in sentences {
-                    let started = Instant::now();
-                    let check = match checker.check(&sentence) {
-                        Ok(check) => check,
-                        Err(err) => {
-                            failure = Some(err);
-                            return ControlFlow::Break(());
-                        }
-                    };
-                    check_ms += elapsed_ms(started);
-                    let wrong_language = check.supported && !check.kept;
-                    if check.kept {
-                        let before = shown.len();
-                        crate::sentences::join(&mut shown, &check.cited_text());
-                        if on_text(&shown[before..]).is_break() {
-                            checked.push(check);
-                            return ControlFlow::Break(());
-                        }
+                    Written::Checked(checks) if checks.iter().any(|s| s.kept) => {
+                        return Ok((answer::render(&checks), checks, AnsweredBy::Generator));
                     }
-                    let states_something = !content_tokens(&check.text).is_empty();
-                    misses = if check.supported || !states_something {
-                        0
-                    } else {
-                        misses + 1
-                    };
-                    checked.push(check);
-                    // An answer in another language than the question's is not going to be shown,
-                    // and a model that has drifted from its sources rarely comes back to them.
-                    if (wrong_language && !checked.iter().any(|c| c.kept))
-                        || misses >= MAX_UNSUPPORTED_IN_A_ROW
-                    {
-                        return ControlFlow::Break(());
-                    }
+                    Written::Checked(dropped) => dropped,
                 }
-                ControlFlow::Continue(())
-            };
-        let mut stopped = false;
-        timings.generation = generator.generate(&messages, &options.generation, &mut |piece| {
-            let flow = take(stream.push(piece), &mut checked);
-            stopped = flow.is_break();
-            flow
-        })?;
-        // What is left is checked only when the model finished by itself: after a drift, a
-        // language mismatch or a client gone, nothing more is shown.
-        if !stopped {
-            let _ = take(stream.finish(), &mut checked);
-        }
-        if let Some(err) = failure {
-            return Err(err);
-        }
-        timings.check_ms = check_ms;
-        Ok(Generated::Checked(checked))
+            }
+        };
+        sentences.extend(extract::quotes(sources));
+        let answer = answer::render(&sentences);
+        let _ = on_text(&answer);
+        Ok((answer, sentences, AnsweredBy::Extract))
     }
-}
-
-/// What the generator produced: raw text with its sentences checked for the record
-/// (`generate`), or checked sentences, the kept ones shown (`auto`).
-enum Generated {
-    Raw(String, Vec<SentenceCheck>),
-    Checked(Vec<SentenceCheck>),
-}
-
-fn elapsed_ms(started: Instant) -> f64 {
-    started.elapsed().as_secs_f64() * 1e3
 }
 
 #[cfg(test)]
@@ -620,13 +265,14 @@ mod tests {
     //! citations, and the prompt fitted to the generator's context.
 
     use super::*;
+    use crate::answer::prompt;
+    use crate::answer::verify::{SentenceJudge, Verdict};
     use crate::limits::{
         MAX_ASK_K, MAX_EARLIER_QUESTIONS, MAX_FILTER_DOCUMENTS, MAX_K, MAX_QUERY_CHARS,
     };
-    use crate::store::Point;
-    use crate::store::StoreMeta;
-    use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder};
-    use crate::types::ChunkPayload;
+    use crate::retrieve::lexical;
+    use crate::store::{Point, StoreMeta};
+    use crate::testing::{MemoryStore, ScriptedGenerator, WordEmbedder, chunk};
 
     const DOCS: [(&str, &str); 4] = [
         (
@@ -655,21 +301,7 @@ mod tests {
                 vector: embedder.embed_query(text).unwrap(),
                 sparse: lexical::passage_vector(text),
                 document_terms: Some(lexical::passage_vector(text)),
-                payload: ChunkPayload {
-                    root: "/docs".into(),
-                    path: path.to_string(),
-                    doc_id: path.to_string(),
-                    content_hash: "h".into(),
-                    chunk_index: 0,
-                    chunk_count: 1,
-                    start_line: 1,
-                    end_line: 1,
-                    headings: Vec::new(),
-                    text: text.to_string(),
-                    ingested_at: 0,
-                    kind: "md".into(),
-                    modified: 0,
-                },
+                payload: chunk(path, text),
             })
             .collect();
         store.upsert(points).unwrap();
@@ -704,6 +336,21 @@ mod tests {
         assert!(Engine::new(embedder, Arc::new(MemoryStore::default()), None).is_ok());
     }
 
+    /// A search of `query` alone.
+    fn search(
+        engine: &Engine,
+        query: &str,
+        k: usize,
+        mode: Mode,
+        filter: &Filter,
+    ) -> Result<Vec<Hit>> {
+        engine.search(&SearchRequest {
+            mode,
+            filter: filter.clone(),
+            ..SearchRequest::new(query, k)
+        })
+    }
+
     fn paths(hits: &[Hit]) -> Vec<&str> {
         hits.iter().map(|h| h.path.as_str()).collect()
     }
@@ -713,33 +360,30 @@ mod tests {
         let engine = engine(None);
         let everything = Filter::default();
         for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
-            let hits = engine
-                .search("how often are the archives updated", 2, mode, &everything)
-                .unwrap();
+            let hits = search(
+                &engine,
+                "how often are the archives updated",
+                2,
+                mode,
+                &everything,
+            )
+            .unwrap();
             assert_eq!(paths(&hits)[0], "mirrors.md", "{mode}: {hits:?}");
             assert!(hits.len() <= 2);
         }
         // An exact code: the lexical channel finds it, and fusion keeps it first.
-        let hits = engine
-            .search("XK-4471", 3, Mode::Hybrid, &everything)
-            .unwrap();
+        let hits = search(&engine, "XK-4471", 3, Mode::Hybrid, &everything).unwrap();
         assert_eq!(paths(&hits)[0], "codes.md", "{hits:?}");
         // Bad queries are the caller's mistake, whatever the mode.
-        let err = engine
-            .search("  ", 3, Mode::Hybrid, &everything)
-            .unwrap_err();
+        let err = search(&engine, "  ", 3, Mode::Hybrid, &everything).unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
-        let err = engine
-            .search("tea", MAX_K + 1, Mode::Dense, &everything)
-            .unwrap_err();
+        let err = search(&engine, "tea", MAX_K + 1, Mode::Dense, &everything).unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
         let too_many = Filter {
             documents: vec!["a.md".into(); MAX_FILTER_DOCUMENTS + 1],
             ..Default::default()
         };
-        let err = engine
-            .search("tea", 3, Mode::Hybrid, &too_many)
-            .unwrap_err();
+        let err = search(&engine, "tea", 3, Mode::Hybrid, &too_many).unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     }
 
@@ -753,9 +397,14 @@ mod tests {
             ..Default::default()
         };
         for mode in [Mode::Dense, Mode::Lexical, Mode::Hybrid] {
-            let hits = engine
-                .search("how often are the archives updated", 4, mode, &only_apt)
-                .unwrap();
+            let hits = search(
+                &engine,
+                "how often are the archives updated",
+                4,
+                mode,
+                &only_apt,
+            )
+            .unwrap();
             assert!(
                 paths(&hits).iter().all(|p| *p == "apt.md"),
                 "{mode}: {hits:?}"
@@ -791,14 +440,14 @@ mod tests {
             paths: vec!["a*.md".into()],
             ..Default::default()
         };
-        let hits = engine
-            .search(
-                "how often are the archives updated",
-                4,
-                Mode::Hybrid,
-                &only_apt,
-            )
-            .unwrap();
+        let hits = search(
+            &engine,
+            "how often are the archives updated",
+            4,
+            Mode::Hybrid,
+            &only_apt,
+        )
+        .unwrap();
         assert!(paths(&hits).iter().all(|p| *p == "apt.md"), "{hits:?}");
         assert_eq!(store.paths_listed(), 1);
         let options = AskOptions {
@@ -823,8 +472,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            engine
-                .search("archives", 4, Mode::Hybrid, &nothing)
+            search(&engine, "archives", 4, Mode::Hybrid, &nothing)
                 .unwrap()
                 .is_empty()
         );
@@ -837,17 +485,19 @@ mod tests {
         let engine = engine(None);
         let earlier = vec!["When are the archives updated?".to_string()];
         let everything = Filter::default();
-        let alone = engine
-            .search("Which tool copies them?", 1, Mode::Hybrid, &everything)
-            .unwrap();
+        let alone = search(
+            &engine,
+            "Which tool copies them?",
+            1,
+            Mode::Hybrid,
+            &everything,
+        )
+        .unwrap();
         let followup = engine
-            .search_followup(
-                "Which tool copies them?",
-                &earlier,
-                1,
-                Mode::Hybrid,
-                &everything,
-            )
+            .search(&SearchRequest {
+                earlier: earlier.clone(),
+                ..SearchRequest::new("Which tool copies them?", 1)
+            })
             .unwrap();
         assert_eq!(paths(&followup), ["mirrors.md"], "alone: {alone:?}");
 
@@ -1029,5 +679,202 @@ mod tests {
             .unwrap();
         assert_eq!(answer.sources, all[..1], "the weakest sources are dropped");
         assert_eq!(answer.timings.generation.prompt_tokens, one_source);
+    }
+
+    /// Counts the queries it embeds; otherwise a [`WordEmbedder`].
+    #[derive(Default)]
+    struct CountingEmbedder {
+        words: WordEmbedder,
+        queries: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl CountingEmbedder {
+        fn embedded(&self) -> Vec<String> {
+            std::mem::take(&mut self.queries.lock().unwrap())
+        }
+    }
+
+    impl Embedder for CountingEmbedder {
+        fn id(&self) -> &str {
+            self.words.id()
+        }
+        fn dimension(&self) -> usize {
+            self.words.dimension()
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            self.words.count_tokens(text)
+        }
+        fn max_tokens(&self) -> usize {
+            self.words.max_tokens()
+        }
+        fn embed_passages(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+            self.words.embed_passages(texts)
+        }
+        fn embed_query(&self, text: &str) -> anyhow::Result<Vec<f32>> {
+            self.queries.lock().unwrap().push(text.to_string());
+            self.words.embed_query(text)
+        }
+        fn supports(&self, language: Language) -> bool {
+            self.words.supports(language)
+        }
+        fn relevance_floor(&self) -> f32 {
+            self.words.relevance_floor()
+        }
+    }
+
+    /// Plans the same weighted queries for every question.
+    struct FixedPlanner(Vec<(&'static str, f32)>);
+
+    impl QueryPlanner for FixedPlanner {
+        fn plan(&self, question: &str, _earlier: &[String]) -> Result<crate::retrieve::Plan> {
+            Ok(crate::retrieve::Plan {
+                standalone: question.trim().to_string(),
+                queries: self
+                    .0
+                    .iter()
+                    .map(|&(text, weight)| crate::retrieve::Query {
+                        text: text.to_string(),
+                        weight,
+                    })
+                    .collect(),
+            })
+        }
+    }
+
+    /// The engine searches whatever the planner asks for: every query, each embedded once,
+    /// their rankings fused by the queries' weights; an answer then embeds its question once
+    /// more, for the relevance bar and the evidence alike.
+    #[test]
+    fn every_planned_query_is_searched_once_and_fused_by_its_weight() {
+        let planned = |codes: f32, tea: f32| {
+            let embedder = Arc::new(CountingEmbedder::default());
+            let store = Arc::new(store(&WordEmbedder::default()));
+            let engine = Engine::new(embedder.clone(), store, None)
+                .unwrap()
+                .with_planner(Arc::new(FixedPlanner(vec![
+                    ("error XK-4471 keyring", codes),
+                    ("green tea brewed", tea),
+                ])));
+            (engine, embedder)
+        };
+        let (engine, embedder) = planned(3.0, 1.0);
+        let hits = engine
+            .search(&SearchRequest::new("whatever was asked", 4))
+            .unwrap();
+        assert_eq!(paths(&hits)[..2], ["codes.md", "tea.md"], "{hits:?}");
+        assert_eq!(
+            embedder.embedded(),
+            ["error XK-4471 keyring", "green tea brewed"]
+        );
+        let (engine, embedder) = planned(1.0, 3.0);
+        let hits = engine
+            .search(&SearchRequest::new("whatever was asked", 4))
+            .unwrap();
+        assert_eq!(paths(&hits)[0], "tea.md", "{hits:?}");
+        assert!(paths(&hits).contains(&"codes.md"), "{hits:?}");
+        embedder.embedded();
+        let options = AskOptions {
+            answer_mode: AnswerMode::Extract,
+            min_score: Some(0.0),
+            ..Default::default()
+        };
+        let answer = engine
+            .ask(" How hot is tea brewed? ", &options, &mut |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(answer.query, "How hot is tea brewed?");
+        assert_eq!(
+            embedder.embedded(),
+            [
+                "error XK-4471 keyring",
+                "green tea brewed",
+                "How hot is tea brewed?"
+            ]
+        );
+    }
+
+    /// Judges by the sentence's first word: Yes, Foreign, Again, Um, else unsupported.
+    struct FirstWordVerifier;
+
+    struct FirstWordJudge;
+
+    impl Verifier for FirstWordVerifier {
+        fn prepare(
+            &self,
+            _question: &str,
+            _evidence: &[Evidence],
+            _language: Language,
+        ) -> anyhow::Result<Box<dyn SentenceJudge>> {
+            Ok(Box::new(FirstWordJudge))
+        }
+    }
+
+    impl SentenceJudge for FirstWordJudge {
+        fn judge(&self, sentence: &str) -> anyhow::Result<SentenceCheck> {
+            let (text, sources) = crate::text::markers::strip(sentence);
+            let verdict = match text.split_whitespace().next() {
+                Some("Yes") => Verdict::Supported,
+                Some("Foreign") => Verdict::WrongLanguage,
+                Some("Again") => Verdict::RestatesQuestion,
+                Some("Um.") => Verdict::StatesNothing,
+                _ => Verdict::Unsupported,
+            };
+            Ok(SentenceCheck {
+                text,
+                sources,
+                support: 1.0,
+                verdict,
+                kept: false,
+                quotes: Vec::new(),
+            })
+        }
+    }
+
+    /// `auto` acts on verdicts alone: it shows supported sentences as they come, stops after two
+    /// drifting ones in a row (a sentence that states nothing is no drift), and gives up on an
+    /// answer whose first backed sentence is in another language, quoting the evidence instead.
+    #[test]
+    fn auto_acts_on_the_verifier_s_verdicts() {
+        let ask = |script: &str| {
+            let engine = engine(Some(ScriptedGenerator::new(script)))
+                .with_verifier(Arc::new(FirstWordVerifier));
+            let options = AskOptions {
+                min_score: Some(0.0),
+                ..Default::default()
+            };
+            let mut streamed = String::new();
+            let answer = engine
+                .ask("How often are the archives updated?", &options, &mut |t| {
+                    streamed.push_str(t);
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            let verdicts: Vec<Verdict> = answer.sentences.iter().map(|s| s.verdict).collect();
+            (answer, verdicts, streamed)
+        };
+        let (answer, verdicts, streamed) =
+            ask("Yes one [1]. No two. Um. Yes three [1]. Again four. Nope five. Yes six [1].");
+        assert_eq!(answer.answered_by, AnsweredBy::Generator);
+        assert_eq!(answer.answer, "Yes one. [1] Yes three. [1]");
+        assert_eq!(streamed, answer.answer);
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Supported,
+                Verdict::Unsupported,
+                Verdict::StatesNothing,
+                Verdict::Supported,
+                Verdict::RestatesQuestion,
+                Verdict::Unsupported,
+            ]
+        );
+        let (answer, verdicts, streamed) = ask("Foreign one [1]. Yes two [1].");
+        assert_eq!(answer.answered_by, AnsweredBy::Extract);
+        assert_eq!(verdicts[0], Verdict::WrongLanguage);
+        assert!(!answer.sentences[0].kept);
+        assert!(answer.sentences[1..].iter().all(|s| s.kept), "{answer:?}");
+        assert!(!answer.answer.contains("Yes two"));
+        assert_eq!(streamed, answer.answer);
     }
 }

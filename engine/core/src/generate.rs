@@ -6,22 +6,34 @@ use std::ops::ControlFlow;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::language::Language;
+use crate::text::language::Language;
+
+/// Who speaks a chat message (as chat templates name them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The instructions.
+    System,
+    /// The person asking.
+    User,
+    /// The model.
+    Assistant,
+}
 
 /// One message of a chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
+    /// Who speaks it.
+    pub role: Role,
     /// The message's text.
     pub content: String,
 }
 
 impl ChatMessage {
     /// A message from `role`.
-    pub fn new(role: &str, content: impl Into<String>) -> Self {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
         ChatMessage {
-            role: role.to_string(),
+            role,
             content: content.into(),
         }
     }

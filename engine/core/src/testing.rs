@@ -7,21 +7,63 @@
 //! - [`FixedStore`]: the same hits for every query.
 //! - [`ScriptedGenerator`]: writes a fixed text, in which `{path}` stands for the number the prompt
 //!   gave that file's source, and counts how often it was asked.
+//!
+//! And builders of test data with plain defaults, changed field by field where a test cares:
+//! [`chunk`] (a stored chunk's payload) and [`evidence`] (one numbered source).
 
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use anyhow::Result;
 
+use crate::answer::evidence::Evidence;
 use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
-use crate::language::Language;
-use crate::lexical::{Sparse, term_id};
+use crate::retrieve::lexical::{Sparse, term_id};
 use crate::store::{
     Candidate, Filter, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
     fold_documents, hits_in_order,
 };
-use crate::support::answer_tokens;
+use crate::text::language::Language;
+use crate::text::tokens::answer_tokens;
+use crate::types::ChunkPayload;
 use crate::{Embedder, Hit};
+
+/// The payload of a document's only chunk: `text` at `path` (also its id) under `/docs`, a
+/// Markdown file of one line, ingested and modified at time 0.
+pub fn chunk(path: &str, text: &str) -> ChunkPayload {
+    ChunkPayload {
+        root: "/docs".into(),
+        path: path.into(),
+        doc_id: path.into(),
+        content_hash: "h".into(),
+        chunk_index: 0,
+        chunk_count: 1,
+        start_line: 1,
+        end_line: 1,
+        headings: Vec::new(),
+        text: text.into(),
+        ingested_at: 0,
+        kind: "md".into(),
+        modified: 0,
+    }
+}
+
+/// Source `n` of an answer: the one sentence `text`, from line 1 of `path` (also its id).
+pub fn evidence(n: usize, path: &str, text: &str) -> Evidence {
+    Evidence {
+        n,
+        path: path.into(),
+        doc_id: path.into(),
+        start_line: 1,
+        end_line: 1,
+        headings: Vec::new(),
+        text: text.into(),
+        focus: vec![text.into()],
+        score: 1.0,
+        window: vec![text.into()],
+        best_at: 0,
+    }
+}
 
 /// Embeds text as its words, each hashed to one of `dimension` axes, normalised.
 pub struct WordEmbedder {
@@ -113,7 +155,7 @@ impl MemoryStore {
     }
 
     /// Every stored point's payload, in storing order.
-    pub fn payloads(&self) -> Vec<crate::ChunkPayload> {
+    pub fn payloads(&self) -> Vec<ChunkPayload> {
         self.points
             .lock()
             .unwrap()

@@ -75,9 +75,27 @@ impl Hit {
             text: payload.text,
         }
     }
+}
+
+/// What lies at lines of one document: a hit, an answer's source.
+pub trait Located {
+    /// The document's path.
+    fn path(&self) -> &str;
+    /// First and last line (1-based, inclusive).
+    fn lines(&self) -> (u32, u32);
 
     /// `path:start-end`, the way sources are shown to people.
-    pub fn location(&self) -> String {
-        format!("{}:{}-{}", self.path, self.start_line, self.end_line)
+    fn location(&self) -> String {
+        let (start, end) = self.lines();
+        format!("{}:{start}-{end}", self.path())
+    }
+}
+
+impl Located for Hit {
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn lines(&self) -> (u32, u32) {
+        (self.start_line, self.end_line)
     }
 }

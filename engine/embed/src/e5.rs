@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use libloading::Library;
 
 use docent_core::Embedder;
-use docent_core::language::Language;
+use docent_core::Language;
 use docent_core::models::ModelPaths;
 
 pub(super) const ID: &str = "multilingual-e5-small-q4";
@@ -212,7 +212,7 @@ mod tests {
         embedding: Vec<f32>,
     }
 
-    use docent_core::support::cosine;
+    use docent_core::text::tokens::cosine;
 
     fn embedder() -> E5Embedder {
         E5Embedder::load(&ModelPaths::locate(None)).unwrap()

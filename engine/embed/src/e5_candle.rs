@@ -18,8 +18,8 @@ use candle_transformers::models::xlm_roberta::{Config, XLMRobertaModel};
 use tokenizers::Tokenizer;
 
 use docent_core::Embedder;
+use docent_core::Language;
 use docent_core::embed::normalized;
-use docent_core::language::Language;
 use docent_core::models::ModelPaths;
 
 use crate::e5;
@@ -196,7 +196,7 @@ impl Embedder for CandleE5Embedder {
 mod tests {
     use super::*;
     use crate::E5Embedder;
-    use docent_core::support::cosine;
+    use docent_core::text::tokens::cosine;
 
     /// The candle path against the C engine on the CPU, English and Chinese, queries and
     /// passages, short ones, one with the whitespace and control characters the normalizer

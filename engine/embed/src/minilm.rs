@@ -10,7 +10,7 @@ use fastembed::{
 };
 
 use docent_core::Embedder;
-use docent_core::language::Language;
+use docent_core::Language;
 use docent_core::models::ModelPaths;
 
 pub(super) const ID: &str = "all-MiniLM-L6-v2-int8";

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use docent_core::testing::{FixedStore, ScriptedGenerator};
-use docent_core::{Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, ModelPaths};
+use docent_core::{Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, ModelPaths, Verdict};
 use docent_embed::E5Embedder;
 
 fn scripted(script: &str) -> Arc<ScriptedGenerator> {
@@ -73,7 +73,7 @@ fn auto_keeps_supported_sentences_fixes_citations_and_drops_inventions() {
     assert_eq!(answer.sentences.len(), 2);
     assert!(answer.sentences[0].kept && answer.sentences[0].sources == vec![debian]);
     assert!(
-        !answer.sentences[1].supported && !answer.sentences[1].kept,
+        answer.sentences[1].verdict == Verdict::Unsupported && !answer.sentences[1].kept,
         "{:?}",
         answer.sentences[1]
     );
@@ -119,7 +119,7 @@ fn sentences_beside_the_question_are_not_kept() {
     assert!(
         answer.sentences[..2]
             .iter()
-            .all(|s| !s.supported && !s.kept && s.support >= 0.7),
+            .all(|s| s.verdict == Verdict::Unsupported && !s.kept && s.support >= 0.7),
         "{:?}",
         answer.sentences
     );
@@ -176,6 +176,6 @@ fn extract_quotes_without_the_generator_and_generate_shows_everything() {
     let (generated, streamed) = ask(&engine, "What is Debian?", AnswerMode::Generate);
     assert_eq!(generated.answered_by, AnsweredBy::Generator);
     assert_eq!(generated.answer, "The moon is made of green cheese [1].");
-    assert!(!generated.sentences[0].supported && generated.sentences[0].kept);
+    assert!(generated.sentences[0].verdict == Verdict::Unsupported && generated.sentences[0].kept);
     assert_eq!(streamed.concat().trim(), generated.answer);
 }

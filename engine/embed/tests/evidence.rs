@@ -1,7 +1,7 @@
 //! Evidence selection over the real e5 embedder: which sentences of the hits an answer is
 //! written from.
 
-use docent_core::evidence::{EvidenceOptions, select};
+use docent_core::answer::evidence::{EvidenceOptions, select};
 use docent_core::{Embedder, Hit, ModelPaths};
 use docent_embed::E5Embedder;
 

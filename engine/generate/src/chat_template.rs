@@ -53,6 +53,7 @@ impl ChatTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docent_core::Role;
 
     const CHATML: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + \
         message['content'].strip() + '<|im_end|>' + '\n'}}{% endfor %}\
@@ -64,8 +65,8 @@ mod tests {
             ChatTemplate::new(CHATML.into(), String::new(), "<|im_end|>".into()).unwrap();
         let out = template
             .render(&[
-                ChatMessage::new("system", "Be brief. "),
-                ChatMessage::new("user", "Hi"),
+                ChatMessage::new(Role::System, "Be brief. "),
+                ChatMessage::new(Role::User, "Hi"),
             ])
             .unwrap();
         assert_eq!(
@@ -83,7 +84,9 @@ mod tests {
              {{{{- '<think>\n\n</think>\n\n' }}}}{{%- endif %}}"
         );
         let template = ChatTemplate::new(qwen3_ending, String::new(), String::new()).unwrap();
-        let out = template.render(&[ChatMessage::new("user", "Hi")]).unwrap();
+        let out = template
+            .render(&[ChatMessage::new(Role::User, "Hi")])
+            .unwrap();
         assert!(
             out.ends_with("<|im_start|>assistant\n<think>\n\n</think>\n\n"),
             "{out:?}"

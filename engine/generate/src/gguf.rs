@@ -10,8 +10,8 @@ use candle_core::quantized::gguf_file::Content;
 use candle_core::{Tensor, quantized::gguf_file};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
+use docent_core::Language;
 use docent_core::device::Device;
-use docent_core::language::Language;
 
 use crate::architecture::{Architecture, Hyperparameters};
 use crate::decoder::{self, Decoder};
@@ -129,7 +129,7 @@ impl GgufGenerator {
             .with_context(|| format!("loading weights from {}", path.display()))?;
         let chinese_tokens = (0..tokenizer.get_vocab_size(true) as u32)
             .filter_map(|id| tokenizer.decode(&[id], false).ok())
-            .filter(|text| text.chars().any(docent_core::language::is_han))
+            .filter(|text| text.chars().any(docent_core::text::language::is_han))
             .count();
         tracing::info!(
             "loaded {name} ({}, context {context_length} tokens)",
@@ -368,7 +368,7 @@ impl Generator for GgufGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use docent_core::ModelPaths;
+    use docent_core::{ModelPaths, Role};
 
     /// A deadline already past, or a cancel already set, stops the generator before the
     /// prompt: no time spent, nothing written; without either the same call writes.
@@ -377,7 +377,7 @@ mod tests {
         let generator =
             GgufGenerator::load(&ModelPaths::locate(None).default_generator(), Device::Cpu)
                 .unwrap();
-        let messages = [ChatMessage::new("user", "Name a colour.")];
+        let messages = [ChatMessage::new(Role::User, "Name a colour.")];
         let mut written = String::new();
         let free = GenerationParams {
             max_tokens: 4,

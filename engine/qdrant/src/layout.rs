@@ -4,7 +4,7 @@
 //! store and a Qdrant server hold the same points and answer the same searches.
 
 use anyhow::Result;
-use docent_core::lexical::Sparse;
+use docent_core::retrieve::lexical::Sparse;
 use docent_core::store::{
     Candidate, CandidatePayload, Filter, ListingPayload, Point, StoreQuery, point_id,
 };

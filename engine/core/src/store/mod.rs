@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 pub use meta::StoreMeta;
 
-use crate::lexical::Sparse;
+use crate::retrieve::lexical::Sparse;
 use crate::types::{ChunkPayload, Hit};
 
 /// One chunk ready to store: its dense embedding, its BM25 terms and its payload; the first

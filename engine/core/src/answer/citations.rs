@@ -1,12 +1,13 @@
 //! Keeps an answer's citations honest: `[n]` markers that point at no retrieved source are
 //! removed, while the answer streams. The text streamed and the final answer are the same text.
 
+use crate::text::markers::{self, is_marker_char};
+
 /// Streaming filter over generated text. Text inside a possible `[...]` marker is held back
 /// until the marker is complete, then released (valid numbers only) or dropped.
 pub struct CitationFilter {
     sources: usize,
     pending: String,
-    cited: Vec<usize>,
 }
 
 /// A bracket longer than this is prose, not a citation.
@@ -18,7 +19,6 @@ impl CitationFilter {
         CitationFilter {
             sources,
             pending: String::new(),
-            cited: Vec::new(),
         }
     }
 
@@ -37,9 +37,7 @@ impl CitationFilter {
             self.pending.push(c);
             if c == ']' {
                 out.push_str(&self.resolve());
-            } else if !(c.is_ascii_digit() || c == ',' || c == ' ')
-                || self.pending.len() > MAX_MARKER
-            {
+            } else if !is_marker_char(c) || self.pending.len() > MAX_MARKER {
                 out.push_str(&std::mem::take(&mut self.pending));
             }
         }
@@ -51,33 +49,21 @@ impl CitationFilter {
         std::mem::take(&mut self.pending)
     }
 
-    /// Source numbers cited so far, in order of first citation.
-    pub fn cited(&self) -> &[usize] {
-        &self.cited
-    }
-
     /// Rewrites a complete `[...]` marker keeping only valid source numbers.
     fn resolve(&mut self) -> String {
         let marker = std::mem::take(&mut self.pending);
         let inner = &marker[1..marker.len() - 1];
-        let numbers: Option<Vec<usize>> = inner.split(',').map(|n| n.trim().parse().ok()).collect();
-        let Some(numbers) = numbers else {
+        let Some(numbers) = markers::parse(inner) else {
             return marker; // "[]" or "[ ]": not a citation
         };
         let valid: Vec<usize> = numbers
             .into_iter()
             .filter(|n| (1..=self.sources).contains(n))
             .collect();
-        for &n in &valid {
-            if !self.cited.contains(&n) {
-                self.cited.push(n);
-            }
-        }
         if valid.is_empty() {
             return String::new();
         }
-        let list: Vec<String> = valid.iter().map(usize::to_string).collect();
-        format!("[{}]", list.join(", "))
+        markers::format(&valid)
     }
 }
 
@@ -85,34 +71,31 @@ impl CitationFilter {
 mod tests {
     use super::*;
 
-    fn filter_all(sources: usize, pieces: &[&str]) -> (String, Vec<usize>) {
+    fn filter_all(sources: usize, pieces: &[&str]) -> String {
         let mut filter = CitationFilter::new(sources);
         let mut out: String = pieces.iter().map(|p| filter.push(p)).collect();
         out.push_str(&filter.finish());
-        (out, filter.cited().to_vec())
+        out
     }
 
     #[test]
     fn keeps_valid_and_drops_invalid_citations() {
-        let (out, cited) = filter_all(
+        let out = filter_all(
             3,
             &["RAG retrieves [2] then generates [7]. See [1,9] and [3 ]."],
         );
         assert_eq!(out, "RAG retrieves [2] then generates . See [1] and [3].");
-        assert_eq!(cited, vec![2, 1, 3]);
     }
 
     #[test]
     fn markers_split_across_pieces_are_handled() {
-        let (out, cited) = filter_all(2, &["a [", "1", "] b [", "4", "] c [2"]);
+        let out = filter_all(2, &["a [", "1", "] b [", "4", "] c [2"]);
         assert_eq!(out, "a [1] b  c [2");
-        assert_eq!(cited, vec![1]);
     }
 
     #[test]
     fn brackets_that_are_not_citations_pass_through() {
-        let (out, cited) = filter_all(2, &["arr[i] = [a, b]; x[] [0] 检索[1]。"]);
+        let out = filter_all(2, &["arr[i] = [a, b]; x[] [0] 检索[1]。"]);
         assert_eq!(out, "arr[i] = [a, b]; x[]  检索[1]。");
-        assert_eq!(cited, vec![1]);
     }
 }

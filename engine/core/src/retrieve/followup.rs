@@ -21,9 +21,8 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::language::is_han;
-use crate::lexical::FUNCTION_CHARACTERS;
-use crate::support::STOPWORDS;
+use crate::text::language::is_han;
+use crate::text::tokens::{FUNCTION_CHARACTERS, STOPWORDS};
 
 /// A question with at most this many content words is too short to stand alone.
 pub const SHORT_WORDS: usize = 2;

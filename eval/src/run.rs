@@ -12,7 +12,8 @@ use crate::metrics::{
     containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1,
 };
 use anyhow::{Result, bail};
-use docent_core::{AnsweredBy, AskOptions, Engine, Filter, MAX_K, Mode, conversation};
+use docent_core::retrieve::followup::refers_back;
+use docent_core::{AnswerMode, AnsweredBy, AskOptions, Engine, Hit, MAX_K, Mode, SearchRequest};
 use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
 
@@ -102,7 +103,7 @@ pub struct FollowupReport {
     /// Searching for the follow-up as asked.
     #[serde(rename = "hit@5_alone")]
     pub alone: f64,
-    /// Searching for it as a follow-up ([`Engine::search_followup`]: as asked and made
+    /// Searching for it as a follow-up ([`Engine::search`] with the question before it: as asked and made
     /// standalone, fused).
     #[serde(rename = "hit@5_rewritten")]
     pub rewritten: f64,
@@ -120,7 +121,7 @@ pub const FOLLOWUP_HITS: usize = 5;
 #[derive(Debug, Serialize)]
 pub struct QaReport {
     /// How answers were written (`--answer-mode`).
-    pub answer_mode: String,
+    pub answer_mode: AnswerMode,
     /// Questions asked.
     pub questions: usize,
     /// Questions docent answered rather than declining.
@@ -230,7 +231,7 @@ pub fn run_with_qa(
     }
     let n = items.len().max(1) as f64;
     report.qa = Some(QaReport {
-        answer_mode: options.answer_mode.to_string(),
+        answer_mode: options.answer_mode,
         questions: items.len(),
         answered,
         answered_by_generator: by_generator,
@@ -301,7 +302,10 @@ fn retrieval(
     for query in queries.iter().filter(|q| qrels.contains_key(&q.id)) {
         let judged = &qrels[&query.id];
         let started = Instant::now();
-        let hits = engine.search(&query.text, chunk_k, mode, &Filter::default())?;
+        let hits = engine.search(&SearchRequest {
+            mode,
+            ..SearchRequest::new(&query.text, chunk_k)
+        })?;
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
         let mut ranked = rank_documents(hits.iter().map(|h| h.path.as_str()));
         ranked.truncate(k);
@@ -345,8 +349,7 @@ pub fn followups(
     let items = beir::load_followups(path)?;
     let queries = beir::load_queries(&set.queries)?;
     let qrels = beir::load_qrels(&set.qrels)?;
-    let everything = Filter::default();
-    let hit = |hits: Vec<docent_core::Hit>, id: &str| -> Result<bool> {
+    let hit = |hits: Vec<Hit>, id: &str| -> Result<bool> {
         let judged = qrels.get(id).ok_or_else(|| {
             anyhow::anyhow!(
                 "follow-up {id} of {} has no judgments in {}",
@@ -367,22 +370,18 @@ pub fn followups(
                 set.queries.display()
             )
         })?;
-        let earlier = [item.first.clone()];
-        changed += usize::from(conversation::refers_back(&item.followup));
-        let search = |query: &str| engine.search(query, FOLLOWUP_HITS, mode, &everything);
+        changed += usize::from(refers_back(&item.followup));
+        let search = |query: &str, earlier: &[String]| {
+            engine.search(&SearchRequest {
+                earlier: earlier.to_vec(),
+                mode,
+                ..SearchRequest::new(query, FOLLOWUP_HITS)
+            })
+        };
         let found = [
-            hit(search(&item.followup)?, &item.id)?,
-            hit(
-                engine.search_followup(
-                    &item.followup,
-                    &earlier,
-                    FOLLOWUP_HITS,
-                    mode,
-                    &everything,
-                )?,
-                &item.id,
-            )?,
-            hit(search(&question.text)?, &item.id)?,
+            hit(search(&item.followup, &[])?, &item.id)?,
+            hit(search(&item.followup, &[item.first.clone()])?, &item.id)?,
+            hit(search(&question.text, &[])?, &item.id)?,
         ];
         if progress {
             let mark = |found: bool| if found { "found" } else { "missed" };

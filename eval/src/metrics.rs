@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use docent_core::support::{answer_tokens, content_tokens};
+use docent_core::text::tokens::{self, answer_tokens, content_tokens};
 
 /// Relevance judgments of one query: document id → gain (> 0 is relevant).
 pub type Judgments = HashMap<String, f64>;
@@ -127,7 +127,7 @@ pub fn faithfulness(answer: &str, cited_sources: &[&str]) -> f64 {
         .iter()
         .flat_map(|s| content_tokens(s))
         .collect();
-    docent_core::support::overlap(&tokens, &sources) as f64
+    tokens::overlap(&tokens, &sources) as f64
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::language::is_han;
+use crate::text::language::is_han;
+use crate::text::tokens::FUNCTION_CHARACTERS;
 
 static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
@@ -126,10 +127,6 @@ pub fn passage_vector(text: &str) -> Sparse {
         .map(|(id, tf)| (id, tf * (K1 + 1.0) / (tf + norm)))
         .collect()
 }
-
-/// Chinese function characters: a query bigram made only of these says how a question is
-/// asked ("什么", "怎么", "可以"), not what about.
-pub(crate) const FUNCTION_CHARACTERS: &str = "的了是我你他她它们吗呢吧啊呀么什怎如何哪为该应能可以会要在有和与或这那一个些都也就把被让给对从到之其所";
 
 fn is_function_term(term: &str) -> bool {
     term.chars()

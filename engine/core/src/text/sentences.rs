@@ -9,7 +9,8 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::language::is_han;
+use crate::text::language::is_han;
+use crate::text::markers;
 
 /// What a sentence is, by the block it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,8 +194,8 @@ impl Paragraph {
 
 /// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
 /// citation markers aside: "…的。[1]" ends in Chinese).
-pub(crate) fn join(text: &mut String, next: &str) {
-    let last = crate::support::strip_markers(text).0.chars().last();
+pub fn join(text: &mut String, next: &str) {
+    let last = markers::strip(text).0.chars().last();
     let needs_space = last.is_some_and(|c| !is_han(c) && !is_cjk_punctuation(c))
         && !text.ends_with(char::is_whitespace)
         && next.chars().next().is_some_and(|c| !is_cjk_punctuation(c));
@@ -205,7 +206,7 @@ pub(crate) fn join(text: &mut String, next: &str) {
 }
 
 /// Full-width punctuation, after which Chinese puts no space.
-pub(crate) fn is_cjk_punctuation(c: char) -> bool {
+pub fn is_cjk_punctuation(c: char) -> bool {
     matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFF65)
 }
 

@@ -3,7 +3,7 @@
 //! reads and what an extractive answer quotes (extractive compression, as in RECOMP; windows
 //! around the best sentences, as in LlamaIndex's sentence window).
 //!
-//! The chain: every sentence of every hit ([`crate::sentences`]) → a lexical score (BM25 of the
+//! The chain: every sentence of every hit ([`crate::text::sentences`]) → a lexical score (BM25 of the
 //! question's terms against the sentence, IDF over these sentences) plus a small prior for the
 //! hit's rank → the best [`SHORTLIST`] are embedded as passages and scored by similarity to the
 //! question → windows of ±[`WINDOW`] sentences around the best, merged where they touch, until
@@ -15,10 +15,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::embed::Embedder;
-use crate::lexical;
-use crate::sentences::{self, Kind, Sentence};
-use crate::support::{self, cosine};
-use crate::types::Hit;
+use crate::retrieve::lexical;
+use crate::text::sentences::{self, Kind, Sentence};
+use crate::text::tokens::{content_tokens, cosine};
+use crate::types::{Hit, Located};
 
 /// One numbered source of an answer: a window of sentences from one retrieved chunk.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,10 +49,12 @@ pub struct Evidence {
     pub(crate) best_at: usize,
 }
 
-impl Evidence {
-    /// `path:start-end`, the way sources are shown to people.
-    pub fn location(&self) -> String {
-        format!("{}:{}-{}", self.path, self.start_line, self.end_line)
+impl Located for Evidence {
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn lines(&self) -> (u32, u32) {
+        (self.start_line, self.end_line)
     }
 }
 
@@ -101,7 +103,7 @@ const MIN_NEW: f32 = 0.5;
 /// both words and meaning. Such a sentence may stand in a window, never alone. (A short answer
 /// that reuses the question's words, "Set the EDITOR variable.", holds too little of it.)
 fn restates(sentence: &str, question: &HashSet<String>) -> bool {
-    let tokens: HashSet<String> = support::content_tokens(sentence).into_iter().collect();
+    let tokens: HashSet<String> = content_tokens(sentence).into_iter().collect();
     if question.is_empty() || tokens.is_empty() {
         return false;
     }
@@ -153,7 +155,7 @@ pub fn select(
         .collect();
     let idf = inverse_document_frequencies(&terms);
     let query = lexical::query_vector(question);
-    let question_tokens: HashSet<String> = support::content_tokens(question).into_iter().collect();
+    let question_tokens: HashSet<String> = content_tokens(question).into_iter().collect();
     let mut next_terms = terms.iter();
     for (hit, sentences) in split.iter().enumerate() {
         for index in 0..sentences.len() {

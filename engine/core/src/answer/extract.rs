@@ -1,0 +1,145 @@
+//! The extractive answer: the evidence's best sentences quoted verbatim, each with its citation.
+//! What `extract` answers, and what `auto` falls back to when nothing the generator wrote holds.
+
+use crate::answer::evidence::Evidence;
+use crate::answer::verify::{SentenceCheck, Verdict};
+use crate::text::language::is_han;
+use crate::text::sentences;
+
+/// A quote shorter than this (in words; a Chinese character counts as half a word) goes on with
+/// the next sentence of its window: "RAG answers a question in two stages." or "Do this:" is no
+/// answer without what follows.
+const MIN_QUOTE_WORDS: usize = 20;
+
+/// Documents an extractive answer quotes.
+const EXTRACT_DOCUMENTS: usize = 3;
+
+/// The extractive answer: the best evidence sentence (continued while it is short, see
+/// [`MIN_QUOTE_WORDS`]), then the best one of each further document, up to
+/// [`EXTRACT_DOCUMENTS`] (a document whose best sentence is one already quoted is a copy, and
+/// skipped), each verbatim with its source. The further documents are the
+/// retriever's hedge: on the development sets the best sentence's document was relevant for
+/// about half of the questions, one of two for 0.61 (en) and 0.56 (zh), one of three for 0.70
+/// and 0.59; token F1 against the gold answers rose with the third too (0.30 → 0.32 en,
+/// 0.37 → 0.38 zh).
+pub fn quotes(evidence: &[Evidence]) -> Vec<SentenceCheck> {
+    let mut chosen: Vec<&Evidence> = Vec::new();
+    for e in evidence {
+        // A copy of a chosen document (the same file uploaded and in a folder) would only
+        // repeat its quote.
+        let new = chosen
+            .iter()
+            .all(|c| c.doc_id != e.doc_id && c.focus.first() != e.focus.first());
+        if chosen.len() < EXTRACT_DOCUMENTS && new {
+            chosen.push(e);
+        }
+    }
+    chosen
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| quote(e, i == 0).map(|text| (e.n, text)))
+        .map(|(n, text)| SentenceCheck {
+            quotes: vec![text.clone()],
+            text,
+            sources: vec![n],
+            support: 1.0,
+            verdict: Verdict::Supported,
+            kept: true,
+        })
+        .collect()
+}
+
+/// The evidence's best sentence, with the sentences after it while it is short (`go_on`).
+fn quote(e: &Evidence, go_on: bool) -> Option<String> {
+    let first = e.focus.first()?.clone();
+    let mut text = first;
+    if go_on && e.window.get(e.best_at) == e.focus.first() {
+        for next in &e.window[e.best_at + 1..] {
+            if words(&text) >= MIN_QUOTE_WORDS {
+                break;
+            }
+            sentences::join(&mut text, next);
+        }
+    }
+    Some(text)
+}
+
+fn words(text: &str) -> usize {
+    let han = text.chars().filter(|&c| is_han(c)).count();
+    text.split_whitespace()
+        .filter(|w| !w.chars().any(is_han))
+        .count()
+        + han / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{citations, render};
+    use crate::testing::evidence;
+
+    fn source(n: usize, score: f32, focus: &str) -> Evidence {
+        Evidence {
+            doc_id: format!("d{n}"),
+            end_line: 2,
+            score,
+            window: vec![focus.into(), "And more.".into()],
+            ..evidence(n, &format!("{n}.md"), focus)
+        }
+    }
+
+    #[test]
+    fn extractive_answers_quote_the_best_sentences_with_citations() {
+        let mut sources = [
+            source(1, 0.8, "Debian is free."),
+            source(2, 0.75, "It is stable."),
+            source(3, 0.5, "Tea is hot."),
+            source(4, 0.4, "Snow is cold."),
+        ];
+        let sentences = quotes(&sources);
+        // A short first quote goes on with the next sentence of its window; three documents.
+        assert_eq!(
+            render(&sentences),
+            "Debian is free. And more. [1] It is stable. [2] Tea is hot. [3]"
+        );
+        assert_eq!(
+            citations(&sentences, &sources)
+                .iter()
+                .map(|c| c.n)
+                .collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        // Each quote comes from another document.
+        sources[1].doc_id = sources[0].doc_id.clone();
+        assert_eq!(
+            render(&quotes(&sources)),
+            "Debian is free. And more. [1] Tea is hot. [3] Snow is cold. [4]"
+        );
+        // A copy of a quoted document (same best sentence, another id) is not quoted again.
+        sources[1].doc_id = "copy".into();
+        sources[1].focus = sources[0].focus.clone();
+        assert_eq!(
+            render(&quotes(&sources)),
+            "Debian is free. And more. [1] Tea is hot. [3] Snow is cold. [4]"
+        );
+        let long = "Debian is a free operating system that comes with thousands of packages, each one built, tested and kept up to date by volunteers around the world.";
+        assert_eq!(
+            render(&quotes(&[source(1, 0.8, long)])),
+            format!("{long} [1]")
+        );
+        let mut chinese = [
+            source(
+                1,
+                0.8,
+                "Debian 是一个自由的操作系统，包含了数以万计的软件包，每个软件包都由志愿者构建和测试。",
+            ),
+            source(2, 0.8, "它很稳定。"),
+        ];
+        chinese[0].window.truncate(1);
+        assert_eq!(
+            render(&quotes(&chinese)),
+            format!("{}[1]它很稳定。[2]", chinese[0].focus[0])
+        );
+        assert!(quotes(&[]).is_empty());
+    }
+}

@@ -1,0 +1,169 @@
+//! Generated text in, finished sentences out, each with the citation markers that follow it.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::text::markers::{self, is_marker_char};
+
+/// Generated text in, finished sentences out. A sentence is finished once text that is not a
+/// citation marker follows it, since a model writes "… free. [1] It …" as often as
+/// "… free [1]. It …": markers after a sentence's end belong to that sentence.
+#[derive(Default)]
+pub struct SentenceStream {
+    buffer: String,
+}
+
+impl SentenceStream {
+    /// Adds generated text; returns the sentences it finished (markers included).
+    pub fn push(&mut self, text: &str) -> Vec<String> {
+        self.buffer.push_str(text);
+        // Everything before the last sentence that has begun (holds more than markers) is final.
+        let starts = sentence_starts(&self.buffer);
+        let begun = starts
+            .iter()
+            .rev()
+            .find(|&&s| !self.buffer[s..].trim().is_empty());
+        match begun {
+            Some(&cut) if cut > 0 => {
+                let done: String = self.buffer.drain(..cut).collect();
+                finished(&done)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The sentences left at the end of generation.
+    pub fn finish(&mut self) -> Vec<String> {
+        finished(&std::mem::take(&mut self.buffer))
+    }
+}
+
+/// Where the sentences of generated text start: Unicode's sentence boundaries, each moved past
+/// the citation markers that follow it (UAX #29 counts a `[` after `。` as closing punctuation of
+/// the sentence before, so a marker split there is first made whole again).
+fn sentence_starts(text: &str) -> Vec<usize> {
+    let mut starts: Vec<usize> = text
+        .split_sentence_bound_indices()
+        .map(|(offset, _)| offset)
+        .collect();
+    for i in 1..starts.len() {
+        // A boundary inside the markers moved past by the one before is no boundary.
+        starts[i] = starts[i].max(starts[i - 1]);
+        let before = &text[starts[i - 1]..starts[i]];
+        if let Some(open) = before
+            .rfind('[')
+            .filter(|&o| before[o + 1..].chars().all(is_marker_char))
+        {
+            starts[i] = starts[i - 1] + open;
+        }
+        starts[i] = (starts[i] + leading_markers(&text[starts[i]..])).max(starts[i - 1]);
+    }
+    starts.dedup();
+    starts
+}
+
+/// Length of the citation markers (and whitespace) `text` starts with; all of it while the end
+/// of `text` could still be the start of one ("[1").
+fn leading_markers(text: &str) -> usize {
+    let mut end = 0;
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start();
+        end += rest.len() - trimmed.len();
+        rest = trimmed;
+        let Some(inner) = rest.strip_prefix('[') else {
+            return end;
+        };
+        match inner.find(']') {
+            Some(close) if inner[..close].chars().all(is_marker_char) => {
+                end += close + 2;
+                rest = &inner[close + 1..];
+            }
+            None if inner.chars().all(is_marker_char) => return text.len(),
+            _ => return end,
+        }
+    }
+}
+
+/// Finished generated text as sentences (each with the markers that follow it).
+fn finished(text: &str) -> Vec<String> {
+    let starts = sentence_starts(text);
+    let ends = starts.iter().skip(1).copied().chain([text.len()]);
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| text[start..end].trim().to_string())
+        .filter(|s| !markers::strip(s).0.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(pieces: &[&str]) -> Vec<Vec<String>> {
+        let mut stream = SentenceStream::default();
+        let mut out: Vec<Vec<String>> = pieces.iter().map(|p| stream.push(p)).collect();
+        out.push(stream.finish());
+        out
+    }
+
+    #[test]
+    fn sentences_are_released_once_finished_with_their_markers() {
+        let out = stream(&[
+            "Debian is free",
+            ". [",
+            "1] It has ",
+            "many packages [2]. ",
+            "And",
+            " more.",
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                vec![],
+                vec![],
+                vec!["Debian is free. [1]".to_string()],
+                vec![],
+                vec!["It has many packages [2].".to_string()],
+                vec![],
+                vec!["And more.".to_string()],
+            ]
+        );
+    }
+
+    #[test]
+    fn chinese_sentences_stream_too() {
+        let out = stream(&["Debian 是自由的。[", "1]软件", "包很多。"]);
+        assert_eq!(
+            out,
+            vec![
+                vec![],
+                vec!["Debian 是自由的。[1]".to_string()],
+                vec![],
+                vec!["软件包很多。".to_string()]
+            ]
+        );
+    }
+
+    #[test]
+    fn any_split_of_the_text_gives_the_same_sentences() {
+        let text = "Debian is free. [1] [2]\n\n```\n[3]. It is 2.0 [4 ]! 软件。[5]?? [\nEnd [6";
+        let whole = {
+            let mut stream = SentenceStream::default();
+            let mut all = stream.push(text);
+            all.extend(stream.finish());
+            all
+        };
+        for size in 1..8 {
+            let mut stream = SentenceStream::default();
+            let chars: Vec<char> = text.chars().collect();
+            let mut all: Vec<String> = chars
+                .chunks(size)
+                .flat_map(|c| stream.push(&c.iter().collect::<String>()))
+                .collect();
+            all.extend(stream.finish());
+            let squash = |v: &[String]| v.concat().split_whitespace().collect::<String>();
+            assert_eq!(squash(&all), squash(&whole), "pieces of {size}");
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! The verifier seam, and docent's default verifier.
+//!
+//! A [`Verifier`] judges each sentence of an answer against the evidence it was written from and
+//! gives a [`Verdict`]; the answer loop shows, drops or stops on verdicts alone, never on how
+//! they were reached. [`SupportVerifier`] is the stated rule below.
+//!
+//! The rule, in full: a sentence is **supported** by a source when
+//! 1. at least [`MIN_OVERLAP`] of its content words occur in that source (content words: English
+//!    words and Chinese characters, without stopwords, function characters and citation
+//!    markers), and
+//! 2. the embedder finds the two related: the sentence (as a query) and the source (as a
+//!    passage) are at least as similar as the embedder's own relevance floor,
+//!
+//! and it counts as supported only when it speaks to the question: it shares a content word with
+//! the question (else it is unsupported: about something else), and it holds one the question
+//! does not — neither the question's words, nor their initials ("RAG" for "retrieval-augmented
+//! generation"), nor words about the exchange itself ("answer", "question", "document", "found",
+//! …): else it restates the question, however true: "The answer to this question can be found in
+//! the document collection called Retrieval-Augmented Generation (RAG)."
+//!
+//! A sentence's citations are then made true: cited sources that support it stay, cited ones
+//! that do not are removed, and when none of its citations (or no citation at all) supports it,
+//! the source that supports it best is cited instead. A sentence no source supports is
+//! unsupported; one a source supports but written in another language than the question's is in
+//! the wrong language. A sentence with no content word at all ("1.", "[2]") states nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde::{Serialize, Serializer};
+
+use crate::answer::evidence::Evidence;
+use crate::embed::Embedder;
+use crate::text::language::Language;
+use crate::text::tokens::{content_tokens, cosine, overlap};
+use crate::text::{dedup, markers, sentences};
+
+/// Share of a sentence's content words its source must contain.
+pub const MIN_OVERLAP: f32 = 0.7;
+
+/// Words about the exchange rather than its subject: what a small model writes when it talks about
+/// its sources instead of from them. A sentence whose only words beyond the question's are these
+/// tells the reader nothing new. (English only: Chinese is checked per character, where such a
+/// list would catch real words.)
+const ABOUT_THE_EXCHANGE: [&str; 24] = [
+    "answer",
+    "answers",
+    "question",
+    "questions",
+    "document",
+    "documents",
+    "collection",
+    "source",
+    "sources",
+    "context",
+    "passage",
+    "passages",
+    "text",
+    "information",
+    "find",
+    "found",
+    "provided",
+    "given",
+    "mentioned",
+    "according",
+    "called",
+    "named",
+    "known",
+    "refer",
+];
+
+/// Longest run of question words whose initials are taken as their abbreviation.
+const MAX_INITIALS: usize = 6;
+
+/// What a verifier found of one sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Verdict {
+    /// A source it cites (after correction) backs it, in the question's language.
+    Supported,
+    /// A source backs it, but it is written in another language than the question's.
+    WrongLanguage,
+    /// No source backs it, or it is about something other than the question.
+    Unsupported,
+    /// It says nothing beyond the question's own words and talk of the sources.
+    RestatesQuestion,
+    /// It holds no content word at all ("1.", "[2]").
+    StatesNothing,
+}
+
+impl Verdict {
+    /// Whether a source backs the sentence, whatever its language.
+    pub fn backed(self) -> bool {
+        matches!(self, Verdict::Supported | Verdict::WrongLanguage)
+    }
+
+    /// Whether the sentence claims something its sources do not give: the sign of a model
+    /// drifting away from them.
+    pub fn drifts(self) -> bool {
+        matches!(self, Verdict::Unsupported | Verdict::RestatesQuestion)
+    }
+}
+
+/// One sentence of an answer and what the verifier found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentenceCheck {
+    /// The sentence as shown, citation markers excluded.
+    pub text: String,
+    /// The sources it cites after the check (numbers of [`Evidence`]).
+    pub sources: Vec<usize>,
+    /// Share of its content words found in its best source (0–1).
+    pub support: f32,
+    /// The verifier's judgement.
+    pub verdict: Verdict,
+    /// Whether the answer shows it: in `auto` only supported sentences, in `generate` all.
+    pub kept: bool,
+    /// For each of `sources`, the sentence of that source that shares the most content words
+    /// with this one: where a reader looks for the support.
+    pub quotes: Vec<String>,
+}
+
+impl SentenceCheck {
+    /// The sentence with its citations, as it appears in the answer.
+    pub fn cited_text(&self) -> String {
+        let mut text = self.text.clone();
+        if !self.sources.is_empty() {
+            sentences::join(&mut text, &markers::format(&self.sources));
+        }
+        text
+    }
+}
+
+/// As JSON, the verdict and also `supported` (whether a source backs the sentence), which
+/// clients read.
+impl Serialize for SentenceCheck {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            text: &'a str,
+            sources: &'a [usize],
+            support: f32,
+            verdict: Verdict,
+            supported: bool,
+            kept: bool,
+            quotes: &'a [String],
+        }
+        Shown {
+            text: &self.text,
+            sources: &self.sources,
+            support: self.support,
+            verdict: self.verdict,
+            supported: self.verdict.backed(),
+            kept: self.kept,
+            quotes: &self.quotes,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// Judges answers against their evidence.
+pub trait Verifier: Send + Sync {
+    /// Readies the judgement of one answer to `question` (in `language`) from `evidence`:
+    /// what the sources cost to prepare (their words, their embeddings) is paid once, here.
+    fn prepare(
+        &self,
+        question: &str,
+        evidence: &[Evidence],
+        language: Language,
+    ) -> Result<Box<dyn SentenceJudge>>;
+}
+
+/// The judge of one answer's sentences, as they are written.
+pub trait SentenceJudge {
+    /// Judges one sentence as written (citation markers included): its verdict, with its
+    /// citations made true. `kept` is left to the caller.
+    fn judge(&self, sentence: &str) -> Result<SentenceCheck>;
+}
+
+/// The default verifier: content-word overlap and embedder similarity (the module's rule).
+pub struct SupportVerifier {
+    embedder: Arc<dyn Embedder>,
+}
+
+impl SupportVerifier {
+    /// A verifier that compares meaning with `embedder`, against its own relevance floor.
+    pub fn new(embedder: Arc<dyn Embedder>) -> Self {
+        SupportVerifier { embedder }
+    }
+}
+
+impl Verifier for SupportVerifier {
+    fn prepare(
+        &self,
+        question: &str,
+        evidence: &[Evidence],
+        language: Language,
+    ) -> Result<Box<dyn SentenceJudge>> {
+        let texts: Vec<String> = evidence.iter().map(|e| e.text.clone()).collect();
+        let question = content_tokens(question);
+        Ok(Box::new(SupportJudge {
+            embedder: self.embedder.clone(),
+            restated: restated(&question),
+            question: question.into_iter().collect(),
+            tokens: texts.iter().map(|t| token_set(t)).collect(),
+            sentences: evidence
+                .iter()
+                .map(|e| e.window.iter().map(|s| (s.clone(), token_set(s))).collect())
+                .collect(),
+            vectors: if texts.is_empty() {
+                Vec::new()
+            } else {
+                self.embedder.embed_passages(&texts)?
+            },
+            floor: self.embedder.relevance_floor(),
+            language,
+        }))
+    }
+}
+
+fn token_set(text: &str) -> HashSet<String> {
+    content_tokens(text).into_iter().collect()
+}
+
+/// [`SupportVerifier`]'s judge of one answer.
+struct SupportJudge {
+    embedder: Arc<dyn Embedder>,
+    /// The question's content words.
+    question: HashSet<String>,
+    /// What a sentence may hold without saying anything new: the question's content words, their
+    /// initials, and [`ABOUT_THE_EXCHANGE`].
+    restated: HashSet<String>,
+    /// Each source's content words.
+    tokens: Vec<HashSet<String>>,
+    /// Each source's sentences with their content words.
+    sentences: Vec<Vec<(String, HashSet<String>)>>,
+    vectors: Vec<Vec<f32>>,
+    floor: f32,
+    language: Language,
+}
+
+impl SentenceJudge for SupportJudge {
+    fn judge(&self, sentence: &str) -> Result<SentenceCheck> {
+        let (text, cited) = markers::strip(sentence);
+        let tokens = content_tokens(&text);
+        let overlaps: Vec<f32> = self
+            .tokens
+            .iter()
+            .map(|source| overlap(&tokens, source))
+            .collect();
+        let best_overlap = overlaps.iter().copied().fold(0.0, f32::max);
+        let mut check = SentenceCheck {
+            text,
+            sources: Vec::new(),
+            support: best_overlap,
+            verdict: Verdict::Unsupported,
+            kept: false,
+            quotes: Vec::new(),
+        };
+        if let Some(verdict) = self.off_topic(&tokens) {
+            check.verdict = verdict;
+            return Ok(check);
+        }
+        let related = self.related(&check.text, &overlaps)?;
+        let cited_supporting = dedup(
+            cited
+                .into_iter()
+                .filter(|n| (1..=overlaps.len()).contains(n) && related.contains(&(n - 1))),
+        );
+        check.sources = if cited_supporting.is_empty() {
+            related
+                .iter()
+                .copied()
+                .max_by(|&a, &b| overlaps[a].total_cmp(&overlaps[b]))
+                .map(|i| vec![i + 1])
+                .unwrap_or_default()
+        } else {
+            cited_supporting
+        };
+        if check.sources.is_empty() {
+            return Ok(check);
+        }
+        check.support = check
+            .sources
+            .iter()
+            .map(|&n| overlaps[n - 1])
+            .fold(0.0, f32::max);
+        check.verdict = if Language::detect(&check.text) == self.language {
+            Verdict::Supported
+        } else {
+            Verdict::WrongLanguage
+        };
+        check.quotes = check
+            .sources
+            .iter()
+            .filter_map(|&n| self.quote(&tokens, n - 1))
+            .collect();
+        Ok(check)
+    }
+}
+
+impl SupportJudge {
+    /// The verdict on a sentence (its content words `tokens`) that no source need be asked
+    /// about: one that states nothing, has no sources to be checked against, shares no content
+    /// word with the question, or has none beyond it.
+    fn off_topic(&self, tokens: &[String]) -> Option<Verdict> {
+        if tokens.is_empty() {
+            return Some(Verdict::StatesNothing);
+        }
+        if self.tokens.is_empty() {
+            return Some(Verdict::Unsupported);
+        }
+        if self.question.is_empty() {
+            return None;
+        }
+        if !tokens.iter().any(|t| self.question.contains(t)) {
+            return Some(Verdict::Unsupported);
+        }
+        if tokens.iter().all(|t| self.restated.contains(t)) {
+            return Some(Verdict::RestatesQuestion);
+        }
+        None
+    }
+
+    /// The sources (indices) that support `text`: their words cover it ([`MIN_OVERLAP`], by
+    /// `overlaps`) and the embedder finds them related. Similarity is only asked of sources
+    /// whose words already cover the sentence.
+    fn related(&self, text: &str, overlaps: &[f32]) -> Result<Vec<usize>> {
+        let candidates: Vec<usize> = (0..overlaps.len())
+            .filter(|&i| overlaps[i] >= MIN_OVERLAP)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = self.embedder.embed_query(text)?;
+        Ok(candidates
+            .into_iter()
+            .filter(|&i| cosine(&query, &self.vectors[i]) >= self.floor)
+            .collect())
+    }
+
+    /// The sentence of source `i` that holds the largest share of `tokens` (the first of equals).
+    fn quote(&self, tokens: &[String], i: usize) -> Option<String> {
+        let mut best: Option<(f32, &String)> = None;
+        for (sentence, words) in &self.sentences[i] {
+            let share = overlap(tokens, words);
+            if best.is_none_or(|(top, _)| share > top) {
+                best = Some((share, sentence));
+            }
+        }
+        best.map(|(_, sentence)| sentence.clone())
+    }
+}
+
+/// The question's words, the initials of each run of its English words (as written in the
+/// question, so "retrieval-augmented generation" gives "rag"), and [`ABOUT_THE_EXCHANGE`].
+fn restated(question: &[String]) -> HashSet<String> {
+    let mut restated: HashSet<String> = question.iter().cloned().collect();
+    restated.extend(ABOUT_THE_EXCHANGE.iter().map(|w| w.to_string()));
+    for start in 0..question.len() {
+        let mut initials = String::new();
+        for word in question[start..].iter().take(MAX_INITIALS) {
+            match word.chars().next() {
+                Some(c) if c.is_ascii_alphabetic() => initials.push(c),
+                _ => break,
+            }
+            if initials.len() > 1 {
+                restated.insert(initials.clone());
+            }
+        }
+    }
+    restated
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{WordEmbedder, evidence};
+
+    fn judge(question: &str, source: &str) -> Box<dyn SentenceJudge> {
+        SupportVerifier::new(Arc::new(WordEmbedder::default()))
+            .prepare(
+                question,
+                &[evidence(1, "rag.md", source)],
+                Language::English,
+            )
+            .unwrap()
+    }
+
+    fn verdict(judge: &dyn SentenceJudge, sentence: &str) -> Verdict {
+        judge.judge(sentence).unwrap().verdict
+    }
+
+    /// A sentence its source backs is kept only when it tells the reader something the question
+    /// did not: talk of the sources, the question's own words and their initials do not count.
+    #[test]
+    fn a_sentence_that_only_restates_the_question_is_not_supported() {
+        let text = "RAG, retrieval-augmented generation, finds the answer to a question in a \
+                    document collection and gives the passages found to a model, which writes \
+                    the answer.";
+        let judge = judge("What is retrieval-augmented generation?", text);
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "Retrieval-augmented generation gives the passages found to a model. [1]"
+            ),
+            Verdict::Supported
+        );
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "The answer to this question can be found in the document collection called \
+                 Retrieval-Augmented Generation (RAG). [1]"
+            ),
+            Verdict::RestatesQuestion
+        );
+        // Nothing of the question at all: about something else.
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "The answer can be found in the document collection. [1]"
+            ),
+            Verdict::Unsupported
+        );
+        // The same words are news to a question that does not hold them.
+        let other = self::judge("What does a model get?", text);
+        assert_eq!(
+            verdict(
+                other.as_ref(),
+                "A model gets the passages found by RAG. [1]"
+            ),
+            Verdict::Supported
+        );
+    }
+
+    /// Each way a sentence can fail has its own verdict, and citations are made true.
+    #[test]
+    fn every_verdict_has_its_case() {
+        let judge = judge(
+            "How often are the archives updated?",
+            "The archives are updated twice every day. Mirrors copy them with rsync.",
+        );
+        assert_eq!(
+            verdict(judge.as_ref(), "And so it is. [1]"),
+            Verdict::StatesNothing
+        );
+        assert_eq!(
+            verdict(judge.as_ref(), "Green tea is brewed hot. [1]"),
+            Verdict::Unsupported
+        );
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "The archives are painted blue and updated by robots. [1]"
+            ),
+            Verdict::Unsupported
+        );
+        // Cited to no source, or to one that does not exist: the supporting one is cited.
+        let check = judge
+            .judge("The archives are updated twice every day [7].")
+            .unwrap();
+        assert_eq!(
+            (check.verdict, check.sources),
+            (Verdict::Supported, vec![1])
+        );
+        let chinese = |question: &str| {
+            SupportVerifier::new(Arc::new(WordEmbedder::default()))
+                .prepare(
+                    question,
+                    &[evidence(
+                        1,
+                        "a.md",
+                        "Debian archives are updated twice every day.",
+                    )],
+                    Language::Chinese,
+                )
+                .unwrap()
+        };
+        let sentence = "Debian archives are updated twice every day.";
+        // Backed, and about the question, but not in its language.
+        assert_eq!(
+            verdict(chinese("Debian 的档案多久更新一次？").as_ref(), sentence),
+            Verdict::WrongLanguage
+        );
+        // No word in common with the question: not an answer to it.
+        assert_eq!(
+            verdict(chinese("档案多久更新一次？").as_ref(), sentence),
+            Verdict::Unsupported
+        );
+    }
+}

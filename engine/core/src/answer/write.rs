@@ -1,0 +1,200 @@
+//! The generator writes the answer: the prompt fitted to its context, then either its text as
+//! written (`generate`: citations to no source removed, sentences judged afterwards for the
+//! record) or each finished sentence judged as it streams, the supported ones shown (`auto`).
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::answer::citations::CitationFilter;
+use crate::answer::evidence::Evidence;
+use crate::answer::stream::SentenceStream;
+use crate::answer::verify::{SentenceCheck, SentenceJudge, Verdict, Verifier};
+use crate::answer::{AnswerMode, Timings, prompt};
+use crate::generate::{GenerationParams, Generator};
+use crate::text::language::Language;
+use crate::text::sentences;
+
+/// In `auto`, generation stops after this many drifting sentences in a row: every further
+/// token costs time, and what follows a drift is rarely back on its sources.
+const MAX_DRIFT_IN_A_ROW: usize = 2;
+
+/// What the generator produced.
+pub(crate) enum Written {
+    /// `generate`: the text as written, its sentences judged for the record (all shown).
+    Raw(String, Vec<SentenceCheck>),
+    /// `auto`: the judged sentences, the supported ones shown.
+    Checked(Vec<SentenceCheck>),
+}
+
+/// One answer's writing: the generator, the verifier that judges it, and how.
+pub(crate) struct Writer<'a> {
+    pub generator: &'a dyn Generator,
+    pub verifier: &'a dyn Verifier,
+    pub params: &'a GenerationParams,
+    /// `Generate` or `Auto` (`Extract` never writes).
+    pub mode: AnswerMode,
+}
+
+impl Writer<'_> {
+    /// Writes the answer to `question` from `sources`, the weakest of which are dropped until
+    /// prompt and answer fit the model's context; streams what is shown to `on_text`.
+    pub(crate) fn write(
+        &self,
+        question: &str,
+        language: Language,
+        sources: &mut Vec<Evidence>,
+        timings: &mut Timings,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Written> {
+        let budget = self
+            .generator
+            .context_length()
+            .saturating_sub(self.params.max_tokens);
+        let messages = prompt::fit(question, sources, language, budget, &|messages| {
+            self.generator.count_tokens(messages)
+        })?;
+        let judge = self.verifier.prepare(question, sources, language)?;
+        let generate = |on_piece: &mut dyn FnMut(&str) -> ControlFlow<()>| {
+            self.generator.generate(&messages, self.params, on_piece)
+        };
+        if self.mode == AnswerMode::Generate {
+            let mut filter = CitationFilter::new(sources.len());
+            let mut text = String::new();
+            timings.generation = generate(&mut |piece| {
+                let shown = filter.push(piece);
+                text.push_str(&shown);
+                if shown.is_empty() {
+                    ControlFlow::Continue(())
+                } else {
+                    on_text(&shown)
+                }
+            })?;
+            let rest = filter.finish();
+            text.push_str(&rest);
+            if !rest.is_empty() {
+                let _ = on_text(&rest);
+            }
+            let started = Instant::now();
+            let checks = judge_all(judge.as_ref(), &text)?;
+            timings.check_ms = elapsed_ms(started);
+            return Ok(Written::Raw(text.trim().to_string(), checks));
+        }
+        let mut stream = SentenceStream::default();
+        let mut checked = Checked::new(judge.as_ref());
+        let mut stopped = false;
+        timings.generation = generate(&mut |piece| {
+            let flow = checked.take(stream.push(piece), on_text);
+            stopped = flow.is_break();
+            flow
+        })?;
+        // What is left is judged only when the model finished by itself: after a drift, a
+        // language mismatch or a client gone, nothing more is shown.
+        if !stopped {
+            let _ = checked.take(stream.finish(), on_text);
+        }
+        timings.check_ms = checked.check_ms;
+        checked.finish().map(Written::Checked)
+    }
+}
+
+/// Every sentence of `text`, judged and shown (`generate` shows what the model wrote).
+fn judge_all(judge: &dyn SentenceJudge, text: &str) -> Result<Vec<SentenceCheck>> {
+    let mut stream = SentenceStream::default();
+    let mut sentences = stream.push(text);
+    sentences.extend(stream.finish());
+    sentences
+        .iter()
+        .map(|s| {
+            judge.judge(s).map(|check| SentenceCheck {
+                kept: true,
+                ..check
+            })
+        })
+        .collect()
+}
+
+/// `auto`'s judged stream: each finished sentence judged, the supported ones shown at once.
+struct Checked<'a> {
+    judge: &'a dyn SentenceJudge,
+    checked: Vec<SentenceCheck>,
+    /// The text shown so far.
+    shown: String,
+    /// Drifting sentences in a row.
+    drift: usize,
+    check_ms: f64,
+    /// A failure of the judge, which ended generation; reported by [`Checked::finish`].
+    failure: Option<anyhow::Error>,
+}
+
+impl<'a> Checked<'a> {
+    fn new(judge: &'a dyn SentenceJudge) -> Self {
+        Checked {
+            judge,
+            checked: Vec::new(),
+            shown: String::new(),
+            drift: 0,
+            check_ms: 0.0,
+            failure: None,
+        }
+    }
+
+    /// Judges `sentences`, streaming the supported ones to `on_text`; `Break` once the answer
+    /// should end (a drift, the wrong language before anything was shown, a client gone, or a
+    /// failure).
+    fn take(
+        &mut self,
+        sentences: Vec<String>,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        for sentence in sentences {
+            let started = Instant::now();
+            let mut check = match self.judge.judge(&sentence) {
+                Ok(check) => check,
+                Err(err) => {
+                    self.failure = Some(err);
+                    return ControlFlow::Break(());
+                }
+            };
+            self.check_ms += elapsed_ms(started);
+            check.kept = check.verdict == Verdict::Supported;
+            if check.kept {
+                let before = self.shown.len();
+                sentences::join(&mut self.shown, &check.cited_text());
+                if on_text(&self.shown[before..]).is_break() {
+                    self.checked.push(check);
+                    return ControlFlow::Break(());
+                }
+            }
+            self.drift = if check.verdict.drifts() {
+                self.drift + 1
+            } else {
+                0
+            };
+            let verdict = check.verdict;
+            self.checked.push(check);
+            // An answer in another language than the question's is not going to be shown,
+            // and a model that has drifted from its sources rarely comes back to them.
+            let nothing_shown = !self.checked.iter().any(|c| c.kept);
+            if (verdict == Verdict::WrongLanguage && nothing_shown)
+                || self.drift >= MAX_DRIFT_IN_A_ROW
+            {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The judged sentences, or the judge's failure.
+    fn finish(self) -> Result<Vec<SentenceCheck>> {
+        match self.failure {
+            Some(err) => Err(err),
+            None => Ok(self.checked),
+        }
+    }
+}
+
+pub(crate) fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}
