@@ -12,7 +12,7 @@ use anyhow::{Result, bail};
 use docent_core::Language;
 use docent_core::embed::normalized;
 use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
-use docent_core::types::ChunkPayload;
+use docent_core::{ChunkPayload, DocumentKind};
 use docent_core::{Embedder, Engine, SearchRequest};
 use docent_eval::metrics::percentile;
 use docent_qdrant::{EdgeStore, Layout, OnDisk, QdrantServerStore, Quantization};
@@ -146,7 +146,7 @@ fn point(random: &mut Random, space: &Space, index: usize, now: u64) -> Point {
             headings: vec![format!("Document {doc}")],
             text,
             ingested_at: now,
-            kind: "md".into(),
+            kind: Some(DocumentKind::Md),
             modified: now,
         },
     }

@@ -14,8 +14,8 @@ use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use docent_core::device::{Device, Place};
 use docent_core::{
-    AnswerMode, AskOptions, Embedder, EvidenceOptions, Filter, Fusion, GenerationParams, Mode,
-    ModelPaths, SearchRequest,
+    AnswerMode, AskOptions, DocumentKind, Embedder, EvidenceOptions, Filter, Fusion,
+    GenerationParams, Mode, ModelPaths, SearchRequest,
 };
 use docent_embed::{E5Embedder, EmbedderKind, candle_e5};
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
@@ -179,8 +179,8 @@ pub struct ScopeArgs {
     #[arg(long = "path", value_name = "GLOB")]
     paths: Vec<String>,
     /// Only documents of this type; repeat for several
-    #[arg(long = "type", value_name = "TYPE", value_parser = clap::builder::PossibleValuesParser::new(docent_core::store::KINDS))]
-    kinds: Vec<String>,
+    #[arg(long = "type", value_name = "TYPE", value_parser = one_of::<DocumentKind>())]
+    kinds: Vec<DocumentKind>,
     /// Only documents whose file was modified after this day (2026-03-01) or RFC 3339 time
     #[arg(long, value_name = "DATE", value_parser = parse_time)]
     modified_after: Option<u64>,
@@ -690,15 +690,15 @@ fn documents(store_args: &StoreArgs, command: DocumentsArgs) -> Result<()> {
 }
 
 fn bench_generate(store: &StoreArgs, command: BenchGenerateArgs) -> Result<()> {
-    let read = |path: &PathBuf| {
+    let read = |what: &str, path: &PathBuf| {
         std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
+            .map_err(|e| anyhow::anyhow!("reading {what} {}: {e}", path.display()))
     };
-    let text = read(&command.prompt_file)?;
+    let text = read("the prompt file", &command.prompt_file)?;
     let follow: Option<Vec<u32>> = command
         .follow
         .map(|path| -> Result<Vec<u32>> {
-            serde_json::from_str(&read(&path)?).map_err(|e| {
+            serde_json::from_str(&read("the tokens to follow", &path)?).map_err(|e| {
                 anyhow::anyhow!("{} is not a JSON list of token ids: {e}", path.display())
             })
         })

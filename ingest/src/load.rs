@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use docent_core::DocumentKind;
+
 /// How a file is read and chunked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -71,14 +73,14 @@ impl Format {
         }
     }
 
-    /// Its kind as filters and lists name it: `md`, `html`, `pdf`, `text` or `code`.
-    pub fn kind(self) -> &'static str {
+    /// Its kind as filters and lists name it.
+    pub fn kind(self) -> DocumentKind {
         match self {
-            Format::Markdown => "md",
-            Format::Html => "html",
-            Format::Pdf => "pdf",
-            Format::Text => "text",
-            Format::Code(_) => "code",
+            Format::Markdown => DocumentKind::Md,
+            Format::Html => DocumentKind::Html,
+            Format::Pdf => DocumentKind::Pdf,
+            Format::Text => DocumentKind::Text,
+            Format::Code(_) => DocumentKind::Code,
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use docent_core::retrieve::lexical::{self, Sparse};
-use docent_core::{ChunkPayload, Embedder, Point, StoredDocument, VectorStore};
+use docent_core::{ChunkPayload, DocumentKind, Embedder, Point, StoredDocument, VectorStore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -120,16 +120,7 @@ pub fn doc_id(root: &str, rel: &str) -> String {
 /// What the worker decided about one file.
 enum Prepared {
     /// New or changed: its chunks, ready to embed.
-    Document {
-        source: Source,
-        doc_id: String,
-        hash: String,
-        chunks: Vec<TextChunk>,
-        terms: Sparse,
-        existed: bool,
-        kind: &'static str,
-        modified: Option<u64>,
-    },
+    Document(Pending),
     Unchanged,
     Unsupported,
     Skipped {
@@ -266,7 +257,7 @@ fn prepare(
         Ok(text) => {
             let chunks = chunker.chunk(&text, format);
             let terms = lexical::passage_vector(&text);
-            Prepared::Document {
+            Prepared::Document(Pending {
                 source,
                 doc_id,
                 hash,
@@ -275,7 +266,7 @@ fn prepare(
                 existed: existing.is_some(),
                 kind: format.kind(),
                 modified,
-            }
+            })
         }
         Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped {
             source,
@@ -296,7 +287,7 @@ struct Pending {
     terms: Sparse,
     chunks: Vec<TextChunk>,
     existed: bool,
-    kind: &'static str,
+    kind: DocumentKind,
     modified: Option<u64>,
 }
 
@@ -348,7 +339,7 @@ fn write_batch(
                     headings: chunk.headings.clone(),
                     text: chunk.text.clone(),
                     ingested_at: now,
-                    kind: doc.kind.to_string(),
+                    kind: Some(doc.kind),
                     modified: doc.modified.unwrap_or(now),
                 },
             });
@@ -456,28 +447,8 @@ pub fn ingest_sources(
         let mut pending_files = 0;
         for prepared in receiver {
             match prepared {
-                Prepared::Document { chunks, .. } if chunks.is_empty() => report.skipped += 1,
-                Prepared::Document {
-                    source,
-                    doc_id,
-                    hash,
-                    chunks,
-                    terms,
-                    existed,
-                    kind,
-                    modified,
-                } => {
-                    pending.push(Pending {
-                        source,
-                        doc_id,
-                        hash,
-                        chunks,
-                        terms,
-                        existed,
-                        kind,
-                        modified,
-                    });
-                }
+                Prepared::Document(document) if document.chunks.is_empty() => report.skipped += 1,
+                Prepared::Document(document) => pending.push(document),
                 Prepared::Unchanged => report.unchanged += 1,
                 Prepared::Unsupported => report.unsupported += 1,
                 Prepared::Skipped { source, reason } => {

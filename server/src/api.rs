@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, middleware};
 use axum::{Json, Router};
-use docent_core::{Answer, AnswerMode, AskOptions, Filter, Hit, Mode};
+use docent_core::{Answer, AnswerMode, AskOptions, DocumentKind, Filter, Hit, Mode};
 use docent_ingest::Format;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -159,7 +159,11 @@ impl FilterFields {
         Ok(Filter {
             documents: self.documents,
             paths: self.paths,
-            kinds: self.types,
+            kinds: self
+                .types
+                .iter()
+                .map(|name| DocumentKind::named(name))
+                .collect::<Result<_, _>>()?,
             modified_after: self
                 .modified_after
                 .as_deref()

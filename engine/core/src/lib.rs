@@ -49,4 +49,4 @@ pub use retrieve::fusion::Fusion;
 pub use retrieve::{ChannelWeights, Mode, Plan, Query, QueryPlanner, Retriever, SearchRequest};
 pub use store::{Filter, Point, StoreQuery, StoredDocument, VectorStore};
 pub use text::language::Language;
-pub use types::{ChunkPayload, Hit, Located};
+pub use types::{ChunkPayload, DocumentKind, Hit, Located};

@@ -4,7 +4,7 @@
 
 use crate::engine::AskOptions;
 use crate::error::{Error, Result};
-use crate::store::{Filter, KINDS};
+use crate::store::Filter;
 
 /// The most hits one search returns (evaluation ranks up to 100 documents from their chunks).
 pub const MAX_K: usize = 1000;
@@ -43,7 +43,7 @@ pub const MAX_EARLIER_QUESTIONS: usize = 32;
 pub const MAX_FILTER_PATHS: usize = 32;
 
 /// Rejects a filter naming more documents than [`MAX_FILTER_DOCUMENTS`] or more globs than
-/// [`MAX_FILTER_PATHS`], an invalid glob, or a kind no document has.
+/// [`MAX_FILTER_PATHS`], or an invalid glob.
 pub fn check_filter(filter: &Filter) -> Result<()> {
     let n = filter.documents.len();
     if n > MAX_FILTER_DOCUMENTS {
@@ -58,12 +58,6 @@ pub fn check_filter(filter: &Filter) -> Result<()> {
         )));
     }
     filter.path_matcher()?;
-    if let Some(kind) = filter.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
-        return Err(Error::InvalidInput(format!(
-            "no document is of type {kind:?}; the types are {}",
-            KINDS.join(", ")
-        )));
-    }
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use crate::store::{
 };
 use crate::text::language::Language;
 use crate::text::tokens::answer_tokens;
-use crate::types::ChunkPayload;
+use crate::types::{ChunkPayload, DocumentKind};
 use crate::{Embedder, Hit};
 
 /// The payload of a document's only chunk: `text` at `path` (also its id) under `/docs`, a
@@ -43,7 +43,7 @@ pub fn chunk(path: &str, text: &str) -> ChunkPayload {
         headings: Vec::new(),
         text: text.into(),
         ingested_at: 0,
-        kind: "md".into(),
+        kind: Some(DocumentKind::Md),
         modified: 0,
     }
 }

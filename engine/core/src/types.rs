@@ -30,13 +30,54 @@ pub struct ChunkPayload {
     /// docent recorded it).
     #[serde(default)]
     pub ingested_at: u64,
-    /// The document's kind: `md`, `html`, `pdf`, `text` or `code` (filters name it).
-    #[serde(default)]
-    pub kind: String,
+    /// The document's kind (filters name it); `None` in stores written before docent
+    /// recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<DocumentKind>,
     /// When the document's file was last modified, as of this version (Unix seconds; for a
     /// document from memory, when it was ingested).
     #[serde(default)]
     pub modified: u64,
+}
+
+/// What kind of document a chunk comes from, as filters (`--type`, `types`) and listings name it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum DocumentKind {
+    /// Markdown.
+    Md,
+    /// HTML.
+    Html,
+    /// PDF.
+    Pdf,
+    /// Plain text.
+    Text,
+    /// Source code.
+    Code,
+}
+
+impl DocumentKind {
+    /// The kind a filter names, or the caller's mistake listing the kinds there are.
+    pub fn named(name: &str) -> crate::error::Result<DocumentKind> {
+        name.parse().map_err(|_| {
+            crate::Error::InvalidInput(format!(
+                "no document is of type {name:?}; the types are {}",
+                <DocumentKind as strum::VariantNames>::VARIANTS.join(", ")
+            ))
+        })
+    }
 }
 
 /// One retrieved chunk with its similarity score (higher is better).

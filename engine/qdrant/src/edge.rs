@@ -463,7 +463,7 @@ impl VectorStore for EdgeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use docent_core::types::ChunkPayload;
+    use docent_core::{ChunkPayload, DocumentKind};
 
     /// Chunk `chunk` of document `doc`, with term 7 at `chunk_weight` in its own BM25 vector
     /// and, on a first chunk, at `document_weight` in its document's.
@@ -475,19 +475,15 @@ mod tests {
         document_weight: Option<f32>,
     ) -> Point {
         let payload = ChunkPayload {
-            root: "/corpus".into(),
-            path: doc.into(),
-            doc_id: doc.into(),
-            content_hash: "h".into(),
             chunk_index: chunk,
             chunk_count: 2,
-            start_line: 1,
-            end_line: 1,
-            headings: Vec::new(),
-            text: format!("{doc}#{chunk}"),
-            ingested_at: 0,
-            kind: if doc == "a" { "md" } else { "pdf" }.into(),
+            kind: Some(if doc == "a" {
+                DocumentKind::Md
+            } else {
+                DocumentKind::Pdf
+            }),
             modified: if doc == "a" { 100 } else { 200 },
+            ..docent_core::testing::chunk(doc, &format!("{doc}#{chunk}"))
         };
         Point {
             vector: vector.to_vec(),
@@ -572,7 +568,7 @@ mod tests {
         // Kinds, times and path globs too, each on its indexed field.
         let dense = || StoreQuery::Dense(vec![1.0, 0.0]);
         let pdfs = docent_core::store::Filter {
-            kinds: vec!["pdf".into()],
+            kinds: vec![DocumentKind::Pdf],
             ..Default::default()
         };
         assert_eq!(names_in(&store, dense(), &pdfs), ["b#1", "b#0"]);
@@ -588,7 +584,7 @@ mod tests {
         assert_eq!(names_in(&store, dense(), &glob("[a]")), ["a#0", "a#1"]);
         assert!(names_in(&store, dense(), &glob("c*")).is_empty());
         let both = docent_core::store::Filter {
-            kinds: vec!["md".into()],
+            kinds: vec![DocumentKind::Md],
             modified_after: Some(150),
             ..Default::default()
         };

@@ -87,7 +87,7 @@ pub fn conditions(
     if !filter.kinds.is_empty() {
         conditions.push(Condition::AnyOf {
             field: KIND,
-            values: filter.kinds.clone(),
+            values: filter.kinds.iter().map(|k| k.to_string()).collect(),
         });
     }
     if let Some(bound) = filter.modified_after {

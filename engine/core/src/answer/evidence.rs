@@ -148,6 +148,22 @@ pub fn select(
                 .collect()
         })
         .collect();
+    let candidates = by_words(question, hits, &split);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let candidates = by_meaning(candidates, question_vector, hits, &split, embedder)?;
+    let windows = windows(&candidates, &split, embedder, options.budget_tokens);
+    Ok(windows
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| numbered(i + 1, &w, &hits[w.hit], &split[w.hit]))
+        .collect())
+}
+
+/// Every sentence that may answer alone, scored by the question's words (BM25, IDF over these
+/// sentences) and its hit's rank.
+fn by_words(question: &str, hits: &[Hit], split: &[Vec<Sentence>]) -> Vec<Candidate> {
     let mut candidates: Vec<Candidate> = Vec::new();
     let terms: Vec<Vec<(u32, f32)>> = split
         .iter()
@@ -181,11 +197,18 @@ pub fn select(
             });
         }
     }
-    if candidates.is_empty() {
-        return Ok(Vec::new());
-    }
+    candidates
+}
 
-    // Shortlist by words and rank, then let meaning decide among the shortlisted.
+/// The candidates shortlisted by words and rank, then scored with meaning too, best first, each
+/// document's best sentence before any document's second.
+fn by_meaning(
+    mut candidates: Vec<Candidate>,
+    question_vector: &[f32],
+    hits: &[Hit],
+    split: &[Vec<Sentence>],
+    embedder: &dyn Embedder,
+) -> Result<Vec<Candidate>> {
     for c in &mut candidates {
         c.score = WEIGHTS.lexical * c.lexical + WEIGHTS.rank * c.prior;
     }
@@ -215,12 +238,19 @@ pub fn select(
     let (firsts, seconds): (Vec<Candidate>, Vec<Candidate>) = candidates
         .into_iter()
         .partition(|c| documents.insert(hits[c.hit].doc_id.as_str()));
-    let candidates: Vec<Candidate> = firsts.into_iter().chain(seconds).collect();
+    Ok(firsts.into_iter().chain(seconds).collect())
+}
 
-    // Windows around the best sentences, merged where they touch, until the budget is spent.
+/// Windows around the best sentences, merged where they touch, until `budget` tokens are spent.
+fn windows(
+    candidates: &[Candidate],
+    split: &[Vec<Sentence>],
+    embedder: &dyn Embedder,
+    budget: usize,
+) -> Vec<Window> {
     let mut windows: Vec<Window> = Vec::new();
     let mut spent = 0;
-    for c in &candidates {
+    for c in candidates {
         let sentences = &split[c.hit];
         if let Some(w) = windows
             .iter()
@@ -246,7 +276,7 @@ pub fn select(
             let tokens = embedder.count_tokens(&window_text(&sentences[first..=last]));
             // The best sentence alone is kept even past the budget: an answer needs one source.
             let alone = windows.is_empty() && (first, last) == (c.index, c.index);
-            if spent - before + tokens <= options.budget_tokens || alone {
+            if spent - before + tokens <= budget || alone {
                 spent = spent - before + tokens;
                 match touching {
                     Some(w) => {
@@ -271,31 +301,27 @@ pub fn select(
             break;
         }
     }
+    windows
+}
 
-    Ok(windows
-        .into_iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let hit = &hits[w.hit];
-            let sentences = &split[w.hit];
-            Evidence {
-                n: i + 1,
-                path: hit.path.clone(),
-                doc_id: hit.doc_id.clone(),
-                start_line: hit.start_line + sentences[w.first].first_line,
-                end_line: hit.start_line + sentences[w.last].last_line,
-                headings: hit.headings.clone(),
-                text: window_text(&sentences[w.first..=w.last]),
-                focus: w.focus.iter().map(|&s| sentences[s].text.clone()).collect(),
-                score: w.score,
-                window: sentences[w.first..=w.last]
-                    .iter()
-                    .map(|s| s.text.clone())
-                    .collect(),
-                best_at: w.focus[0] - w.first,
-            }
-        })
-        .collect())
+/// Window `w` of `hit` (cut into `sentences`) as source number `n`.
+fn numbered(n: usize, w: &Window, hit: &Hit, sentences: &[Sentence]) -> Evidence {
+    Evidence {
+        n,
+        path: hit.path.clone(),
+        doc_id: hit.doc_id.clone(),
+        start_line: hit.start_line + sentences[w.first].first_line,
+        end_line: hit.start_line + sentences[w.last].last_line,
+        headings: hit.headings.clone(),
+        text: window_text(&sentences[w.first..=w.last]),
+        focus: w.focus.iter().map(|&s| sentences[s].text.clone()).collect(),
+        score: w.score,
+        window: sentences[w.first..=w.last]
+            .iter()
+            .map(|s| s.text.clone())
+            .collect(),
+        best_at: w.focus[0] - w.first,
+    }
 }
 
 struct Window {

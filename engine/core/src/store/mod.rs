@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 pub use meta::StoreMeta;
 
 use crate::retrieve::lexical::Sparse;
-use crate::types::{ChunkPayload, Hit};
+use crate::types::{ChunkPayload, DocumentKind, Hit};
 
 /// One chunk ready to store: its dense embedding, its BM25 terms and its payload; the first
 /// chunk of a document also carries the BM25 terms of the whole document.
@@ -95,8 +95,8 @@ pub struct Filter {
     /// Only documents whose path in its folder matches one of these globs (`*` and `?` within
     /// a folder, `**` across folders, `[ab]`, `{md,txt}`); empty: any path.
     pub paths: Vec<String>,
-    /// Only documents of these kinds (`md`, `html`, `pdf`, `text`, `code`); empty: any kind.
-    pub kinds: Vec<String>,
+    /// Only documents of these kinds; empty: any kind.
+    pub kinds: Vec<DocumentKind>,
     /// Only documents whose file was last modified after this (Unix seconds).
     pub modified_after: Option<u64>,
     /// Only documents at exactly these paths: `paths`' globs resolved against the store's
@@ -104,9 +104,6 @@ pub struct Filter {
     /// `None`: not resolved.
     pub exact_paths: Option<Vec<String>>,
 }
-
-/// The kinds of document a filter may name.
-pub const KINDS: [&str; 5] = ["md", "html", "pdf", "text", "code"];
 
 impl Filter {
     /// A time as filters take it, in Unix seconds: a day (`2026-03-01`, its start in UTC) or
@@ -215,7 +212,7 @@ impl Filter {
                     .exact_paths
                     .as_ref()
                     .is_none_or(|exact| exact.contains(&payload.path))
-                && (self.kinds.is_empty() || self.kinds.contains(&payload.kind))
+                && (self.kinds.is_empty() || payload.kind.is_some_and(|k| self.kinds.contains(&k)))
                 && self.modified_after.is_none_or(|t| payload.modified > t)
         })
     }
@@ -388,30 +385,20 @@ pub fn check_pairing(embedder: &dyn crate::Embedder, store: &dyn VectorStore) ->
 mod tests {
     use super::*;
 
-    fn payload(path: &str, kind: &str, modified: u64) -> ChunkPayload {
+    fn payload(path: &str, kind: DocumentKind, modified: u64) -> ChunkPayload {
         ChunkPayload {
-            root: "/r".into(),
-            path: path.into(),
-            doc_id: path.into(),
-            content_hash: "h".into(),
-            chunk_index: 0,
-            chunk_count: 1,
-            start_line: 1,
-            end_line: 1,
-            headings: Vec::new(),
-            text: String::new(),
-            ingested_at: 0,
-            kind: kind.into(),
+            kind: Some(kind),
             modified,
+            ..crate::testing::chunk(path, "")
         }
     }
 
     #[test]
     fn a_filter_admits_what_passes_every_field_it_sets() {
         let docs = [
-            payload("guide/install.md", "md", 100),
-            payload("guide/deep/faq.md", "md", 300),
-            payload("manual.pdf", "pdf", 300),
+            payload("guide/install.md", DocumentKind::Md, 100),
+            payload("guide/deep/faq.md", DocumentKind::Md, 300),
+            payload("manual.pdf", DocumentKind::Pdf, 300),
         ];
         let admitted = |filter: &Filter| -> Vec<&str> {
             let admits = filter.admitter().unwrap();
@@ -436,7 +423,7 @@ mod tests {
             ["guide/deep/faq.md", "manual.pdf"]
         );
         let recent_md = Filter {
-            kinds: vec!["md".into()],
+            kinds: vec![DocumentKind::Md],
             modified_after: Some(200),
             ..Default::default()
         };
