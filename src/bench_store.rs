@@ -51,7 +51,14 @@ pub struct StoreFigures {
     /// The embedded store's folder on disk (a server's is not counted).
     disk_mb: Option<f64>,
     queries: usize,
-    /// (p50, p95) in milliseconds, store only.
+    #[serde(flatten)]
+    latencies: Latencies,
+}
+
+/// Search latencies, (p50, p95) in milliseconds.
+#[derive(Serialize)]
+pub struct Latencies {
+    /// Store only.
     dense_ms: (f64, f64),
     lexical_ms: (f64, f64),
     /// Each channel of hybrid search alone, at its depth (400 candidates, no text read).
@@ -366,6 +373,27 @@ pub fn run(
 
     let layout = target.describe(points);
     let engine = Engine::new(embedder.clone(), store.clone(), None)?;
+    let latencies = time_searches(&engine, &space, queries)?;
+    Ok(StoreFigures {
+        points,
+        fill,
+        indexed_vectors,
+        layout,
+        search_peak_rss_mb: crate::output::peak_rss_mb(),
+        search_anonymous_mb: crate::output::process_mb("RssAnon:"),
+        search_file_backed_mb: crate::output::process_mb("RssFile:"),
+        disk_mb: match target {
+            Target::Edge { dir, .. } => Some(disk_mb(dir)),
+            Target::Server { .. } => None,
+        },
+        queries,
+        latencies,
+    })
+}
+
+/// Times `queries` searches of every kind, each set run once untimed first.
+fn time_searches(engine: &Engine, space: &Space, queries: usize) -> Result<Latencies> {
+    let store = engine.store();
     let everything = Filter::default();
     // Warm up first (the model, the page cache): the figures are for a running service.
     for question in QUESTIONS {
@@ -422,19 +450,7 @@ pub fn run(
         engine.search(&SearchRequest::new(QUESTIONS[q % QUESTIONS.len()], 5))?;
         Ok(())
     })?;
-    Ok(StoreFigures {
-        points,
-        fill,
-        indexed_vectors,
-        layout,
-        search_peak_rss_mb: crate::output::peak_rss_mb(),
-        search_anonymous_mb: crate::output::process_mb("RssAnon:"),
-        search_file_backed_mb: crate::output::process_mb("RssFile:"),
-        disk_mb: match target {
-            Target::Edge { dir, .. } => Some(disk_mb(dir)),
-            Target::Server { .. } => None,
-        },
-        queries,
+    Ok(Latencies {
         dense_ms,
         lexical_ms,
         dense_candidates_ms,
@@ -472,13 +488,13 @@ impl StoreFigures {
             self.layout
         );
         for (name, (p50, p95)) in [
-            ("dense", self.dense_ms),
-            ("lexical", self.lexical_ms),
-            ("dense, 400", self.dense_candidates_ms),
-            ("BM25 chunks, 400", self.lexical_candidates_ms),
-            ("BM25 documents, 400", self.document_candidates_ms),
-            ("hybrid", self.hybrid_ms),
-            ("hybrid, end to end", self.hybrid_end_to_end_ms),
+            ("dense", self.latencies.dense_ms),
+            ("lexical", self.latencies.lexical_ms),
+            ("dense, 400", self.latencies.dense_candidates_ms),
+            ("BM25 chunks, 400", self.latencies.lexical_candidates_ms),
+            ("BM25 documents, 400", self.latencies.document_candidates_ms),
+            ("hybrid", self.latencies.hybrid_ms),
+            ("hybrid, end to end", self.latencies.hybrid_end_to_end_ms),
         ] {
             println!(
                 "{name:<20} p50 {p50:.1} ms, p95 {p95:.1} ms ({} queries)",

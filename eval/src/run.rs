@@ -9,11 +9,14 @@ use std::time::Instant;
 
 use crate::beir;
 use crate::metrics::{
-    containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at, token_f1,
+    Judgments, containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at,
+    token_f1,
 };
 use anyhow::{Result, bail};
 use docent_core::retrieve::followup::refers_back;
-use docent_core::{AnswerMode, AnsweredBy, AskOptions, Engine, Hit, MAX_K, Mode, SearchRequest};
+use docent_core::{
+    Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, MAX_K, Mode, SearchRequest,
+};
 use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
 
@@ -173,9 +176,7 @@ pub fn run_with_qa(
 ) -> Result<EvalReport> {
     let items = beir::load_qa(qa)?;
     let (mut report, qrels) = retrieval(engine, set, k, options.mode, progress)?;
-    let (mut f1, mut contained, mut cited, mut answered, mut seconds) =
-        (0.0, 0.0, 0.0, 0, Vec::new());
-    let (mut faithful, mut by_generator, mut by_extract) = (0.0, 0, 0);
+    let (mut tally, mut seconds) = (QaTally::default(), Vec::new());
     for (n, item) in items.iter().enumerate() {
         let relevant = qrels.get(&item.id).ok_or_else(|| {
             anyhow::anyhow!(
@@ -190,36 +191,7 @@ pub fn run_with_qa(
             std::ops::ControlFlow::Continue(())
         })?;
         seconds.push(started.elapsed().as_secs_f64());
-        let best = |score: fn(&str, &str) -> f64| {
-            item.answers
-                .iter()
-                .map(|gold| score(&answer.answer, gold))
-                .fold(0.0, f64::max)
-        };
-        if answer.grounded {
-            answered += 1;
-            f1 += best(token_f1);
-            contained += best(containment);
-            let cited: Vec<&str> = answer
-                .citations
-                .iter()
-                .filter_map(|c| answer.sources.get(c.n - 1))
-                .map(|s| s.text.as_str())
-                .collect();
-            faithful += faithfulness(&answer.answer, &cited);
-        }
-        match answer.answered_by {
-            AnsweredBy::Generator => by_generator += 1,
-            AnsweredBy::Extract => by_extract += 1,
-            AnsweredBy::None => {}
-        }
-        if answer
-            .citations
-            .iter()
-            .any(|c| relevant.get(&c.path).is_some_and(|&g| g > 0.0))
-        {
-            cited += 1.0;
-        }
+        tally.add(&answer, &item.answers, relevant);
         if progress {
             eprintln!(
                 "qa: {}/{} answered in {:.1} s",
@@ -233,28 +205,71 @@ pub fn run_with_qa(
     report.qa = Some(QaReport {
         answer_mode: options.answer_mode,
         questions: items.len(),
-        answered,
-        answered_by_generator: by_generator,
-        answered_by_extract: by_extract,
-        faithfulness: faithful / answered.max(1) as f64,
-        token_f1: f1 / n,
-        containment: contained / n,
-        cited_relevant: cited / n,
+        answered: tally.answered,
+        answered_by_generator: tally.by_generator,
+        answered_by_extract: tally.by_extract,
+        faithfulness: tally.faithful / tally.answered.max(1) as f64,
+        token_f1: tally.f1 / n,
+        containment: tally.contained / n,
+        cited_relevant: tally.cited / n,
         seconds_p50: percentile(&seconds, 50.0).unwrap_or(0.0),
         seconds_p95: percentile(&seconds, 95.0).unwrap_or(0.0),
     });
     Ok(report)
 }
 
-type Qrels = std::collections::HashMap<String, crate::metrics::Judgments>;
+/// The answer metrics summed over the questions answered so far.
+#[derive(Default)]
+struct QaTally {
+    answered: usize,
+    by_generator: usize,
+    by_extract: usize,
+    f1: f64,
+    contained: f64,
+    faithful: f64,
+    cited: f64,
+}
 
-fn retrieval(
-    engine: &Engine,
-    set: &EvalSet,
-    k: usize,
-    mode: Mode,
-    progress: bool,
-) -> Result<(EvalReport, Qrels)> {
+impl QaTally {
+    /// Adds `answer`, scored against the `gold` answers and the `relevant` documents.
+    fn add(&mut self, answer: &Answer, gold: &[String], relevant: &Judgments) {
+        let best = |score: fn(&str, &str) -> f64| {
+            gold.iter()
+                .map(|gold| score(&answer.answer, gold))
+                .fold(0.0, f64::max)
+        };
+        if answer.grounded {
+            self.answered += 1;
+            self.f1 += best(token_f1);
+            self.contained += best(containment);
+            let cited: Vec<&str> = answer
+                .citations
+                .iter()
+                .filter_map(|c| answer.sources.get(c.n - 1))
+                .map(|s| s.text.as_str())
+                .collect();
+            self.faithful += faithfulness(&answer.answer, &cited);
+        }
+        match answer.answered_by {
+            AnsweredBy::Generator => self.by_generator += 1,
+            AnsweredBy::Extract => self.by_extract += 1,
+            AnsweredBy::None => {}
+        }
+        if answer
+            .citations
+            .iter()
+            .any(|c| relevant.get(&c.path).is_some_and(|&g| g > 0.0))
+        {
+            self.cited += 1.0;
+        }
+    }
+}
+
+type Qrels = std::collections::HashMap<String, Judgments>;
+
+/// Fills `engine`'s store with the set's corpus (incrementally: an unchanged corpus is not
+/// embedded again); refuses a store that holds anything else.
+fn ingest_corpus(engine: &Engine, set: &EvalSet, progress: bool) -> Result<()> {
     let (sources, scope) = beir::load_corpus(&set.corpus)?;
     let docent_ingest::Scope::Folder { root } = &scope else {
         unreachable!("a corpus fills a whole scope")
@@ -295,6 +310,17 @@ fn retrieval(
         );
     }
 
+    Ok(())
+}
+
+fn retrieval(
+    engine: &Engine,
+    set: &EvalSet,
+    k: usize,
+    mode: Mode,
+    progress: bool,
+) -> Result<(EvalReport, Qrels)> {
+    ingest_corpus(engine, set, progress)?;
     let queries = beir::load_queries(&set.queries)?;
     let qrels = beir::load_qrels(&set.qrels)?;
     let chunk_k = (k * CHUNKS_PER_DOCUMENT).min(MAX_K);

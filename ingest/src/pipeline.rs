@@ -446,17 +446,7 @@ pub fn ingest_sources(
         let mut pending: Vec<Pending> = Vec::new();
         let mut pending_files = 0;
         for prepared in receiver {
-            match prepared {
-                Prepared::Document(document) if document.chunks.is_empty() => report.skipped += 1,
-                Prepared::Document(document) => pending.push(document),
-                Prepared::Unchanged => report.unchanged += 1,
-                Prepared::Unsupported => report.unsupported += 1,
-                Prepared::Skipped { source, reason } => {
-                    tracing::info!("skipped {}: {reason}", source.display());
-                    report.skipped += 1;
-                }
-                Prepared::Failed(failure) => report.failed.push(failure),
-            }
+            sort(prepared, &mut pending, &mut report);
             pending_files += 1;
             if pending.iter().map(|p| p.chunks.len()).sum::<usize>() >= options.batch {
                 write_batch(&mut pending, embedder, store, &mut report)?;
@@ -470,14 +460,8 @@ pub fn ingest_sources(
     progress.finish();
     report.interrupted = cancelled();
 
-    // Step 6: documents under the walked scopes whose files are gone.
-    for doc in stored.values().filter(|_| !report.interrupted) {
-        if !walked_ids.contains(&doc.doc_id)
-            && scopes.iter().any(|s| s.covers(&doc.root, &doc.path))
-        {
-            store.delete_document(&doc.doc_id)?;
-            report.removed += 1;
-        }
+    if !report.interrupted {
+        report.removed = remove_gone(stored.values(), &walked_ids, scopes, store)?;
     }
     store.flush()?;
     if report.chunks_written > 0 || report.removed > 0 {
@@ -485,6 +469,40 @@ pub fn ingest_sources(
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// A prepared document joins the pending ones (when it has chunks); everything else is counted
+/// in the report.
+fn sort(prepared: Prepared, pending: &mut Vec<Pending>, report: &mut IngestReport) {
+    match prepared {
+        Prepared::Document(document) if document.chunks.is_empty() => report.skipped += 1,
+        Prepared::Document(document) => pending.push(document),
+        Prepared::Unchanged => report.unchanged += 1,
+        Prepared::Unsupported => report.unsupported += 1,
+        Prepared::Skipped { source, reason } => {
+            tracing::info!("skipped {}: {reason}", source.display());
+            report.skipped += 1;
+        }
+        Prepared::Failed(failure) => report.failed.push(failure),
+    }
+}
+
+/// Step 6: deletes the `stored` documents under the walked `scopes` whose files are gone (not
+/// among `walked`); how many.
+fn remove_gone<'a>(
+    stored: impl Iterator<Item = &'a StoredDocument>,
+    walked: &HashSet<String>,
+    scopes: &[Scope],
+    store: &dyn VectorStore,
+) -> Result<usize> {
+    let mut removed = 0;
+    for doc in stored {
+        if !walked.contains(&doc.doc_id) && scopes.iter().any(|s| s.covers(&doc.root, &doc.path)) {
+            store.delete_document(&doc.doc_id)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

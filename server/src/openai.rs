@@ -134,6 +134,22 @@ fn completion_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The whole answer as OpenAI's `chat.completion`, its citations on the message.
+fn completion(answer: &Answer, id: &str, created: u64, limit: usize) -> Value {
+    json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": MODEL,
+        "choices": [{
+            "index": 0,
+            "message": { "role": "assistant", "content": answer.answer, "citations": answer.citations },
+            "finish_reason": finish_reason(answer, limit),
+        }],
+        "usage": usage(answer),
+    })
+}
+
 #[utoipa::path(post, path = "/v1/chat/completions", request_body = ChatRequest, responses(
     (status = 200, description = "OpenAI's `chat.completion` with `citations` on the message; with `stream`, `chat.completion.chunk` events and `[DONE]`", body = serde_json::Value),
     (status = 400, description = "No user message, bad values, or `tools`"),
@@ -167,19 +183,7 @@ pub async fn chat_completions(
 
     if !request.stream {
         let answer = answer(&state, question, options).await?;
-        return Ok(Json(json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": MODEL,
-            "choices": [{
-                "index": 0,
-                "message": { "role": "assistant", "content": answer.answer, "citations": answer.citations },
-                "finish_reason": finish_reason(&answer, limit),
-            }],
-            "usage": usage(&answer),
-        }))
-        .into_response());
+        return Ok(Json(completion(&answer, &id, created, limit)).into_response());
     }
 
     let chunk = move |delta: Value, finish: Option<&str>, citations: Option<&[Citation]>| {

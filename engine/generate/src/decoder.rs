@@ -208,6 +208,43 @@ struct Layer {
     cache: KvCache,
 }
 
+impl Layer {
+    /// The query, key and value projections of the normed `h` (widths of all heads together).
+    fn qkv(&self, h: &Tensor, q_width: usize, kv_width: usize) -> Result<(Tensor, Tensor, Tensor)> {
+        Ok(match &self.qkv {
+            Qkv::Separate { q, k, v } => (q.forward(h)?, k.forward(h)?, v.forward(h)?),
+            Qkv::Fused(qkv) => {
+                let all = qkv.forward(h)?;
+                (
+                    all.narrow(D::Minus1, 0, q_width)?,
+                    all.narrow(D::Minus1, q_width, kv_width)?,
+                    all.narrow(D::Minus1, q_width + kv_width, kv_width)?,
+                )
+            }
+        })
+    }
+
+    /// The feed-forward block on the normed `h`: down(activation(gate) × up).
+    fn feed_forward(&self, h: &Tensor, activation: Activation) -> Result<Tensor> {
+        let (gate, up) = match &self.gate_up {
+            GateUp::Separate { gate, up } => (gate.forward(h)?, up.forward(h)?),
+            GateUp::Fused(both) => {
+                let both = both.forward(h)?;
+                let width = both.dim(D::Minus1)? / 2;
+                (
+                    both.narrow(D::Minus1, 0, width)?,
+                    both.narrow(D::Minus1, width, width)?,
+                )
+            }
+        };
+        let gate = match activation {
+            Activation::Silu => gate.silu()?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        Ok(self.down.forward(&(gate * up)?)?)
+    }
+}
+
 /// The model's weights and one generation's KV cache; cloning shares the weights and copies
 /// the cache (an unused model's is empty).
 #[derive(Clone)]
@@ -271,6 +308,43 @@ impl<R: Read + Seek> Tensors<'_, R> {
         Ok(match self.optional(name)? {
             Some(t) => Some(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
             None => None,
+        })
+    }
+
+    /// Block `i`'s weights (with its attention `window`, rotated by `rope`) and an empty cache.
+    fn layer(&mut self, i: usize, window: Option<usize>, rope: Rope) -> Result<Layer> {
+        let name = |part: &str| format!("blk.{i}.{part}");
+        let qkv = if self.has(&name("attn_qkv.weight")) {
+            Qkv::Fused(self.linear(&name("attn_qkv"))?)
+        } else {
+            Qkv::Separate {
+                q: self.linear(&name("attn_q"))?,
+                k: self.linear(&name("attn_k"))?,
+                v: self.linear(&name("attn_v"))?,
+            }
+        };
+        let gate_up = if self.has(&name("ffn_gate.weight")) {
+            GateUp::Separate {
+                gate: self.linear(&name("ffn_gate"))?,
+                up: self.linear(&name("ffn_up"))?,
+            }
+        } else {
+            GateUp::Fused(self.linear(&name("ffn_up"))?)
+        };
+        Ok(Layer {
+            attention_norm: self.dequantized(&name("attn_norm.weight"))?,
+            qkv,
+            q_norm: self.optional(&name("attn_q_norm.weight"))?,
+            k_norm: self.optional(&name("attn_k_norm.weight"))?,
+            o: self.linear(&name("attn_output"))?,
+            post_attention_norm: self.optional(&name("post_attention_norm.weight"))?,
+            ffn_norm: self.dequantized(&name("ffn_norm.weight"))?,
+            gate_up,
+            down: self.linear(&name("ffn_down"))?,
+            post_ffn_norm: self.optional(&name("post_ffw_norm.weight"))?,
+            rope,
+            window,
+            cache: KvCache::new(2, CACHE_GROWTH),
         })
     }
 }
@@ -339,46 +413,16 @@ impl Decoder {
             None => None,
         };
 
-        let mut layers = Vec::with_capacity(params.layers);
-        for i in 0..params.layers {
-            let name = |part: &str| format!("blk.{i}.{part}");
-            let qkv = if tensors.has(&name("attn_qkv.weight")) {
-                Qkv::Fused(tensors.linear(&name("attn_qkv"))?)
-            } else {
-                Qkv::Separate {
-                    q: tensors.linear(&name("attn_q"))?,
-                    k: tensors.linear(&name("attn_k"))?,
-                    v: tensors.linear(&name("attn_v"))?,
-                }
-            };
-            let gate_up = if tensors.has(&name("ffn_gate.weight")) {
-                GateUp::Separate {
-                    gate: tensors.linear(&name("ffn_gate"))?,
-                    up: tensors.linear(&name("ffn_up"))?,
-                }
-            } else {
-                GateUp::Fused(tensors.linear(&name("ffn_up"))?)
-            };
-            let window = params.window(i);
-            layers.push(Layer {
-                attention_norm: tensors.dequantized(&name("attn_norm.weight"))?,
-                qkv,
-                q_norm: tensors.optional(&name("attn_q_norm.weight"))?,
-                k_norm: tensors.optional(&name("attn_k_norm.weight"))?,
-                o: tensors.linear(&name("attn_output"))?,
-                post_attention_norm: tensors.optional(&name("post_attention_norm.weight"))?,
-                ffn_norm: tensors.dequantized(&name("ffn_norm.weight"))?,
-                gate_up,
-                down: tensors.linear(&name("ffn_down"))?,
-                post_ffn_norm: tensors.optional(&name("post_ffw_norm.weight"))?,
-                rope: match (window, &local_rope) {
+        let layers = (0..params.layers)
+            .map(|i| {
+                let window = params.window(i);
+                let rope = match (window, &local_rope) {
                     (Some(_), Some(local)) => local.clone(),
                     _ => global_rope.clone(),
-                },
-                window,
-                cache: KvCache::new(2, CACHE_GROWTH),
-            });
-        }
+                };
+                tensors.layer(i, window, rope)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Decoder {
             params: Arc::new(params),
             embeddings,
@@ -423,18 +467,7 @@ impl Decoder {
         let mut masks: Vec<(Option<usize>, Tensor)> = Vec::new();
         for layer in &mut self.layers {
             let h = norm(&x, &layer.attention_norm)?;
-            let (q, k, v) = match &layer.qkv {
-                Qkv::Separate { q, k, v } => (q.forward(&h)?, k.forward(&h)?, v.forward(&h)?),
-                Qkv::Fused(qkv) => {
-                    let all = qkv.forward(&h)?;
-                    let (q_width, kv_width) = (heads * head_dim, kv_heads * head_dim);
-                    (
-                        all.narrow(D::Minus1, 0, q_width)?,
-                        all.narrow(D::Minus1, q_width, kv_width)?,
-                        all.narrow(D::Minus1, q_width + kv_width, kv_width)?,
-                    )
-                }
-            };
+            let (q, k, v) = layer.qkv(&h, heads * head_dim, kv_heads * head_dim)?;
             let split = |t: Tensor, n: usize, per_head_norm: Option<&Tensor>| -> Result<Tensor> {
                 let t = t
                     .reshape((batch, rows, n, head_dim))?
@@ -486,22 +519,7 @@ impl Decoder {
             x = (x + attended)?;
 
             let h = norm(&x, &layer.ffn_norm)?;
-            let (gate, up) = match &layer.gate_up {
-                GateUp::Separate { gate, up } => (gate.forward(&h)?, up.forward(&h)?),
-                GateUp::Fused(both) => {
-                    let both = both.forward(&h)?;
-                    let width = both.dim(D::Minus1)? / 2;
-                    (
-                        both.narrow(D::Minus1, 0, width)?,
-                        both.narrow(D::Minus1, width, width)?,
-                    )
-                }
-            };
-            let gate = match params.activation {
-                Activation::Silu => gate.silu()?,
-                Activation::GeluTanh => gate.gelu()?,
-            };
-            let mut fed = layer.down.forward(&(gate * up)?)?;
+            let mut fed = layer.feed_forward(&h, params.activation)?;
             if let Some(weight) = &layer.post_ffn_norm {
                 fed = norm(&fed, weight)?;
             }
