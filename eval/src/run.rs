@@ -406,7 +406,10 @@ pub fn followups(
         };
         let found = [
             hit(search(&item.followup, &[])?, &item.id)?,
-            hit(search(&item.followup, &[item.first.clone()])?, &item.id)?,
+            hit(
+                search(&item.followup, std::slice::from_ref(&item.first))?,
+                &item.id,
+            )?,
             hit(search(&question.text, &[])?, &item.id)?,
         ];
         if progress {

@@ -22,7 +22,8 @@
 //! that do not are removed, and when none of its citations (or no citation at all) supports it,
 //! the source that supports it best is cited instead. A sentence no source supports is
 //! unsupported; one a source supports but written in another language than the question's is in
-//! the wrong language. A sentence with no content word at all ("1.", "[2]") states nothing.
+//! the wrong language. A sentence with no content word at all ("And so it is.", "[2]") states
+//! nothing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -86,7 +87,7 @@ pub enum Verdict {
     Unsupported,
     /// It says nothing beyond the question's own words and talk of the sources.
     RestatesQuestion,
-    /// It holds no content word at all ("1.", "[2]").
+    /// It holds no content word at all ("And so it is.", "[2]").
     StatesNothing,
 }
 
