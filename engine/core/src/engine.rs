@@ -14,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::generate::{GenerationParams, Generator};
 use crate::limits::check_filter;
 use crate::retrieve::fusion::Fusion;
-use crate::retrieve::{FollowUpRule, Mode, QueryPlanner, QueryVectors, Retriever, SearchRequest};
+use crate::retrieve::{
+    FollowUpRule, Mode, Plan, QueryPlanner, QueryVectors, Retriever, SearchRequest,
+};
 use crate::store::{Filter, VectorStore, check_pairing};
 use crate::text::language::Language;
 use crate::types::Hit;
@@ -122,10 +124,32 @@ impl Engine {
     /// questions) through its mode's channels, best first, among those its filter admits.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
         let filter = self.scope(&request.filter)?;
-        let plan = self.planner.plan(&request.query, &request.earlier)?;
+        let (_, hits, _) = self.retrieve(
+            &request.query,
+            &request.earlier,
+            request.k,
+            request.mode,
+            &filter,
+        )?;
+        Ok(hits)
+    }
+
+    /// Plans `question` (asked after `earlier`) and searches for the plan's queries among what
+    /// `filter` (resolved) admits: the plan, the hits, and the query vectors computed on the way.
+    fn retrieve(
+        &self,
+        question: &str,
+        earlier: &[String],
+        k: usize,
+        mode: Mode,
+        filter: &Filter,
+    ) -> Result<(Plan, Vec<Hit>, QueryVectors<'_>)> {
+        let plan = self.planner.plan(question, earlier)?;
         let mut vectors = QueryVectors::new(self.embedder().as_ref());
-        self.retriever
-            .search(&plan, request.k, request.mode, &filter, &mut vectors)
+        let hits = self
+            .retriever
+            .search(&plan, k, mode, filter, &mut vectors)?;
+        Ok((plan, hits, vectors))
     }
 
     /// `filter`, checked, with its path globs resolved against the store's paths: once per
@@ -148,11 +172,8 @@ impl Engine {
         let started = Instant::now();
         options.check(question)?;
         let filter = self.scope(&options.filter)?;
-        let plan = self.planner.plan(question, &options.earlier)?;
-        let mut vectors = QueryVectors::new(self.embedder().as_ref());
-        let mut hits =
-            self.retriever
-                .search(&plan, options.k, options.mode, &filter, &mut vectors)?;
+        let (plan, mut hits, mut vectors) =
+            self.retrieve(question, &options.earlier, options.k, options.mode, &filter)?;
         let query = plan.standalone;
         let best = self
             .retriever
