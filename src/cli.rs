@@ -186,6 +186,12 @@ pub struct ScopeArgs {
     modified_after: Option<u64>,
 }
 
+/// Searches at once by default: one per core (a search's cost is embedding the query), at
+/// least two.
+fn default_searches() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 fn parse_time(text: &str) -> Result<u64, String> {
     Filter::time(text).map_err(|e| e.to_string())
 }
@@ -329,6 +335,9 @@ pub struct ServeArgs {
     /// Seconds one answer may take once it has a slot; then it is stopped (504, or an error event)
     #[arg(long, env = "DOCENT_ANSWER_TIMEOUT", default_value_t = 300)]
     pub answer_timeout: u64,
+    /// Searches run at once (POST /v1/search); up to 64 more wait, 10 s at most, then 503
+    #[arg(long, env = "DOCENT_MAX_SEARCHES", default_value_t = default_searches())]
+    pub max_searches: usize,
     /// A folder POST /v1/ingest may read (repeatable); none by default, which turns it off
     #[arg(
         long = "allow-ingest-from",
@@ -608,6 +617,7 @@ fn serve(store: &StoreArgs, command: ServeArgs) -> Result<()> {
             Duration::from_secs(command.queue_timeout),
             Duration::from_secs(command.answer_timeout),
         ),
+        searches: docent_server::Slots::searches(command.max_searches),
         metrics: Arc::new(docent_server::Metrics::default()),
         ingest_roots,
         ingesting: Default::default(),

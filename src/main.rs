@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // A child started to extract one PDF under memory and CPU limits does only that.
-    docent_ingest::pdf::run_worker_if_asked();
+    docent_ingest::isolate::run_worker_if_asked();
     let args = match config::parse() {
         Ok(args) => args,
         Err(err) => {

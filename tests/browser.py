@@ -78,6 +78,10 @@ def ask(page, base, artifacts, question):
     out["first_text_seconds"] = time.time() - started
     wait_done(page, 1)
     out["seconds"] = time.time() - started
+    # Where the page kept the key: the tab's session storage only, and the page says so.
+    out["key_storage"] = page.evaluate(
+        "({local: localStorage.getItem('docent-key'), session: sessionStorage.getItem('docent-key'),"
+        " note: document.getElementById('key-note').textContent})")
     turn = page.locator(".turn").first
     out.update(turn_facts(turn))
     # The first citation's source, or else the first source listed.

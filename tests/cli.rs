@@ -2,7 +2,10 @@
 
 mod common;
 
+use std::io::Write;
+
 use common::*;
+use flate2::{Compression, write::ZlibEncoder};
 use serde_json::Value;
 
 /// (question, file that answers it): English and Chinese, phrased unlike the documents' headings.
@@ -400,22 +403,40 @@ fn reingest_is_incremental_and_tracks_edits_and_deletions() {
 /// A one-page PDF of a few KB whose page content inflates to `inflated` bytes: zeros, compressed
 /// twice (`/Filter [/FlateDecode /FlateDecode]`).
 fn pdf_bomb(inflated: usize) -> Vec<u8> {
-    use flate2::{Compression, write::ZlibEncoder};
-    use std::io::Write;
     let mut inner = ZlibEncoder::new(Vec::new(), Compression::fast());
     let zeros = vec![0u8; 64 << 20];
     for _ in 0..inflated / zeros.len() {
         inner.write_all(&zeros).unwrap();
     }
-    let mut outer = ZlibEncoder::new(Vec::new(), Compression::best());
-    outer.write_all(&inner.finish().unwrap()).unwrap();
-    let content = outer.finish().unwrap();
+    let content = deflate(&inner.finish().unwrap());
+    one_page_pdf(&content, "[/FlateDecode /FlateDecode]")
+}
+
+/// A one-page PDF of a few KB whose page shows `lines` lines of text: the page's drawing
+/// commands compress a thousandfold, and its text is hundreds of times the file.
+fn pdf_text_bomb(lines: usize) -> Vec<u8> {
+    let mut content = b"BT /F1 10 Tf 12 TL 72 720 Td\n".to_vec();
+    for _ in 0..lines {
+        content.extend_from_slice(b"(All work and no play makes Jack a dull boy.) Tj T*\n");
+    }
+    content.extend_from_slice(b"ET\n");
+    one_page_pdf(&deflate(&content), "/FlateDecode")
+}
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A PDF of one page whose content stream is `content`, encoded by `filter`, with Helvetica.
+fn one_page_pdf(content: &[u8], filter: &str) -> Vec<u8> {
     let mut pdf = b"%PDF-1.7\n".to_vec();
     let mut offsets = Vec::new();
     let objects: [&[u8]; 3] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
     ];
     for (n, object) in objects.iter().enumerate() {
         offsets.push(pdf.len());
@@ -425,21 +446,36 @@ fn pdf_bomb(inflated: usize) -> Vec<u8> {
     }
     offsets.push(pdf.len());
     let head = format!(
-        "4 0 obj\n<< /Length {} /Filter [/FlateDecode /FlateDecode] >>\nstream\n",
+        "4 0 obj\n<< /Length {} /Filter {filter} >>\nstream\n",
         content.len()
     );
     pdf.extend_from_slice(head.as_bytes());
-    pdf.extend_from_slice(&content);
+    pdf.extend_from_slice(content);
     pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    offsets.push(pdf.len());
+    pdf.extend_from_slice(
+        b"5 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>\nendobj\n",
+    );
     let xref = pdf.len();
-    pdf.extend_from_slice(b"xref\n0 5\n0000000000 65535 f \n");
+    pdf.extend_from_slice(b"xref\n0 6\n0000000000 65535 f \n");
     for offset in offsets {
         pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     pdf.extend_from_slice(
-        format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
+        format!("trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
     );
     pdf
+}
+
+/// The environments of the extraction workers running now (processes started with
+/// `DOCENT_EXTRACT_WORKER`), read from /proc.
+fn worker_environments() -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("environ")).ok())
+        .map(|environ| String::from_utf8_lossy(&environ).replace('\0', "\n"))
+        .filter(|environ| environ.contains("DOCENT_EXTRACT_WORKER="))
+        .collect()
 }
 
 #[test]
@@ -467,22 +503,49 @@ fn hostile_files_are_reported_and_nothing_else_is_lost() {
     .unwrap();
     // 25 KB that inflate to 2 GiB: it fails alone, in a child process with a memory limit.
     std::fs::write(folder.join("bomb.pdf"), pdf_bomb(2 << 30)).unwrap();
+    // A few KB whose text is megabytes: refused at 32 times its size.
+    let text_bomb = pdf_text_bomb(60_000);
+    assert!(text_bomb.len() < 16 << 10, "{} bytes", text_bomb.len());
+    std::fs::write(folder.join("text-bomb.pdf"), &text_bomb).unwrap();
     std::fs::write(folder.join("photo.jpg"), [0xFFu8, 0xD8, 0xFF, 0xE0]).unwrap();
     std::fs::write(folder.join("huge.txt"), "big ".repeat(300_000)).unwrap();
     std::os::unix::fs::symlink(&folder, folder.join("sub/loop")).unwrap();
 
-    let report =
-        run_json(
-            docent(&store)
-                .arg("ingest")
-                .arg(&folder)
-                .args(["--json", "--max-file-mib", "1"]),
-        );
+    // The ingest runs with a server's keys in its environment: its workers must not see them.
+    let mut ingesting = docent(&store)
+        .arg("ingest")
+        .arg(&folder)
+        .args(["--json", "--max-file-mib", "1"])
+        .env("DOCENT_API_KEYS", "sk-canary-full")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut workers_seen = 0;
+    // (Its report and log are far smaller than a pipe holds, so it never waits for this loop.)
+    while ingesting.try_wait().unwrap().is_none() {
+        for environ in worker_environments() {
+            workers_seen += 1;
+            assert!(
+                !environ.contains("sk-canary") && !environ.contains("DOCENT_API_KEYS"),
+                "a worker sees the parent's environment:\n{environ}"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let output = ingesting.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(workers_seen > 0, "no extraction worker was seen running");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["added"], 2, "{report}");
     assert_eq!(report["unsupported"], 1, "{report}");
     assert_eq!(report["skipped"], 3, "empty, binary and huge: {report}");
     let failed = report["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 2, "{report}");
+    assert_eq!(failed.len(), 3, "{report}");
     assert!(
         failed[0]["path"].as_str().unwrap().ends_with("bomb.pdf"),
         "{report}"
@@ -496,6 +559,17 @@ fn hostile_files_are_reported_and_nothing_else_is_lost() {
     );
     assert!(
         failed[1]["path"].as_str().unwrap().ends_with("broken.pdf"),
+        "{report}"
+    );
+    assert!(
+        failed[2]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("text-bomb.pdf")
+            && failed[2]["error"]
+                .as_str()
+                .unwrap()
+                .contains("its text runs past"),
         "{report}"
     );
 

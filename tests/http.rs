@@ -697,6 +697,17 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
     );
     assert_eq!(out["title"], "docent");
     assert_eq!(out["error"], "", "{out}");
+    // The key stays in the tab's session: nothing else served on this origin can read it later.
+    let kept = &out["key_storage"];
+    assert_eq!(
+        (&kept["local"], kept["session"].as_str()),
+        (&Value::Null, Some("page-key")),
+        "{out}"
+    );
+    assert!(
+        kept["note"].as_str().unwrap().contains("this tab only"),
+        "{out}"
+    );
     assert!(!out["answer"].as_str().unwrap().trim().is_empty(), "{out}");
     // Streamed: the first text was on the page before the answer was complete.
     let (first, total) = (
@@ -1767,4 +1778,248 @@ fn search_and_ask_keep_to_their_filters() {
         let path = source["path"].as_str().unwrap();
         assert!(path.starts_with("zh/") && path.ends_with(".md"), "{answer}");
     }
+}
+
+/// The second attack review's hostile requests, each refused or bounded with the server's
+/// memory measured: path globs built to blow up the matcher, with a read-only key, eight at once
+/// (a fresh server went from 110 MB to 3.2 GB); an upload of HTML tables that grow with width ×
+/// rows (155 KB took 1.8 GB); two parts of one name; names that look alike through invisible
+/// characters; a body that is not multipart; the last second of the calendar as a date.
+#[test]
+fn hostile_requests_are_refused_or_bounded() {
+    use reqwest::blocking::multipart::{Form, Part};
+    let server = start_with(&[
+        "--api-key",
+        "full",
+        "--read-only-key",
+        "reader",
+        "--answer-mode",
+        "extract",
+    ]);
+    let before = server.peak_rss_mb();
+
+    let globs = vec!["*a".repeat(10_000); 32];
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, globs) = (server.base.clone(), globs.clone());
+            std::thread::spawn(move || {
+                let response = client()
+                    .post(format!("{base}/v1/search"))
+                    .bearer_auth("reader")
+                    .json(&json!({ "query": "kettle", "paths": globs }))
+                    .send()
+                    .unwrap();
+                (response.status(), response.json::<Value>().unwrap())
+            })
+        })
+        .collect();
+    for sender in senders {
+        let (status, body) = sender.join().unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("the limit is 256"),
+            "{body}"
+        );
+    }
+    // An ask is refused before it waits for a slot, without compiling anything.
+    let started = std::time::Instant::now();
+    let response = client()
+        .post(format!("{}/v1/ask", server.base))
+        .bearer_auth("reader")
+        .json(&json!({ "question": "kettle?", "paths": globs }))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let after_globs = server.peak_rss_mb();
+    assert!(
+        after_globs < before + 100,
+        "peak RSS {before} MB before the globs, {after_globs} MB after"
+    );
+
+    let upload = |form: Form| {
+        let response = client()
+            .post(format!("{}/v1/documents", server.base))
+            .bearer_auth("full")
+            .multipart(form)
+            .send()
+            .unwrap();
+        (response.status(), response.json::<Value>().unwrap())
+    };
+    let part = |name: &str, bytes: Vec<u8>| Part::bytes(bytes).file_name(name.to_string());
+    // The review's two tables: one cell 90,000 wide over 1,000 rows (122 KB: 918 MB), and one
+    // 1,000 wide over 50 rows (3 KB: 156 chunks in 47.8 s). Its wide cell was 90,000 × `W`,
+    // which e5 reads as some 70,000 tokens; no-break spaces make a cell as wide that costs no
+    // embedding (the extraction before this fix was stopped after 700 s at 3.8 GB on it).
+    let table = |width: usize, rows: usize| {
+        format!(
+            "<html><body><h1>Table</h1><table><tr><td>wide{}cell</td><td>q</td></tr>{}</table></body></html>",
+            "\u{a0}".repeat(width),
+            "<tr><td>aI</td><td>b</td></tr>".repeat(rows)
+        )
+    };
+    let (wide, small) = (table(90_000, 1_000), table(1_000, 50));
+    let started = std::time::Instant::now();
+    let (status, body) = upload(
+        Form::new()
+            .part("file", part("wide.html", wide.clone().into_bytes()))
+            .part("file", part("small.html", small.into_bytes())),
+    );
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["added"], 2, "{body}");
+    let chunks = body["report"]["chunks_written"].as_u64().unwrap();
+    // Chunks for the text the cells hold, not for a grid of padding.
+    assert!(
+        chunks <= 30,
+        "{chunks} chunks from {} KB: {body}",
+        wide.len() >> 10
+    );
+    let after_tables = server.peak_rss_mb();
+    eprintln!(
+        "peak RSS: {before} MB at start, {after_globs} MB after the glob attacks, {after_tables} MB after the tables (uploaded in {took:.1?}, {chunks} chunks)"
+    );
+    assert!(
+        after_tables < after_globs + 300,
+        "peak RSS {after_globs} MB before the tables, {after_tables} MB after ({took:?})"
+    );
+
+    let (status, body) = upload(
+        Form::new()
+            .part("file", part("a/dup.md", b"# A\n\nfirst\n".to_vec()))
+            .part("file", part("b/dup.md", b"# B\n\nsecond\n".to_vec())),
+    );
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("two files named dup.md"),
+        "{body}"
+    );
+    for hidden in [
+        '\u{200B}',
+        '\u{2028}',
+        '\u{3164}',
+        '\u{FEFF}',
+        '\u{E0041}',
+        '\u{00AD}',
+    ] {
+        let (status, body) = upload(Form::new().part(
+            "file",
+            part(&format!("report{hidden}.md"), b"# R\n\nx\n".to_vec()),
+        ));
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{hidden:?}: {body}");
+    }
+    let response = client()
+        .post(format!("{}/v1/documents", server.base))
+        .bearer_auth("full")
+        .json(&json!({ "file": "notes.md" }))
+        .send()
+        .unwrap();
+    assert!(response.status().is_client_error());
+    let body: Value = response.json().expect("a JSON error, not plain text");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("multipart/form-data"),
+        "{body}"
+    );
+    // Only the two tables were added: the refused uploads left nothing.
+    let listed: Value = client()
+        .get(format!("{}/v1/documents", server.base))
+        .bearer_auth("reader")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        listed["documents"].as_array().unwrap().len(),
+        9 + 2,
+        "{listed}"
+    );
+
+    let (status, found) = {
+        let response = client()
+            .post(format!("{}/v1/search", server.base))
+            .bearer_auth("reader")
+            .json(&json!({ "query": "kettle", "modified_after": "9999-12-31T23:59:59Z" }))
+            .send()
+            .unwrap();
+        (response.status(), response.json::<Value>().unwrap())
+    };
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(
+        found["hits"],
+        json!([]),
+        "nothing was modified after the end of time"
+    );
+}
+
+/// The second attack review's shutdown: a big file lands in a watched folder and SIGTERM comes
+/// two seconds into its sync, with `--shutdown-grace 2`. The sync stops between slices of the
+/// file's embedding (the server took 17.0 s to exit when it embedded a file in one call), and
+/// the file is left for the next run, not half stored.
+#[test]
+fn shutdown_does_not_wait_for_a_watched_files_embedding() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = notes_folder(dir.path());
+    let mut server = start_with(&[
+        "--watch",
+        folder.to_str().unwrap(),
+        "--debounce-ms",
+        "300",
+        "--shutdown-grace",
+        "2",
+    ]);
+    let synced = || -> bool {
+        let listed: Value = client()
+            .get(format!("{}/v1/documents", server.base))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        listed["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["path"] == "tea.md")
+    };
+    let started = std::time::Instant::now();
+    while !synced() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the first sync"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // About 150 chunks of 300 tokens: most of a minute of embedding on two cores.
+    let big: String = (0..150)
+        .map(|n| {
+            let words: String = (0..220)
+                .map(|w| format!("kettle{} ", (n * 220 + w) % 997))
+                .collect();
+            format!("## Section {n}\n\n{words}\n\n")
+        })
+        .collect();
+    std::fs::write(folder.join("big.md"), big).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let stopping = std::time::Instant::now();
+    assert!(server.terminate(), "the server exits cleanly");
+    let took = stopping.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "exited {took:?} after SIGTERM"
+    );
+    let stored = documents(&server.store);
+    assert!(
+        stored
+            .iter()
+            .all(|(path, _, complete)| path != "big.md" && *complete),
+        "the interrupted file is not stored, not even in part: {stored:?}"
+    );
 }

@@ -5,6 +5,7 @@
 //! sentences end at 。！？). Each chunk knows its line span and headings.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use docent_core::Embedder;
@@ -73,35 +74,48 @@ impl<'a> Chunker<'a> {
         })
     }
 
-    /// The chunks of `text`, read as `format`.
-    pub fn chunk(&self, text: &str, format: Format) -> Vec<TextChunk> {
-        let pieces: Vec<(usize, &str)> = match format {
+    /// The chunks of `text`, read as `format`; `None` when `cancel` was set before they were
+    /// all cut (splitting a long file takes seconds: a shutdown should not wait for it).
+    pub fn chunk(
+        &self,
+        text: &str,
+        format: Format,
+        cancel: Option<&AtomicBool>,
+    ) -> Option<Vec<TextChunk>> {
+        let pieces: Box<dyn Iterator<Item = (usize, &str)>> = match format {
             Format::Markdown | Format::Html if too_deep(text, format) => {
-                self.text.chunk_indices(text).collect()
+                Box::new(self.text.chunk_indices(text))
             }
-            Format::Markdown | Format::Html => self.markdown.chunk_indices(text).collect(),
-            Format::Code(_) if too_deep(text, format) => self.text.chunk_indices(text).collect(),
-            Format::Code(Code::Rust) => self.rust.chunk_indices(text).collect(),
-            Format::Code(Code::Python) => self.python.chunk_indices(text).collect(),
+            Format::Markdown | Format::Html => Box::new(self.markdown.chunk_indices(text)),
+            Format::Code(_) if too_deep(text, format) => Box::new(self.text.chunk_indices(text)),
+            Format::Code(Code::Rust) => Box::new(self.rust.chunk_indices(text)),
+            Format::Code(Code::Python) => Box::new(self.python.chunk_indices(text)),
             Format::Pdf | Format::Text | Format::Code(Code::Other) => {
-                self.text.chunk_indices(text).collect()
+                Box::new(self.text.chunk_indices(text))
             }
         };
+        let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+        let pieces: Vec<(usize, &str)> = pieces.take_while(|_| !cancelled()).collect();
+        if cancelled() {
+            return None;
+        }
         let lines = LineIndex::new(text);
         let headings = if format.is_markdown_like() {
             markdown_headings(text)
         } else {
             Vec::new()
         };
-        pieces
-            .into_iter()
-            .map(|(offset, piece)| TextChunk {
-                text: piece.to_string(),
-                start_line: lines.line_of(offset),
-                end_line: lines.line_of(offset + piece.len().saturating_sub(1)),
-                headings: heading_path(&headings, offset),
-            })
-            .collect()
+        Some(
+            pieces
+                .into_iter()
+                .map(|(offset, piece)| TextChunk {
+                    text: piece.to_string(),
+                    start_line: lines.line_of(offset),
+                    end_line: lines.line_of(offset + piece.len().saturating_sub(1)),
+                    headings: heading_path(&headings, offset),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -258,7 +272,7 @@ mod tests {
         let doc: String = std::iter::once("# Book\n\n".to_string())
             .chain((1..=4).map(section))
             .collect();
-        let chunks = chunker.chunk(&doc, Format::Markdown);
+        let chunks = chunker.chunk(&doc, Format::Markdown, None).unwrap();
         assert!(chunks.len() >= 4, "{} chunks", chunks.len());
         for chunk in &chunks {
             let tokens = embedder.count_tokens(&chunk.text);
@@ -285,14 +299,19 @@ mod tests {
             format!("fn step_{n}(x: u32) -> u32 {{\n    let y = x * {n};\n    y + {n}\n}}\n\n")
         };
         let source: String = (1..=6).map(function).collect();
-        let chunks = chunker.chunk(&source, Format::Code(Code::Rust));
+        let chunks = chunker
+            .chunk(&source, Format::Code(Code::Rust), None)
+            .unwrap();
         assert!(chunks.len() > 1);
         for chunk in &chunks {
             assert!(chunk.text.starts_with("fn step_"), "{:?}", chunk.text);
             assert!(chunk.text.ends_with('}'), "{:?}", chunk.text);
         }
         let python = "def a():\n    return 1\n\n\ndef b():\n    return 2\n".repeat(8);
-        for chunk in chunker.chunk(&python, Format::Code(Code::Python)) {
+        for chunk in chunker
+            .chunk(&python, Format::Code(Code::Python), None)
+            .unwrap()
+        {
             assert!(chunk.text.starts_with("def "), "{:?}", chunk.text);
         }
     }
@@ -304,7 +323,9 @@ mod tests {
         // Along its syntax tree, 4 KB like this took 17 s and gave a chunk per bracket.
         let source = format!("x = {}1{}\n", "[".repeat(3_000), "]".repeat(3_000));
         let started = std::time::Instant::now();
-        let chunks = chunker.chunk(&source, Format::Code(Code::Python));
+        let chunks = chunker
+            .chunk(&source, Format::Code(Code::Python), None)
+            .unwrap();
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
             "{:?}",
@@ -327,7 +348,7 @@ mod tests {
         let embedder = embedder();
         let chunker = Chunker::new(&embedder, 10..30, 0).unwrap();
         let text = "检索增强生成先检索相关段落。然后模型根据这些段落生成回答。这样回答更可靠，也能给出出处。".repeat(3);
-        let chunks = chunker.chunk(&text, Format::Text);
+        let chunks = chunker.chunk(&text, Format::Text, None).unwrap();
         assert!(chunks.len() > 1);
         for chunk in &chunks[..chunks.len() - 1] {
             assert!(chunk.text.ends_with('。'), "{:?}", chunk.text);

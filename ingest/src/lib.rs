@@ -15,15 +15,15 @@
 #![warn(missing_docs)]
 
 pub mod chunk;
+pub mod isolate;
 pub mod load;
-pub mod pdf;
 pub mod pipeline;
 pub mod progress;
 pub mod walk;
 pub mod watch;
 
 pub use chunk::{Chunker, TextChunk};
-pub use load::{Code, Format, LoadError};
+pub use load::{Code, Format, LoadError, max_chunks, max_text_bytes};
 pub use pipeline::{IngestOptions, IngestReport, doc_id, ingest, ingest_sources};
 pub use progress::ProgressMode;
 pub use walk::{Origin, Scope, Source};

@@ -2,8 +2,11 @@
 //! layer), plain text and source code; anything else is reported as unsupported.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use docent_core::DocumentKind;
+
+use crate::isolate::{self, Parser};
 
 /// How a file is read and chunked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,17 +105,58 @@ pub enum LoadError {
     /// The parser refused the file; the message says why.
     #[error("{0}")]
     Parse(String),
+    /// The ingest was cancelled while the file was parsed.
+    #[error("not read: the ingest was cancelled")]
+    Cancelled,
 }
 
 /// How far into a file to look for NUL bytes, the mark of binary content.
 const SNIFF: usize = 8192;
 
-/// Extracts the text of a file. Invalid UTF-8 in text formats is replaced, not fatal.
-pub fn extract_text(bytes: &[u8], format: Format) -> Result<String, LoadError> {
+/// The most text any file yields (the default file cap): beyond it a file is refused.
+pub const MAX_TEXT_BYTES: usize = 32 << 20;
+
+/// Text every file may yield whatever its size: a small file's text may outgrow it a little
+/// (a short HTML list's bullets and indents).
+const TEXT_ALLOWANCE: usize = 64 << 10;
+
+/// The most text a file of `input` bytes may yield. What a parser writes is bounded by what it
+/// read, format by format: plain text at most triples (invalid UTF-8 becomes U+FFFD); HTML
+/// loses its tags, so its text is shorter than its markup; a PDF's streams are compressed, and
+/// real PDFs hold less text than their size (32× is far past any seen), where a built one
+/// inflates 250-fold. The parser's work and memory scale with its output, so this bounds them
+/// too (the isolated parsers are stopped as soon as they pass it).
+pub fn max_text_bytes(format: Format, input: usize) -> usize {
+    let ratio = match format {
+        Format::Pdf => 32,
+        Format::Html => 2,
+        Format::Markdown | Format::Text | Format::Code(_) => 3,
+    };
+    input
+        .saturating_mul(ratio)
+        .clamp(TEXT_ALLOWANCE, MAX_TEXT_BYTES)
+}
+
+/// The most chunks a file of `input` bytes may yield: one per 128 bytes of the most text it may
+/// yield, and a few for any file. A chunk holds 200–400 tokens and a token is at least a byte or
+/// so, so real text gives one per kilobyte or more; the bound guards the splitter's own work.
+pub fn max_chunks(format: Format, input: usize) -> usize {
+    16 + max_text_bytes(format, input) / 128
+}
+
+/// Extracts the text of a file, within [`max_text_bytes`]; PDF and HTML are parsed in a worker
+/// process ([`crate::isolate`]), stopped when `cancel` is set. Invalid UTF-8 in text formats is
+/// replaced, not fatal.
+pub fn extract_text(
+    bytes: &[u8],
+    format: Format,
+    cancel: Option<&AtomicBool>,
+) -> Result<String, LoadError> {
+    let max_text = max_text_bytes(format, bytes.len());
     let text = match format {
-        Format::Pdf => crate::pdf::text(bytes)?,
+        Format::Pdf => isolate::extract(Parser::Pdf, bytes, max_text, cancel)?,
         _ if bytes[..bytes.len().min(SNIFF)].contains(&0) => return Err(LoadError::Binary),
-        Format::Html => html_text(bytes)?,
+        Format::Html => isolate::extract(Parser::Html, bytes, max_text, cancel)?,
         Format::Markdown | Format::Text | Format::Code(_) => {
             String::from_utf8_lossy(bytes).into_owned()
         }
@@ -128,8 +172,15 @@ pub fn extract_text(bytes: &[u8], format: Format) -> Result<String, LoadError> {
 /// Wide enough that html2text never wraps a paragraph: chunking decides where text breaks.
 const HTML_WIDTH: usize = 100_000;
 
+/// What in HTML's extraction changes the points of a page (a recipe for its content hash):
+/// tables are read cell after cell, not laid out as a grid.
+pub const HTML_EXTRACTION: &str = "html=cells";
+
 /// HTML as Markdown-like text: headings stay `#` lines, so chunks keep their heading path.
-fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
+/// Tables are read cell by cell, each cell its own line: laid out as a grid, every cell is
+/// padded to its column's width, and a table with one wide cell costs width × rows (a 155 KB
+/// page took 1.8 GB).
+pub(crate) fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
     let depth = html_nesting(bytes);
     if depth > MAX_HTML_NESTING {
         return Err(LoadError::Parse(format!(
@@ -139,6 +190,7 @@ fn html_text(bytes: &[u8]) -> Result<String, LoadError> {
     // Link footnotes are off: their `[1]` markers would read like citations.
     html2text::config::plain()
         .link_footnotes(false)
+        .raw_mode(true)
         .string_from_read(bytes, HTML_WIDTH)
         .map_err(|e| LoadError::Parse(format!("HTML: {e}")))
 }
@@ -234,7 +286,7 @@ mod tests {
             "</div>".repeat(200_000)
         );
         let started = std::time::Instant::now();
-        let err = extract_text(deep.as_bytes(), Format::Html).unwrap_err();
+        let err = extract_text(deep.as_bytes(), Format::Html, None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "HTML: elements nested 200000 deep (docent reads up to 1000)"
@@ -248,7 +300,7 @@ mod tests {
         let flat = format!("<ul>{}</ul>", "<li><p>An item".repeat(5_000));
         assert_eq!(html_nesting(flat.as_bytes()), 1);
         assert!(
-            extract_text(flat.as_bytes(), Format::Html)
+            extract_text(flat.as_bytes(), Format::Html, None)
                 .unwrap()
                 .contains("An item")
         );
@@ -258,7 +310,7 @@ mod tests {
     fn html_loses_its_tags_but_keeps_text_and_headings() {
         let html = b"<html><head><style>p{color:red}</style></head><body><h1>Title</h1>\
                      <p>Hello <b>world</b> &amp; friends.</p><script>var x = 1;</script></body></html>";
-        let text = extract_text(html, Format::Html).unwrap();
+        let text = extract_text(html, Format::Html, None).unwrap();
         assert!(
             text.starts_with("# Title\n"),
             "headings stay Markdown headings: {text}"
@@ -270,23 +322,75 @@ mod tests {
         );
     }
 
+    /// The first attack review's tables: one cell 90,000 wide then N narrow rows (122 KB took
+    /// 918 MB), and a 3 KB table 1,000 wide and 50 deep (156 chunks in 47.8 s). Read cell by
+    /// cell, each yields about its own size in text.
+    #[test]
+    fn html_tables_yield_their_cells_not_a_padded_grid() {
+        let rows = "<tr><td>aI</td><td>b</td></tr>".repeat(1_000);
+        let wide = format!(
+            "<table><tr><td>{}</td><td>q</td></tr>{rows}</table>",
+            "W".repeat(90_000)
+        );
+        let text = extract_text(wide.as_bytes(), Format::Html, None).unwrap();
+        assert!(
+            text.len() <= wide.len(),
+            "{} from {}",
+            text.len(),
+            wide.len()
+        );
+        assert!(text.contains(&"W".repeat(90_000)) && text.matches("aI").count() == 1_000);
+
+        let row = format!("<tr>{}</tr>", "<td>x</td>".repeat(1_000));
+        let grid = format!("<table>{}</table>", row.repeat(50));
+        let text = extract_text(grid.as_bytes(), Format::Html, None).unwrap();
+        assert_eq!(text.matches('x').count(), 50_000);
+        assert!(
+            text.len() <= grid.len() / 2,
+            "{} from {}",
+            text.len(),
+            grid.len()
+        );
+
+        // A small table still reads in order, a cell a line.
+        let small =
+            b"<table><tr><th>Port</th><th>Use</th></tr><tr><td>22</td><td>ssh</td></tr></table>";
+        let text = extract_text(small, Format::Html, None).unwrap();
+        assert_eq!(text, "Port\nUse\n22\nssh\n");
+    }
+
+    #[test]
+    fn text_is_bounded_by_the_input_it_came_from() {
+        // Lists nested deep indent every line: 4 bytes of `<br>` become a whole indent.
+        let deep_list = format!("{}{}", "<ul><li>".repeat(500), "x<br>".repeat(20_000));
+        let err = extract_text(deep_list.as_bytes(), Format::Html, None).unwrap_err();
+        assert!(
+            err.to_string().contains("its text runs past 208000 bytes"),
+            "{err}"
+        );
+        assert_eq!(max_text_bytes(Format::Pdf, 9_000), 288_000);
+        assert_eq!(max_text_bytes(Format::Pdf, 1), 64 << 10);
+        assert_eq!(max_text_bytes(Format::Pdf, 30 << 20), MAX_TEXT_BYTES);
+        assert_eq!(max_text_bytes(Format::Text, 100_000), 300_000);
+    }
+
     #[test]
     fn bad_input_is_an_error_not_a_crash() {
         assert_eq!(
-            extract_text(b"abc\0def", Format::Text),
+            extract_text(b"abc\0def", Format::Text, None),
             Err(LoadError::Binary)
         );
         assert_eq!(
-            extract_text(b" \n\t ", Format::Markdown),
+            extract_text(b" \n\t ", Format::Markdown, None),
             Err(LoadError::Empty)
         );
         assert!(matches!(
-            extract_text(b"%PDF-1.4 garbage", Format::Pdf),
+            extract_text(b"%PDF-1.4 garbage", Format::Pdf, None),
             Err(LoadError::Parse(_))
         ));
         // Invalid UTF-8 is replaced, the rest of the text is kept.
         assert_eq!(
-            extract_text(b"caf\xe9 ok", Format::Text).unwrap(),
+            extract_text(b"caf\xe9 ok", Format::Text, None).unwrap(),
             "caf\u{fffd} ok"
         );
     }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::chunk::{Chunker, TextChunk};
-use crate::load::{Format, LoadError, extract_text};
+use crate::load::{Format, LoadError, extract_text, max_chunks};
 use crate::progress::{Progress, ProgressMode};
 use crate::walk::{Origin, Scope, Source, walk};
 
@@ -32,9 +32,10 @@ pub struct IngestOptions {
     pub batch: usize,
     /// How progress is shown.
     pub progress: ProgressMode,
-    /// When set, the ingest stops before its next file (a server shutting down): what was
-    /// written stays, documents are never half-stored (see the invariants), and the next run
-    /// finishes the job. The report says `interrupted`.
+    /// When set, the ingest stops before its next file, while a file is chunked or between
+    /// slices of its embedding, and a PDF or HTML parser at work is killed (a server shutting
+    /// down): what was written stays, documents are never half-stored (see the invariants), and the next
+    /// run finishes the job. The report says `interrupted`.
     pub cancel: Option<Arc<AtomicBool>>,
 }
 
@@ -123,6 +124,8 @@ enum Prepared {
     Document(Pending),
     Unchanged,
     Unsupported,
+    /// The ingest was cancelled while this file was read.
+    Cancelled,
     Skipped {
         source: Source,
         reason: String,
@@ -132,13 +135,22 @@ enum Prepared {
 
 /// The hash that decides whether a document must be indexed again: its bytes, and everything
 /// that turns the same bytes into other points (embedder, chunking, the lexical channel).
-fn content_hash(bytes: &[u8], options: &IngestOptions, embedder_id: &str) -> String {
-    let recipe = format!(
+fn content_hash(
+    bytes: &[u8],
+    format: Format,
+    options: &IngestOptions,
+    embedder_id: &str,
+) -> String {
+    let mut recipe = format!(
         "{INDEX_VERSION};{embedder_id};chunks={:?};overlap={};lexical={}",
         options.chunk_tokens,
         options.overlap_tokens,
         lexical::VERSION
     );
+    // A format's own extraction changes only its documents' points.
+    if format == Format::Html {
+        recipe = format!("{recipe};{}", crate::load::HTML_EXTRACTION);
+    }
     let digest = Sha256::new()
         .chain_update(recipe)
         .chain_update([0])
@@ -178,9 +190,9 @@ fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
             }
             Ok((*format, bytes.clone(), None))
         }
-        Origin::File(abs) => {
-            let format = Format::of(abs).ok_or(Prepared::Unsupported)?;
-            let mut file = open_walked(abs).map_err(failed)?;
+        Origin::File { root, path } => {
+            let format = Format::of(path).ok_or(Prepared::Unsupported)?;
+            let mut file = open_beneath(root, path).map_err(failed)?;
             // The size of what was opened, not of whatever the path names by now.
             let meta = file.metadata().map_err(|e| failed(e.to_string()))?;
             if !meta.is_file() {
@@ -217,22 +229,57 @@ fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
     }
 }
 
-/// Opens a file the walk found, refusing a symbolic link: the walk skips links, but a file can
-/// be replaced by one between the walk and the read (a link to a secret outside the folder).
-/// Folders above it are not re-checked; the walk's root is the operator's choice.
-fn open_walked(path: &std::path::Path) -> Result<std::fs::File, String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                "became a symbolic link after the walk; not followed".to_string()
-            } else {
-                e.to_string()
-            }
-        })
+/// Opens a file the walk found under `root`, one path component at a time from the root's
+/// descriptor, refusing a symbolic link at every step: the walk skips links, but the file, or a
+/// folder above it, can be replaced by one between the walk and the read (a link to a secret
+/// outside the root). Each step opens the entry the last one found, so no later swap redirects
+/// it. The root itself is the operator's choice and is opened as named.
+fn open_beneath(root: &std::path::Path, path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Component;
+
+    let rel = path
+        .strip_prefix(root)
+        .map_err(|_| "not inside the folder it was found in".to_string())?;
+    let mut at: OwnedFd = std::fs::File::open(root)
+        .map_err(|e| format!("cannot open its folder: {e}"))?
+        .into();
+    let mut components = rel.components().peekable();
+    while let Some(component) = components.next() {
+        let Component::Normal(name) = component else {
+            return Err("its path is not a plain path below its folder".into());
+        };
+        let name = std::ffi::CString::new(name.as_bytes())
+            .map_err(|_| "a NUL byte in its path".to_string())?;
+        let last = components.peek().is_none();
+        // O_NONBLOCK: a FIFO put in the file's place must not block the ingest.
+        let kind = if last {
+            libc::O_NONBLOCK
+        } else {
+            libc::O_DIRECTORY
+        };
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | kind;
+        // SAFETY: `at` is an open descriptor and `name` a NUL-terminated string, both live
+        // across the call.
+        let fd = unsafe { libc::openat(at.as_raw_fd(), name.as_ptr(), flags) };
+        if fd < 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(match err.raw_os_error() {
+                Some(libc::ELOOP) if last => {
+                    "became a symbolic link after the walk; not followed".into()
+                }
+                Some(libc::ELOOP | libc::ENOTDIR) => {
+                    "a folder on its path became a symbolic link after the walk; not followed"
+                        .into()
+                }
+                _ => err.to_string(),
+            });
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        at = unsafe { OwnedFd::from_raw_fd(fd) };
+    }
+    Ok(std::fs::File::from(at))
 }
 
 /// Steps 2 and 3 for one document: read, hash, compare with the store, extract, chunk.
@@ -247,15 +294,31 @@ fn prepare(
         Ok(read) => read,
         Err(verdict) => return verdict,
     };
-    let hash = content_hash(&bytes, options, embedder_id);
+    let hash = content_hash(&bytes, format, options, embedder_id);
     let doc_id = doc_id(&source.root, &source.rel);
     let existing = stored.get(&doc_id);
     if existing.is_some_and(|d| d.complete && d.content_hash == hash) {
         return Prepared::Unchanged;
     }
-    match extract_text(&bytes, format) {
+    let failed = |error: String| {
+        Prepared::Failed(Failure {
+            path: source.display(),
+            error,
+        })
+    };
+    match extract_text(&bytes, format, options.cancel.as_deref()) {
         Ok(text) => {
-            let chunks = chunker.chunk(&text, format);
+            let Some(chunks) = chunker.chunk(&text, format, options.cancel.as_deref()) else {
+                return Prepared::Cancelled;
+            };
+            let most = max_chunks(format, bytes.len());
+            if chunks.len() > most {
+                return failed(format!(
+                    "{} chunks from {} bytes (at most {most}): a file built to expand?",
+                    chunks.len(),
+                    bytes.len()
+                ));
+            }
             let terms = lexical::passage_vector(&text);
             Prepared::Document(Pending {
                 source,
@@ -272,10 +335,8 @@ fn prepare(
             source,
             reason: e.to_string(),
         },
-        Err(e @ LoadError::Parse(_)) => Prepared::Failed(Failure {
-            path: source.display(),
-            error: e.to_string(),
-        }),
+        Err(e @ LoadError::Parse(_)) => failed(e.to_string()),
+        Err(LoadError::Cancelled) => Prepared::Cancelled,
     }
 }
 
@@ -291,23 +352,39 @@ struct Pending {
     modified: Option<u64>,
 }
 
+/// Chunks embedded per call of the embedder: between calls a cancelled ingest stops, so a
+/// shutdown waits for one such slice (e5 embeds about three 400-token chunks a second on two
+/// cores), not for a whole file's chunks.
+const EMBED_SLICE: usize = 8;
+
 /// Steps 4 and 5: embeds the pending documents' chunks in one batch, then replaces each
 /// document's points. A document's old points are deleted before its new ones are written, so
-/// an interruption leaves it missing or incomplete, which the next run repairs.
+/// an interruption leaves it missing or incomplete, which the next run repairs. When
+/// `cancelled` turns true between slices of the embedding, nothing of the batch is written (the
+/// stored versions stay whole) and this returns `false`.
 fn write_batch(
     pending: &mut Vec<Pending>,
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
     report: &mut IngestReport,
-) -> Result<()> {
+    cancelled: &dyn Fn() -> bool,
+) -> Result<bool> {
     if pending.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     let texts: Vec<String> = pending
         .iter()
         .flat_map(|p| p.chunks.iter().map(TextChunk::indexed_text))
         .collect();
-    let mut vectors = embedder.embed_passages(&texts)?.into_iter();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for slice in texts.chunks(EMBED_SLICE) {
+        if cancelled() {
+            pending.clear();
+            return Ok(false);
+        }
+        vectors.extend(embedder.embed_passages(slice)?);
+    }
+    let mut vectors = vectors.into_iter();
     let mut texts = texts.iter();
     let mut points = Vec::with_capacity(texts.len());
     let now = std::time::SystemTime::now()
@@ -353,7 +430,7 @@ fn write_batch(
     report.chunks_written += points.len();
     store.upsert(points)?;
     pending.clear();
-    Ok(())
+    Ok(true)
 }
 
 /// `wanted` chunk sizes within what the embedder reads whole: the end capped at its limit, the
@@ -449,11 +526,13 @@ pub fn ingest_sources(
             sort(prepared, &mut pending, &mut report);
             pending_files += 1;
             if pending.iter().map(|p| p.chunks.len()).sum::<usize>() >= options.batch {
-                write_batch(&mut pending, embedder, store, &mut report)?;
+                if !write_batch(&mut pending, embedder, store, &mut report, &cancelled)? {
+                    return Ok(()); // cancelled: the worker stops once the queue closes
+                }
                 progress.advance(std::mem::take(&mut pending_files), report.chunks_written);
             }
         }
-        write_batch(&mut pending, embedder, store, &mut report)?;
+        write_batch(&mut pending, embedder, store, &mut report, &cancelled)?;
         progress.advance(pending_files, report.chunks_written);
         Ok(())
     })?;
@@ -479,6 +558,7 @@ fn sort(prepared: Prepared, pending: &mut Vec<Pending>, report: &mut IngestRepor
         Prepared::Document(document) => pending.push(document),
         Prepared::Unchanged => report.unchanged += 1,
         Prepared::Unsupported => report.unsupported += 1,
+        Prepared::Cancelled => {}
         Prepared::Skipped { source, reason } => {
             tracing::info!("skipped {}: {reason}", source.display());
             report.skipped += 1;
@@ -652,6 +732,29 @@ mod tests {
         );
     }
 
+    /// A file that would yield more chunks than its size allows (here: one-word chunks of a
+    /// long text) fails alone, with its numbers; the rest of the folder is ingested.
+    #[test]
+    fn a_file_that_splits_into_too_many_chunks_fails_alone() {
+        let words = "tea ".repeat(20_000);
+        let (_dir, folder) = folder(&[("kettle.md", KETTLE), ("words.txt", &words)]);
+        let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
+        let tiny = IngestOptions {
+            chunk_tokens: 1..2,
+            ..options()
+        };
+        let report = ingest(&folder, &embedder, &store, &tiny).unwrap();
+        assert_eq!(report.added, 1, "{report:?}");
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert!(
+            report.failed[0].path.ends_with("words.txt")
+                && report.failed[0]
+                    .error
+                    .contains("chunks from 80000 bytes (at most 1891)"),
+            "{report:?}"
+        );
+    }
+
     #[test]
     fn chunks_fit_the_embedders_input() {
         assert_eq!(fit_chunks(&(200..400), 512), 200..400);
@@ -726,5 +829,137 @@ mod tests {
             read(&walked[0], &options),
             Err(Prepared::Skipped { .. })
         ));
+    }
+
+    /// The second attack review's watch race: a folder the walk went through is swapped for a
+    /// link to one outside (`mv zz zz_old; ln -s /outside zz`) before its files are read. The
+    /// read goes component by component from the root, so it finds the link and stops.
+    #[test]
+    fn a_folder_swapped_for_a_link_after_the_walk_is_not_read_through() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("secret.md"),
+            "The launch code is zebra-kumquat-42.",
+        )
+        .unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("zz/deeper")).unwrap();
+        std::fs::write(root.path().join("zz/secret.md"), "Kettles boil water.").unwrap();
+        std::fs::write(root.path().join("zz/deeper/secret.md"), "Tea steeps.").unwrap();
+        let walked = crate::walk::walk(&[root.path().to_path_buf()])
+            .unwrap()
+            .files;
+        assert_eq!(walked.len(), 2);
+        let options = IngestOptions::default();
+        assert!(
+            matches!(read(&walked[1], &options), Ok((_, bytes, _)) if bytes == b"Kettles boil water.")
+        );
+
+        std::fs::rename(root.path().join("zz"), root.path().join("zz_old")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("zz")).unwrap();
+        std::fs::create_dir(outside.path().join("deeper")).unwrap();
+        std::fs::write(outside.path().join("deeper/secret.md"), "The launch code.").unwrap();
+        for source in &walked {
+            match read(source, &options) {
+                Err(Prepared::Failed(failure)) => assert!(
+                    failure
+                        .error
+                        .contains("a folder on its path became a symbolic link"),
+                    "{failure:?}"
+                ),
+                Err(_) => panic!("not a failure"),
+                Ok((_, bytes, _)) => {
+                    panic!("read through the link: {}", String::from_utf8_lossy(&bytes))
+                }
+            }
+        }
+    }
+
+    /// A cancel that comes while a file's chunks are embedded stops the ingest between slices
+    /// of the embedding, not after the whole file; nothing of that file is written, and the
+    /// stored version stays whole.
+    #[test]
+    fn a_cancel_reaches_inside_a_file() {
+        let long: String = (0..200)
+            .map(|i| format!("Sentence {i} says the kettle boils water for tea.\n\n"))
+            .collect();
+        let (dir, folder) = folder(&[("long.md", &long)]);
+        let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
+        let options = IngestOptions {
+            batch: 1000,
+            ..options()
+        };
+        ingest(&folder, &embedder, &store, &options).unwrap();
+        let stored = store.payloads();
+        assert!(stored.len() > 4 * EMBED_SLICE, "{} chunks", stored.len());
+
+        write(dir.path(), "long.md", &long.replace("kettle", "teapot"));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let counting = CancelAfter {
+            inner: &embedder,
+            calls: Default::default(),
+            after: 2,
+            cancel: cancel.clone(),
+        };
+        let stopped = ingest(
+            &folder,
+            &counting,
+            &store,
+            &IngestOptions {
+                cancel: Some(cancel),
+                ..options
+            },
+        )
+        .unwrap();
+        assert!(stopped.interrupted, "{stopped:?}");
+        assert_eq!(
+            counting.calls.load(Ordering::Relaxed),
+            2,
+            "the embedder is not called again once cancelled"
+        );
+        assert_eq!(
+            (stopped.updated, stopped.chunks_written),
+            (0, 0),
+            "{stopped:?}"
+        );
+        assert_eq!(store.payloads(), stored, "the stored version is untouched");
+    }
+
+    /// An embedder that sets `cancel` once it has been called `after` times.
+    struct CancelAfter<'a> {
+        inner: &'a WordEmbedder,
+        calls: std::sync::atomic::AtomicUsize,
+        after: usize,
+        cancel: Arc<AtomicBool>,
+    }
+
+    impl Embedder for CancelAfter<'_> {
+        fn id(&self) -> &str {
+            self.inner.id()
+        }
+        fn dimension(&self) -> usize {
+            self.inner.dimension()
+        }
+        fn max_tokens(&self) -> usize {
+            self.inner.max_tokens()
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            self.inner.count_tokens(text)
+        }
+        fn embed_passages(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+            if self.calls.fetch_add(1, Ordering::Relaxed) + 1 >= self.after {
+                self.cancel.store(true, Ordering::Relaxed);
+            }
+            self.inner.embed_passages(texts)
+        }
+        fn embed_query(&self, text: &str) -> anyhow::Result<Vec<f32>> {
+            self.inner.embed_query(text)
+        }
+        fn supports(&self, language: docent_core::Language) -> bool {
+            self.inner.supports(language)
+        }
+        fn relevance_floor(&self) -> f32 {
+            self.inner.relevance_floor()
+        }
     }
 }

@@ -22,8 +22,14 @@ pub struct Source {
 /// Where a source's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    /// A file on disk, read when its turn comes.
-    File(PathBuf),
+    /// A file on disk, read when its turn comes: `path`, found under the folder `root` (and
+    /// opened from it, one component at a time).
+    File {
+        /// The folder the walk started from (a single named file's own folder).
+        root: PathBuf,
+        /// The file's absolute path, inside `root`.
+        path: PathBuf,
+    },
     /// A document already in memory (a record of a JSONL corpus, an upload).
     Memory {
         /// The document's bytes.
@@ -37,7 +43,7 @@ impl Source {
     /// How the document is named in reports.
     pub fn display(&self) -> String {
         match &self.origin {
-            Origin::File(abs) => abs.display().to_string(),
+            Origin::File { path, .. } => path.display().to_string(),
             Origin::Memory { .. } => format!("{}/{}", self.root, self.rel),
         }
     }
@@ -111,15 +117,17 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
         if canonical.is_file() {
             let root = canonical.parent().unwrap_or(Path::new("/")).to_path_buf();
             let rel = relative(&root, &canonical);
-            let root = root.to_string_lossy().into_owned();
             walk.scopes.push(Scope::File {
-                root: root.clone(),
+                root: root.to_string_lossy().into_owned(),
                 rel: rel.clone(),
             });
             walk.files.push(Source {
-                root,
+                root: root.to_string_lossy().into_owned(),
                 rel,
-                origin: Origin::File(canonical),
+                origin: Origin::File {
+                    root,
+                    path: canonical,
+                },
             });
             continue;
         }
@@ -139,7 +147,10 @@ pub fn walk(paths: &[PathBuf]) -> Result<Walk> {
                     walk.files.push(Source {
                         root: root.clone(),
                         rel,
-                        origin: Origin::File(abs),
+                        origin: Origin::File {
+                            root: canonical.clone(),
+                            path: abs,
+                        },
                     });
                 }
                 Ok(_) => {}

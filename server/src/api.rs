@@ -194,7 +194,12 @@ pub(crate) async fn search(
         filter: request.filter.filter()?,
         ..docent_core::SearchRequest::new(request.query, request.k.unwrap_or(DEFAULT_SEARCH_K))
     };
-    let hits = tokio::task::spawn_blocking(move || engine.search(&search)).await??;
+    let slot = state.searches.acquire().await?;
+    let hits = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        engine.search(&search)
+    })
+    .await??;
     Ok(Json(SearchResponse { hits }))
 }
 
@@ -298,7 +303,7 @@ impl Turn {
         options: &mut AskOptions,
     ) -> Result<Turn, ApiError> {
         options.check(question)?;
-        let slot = state.generation.acquire().await?;
+        let slot = state.generation.slots.acquire().await?;
         let deadline = Instant::now() + state.generation.answer_timeout;
         options.generation.deadline = Some(deadline);
         let cancel = Arc::new(AtomicBool::new(false));

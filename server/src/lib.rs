@@ -35,7 +35,7 @@ use docent_ingest::{IngestOptions, ProgressMode};
 pub use api::router;
 pub use auth::ApiKeys;
 pub use ingest_route::IngestRoots;
-pub use limits::GenerationSlots;
+pub use limits::{GenerationSlots, Slots};
 pub use listener::ConnectionLimits;
 pub use metrics::Metrics;
 
@@ -50,6 +50,8 @@ pub struct AppState {
     pub keys: ApiKeys,
     /// How many answers are generated at once, and how many may wait.
     pub generation: GenerationSlots,
+    /// How many searches run at once, and how many may wait.
+    pub searches: Slots,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
     /// Where `POST /v1/ingest` may read; empty: nowhere.

@@ -3,6 +3,7 @@
 //! the same name replaces its earlier version. Only the chunks are kept, not the file itself.
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Extension, Multipart, State};
 use axum::http::StatusCode;
 use docent_ingest::{Format, IngestOptions, Origin, Source};
@@ -24,7 +25,9 @@ pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
 /// The name a file is stored under: its last path component, so a name such as
 /// `../../etc/passwd` cannot place it anywhere (it only names a document, but stays clean).
 /// Control characters and bidirectional controls are refused: a right-to-left override makes
-/// `report\u{202E}fdp.exe` read as `reportexe.pdf` in every list that shows it.
+/// `report\u{202E}fdp.exe` read as `reportexe.pdf` in every list that shows it. So are
+/// characters that show as nothing (a zero-width space, a soft hyphen, a Hangul filler, a line
+/// separator): with them two documents look the same in every listing.
 fn file_name(raw: &str) -> Result<String, &'static str> {
     let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     if name.is_empty() || name == "." || name == ".." {
@@ -33,7 +36,24 @@ fn file_name(raw: &str) -> Result<String, &'static str> {
     if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err("file names may not hold control or bidirectional-control characters");
     }
+    if name.chars().any(is_invisible) {
+        return Err(
+            "file names may not hold invisible characters (zero-width, fillers, separators)",
+        );
+    }
     Ok(name.to_string())
+}
+
+/// Characters that render as nothing: Unicode's default-ignorable code points (zero-width
+/// spaces and joiners, soft hyphen, fillers, variation selectors, tags, word joiners, the byte
+/// order mark) and the line and paragraph separators.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{2028}' | '\u{2029}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
 }
 
 /// Unicode's bidirectional formatting characters: marks, embeddings, overrides and isolates.
@@ -52,10 +72,19 @@ fn bad(status: StatusCode, message: impl Into<String>) -> ApiError {
 pub async fn upload(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
     auth::require_full(access)?;
-    let mut sources = Vec::new();
+    let mut multipart = multipart.map_err(|e| {
+        bad(
+            e.status(),
+            format!(
+                "{}: send multipart/form-data with one or more `file` parts",
+                e.body_text()
+            ),
+        )
+    })?;
+    let mut sources: Vec<Source> = Vec::new();
     while let Some(field) = multipart
         .next_field()
         .await
@@ -75,6 +104,15 @@ pub async fn upload(
         }
         let name = file_name(field.file_name().unwrap_or_default())
             .map_err(|message| bad(StatusCode::BAD_REQUEST, message))?;
+        // Two parts of one name would be one document holding both (names lose their folders).
+        if sources.iter().any(|s| s.rel == name) {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "two files named {name} in one upload: rename one, or send them one at a time"
+                ),
+            ));
+        }
         let format = Format::of(std::path::Path::new(&name)).ok_or_else(|| {
             bad(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -154,6 +192,25 @@ mod tests {
                 file_name(spoof).unwrap_err().contains("bidirectional"),
                 "{spoof:?}"
             );
+        }
+        // The names the second attack review sent: each looks like "ab.md".
+        for hidden in [
+            '\u{200B}',
+            '\u{2028}',
+            '\u{3164}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{00AD}',
+        ] {
+            let name = format!("a{hidden}b.md");
+            assert!(
+                file_name(&name).unwrap_err().contains("invisible"),
+                "{name:?}"
+            );
+        }
+        // Visible non-ASCII stays: accents, CJK, an ideographic space, emoji.
+        for fine in ["café.md", "读书 笔记.md", "résumé 2026.pdf", "notes 🫖.txt"] {
+            assert_eq!(file_name(fine).as_deref(), Ok(fine));
         }
     }
 }

@@ -47,6 +47,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server process's peak resident memory so far (VmHWM), in MB.
+    pub fn peak_rss_mb(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .expect("VmHWM in /proc/PID/status");
+        let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb / 1024
+    }
+
     /// Sends SIGTERM and waits for the process to exit, returning whether it exited cleanly;
     /// fails the test if it is still running after a minute.
     pub fn terminate(&mut self) -> bool {

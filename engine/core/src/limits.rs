@@ -42,8 +42,18 @@ pub const MAX_EARLIER_QUESTIONS: usize = 32;
 /// The most path globs one filter may hold.
 pub const MAX_FILTER_PATHS: usize = 32;
 
+/// The longest path glob, in characters: a path pattern, not a program. Compiling a glob costs
+/// memory with its length and wildcards (32 globs of 10,000 `*a` took 479 MB before the matcher
+/// gave up).
+pub const MAX_GLOB_CHARS: usize = 256;
+
+/// The most wildcards (`*`, `?`, `[…]`, `{…}`) in one glob: each is a loop or a choice in the
+/// compiled matcher.
+pub const MAX_GLOB_WILDCARDS: usize = 16;
+
 /// Rejects a filter naming more documents than [`MAX_FILTER_DOCUMENTS`] or more globs than
-/// [`MAX_FILTER_PATHS`], or an invalid glob.
+/// [`MAX_FILTER_PATHS`], or a glob that is too long, too wild or invalid. Cheap: the globs are
+/// parsed, not compiled (the engine compiles them once, on its own thread).
 pub fn check_filter(filter: &Filter) -> Result<()> {
     let n = filter.documents.len();
     if n > MAX_FILTER_DOCUMENTS {
@@ -57,7 +67,24 @@ pub fn check_filter(filter: &Filter) -> Result<()> {
             "a search may name at most {MAX_FILTER_PATHS} path globs, got {n}"
         )));
     }
-    filter.path_matcher()?;
+    for glob in &filter.paths {
+        let chars = glob.chars().count();
+        if chars > MAX_GLOB_CHARS {
+            return Err(Error::InvalidInput(format!(
+                "a path glob is {chars} characters long; the limit is {MAX_GLOB_CHARS}"
+            )));
+        }
+        let wildcards = glob
+            .chars()
+            .filter(|c| matches!(c, '*' | '?' | '[' | '{'))
+            .count();
+        if wildcards > MAX_GLOB_WILDCARDS {
+            return Err(Error::InvalidInput(format!(
+                "a path glob holds {wildcards} wildcards; the limit is {MAX_GLOB_WILDCARDS}"
+            )));
+        }
+    }
+    filter.parsed_globs()?;
     Ok(())
 }
 
@@ -110,5 +137,49 @@ impl AskOptions {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn globs(paths: Vec<String>) -> Filter {
+        Filter {
+            paths,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn globs_are_bounded_before_anything_is_compiled() {
+        // The attack: 32 globs of 10,000 `*a` each (640 KB of pattern).
+        let err = check_filter(&globs(vec!["*a".repeat(10_000); 32])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a path glob is 20000 characters long; the limit is 256"
+        );
+        let err = check_filter(&globs(vec!["*a".repeat(17)])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a path glob holds 17 wildcards; the limit is 16"
+        );
+        let err = check_filter(&globs(vec!["*.md".into(); 33])).unwrap_err();
+        assert!(err.to_string().contains("at most 32 path globs"), "{err}");
+        assert!(check_filter(&globs(vec!["[unclosed".into()])).is_err());
+
+        // The worst that passes still compiles into a matcher that works.
+        let worst: Vec<String> = (0..MAX_FILTER_PATHS)
+            .map(|i| {
+                let wild = "*a".repeat(MAX_GLOB_WILDCARDS);
+                let tail = "b".repeat(MAX_GLOB_CHARS - wild.len() - 2);
+                format!("{wild}{tail}{i:02}")
+            })
+            .collect();
+        assert!(worst.iter().all(|g| g.chars().count() == MAX_GLOB_CHARS));
+        let filter = globs(worst);
+        check_filter(&filter).unwrap();
+        let matcher = filter.path_matcher().unwrap().unwrap();
+        assert!(!matcher.is_match("notes.md"));
     }
 }

@@ -107,20 +107,31 @@ pub struct Filter {
 
 impl Filter {
     /// A time as filters take it, in Unix seconds: a day (`2026-03-01`, its start in UTC) or
-    /// an RFC 3339 time (`2026-03-01T12:00:00Z`, `…+08:00`).
+    /// an RFC 3339 time (`2026-03-01T12:00:00Z`, `…+08:00`). Reckoned on the calendar, not as a
+    /// timestamp, so that every day of years 1–9999 is a date (`9999-12-31T23:59:59Z` lies
+    /// past the last timestamp jiff represents); times before 1970 are 0.
     pub fn time(text: &str) -> crate::error::Result<u64> {
+        use jiff::civil::{Time, date};
         let text = text.trim();
-        let seconds = match text.parse::<jiff::civil::Date>() {
-            Ok(day) => jiff::tz::TimeZone::UTC
-                .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
-                .map(|t| t.as_second()),
-            Err(_) => text.parse::<jiff::Timestamp>().map(|t| t.as_second()),
-        }
-        .map_err(|_| {
+        let not_a_date = || {
             crate::Error::InvalidInput(format!(
                 "{text:?} is not a date: give a day (2026-03-01) or an RFC 3339 time (2026-03-01T12:00:00Z)"
             ))
-        })?;
+        };
+        let pieces = jiff::fmt::temporal::Pieces::parse(text).map_err(|_| not_a_date())?;
+        let (time, offset) = match (pieces.time(), pieces.to_numeric_offset()) {
+            (None, None) => (Time::midnight(), 0),
+            (Some(time), Some(offset)) => (time, offset.seconds()),
+            // A time needs its offset: "12:00" alone is no moment.
+            _ => return Err(not_a_date()),
+        };
+        let epoch = date(1970, 1, 1).to_datetime(Time::midnight());
+        let seconds = pieces
+            .date()
+            .to_datetime(time)
+            .duration_since(epoch)
+            .as_secs()
+            - i64::from(offset);
         Ok(seconds.max(0) as u64)
     }
 
@@ -167,18 +178,27 @@ impl Filter {
         ))
     }
 
-    /// The path globs as one matcher (`None`: no path globs); an invalid glob is the caller's
-    /// mistake.
+    /// The path globs, parsed (not compiled); an invalid glob is the caller's mistake.
+    pub fn parsed_globs(&self) -> crate::error::Result<Vec<globset::Glob>> {
+        self.paths
+            .iter()
+            .map(|glob| {
+                globset::GlobBuilder::new(glob)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| crate::Error::InvalidInput(format!("path glob {glob:?}: {e}")))
+            })
+            .collect()
+    }
+
+    /// The path globs compiled into one matcher (`None`: no path globs). Callers bound the
+    /// globs first ([`crate::limits::check_filter`]): compiling is the costly step.
     pub fn path_matcher(&self) -> crate::error::Result<Option<globset::GlobSet>> {
         if self.paths.is_empty() {
             return Ok(None);
         }
         let mut set = globset::GlobSetBuilder::new();
-        for glob in &self.paths {
-            let glob = globset::GlobBuilder::new(glob)
-                .literal_separator(true)
-                .build()
-                .map_err(|e| crate::Error::InvalidInput(format!("path glob {glob:?}: {e}")))?;
+        for glob in self.parsed_globs()? {
             set.add(glob);
         }
         set.build()
@@ -444,6 +464,15 @@ mod tests {
             Filter::time("2026-03-01").unwrap()
         );
         assert_eq!(Filter::time("1970-01-01T08:00:00+08:00").unwrap(), 0);
+        // The last second of the calendar is a date, past every stored time.
+        assert_eq!(
+            Filter::time("9999-12-31T23:59:59Z").unwrap(),
+            253_402_300_799
+        );
+        assert!(
+            Filter::time("2026-03-01T12:00:00").is_err(),
+            "a time needs its offset"
+        );
         let err = Filter::time("last week").unwrap_err().to_string();
         assert!(err.contains("not a date"), "{err}");
     }
