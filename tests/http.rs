@@ -2011,6 +2011,7 @@ fn shutdown_does_not_wait_for_a_watched_files_embedding() {
     let stopping = std::time::Instant::now();
     assert!(server.terminate(), "the server exits cleanly");
     let took = stopping.elapsed();
+    eprintln!("exited {took:.1?} after SIGTERM");
     assert!(
         took < std::time::Duration::from_secs(8),
         "exited {took:?} after SIGTERM"
