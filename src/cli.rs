@@ -95,10 +95,11 @@ where
 
 #[derive(clap::Args, Clone)]
 pub struct GeneratorArgs {
-    /// A GGUF chat model: llama, qwen2, qwen3, gemma3 or phi3 [default: SmolLM2-135M-Instruct
-    /// from `make models`]
-    #[arg(long, env = "DOCENT_MODEL")]
-    pub model: Option<PathBuf>,
+    /// The generator: smollm2, qwen2.5-0.5b or qwen2.5-1.5b (fetched by `make models`;
+    /// gemma3-270m too, a base model for `bench generate`), or a GGUF chat model's file (llama,
+    /// qwen2, qwen3, gemma3 or phi3) [default: smollm2]
+    #[arg(long, env = "DOCENT_MODEL", value_name = "NAME|FILE.gguf")]
+    pub model: Option<String>,
     /// Where to run the generator: auto, cpu or cuda (cuda needs a build with --features cuda)
     #[arg(long, env = "DOCENT_DEVICE", default_value_t = Device::default(), value_parser = one_of::<Device>())]
     pub device: Device,

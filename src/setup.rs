@@ -86,8 +86,8 @@ fn generator_path(store: &StoreArgs, args: &GeneratorArgs) -> Result<PathBuf> {
     let models = ModelPaths::locate(store.models.as_deref());
     let path = args
         .model
-        .clone()
-        .unwrap_or_else(|| models.default_generator());
+        .as_deref()
+        .map_or_else(|| models.default_generator(), |model| models.resolve(model));
     models.require(&path)?;
     Ok(path)
 }

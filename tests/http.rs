@@ -382,6 +382,24 @@ fn the_openai_python_client_works_against_docent() {
 
     assert_eq!(out["models"], json!(["docent"]));
     assert!(!out["content"].as_str().unwrap().trim().is_empty(), "{out}");
+    // The list names the generator behind `docent`, and the names `serve --model` takes.
+    let listed: Value = client()
+        .get(format!("{}/v1/models", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        listed["data"][0]["generator"]
+            .as_str()
+            .unwrap()
+            .starts_with("Smollm2 135M"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["generators"],
+        json!(["smollm2", "qwen2.5-0.5b", "qwen2.5-1.5b", "gemma3-270m"])
+    );
     assert!(
         ["stop", "length"].contains(&out["finish_reason"].as_str().unwrap()),
         "{out}"

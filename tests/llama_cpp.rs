@@ -6,8 +6,8 @@
 //! (tests/llama_cpp/tiny_gguf.py) have random f32 weights, each family's real tensor names and
 //! metadata, and SmolLM2's real tokenizer and chat template; llama.cpp keeps its KV cache in f32
 //! here, so the engines differ only in the order of their additions and must pick the same 32
-//! tokens. The real model is Gemma 3 270M (4- to 8-bit weights, `make models`), run past its
-//! 512-token sliding window.
+//! tokens. The real models are Gemma 3 270M (4- to 8-bit weights, `make models`), run past its
+//! 512-token sliding window, and the two Qwen2.5 writers, on English and Chinese.
 
 mod common;
 
@@ -38,6 +38,19 @@ fn smollm2() -> PathBuf {
 
 fn gemma3_270m() -> PathBuf {
     let model = root().join("models/gemma3/gemma-3-270m-q4_k_m.gguf");
+    assert!(
+        model.is_file(),
+        "{} is missing: run `make models`",
+        model.display()
+    );
+    model
+}
+
+/// A writer `make models` fetches (Qwen2.5-Coder instruct, 4-bit K-quants).
+fn qwen(size: &str) -> PathBuf {
+    let model = root().join(format!(
+        "models/qwen2.5/qwen2.5-coder-{size}-instruct-q4_k_m.gguf"
+    ));
     assert!(
         model.is_file(),
         "{} is missing: run `make models`",
@@ -226,6 +239,47 @@ fn gemma3_agrees_with_llama_cpp_past_its_sliding_window() {
         worst <= 1.0,
         "llama.cpp's token was {worst} logits below docent's pick: {margins:?}"
     );
+}
+
+/// Both Qwen2.5 writers on a text of English and Chinese prose (400 tokens, two prefill chunks):
+/// the same prompt tokens as llama.cpp, and the same first 8 greedy tokens; then docent follows
+/// llama.cpp's 32 tokens and each is docent's own pick or within 1 logit of it (the engines'
+/// 4-bit arithmetic is rounded in different orders, so a near-tie may break either way).
+#[test]
+fn the_qwen_writers_agree_with_llama_cpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let prose = dir.path().join("prose.txt");
+    let chinese = std::fs::read_to_string(root().join("corpus/zh/rag.zh.md")).unwrap();
+    std::fs::write(&prose, format!("{chinese}\n{}", english(&PROSE[2..]))).unwrap();
+    for size in ["0.5b", "1.5b"] {
+        let model = qwen(size);
+        let reference = llama_cpp(&model, &prose, 400, 32);
+        let theirs = dir.path().join("theirs.json");
+        std::fs::write(&theirs, reference["tokens"].to_string()).unwrap();
+        let ours = docent_continues(&model, &prose, 400, 32, Some(&theirs));
+        assert_eq!(
+            ids(&ours, "prompt_ids"),
+            ids(&reference, "prompt_ids"),
+            "{size}"
+        );
+        assert_eq!(ids(&ours, "prompt_ids").len(), 400, "{size}");
+        let margins: Vec<f64> = ours["margins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_f64().unwrap())
+            .collect();
+        assert_eq!(margins.len(), 32, "{size}");
+        assert!(
+            margins[..8].iter().all(|m| *m == 0.0),
+            "{size}: the first 8 greedy tokens differ from llama.cpp's: {margins:?}"
+        );
+        let worst = margins.iter().copied().fold(0.0, f64::max);
+        assert!(
+            worst <= 1.0,
+            "{size}: llama.cpp's token was {worst} logits below docent's pick: {margins:?}"
+        );
+    }
 }
 
 /// Each way docent rebuilds a tokenizer from GGUF metadata cuts a tricky text into the same

@@ -224,10 +224,15 @@ pub async fn chat_completions(
     .await
 }
 
-#[utoipa::path(get, path = "/v1/models", responses((status = 200, description = "OpenAI's model list: `docent`", body = serde_json::Value)))]
-pub async fn models() -> Json<Value> {
+#[utoipa::path(get, path = "/v1/models", responses((status = 200, description = "OpenAI's model list: `docent`, with the generator behind it; `generators`: the names `serve --model` takes", body = serde_json::Value)))]
+pub async fn models(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "object": "list",
-        "data": [{ "id": MODEL, "object": "model", "created": 0, "owned_by": "docent" }],
+        "data": [{
+            "id": MODEL, "object": "model", "created": 0, "owned_by": "docent",
+            // What writes the answers behind `docent`; another is chosen when the server starts.
+            "generator": state.engine.generator().map(|g| g.name().to_string()),
+        }],
+        "generators": docent_core::NamedModel::NAMES,
     }))
 }

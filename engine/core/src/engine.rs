@@ -115,6 +115,11 @@ impl Engine {
         self.retriever.store()
     }
 
+    /// The generator answers are written with, if one was loaded.
+    pub fn generator(&self) -> Option<&Arc<dyn Generator>> {
+        self.generator.as_ref()
+    }
+
     /// The retriever, for benchmarks that time its channels on vectors made beforehand.
     pub fn retriever(&self) -> &Retriever {
         &self.retriever

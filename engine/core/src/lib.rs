@@ -44,7 +44,7 @@ pub use limits::{
     MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_EARLIER_QUESTIONS, MAX_FILTER_DOCUMENTS, MAX_K,
     MAX_QUERY_CHARS, check_query,
 };
-pub use models::ModelPaths;
+pub use models::{ModelPaths, NamedModel};
 pub use retrieve::fusion::Fusion;
 pub use retrieve::{ChannelWeights, Mode, Plan, Query, QueryPlanner, Retriever, SearchRequest};
 pub use store::{Filter, Point, StoreQuery, StoredDocument, VectorStore};
