@@ -26,6 +26,7 @@ use candle_nn::kv_cache::KvCache;
 use crate::architecture::{Activation, Hyperparameters, RopeStyle};
 use crate::decode_attention;
 use crate::q4_1::Q4_1Rows;
+use crate::q5_0::Q5_0Rows;
 
 /// The f32 copies of the projection weights are kept only while they take at most this much
 /// memory: SmolLM2-135M's take 0.4 GB, a 1B model's 4 GB (then prompts run on the 4-bit weights).
@@ -37,14 +38,31 @@ pub const MAX_POSITIONS: usize = 8192;
 /// The KV cache grows by this many positions at a time.
 const CACHE_GROWTH: usize = 512;
 
-/// A projection with its 4-bit weights, and their f32 copy for many rows at once.
+/// A projection with its quantized weights, and their f32 copy for many rows at once.
 #[derive(Clone)]
 struct Linear {
     quantized: QMatMul,
-    /// docent's own kernel for single rows, where the weights are Q4_1 (see `q4_1`).
-    single_row: Option<Q4_1Rows>,
+    /// docent's own kernel, where candle's for the weights' format is slow.
+    kernel: Option<Kernel>,
     dense: Option<QMatMul>,
     bias: Option<Tensor>,
+}
+
+/// docent's kernels for formats candle 0.11 multiplies with a portable loop.
+#[derive(Clone)]
+enum Kernel {
+    /// Q4_1 (SmolLM2): one row at a time; a prompt's rows go to the f32 copy.
+    Q4_1(Q4_1Rows),
+    /// Q5_0 (Qwen2.5's smaller models): any number of rows.
+    Q5_0(Q5_0Rows),
+}
+
+impl Kernel {
+    fn new(weights: &Arc<QTensor>) -> Option<Self> {
+        Q4_1Rows::new(weights.clone())
+            .map(Kernel::Q4_1)
+            .or_else(|| Q5_0Rows::new(weights.clone()).map(Kernel::Q5_0))
+    }
 }
 
 impl Linear {
@@ -58,18 +76,21 @@ impl Linear {
 
     fn multiply(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / x.dim(D::Minus1)?;
-        if let (1, Some(kernel)) = (rows, &self.single_row) {
-            let out = kernel.multiply(&x.flatten_all()?.to_vec1::<f32>()?)?;
-            let mut shape = x.dims().to_vec();
-            shape.pop();
-            shape.push(out.len());
-            return Ok(Tensor::from_vec(out, shape, x.device())?);
+        if rows >= DENSE_ROWS
+            && let Some(dense) = &self.dense
+        {
+            return Ok(dense.forward(x)?);
         }
-        let weights = match &self.dense {
-            Some(dense) if rows >= DENSE_ROWS => dense,
-            _ => &self.quantized,
+        let values = || -> Result<Vec<f32>> { Ok(x.flatten_all()?.to_vec1::<f32>()?) };
+        let out = match &self.kernel {
+            Some(Kernel::Q4_1(kernel)) if rows == 1 => kernel.multiply(&values()?)?,
+            Some(Kernel::Q5_0(kernel)) => kernel.multiply(&values()?)?,
+            _ => return Ok(self.quantized.forward(x)?),
         };
-        Ok(weights.forward(x)?)
+        let mut shape = x.dims().to_vec();
+        shape.pop();
+        shape.push(out.len() / rows.max(1));
+        Ok(Tensor::from_vec(out, shape, x.device())?)
     }
 }
 
@@ -297,7 +318,7 @@ impl<R: Read + Seek> Tensors<'_, R> {
             None
         };
         Ok(Linear {
-            single_row: Q4_1Rows::new(weights.clone()),
+            kernel: Kernel::new(&weights),
             quantized: QMatMul::QTensor(weights),
             dense,
             bias: self.optional(&format!("{name}.bias"))?,

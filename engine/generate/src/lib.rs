@@ -1,6 +1,7 @@
 //! docent's local generator, behind `docent-core`'s [`Generator`](docent_core::Generator)
 //! trait: GGUF chat models (llama, qwen2, qwen3, gemma3, phi3) run by candle, on the CPU (with
-//! docent's own 4-bit decoding kernel) or, built with the `cuda` feature, the GPU.
+//! docent's own kernels for the 4- and 5-bit formats candle multiplies slowly) or, built with
+//! the `cuda` feature, the GPU.
 
 #![warn(missing_docs)]
 
@@ -11,6 +12,8 @@ mod decoder;
 mod gguf;
 mod gguf_tokenizer;
 mod q4_1;
+mod q5_0;
+mod q8;
 mod thinking;
 mod token_stream;
 

@@ -14,8 +14,7 @@ use anyhow::{Result, ensure};
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
-/// Values per block, in the weights and in the rounded activations alike.
-const BLOCK: usize = 32;
+use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row, sum_lanes};
 /// A Q4_1 block: scale and minimum (f16 each), then 32 four-bit values, two to a byte (the
 /// low nibbles are values 0–15, the high ones 16–31).
 const BLOCK_BYTES: usize = 20;
@@ -78,46 +77,6 @@ impl Q4_1Rows {
     }
 }
 
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// A block of 32 activations rounded to 8 bits: `x ≈ d·q`, and `s = d·Σq`, both rounded
-/// through f16 as candle's Q8_1 blocks store them.
-struct Q8Block {
-    d: f32,
-    s: f32,
-    qs: [i8; BLOCK],
-}
-
-fn quantize_row(x: &[f32]) -> Vec<Q8Block> {
-    x.chunks_exact(BLOCK)
-        .map(|values| {
-            let largest = values.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let d = largest / 127.0;
-            let inverse = if d == 0.0 { 0.0 } else { 1.0 / d };
-            let mut qs = [0i8; BLOCK];
-            for (q, v) in qs.iter_mut().zip(values) {
-                *q = (v * inverse).round() as i8;
-            }
-            let sum: i32 = qs.iter().map(|&q| q as i32).sum();
-            let d = f16::from_f32(d);
-            Q8Block {
-                d: d.to_f32(),
-                s: (f16::from_f32(sum as f32) * d).to_f32(),
-                qs,
-            }
-        })
-        .collect()
-}
-
 /// One weight row (its Q4_1 blocks) times the rounded activations.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -143,12 +102,9 @@ unsafe fn dot(row: &[u8], activations: &[Q8Block]) -> f32 {
             _mm256_cvtepi32_ps(products),
             sum,
         );
-        minimums += minimum * x.s;
+        minimums += minimum * x.scaled_sum;
     }
-    let halves = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
-    let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
-    let total = _mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1));
-    _mm_cvtss_f32(total) + minimums
+    sum_lanes(sum) + minimums
 }
 
 #[cfg(not(target_arch = "x86_64"))]

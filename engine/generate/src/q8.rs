@@ -1,0 +1,66 @@
+//! Activations rounded to 8 bits in blocks of 32, as ggml rounds them for its integer dot
+//! products (and candle after it): `x ≈ d·q` with `d = max|x| / 127` stored as f16, and the
+//! block's sums that offset formats need (Q4_1's minimum, Q5_0's 16). Shared by docent's own kernels,
+//! [`crate::q4_1`] and [`crate::q5_0`].
+
+use half::f16;
+
+/// Values per block, in the weights and in the rounded activations alike.
+pub const BLOCK: usize = 32;
+
+/// A block of 32 activations rounded to 8 bits.
+pub struct Q8Block {
+    /// The scale, rounded through f16 as the block stores it.
+    pub d: f32,
+    /// `d·Σq`, rounded through f16 as Q8_1 blocks store it (what Q4_1's minimum multiplies).
+    pub scaled_sum: f32,
+    /// `16·Σq`: what Q5_0's offset of 16 takes off a block's unsigned products.
+    pub offset_sum: f32,
+    /// The rounded values.
+    pub qs: [i8; BLOCK],
+}
+
+/// `x` (a multiple of [`BLOCK`] values) in rounded blocks.
+pub fn quantize_row(x: &[f32]) -> Vec<Q8Block> {
+    x.chunks_exact(BLOCK)
+        .map(|values| {
+            let largest = values.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let d = largest / 127.0;
+            let inverse = if d == 0.0 { 0.0 } else { 1.0 / d };
+            let mut qs = [0i8; BLOCK];
+            for (q, v) in qs.iter_mut().zip(values) {
+                *q = (v * inverse).round() as i8;
+            }
+            let sum: i32 = qs.iter().map(|&q| q as i32).sum();
+            let d = f16::from_f32(d);
+            Q8Block {
+                d: d.to_f32(),
+                scaled_sum: (f16::from_f32(sum as f32) * d).to_f32(),
+                offset_sum: (16 * sum) as f32,
+                qs,
+            }
+        })
+        .collect()
+}
+
+/// Whether this CPU runs docent's kernels (AVX2 and FMA).
+pub fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The sum of a vector's eight lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub fn sum_lanes(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let halves = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
+    _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
+}
