@@ -383,12 +383,7 @@ fn the_openai_python_client_works_against_docent() {
     assert_eq!(out["models"], json!(["docent"]));
     assert!(!out["content"].as_str().unwrap().trim().is_empty(), "{out}");
     // The list names the generator behind `docent`, and the names `serve --model` takes.
-    let listed: Value = client()
-        .get(format!("{}/v1/models", server.base))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let listed = get(&server, "/v1/models");
     assert!(
         listed["data"][0]["generator"]
             .as_str()
@@ -1252,27 +1247,38 @@ fn other_sites_cannot_write_and_foreign_names_are_refused() {
     );
 }
 
-#[test]
-fn uploads_are_ingested_and_limited() {
-    use reqwest::blocking::multipart::{Form, Part};
-    let server = start_with(&[
+/// A server with a full key `full` and a read-only key `reader`, answering by quoting.
+fn keyed() -> Server {
+    start_with(&[
         "--api-key",
         "full",
         "--read-only-key",
         "reader",
         "--answer-mode",
         "extract",
-    ]);
-    let upload = |form: Form, key: &str| {
-        let response = client()
-            .post(format!("{}/v1/documents", server.base))
-            .bearer_auth(key)
-            .multipart(form)
-            .send()
-            .unwrap();
-        let status = response.status();
-        (status, response.json::<Value>().unwrap())
-    };
+    ])
+}
+
+/// `POST /v1/documents` with `form`, as `key`.
+fn upload(
+    server: &Server,
+    form: reqwest::blocking::multipart::Form,
+    key: &str,
+) -> (StatusCode, Value) {
+    let response = client()
+        .post(format!("{}/v1/documents", server.base))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .unwrap();
+    (response.status(), response.json::<Value>().unwrap())
+}
+
+#[test]
+fn uploads_are_ingested_and_limited() {
+    use reqwest::blocking::multipart::{Form, Part};
+    let server = keyed();
+    let upload = |form: Form, key: &str| upload(&server, form, key);
     let file =
         |name: &str, text: &str| Part::bytes(text.as_bytes().to_vec()).file_name(name.to_string());
 
@@ -1806,14 +1812,7 @@ fn search_and_ask_keep_to_their_filters() {
 #[test]
 fn hostile_requests_are_refused_or_bounded() {
     use reqwest::blocking::multipart::{Form, Part};
-    let server = start_with(&[
-        "--api-key",
-        "full",
-        "--read-only-key",
-        "reader",
-        "--answer-mode",
-        "extract",
-    ]);
+    let server = keyed();
     let before = server.peak_rss_mb();
 
     let globs = vec!["*a".repeat(10_000); 32];
@@ -1858,15 +1857,7 @@ fn hostile_requests_are_refused_or_bounded() {
         "peak RSS {before} MB before the globs, {after_globs} MB after"
     );
 
-    let upload = |form: Form| {
-        let response = client()
-            .post(format!("{}/v1/documents", server.base))
-            .bearer_auth("full")
-            .multipart(form)
-            .send()
-            .unwrap();
-        (response.status(), response.json::<Value>().unwrap())
-    };
+    let upload = |form: Form| upload(&server, form, "full");
     let part = |name: &str, bytes: Vec<u8>| Part::bytes(bytes).file_name(name.to_string());
     // The review's two tables: one cell 90,000 wide over 1,000 rows (122 KB: 918 MB), and one
     // 1,000 wide over 50 rows (3 KB: 156 chunks in 47.8 s). Its wide cell was 90,000 × `W`,
@@ -1995,13 +1986,7 @@ fn shutdown_does_not_wait_for_a_watched_files_embedding() {
         "2",
     ]);
     let synced = || -> bool {
-        let listed: Value = client()
-            .get(format!("{}/v1/documents", server.base))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        listed["documents"]
+        get(&server, "/v1/documents")["documents"]
             .as_array()
             .unwrap()
             .iter()

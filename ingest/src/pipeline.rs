@@ -774,12 +774,7 @@ mod tests {
     /// neither is a FIFO (which would block the ingest), and a file read is bounded.
     #[test]
     fn a_file_swapped_for_a_link_after_the_walk_is_not_read() {
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(
-            outside.path().join("secret.md"),
-            "The launch code is zebra-kumquat-42.",
-        )
-        .unwrap();
+        let outside = secret_outside();
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("notes.md"), "Kettles boil water.").unwrap();
         let walked = crate::walk::walk(&[root.path().to_path_buf()])
@@ -800,15 +795,8 @@ mod tests {
             root.path().join("notes.md"),
         )
         .unwrap();
-        match read(&walked[0], &options) {
-            Err(Prepared::Failed(failure)) => {
-                assert!(failure.error.contains("symbolic link"), "{failure:?}")
-            }
-            Err(_) => panic!("not a failure"),
-            Ok((_, bytes, _)) => {
-                panic!("read through the link: {}", String::from_utf8_lossy(&bytes))
-            }
-        }
+        let error = refused(&walked[0], &options);
+        assert!(error.contains("became a symbolic link"), "{error}");
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
         assert!(
@@ -831,17 +819,34 @@ mod tests {
         ));
     }
 
-    /// The second attack review's watch race: a folder the walk went through is swapped for a
-    /// link to one outside (`mv zz zz_old; ln -s /outside zz`) before its files are read. The
-    /// read goes component by component from the root, so it finds the link and stops.
-    #[test]
-    fn a_folder_swapped_for_a_link_after_the_walk_is_not_read_through() {
+    /// A folder outside every walked root, holding `secret.md`.
+    fn secret_outside() -> tempfile::TempDir {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(
             outside.path().join("secret.md"),
             "The launch code is zebra-kumquat-42.",
         )
         .unwrap();
+        outside
+    }
+
+    /// Why reading `source` failed; a test failure if it was read, or refused otherwise.
+    fn refused(source: &Source, options: &IngestOptions) -> String {
+        match read(source, options) {
+            Err(Prepared::Failed(failure)) => failure.error,
+            Err(_) => panic!("not a failure"),
+            Ok((_, bytes, _)) => {
+                panic!("read through the link: {}", String::from_utf8_lossy(&bytes))
+            }
+        }
+    }
+
+    /// The second attack review's watch race: a folder the walk went through is swapped for a
+    /// link to one outside (`mv zz zz_old; ln -s /outside zz`) before its files are read. The
+    /// read goes component by component from the root, so it finds the link and stops.
+    #[test]
+    fn a_folder_swapped_for_a_link_after_the_walk_is_not_read_through() {
+        let outside = secret_outside();
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("zz/deeper")).unwrap();
         std::fs::write(root.path().join("zz/secret.md"), "Kettles boil water.").unwrap();
@@ -860,18 +865,11 @@ mod tests {
         std::fs::create_dir(outside.path().join("deeper")).unwrap();
         std::fs::write(outside.path().join("deeper/secret.md"), "The launch code.").unwrap();
         for source in &walked {
-            match read(source, &options) {
-                Err(Prepared::Failed(failure)) => assert!(
-                    failure
-                        .error
-                        .contains("a folder on its path became a symbolic link"),
-                    "{failure:?}"
-                ),
-                Err(_) => panic!("not a failure"),
-                Ok((_, bytes, _)) => {
-                    panic!("read through the link: {}", String::from_utf8_lossy(&bytes))
-                }
-            }
+            let error = refused(source, &options);
+            assert!(
+                error.contains("a folder on its path became a symbolic link"),
+                "{error}"
+            );
         }
     }
 

@@ -139,6 +139,16 @@ pub fn client() -> Client {
         .unwrap()
 }
 
+/// `GET route`'s JSON body (no key).
+pub fn get(server: &Server, route: &str) -> Value {
+    client()
+        .get(format!("{}{route}", server.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 pub fn post(server: &Server, route: &str, body: Value) -> (StatusCode, Value) {
     let response = client()
         .post(format!("{}{route}", server.base))

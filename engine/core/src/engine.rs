@@ -837,7 +837,11 @@ mod tests {
     }
 
     impl SentenceJudge for FirstWordJudge {
-        fn judge(&self, sentence: &str) -> anyhow::Result<SentenceCheck> {
+        fn judge(
+            &self,
+            sentence: &str,
+            _previous: Option<&SentenceCheck>,
+        ) -> anyhow::Result<SentenceCheck> {
             let (text, sources) = crate::text::markers::strip(sentence);
             let verdict = match text.split_whitespace().next() {
                 Some("Yes") => Verdict::Supported,

@@ -114,10 +114,10 @@ unsafe fn dot(_: &[u8], _: &[Q8Block]) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::QMatMul;
-    use candle_core::{Device, Module, Tensor};
+    use candle_core::{Device, Tensor};
 
     use super::*;
+    use crate::q8::agreement;
 
     /// The same products as candle's own Q4_1 kernel, on random weights and activations of
     /// SmolLM2's projection shapes.
@@ -128,32 +128,9 @@ mod tests {
             return;
         }
         for (rows, columns) in [(576, 576), (1536, 576), (576, 1536), (192, 576)] {
-            let w = Tensor::randn(0f32, 0.1, (rows, columns), &Device::Cpu).unwrap();
-            let weights = Arc::new(QTensor::quantize(&w, GgmlDType::Q4_1).unwrap());
-            let x = Tensor::randn(0f32, 1.0, (1, columns), &Device::Cpu).unwrap();
-
-            let ours = Q4_1Rows::new(weights.clone())
-                .unwrap()
-                .multiply(&x.flatten_all().unwrap().to_vec1().unwrap())
-                .unwrap();
-            let candles: Vec<f32> = QMatMul::QTensor(weights)
-                .forward(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-
-            let largest = candles.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let worst = ours
-                .iter()
-                .zip(&candles)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(
-                worst <= 1e-5 * largest,
-                "{rows}×{columns}: difference {worst} against values up to {largest}"
-            );
+            agreement::check(GgmlDType::Q4_1, (rows, columns, 1), |weights, x| {
+                Q4_1Rows::new(weights).unwrap().multiply(x).unwrap()
+            });
         }
     }
 

@@ -206,10 +206,10 @@ unsafe fn dot_unpacked(_: &[Unpacked], _: &[Q8Block]) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::QMatMul;
-    use candle_core::{Device, Module, Tensor};
+    use candle_core::{Device, Tensor};
 
     use super::*;
+    use crate::q8::agreement;
 
     /// The same products as candle's own Q5_0 kernel, on random weights and activations of
     /// Qwen2.5-0.5B's projection shapes, for one row and for a prompt's chunk.
@@ -219,36 +219,10 @@ mod tests {
             eprintln!("skipped: this CPU has no AVX2/FMA, so Q5_0Rows is never used here");
             return;
         }
-        for (rows, columns, inputs) in
-            [(896, 896, 1), (128, 896, 3), (4864, 896, 1), (896, 4864, 5)]
-        {
-            let w = Tensor::randn(0f32, 0.1, (rows, columns), &Device::Cpu).unwrap();
-            let weights = Arc::new(QTensor::quantize(&w, GgmlDType::Q5_0).unwrap());
-            let x = Tensor::randn(0f32, 1.0, (inputs, columns), &Device::Cpu).unwrap();
-
-            let ours = Q5_0Rows::new(weights.clone())
-                .unwrap()
-                .multiply(&x.flatten_all().unwrap().to_vec1().unwrap())
-                .unwrap();
-            let candles: Vec<f32> = QMatMul::QTensor(weights)
-                .forward(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-
-            assert_eq!(ours.len(), candles.len());
-            let largest = candles.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let worst = ours
-                .iter()
-                .zip(&candles)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(
-                worst <= 1e-5 * largest,
-                "{rows}×{columns} × {inputs} rows: difference {worst} against values up to {largest}"
-            );
+        for shape in [(896, 896, 1), (128, 896, 3), (4864, 896, 1), (896, 4864, 5)] {
+            agreement::check(GgmlDType::Q5_0, shape, |weights, x| {
+                Q5_0Rows::new(weights).unwrap().multiply(x).unwrap()
+            });
         }
     }
 

@@ -64,3 +64,47 @@ pub fn sum_lanes(v: std::arch::x86_64::__m256) -> f32 {
     let pairs = _mm_add_ps(halves, _mm_movehl_ps(halves, halves));
     _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
 }
+
+/// Random weights of one format and random activations, multiplied by a kernel of docent's and
+/// by candle's own: the tests of both kernels.
+#[cfg(test)]
+pub mod agreement {
+    use std::sync::Arc;
+
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+
+    /// Multiplies random `[rows, columns]` weights in `format` with `inputs` random activation
+    /// rows by `ours` and by candle, and fails unless they agree within 1e-5 of the largest value.
+    pub fn check(
+        format: GgmlDType,
+        (rows, columns, inputs): (usize, usize, usize),
+        ours: impl Fn(Arc<QTensor>, &[f32]) -> Vec<f32>,
+    ) {
+        let w = Tensor::randn(0f32, 0.1, (rows, columns), &Device::Cpu).unwrap();
+        let weights = Arc::new(QTensor::quantize(&w, format).unwrap());
+        let x = Tensor::randn(0f32, 1.0, (inputs, columns), &Device::Cpu).unwrap();
+        let ours = ours(
+            weights.clone(),
+            &x.flatten_all().unwrap().to_vec1().unwrap(),
+        );
+        let candles: Vec<f32> = QMatMul::QTensor(weights)
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(ours.len(), candles.len());
+        let largest = candles.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let worst = ours
+            .iter()
+            .zip(&candles)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= 1e-5 * largest,
+            "{format:?} {rows}×{columns} × {inputs} rows: difference {worst} against values up to {largest}"
+        );
+    }
+}

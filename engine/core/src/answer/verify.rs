@@ -24,6 +24,12 @@
 //! unsupported; one a source supports but written in another language than the question's is in
 //! the wrong language. A sentence with no content word at all ("And so it is.", "[2]") states
 //! nothing.
+//!
+//! A sentence that opens by referring back to the one before it ("It …", "This …", "它…",
+//! "这…") is read with that one: whether it speaks to the question is asked of the two together
+//! (its own words must still be in its source), and when the one before was not shown it is
+//! dangling, however well backed: "It retrieves passages first." means nothing after a dropped
+//! sentence.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -89,6 +95,8 @@ pub enum Verdict {
     RestatesQuestion,
     /// It holds no content word at all ("And so it is.", "[2]").
     StatesNothing,
+    /// It refers back ("It …", "这…") to a sentence that was not shown.
+    Dangling,
 }
 
 impl Verdict {
@@ -97,10 +105,13 @@ impl Verdict {
         matches!(self, Verdict::Supported | Verdict::WrongLanguage)
     }
 
-    /// Whether the sentence claims something its sources do not give: the sign of a model
-    /// drifting away from them.
+    /// Whether the sentence claims something its sources do not give, or carries on from one
+    /// that did: the sign of a model drifting away from them.
     pub fn drifts(self) -> bool {
-        matches!(self, Verdict::Unsupported | Verdict::RestatesQuestion)
+        matches!(
+            self,
+            Verdict::Unsupported | Verdict::RestatesQuestion | Verdict::Dangling
+        )
     }
 }
 
@@ -174,9 +185,10 @@ pub trait Verifier: Send + Sync {
 
 /// The judge of one answer's sentences, as they are written.
 pub trait SentenceJudge {
-    /// Judges one sentence as written (citation markers included): its verdict, with its
-    /// citations made true. `kept` is left to the caller.
-    fn judge(&self, sentence: &str) -> Result<SentenceCheck>;
+    /// Judges one sentence as written (citation markers included), after `previous` (the
+    /// sentence before it, judged, and whether it was shown): its verdict, with its citations
+    /// made true. `kept` is left to the caller.
+    fn judge(&self, sentence: &str, previous: Option<&SentenceCheck>) -> Result<SentenceCheck>;
 }
 
 /// The default verifier: content-word overlap and embedder similarity (the module's rule).
@@ -242,9 +254,11 @@ struct SupportJudge {
 }
 
 impl SentenceJudge for SupportJudge {
-    fn judge(&self, sentence: &str) -> Result<SentenceCheck> {
+    fn judge(&self, sentence: &str, previous: Option<&SentenceCheck>) -> Result<SentenceCheck> {
         let (text, cited) = markers::strip(sentence);
         let tokens = content_tokens(&text);
+        // A sentence that refers back is read with the one before it.
+        let before = previous.filter(|_| sentences::refers_back(&text));
         let overlaps: Vec<f32> = self
             .tokens
             .iter()
@@ -259,7 +273,12 @@ impl SentenceJudge for SupportJudge {
             kept: false,
             quotes: Vec::new(),
         };
-        if let Some(verdict) = self.off_topic(&tokens) {
+        if before.is_some_and(|b| !b.kept) {
+            check.verdict = Verdict::Dangling;
+            return Ok(check);
+        }
+        let context = before.map(|b| content_tokens(&b.text)).unwrap_or_default();
+        if let Some(verdict) = self.off_topic(&tokens, &context) {
             check.verdict = verdict;
             return Ok(check);
         }
@@ -302,10 +321,11 @@ impl SentenceJudge for SupportJudge {
 }
 
 impl SupportJudge {
-    /// The verdict on a sentence (its content words `tokens`) that no source need be asked
-    /// about: one that states nothing, has no sources to be checked against, shares no content
-    /// word with the question, or has none beyond it.
-    fn off_topic(&self, tokens: &[String]) -> Option<Verdict> {
+    /// The verdict on a sentence (its content words `tokens`; `context`, those of the sentence
+    /// it refers back to) that no source need be asked about: one that states nothing, has no
+    /// sources to be checked against, shares no content word with the question (nor does the
+    /// sentence it refers back to), or has none beyond it.
+    fn off_topic(&self, tokens: &[String], context: &[String]) -> Option<Verdict> {
         if tokens.is_empty() {
             return Some(Verdict::StatesNothing);
         }
@@ -315,7 +335,11 @@ impl SupportJudge {
         if self.question.is_empty() {
             return None;
         }
-        if !tokens.iter().any(|t| self.question.contains(t)) {
+        if !tokens
+            .iter()
+            .chain(context)
+            .any(|t| self.question.contains(t))
+        {
             return Some(Verdict::Unsupported);
         }
         if tokens.iter().all(|t| self.restated.contains(t)) {
@@ -390,7 +414,7 @@ mod tests {
     }
 
     fn verdict(judge: &dyn SentenceJudge, sentence: &str) -> Verdict {
-        judge.judge(sentence).unwrap().verdict
+        judge.judge(sentence, None).unwrap().verdict
     }
 
     /// A sentence its source backs is kept only when it tells the reader something the question
@@ -459,7 +483,7 @@ mod tests {
         );
         // Cited to no source, or to one that does not exist: the supporting one is cited.
         let check = judge
-            .judge("The archives are updated twice every day [7].")
+            .judge("The archives are updated twice every day [7].", None)
             .unwrap();
         assert_eq!(
             (check.verdict, check.sources),
@@ -488,6 +512,67 @@ mod tests {
         assert_eq!(
             verdict(chinese("档案多久更新一次？").as_ref(), sentence),
             Verdict::Unsupported
+        );
+    }
+
+    /// A sentence that refers back is read with the one before it: about the question through
+    /// it when that one was shown, dangling when it was not (in English and in Chinese).
+    #[test]
+    fn a_sentence_that_refers_back_stands_or_falls_with_the_one_before() {
+        let judge = judge(
+            "What is retrieval-augmented generation?",
+            "Retrieval-augmented generation answers from retrieved passages. It turns each \
+             passage into a vector and stores the vectors in an index.",
+        );
+        let first = |kept: bool| SentenceCheck {
+            kept,
+            ..judge
+                .judge(
+                    "Retrieval-augmented generation answers from retrieved passages. [1]",
+                    None,
+                )
+                .unwrap()
+        };
+        let next = "It turns each passage into a vector. [1]";
+        // Alone it shares no word with the question: about something else.
+        assert_eq!(verdict(judge.as_ref(), next), Verdict::Unsupported);
+        let after_shown = judge.judge(next, Some(&first(true))).unwrap();
+        assert_eq!(
+            (after_shown.verdict, after_shown.sources),
+            (Verdict::Supported, vec![1])
+        );
+        let after_dropped = judge.judge(next, Some(&first(false))).unwrap();
+        assert_eq!(after_dropped.verdict, Verdict::Dangling);
+        // Its own words must still be in the source, whatever came before.
+        assert_eq!(
+            judge
+                .judge("It paints each passage blue. [1]", Some(&first(true)))
+                .unwrap()
+                .verdict,
+            Verdict::Unsupported
+        );
+
+        let chinese = SupportVerifier::new(Arc::new(WordEmbedder::default()))
+            .prepare(
+                "什么是检索增强生成？",
+                &[evidence(
+                    1,
+                    "rag.zh.md",
+                    "检索增强生成先检索文档再生成答案。它把文档切成片段。",
+                )],
+                Language::Chinese,
+            )
+            .unwrap();
+        let dropped = SentenceCheck {
+            kept: false,
+            ..chinese.judge("检索增强生成先检索文档。[1]", None).unwrap()
+        };
+        assert_eq!(
+            chinese
+                .judge("它把文档切成片段。[1]", Some(&dropped))
+                .unwrap()
+                .verdict,
+            Verdict::Dangling
         );
     }
 }

@@ -104,15 +104,15 @@ fn judge_all(judge: &dyn SentenceJudge, text: &str) -> Result<Vec<SentenceCheck>
     let mut stream = SentenceStream::default();
     let mut sentences = stream.push(text);
     sentences.extend(stream.finish());
-    sentences
-        .iter()
-        .map(|s| {
-            judge.judge(s).map(|check| SentenceCheck {
-                kept: true,
-                ..check
-            })
-        })
-        .collect()
+    let mut checks: Vec<SentenceCheck> = Vec::with_capacity(sentences.len());
+    for sentence in &sentences {
+        let check = judge.judge(sentence, checks.last())?;
+        checks.push(SentenceCheck {
+            kept: true,
+            ..check
+        });
+    }
+    Ok(checks)
 }
 
 /// `auto`'s judged stream: each finished sentence judged, the supported ones shown at once.
@@ -150,7 +150,7 @@ impl<'a> Checked<'a> {
     ) -> ControlFlow<()> {
         for sentence in sentences {
             let started = Instant::now();
-            let mut check = match self.judge.judge(&sentence) {
+            let mut check = match self.judge.judge(&sentence, self.checked.last()) {
                 Ok(check) => check,
                 Err(err) => {
                     self.failure = Some(err);

@@ -205,6 +205,35 @@ pub fn join(text: &mut String, next: &str) {
     text.push_str(next);
 }
 
+/// Words that open a sentence by pointing back at the one before it ("It …", "This …"): such a
+/// sentence says what it says only with that one.
+const REFERS_BACK: [&str; 14] = [
+    "it", "its", "it's", "this", "that", "these", "those", "they", "their", "them", "such", "he",
+    "she", "his",
+];
+
+/// Characters that open a Chinese sentence by pointing back (它 it, 其 its, 这 this, 此 this,
+/// 该 the said, 他/她 he/she, 那 that).
+const REFERS_BACK_ZH: [char; 8] = ['它', '其', '这', '此', '该', '他', '她', '那'];
+
+/// Words that begin with one of those characters and point nowhere (其他 other, 其实 in fact).
+const STANDS_ALONE_ZH: [&str; 4] = ["其他", "其它", "其实", "他人"];
+
+/// Whether `sentence` (citation markers aside) opens by referring back to the sentence before
+/// it: "It turns text into vectors.", "这一步叫做索引。"
+pub fn refers_back(sentence: &str) -> bool {
+    let (text, _) = markers::strip(sentence);
+    let text = text.trim_start();
+    let first = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    REFERS_BACK.contains(&first.as_str())
+        || (text.starts_with(REFERS_BACK_ZH)
+            && !STANDS_ALONE_ZH.iter().any(|word| text.starts_with(word)))
+}
+
 /// Full-width punctuation, after which Chinese puts no space.
 pub fn is_cjk_punctuation(c: char) -> bool {
     matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFF65)
@@ -213,6 +242,30 @@ pub fn is_cjk_punctuation(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_that_refer_back_are_known_by_their_first_word() {
+        for continues in [
+            "It turns text into vectors. [1]",
+            "This step is called indexing.",
+            "They are stored in a vector database.",
+            "它通过检索相关文档来回答问题。",
+            "这一步叫做索引。[2]",
+            "其中最常用的是余弦相似度。",
+        ] {
+            assert!(refers_back(continues), "{continues}");
+        }
+        for stands in [
+            "Retrieval-augmented generation answers from documents.",
+            "Items are stored in a vector database.",
+            "Iterators are lazy.",
+            "检索增强生成先检索再生成。",
+            "其他发行版也使用 APT。",
+            "Thistle is a plant.",
+        ] {
+            assert!(!refers_back(stands), "{stands}");
+        }
+    }
 
     fn texts(text: &str) -> Vec<String> {
         split(text).into_iter().map(|s| s.text).collect()
