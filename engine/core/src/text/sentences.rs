@@ -216,8 +216,9 @@ const REFERS_BACK: [&str; 14] = [
 /// 该 the said, 他/她 he/she, 那 that).
 const REFERS_BACK_ZH: [char; 8] = ['它', '其', '这', '此', '该', '他', '她', '那'];
 
-/// Words that begin with one of those characters and point nowhere (其他 other, 其实 in fact).
-const STANDS_ALONE_ZH: [&str; 4] = ["其他", "其它", "其实", "他人"];
+/// Words that begin with one of those characters and point nowhere (其他 other, 其实 in fact,
+/// 此外 besides: a sentence that adds, not one that refers).
+const STANDS_ALONE_ZH: [&str; 5] = ["其他", "其它", "其实", "他人", "此外"];
 
 /// Whether `sentence` (citation markers aside) opens by referring back to the sentence before
 /// it: "It turns text into vectors.", "这一步叫做索引。"
@@ -261,6 +262,7 @@ mod tests {
             "Iterators are lazy.",
             "检索增强生成先检索再生成。",
             "其他发行版也使用 APT。",
+            "此外，我们会发布一个 CD 厂商的列表。",
             "Thistle is a plant.",
         ] {
             assert!(!refers_back(stands), "{stands}");
