@@ -14,7 +14,9 @@ use anyhow::{Result, ensure};
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
-use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row, sum_lanes};
+#[cfg(target_arch = "x86_64")]
+use crate::q8::sum_lanes;
+use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row};
 /// A Q4_1 block: scale and minimum (f16 each), then 32 four-bit values, two to a byte (the
 /// low nibbles are values 0–15, the high ones 16–31).
 const BLOCK_BYTES: usize = 20;

@@ -19,7 +19,9 @@ use anyhow::{Result, ensure};
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
-use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row, sum_lanes};
+#[cfg(target_arch = "x86_64")]
+use crate::q8::sum_lanes;
+use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row};
 
 /// A Q5_0 block: its scale (f16), the fifth bits of its 32 values (a little-endian u32), then
 /// the low four bits, two to a byte (low nibbles values 0–15, high ones 16–31).
