@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use crate::load::LoadError;
+use crate::load::{Format, LoadError};
 
 /// Set in the environment of a worker child, to the parser it runs (`pdf` or `html`).
 pub const WORKER_ENV: &str = "DOCENT_EXTRACT_WORKER";
@@ -63,8 +63,8 @@ impl Parser {
     /// How reports name the format.
     fn label(self) -> &'static str {
         match self {
-            Parser::Pdf => "PDF",
-            Parser::Html => "HTML",
+            Parser::Pdf => Format::Pdf.label(),
+            Parser::Html => Format::Html.label(),
         }
     }
 
@@ -109,29 +109,20 @@ pub fn run_worker_if_asked() {
     std::process::exit(code);
 }
 
-/// A file's text by `parser`: in a worker child when `main` offered one, else in this process.
-/// More than `max_text` bytes of text is an error; so is `cancel` being set before it is done.
+/// A file's text by `parser`: in a worker child when `main` offered one, else in this process;
+/// `cancel` being set before it is done is an error. A worker is stopped once its text runs
+/// past `max_text` bytes, and what it wrote up to there (just over the bound) is returned for
+/// the caller to refuse, as it refuses any text past its bound.
 pub(crate) fn extract(
     parser: Parser,
     bytes: &[u8],
     max_text: usize,
     cancel: Option<&AtomicBool>,
 ) -> Result<String, LoadError> {
-    let text = match WORKER.get() {
-        Some(exe) => in_child(exe, parser, bytes, max_text, cancel)?,
-        None => contained(parser, bytes).map_err(LoadError::Parse)?,
-    };
-    if text.len() > max_text {
-        return Err(too_much_text(parser, max_text));
+    match WORKER.get() {
+        Some(exe) => in_child(exe, parser, bytes, max_text, cancel),
+        None => contained(parser, bytes).map_err(LoadError::Parse),
     }
-    Ok(text)
-}
-
-fn too_much_text(parser: Parser, max_text: usize) -> LoadError {
-    LoadError::Parse(format!(
-        "{}: its text runs past {max_text} bytes, more than a file of its size holds (a file built to expand?)",
-        parser.label()
-    ))
 }
 
 /// Runs the parser here, a panic turned into this file's error.
@@ -211,7 +202,8 @@ fn in_child(
         .wait()
         .map_err(|e| failed(&format!("the extraction worker was lost: {e}")))?;
     if text.len() > max_text {
-        return Err(too_much_text(parser, max_text));
+        // Killed, or it could not write the rest: too long either way.
+        return Ok(String::from_utf8_lossy(&text).into_owned());
     }
     match (stopped, status.code(), status.signal()) {
         (Some(Stop::Cancelled), _, _) => Err(LoadError::Cancelled),
@@ -221,7 +213,6 @@ fn in_child(
         ))),
         (_, Some(0), _) => Ok(String::from_utf8_lossy(&text).into_owned()),
         (_, Some(2), _) => Err(LoadError::Parse(message)),
-        (_, Some(3), _) => Err(too_much_text(parser, max_text)),
         (_, _, Some(libc::SIGXCPU | libc::SIGKILL)) => Err(failed(&format!(
             "extracting its text took more than {CPU_LIMIT} s of CPU (a malformed file?)"
         ))),

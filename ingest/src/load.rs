@@ -87,6 +87,17 @@ impl Format {
         }
     }
 
+    /// How reports name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Markdown => "Markdown",
+            Format::Html => "HTML",
+            Format::Pdf => "PDF",
+            Format::Text => "Text",
+            Format::Code(_) => "Code",
+        }
+    }
+
     /// Whether the extracted text has Markdown structure (headings) to chunk along.
     pub fn is_markdown_like(self) -> bool {
         matches!(self, Format::Markdown | Format::Html)
@@ -161,6 +172,12 @@ pub fn extract_text(
             String::from_utf8_lossy(bytes).into_owned()
         }
     };
+    if text.len() > max_text {
+        return Err(LoadError::Parse(format!(
+            "{}: its text runs past {max_text} bytes, more than a file of its size holds (a file built to expand?)",
+            format.label()
+        )));
+    }
     let text = text.replace("\r\n", "\n");
     if text.trim().is_empty() {
         Err(LoadError::Empty)
@@ -366,6 +383,14 @@ mod tests {
         let err = extract_text(deep_list.as_bytes(), Format::Html, None).unwrap_err();
         assert!(
             err.to_string().contains("its text runs past 208000 bytes"),
+            "{err}"
+        );
+        // Invalid UTF-8 triples as it is replaced: past the 32 MiB cap, a text file is refused too.
+        let invalid = vec![0xFFu8; 12 << 20];
+        let err = extract_text(&invalid, Format::Text, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("Text: its text runs past 33554432 bytes"),
             "{err}"
         );
         assert_eq!(max_text_bytes(Format::Pdf, 9_000), 288_000);
