@@ -133,6 +133,16 @@ enum Prepared {
     Failed(Failure),
 }
 
+impl Prepared {
+    /// `source` could not be read or parsed, for `error`.
+    fn failed(source: &Source, error: String) -> Prepared {
+        Prepared::Failed(Failure {
+            path: source.display(),
+            error,
+        })
+    }
+}
+
 /// The hash that decides whether a document must be indexed again: its bytes, and everything
 /// that turns the same bytes into other points (embedder, chunking, the lexical channel).
 fn content_hash(
@@ -173,12 +183,7 @@ type Read = (Format, Vec<u8>, Option<u64>);
     reason = "one verdict per file, passed on as it is: boxing it would buy nothing"
 )]
 fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
-    let failed = |error: String| {
-        Prepared::Failed(Failure {
-            path: source.display(),
-            error,
-        })
-    };
+    let failed = |error: String| Prepared::failed(source, error);
     match &source.origin {
         Origin::Memory { bytes, format } => {
             if bytes.len() as u64 > options.max_file_bytes {
@@ -300,12 +305,7 @@ fn prepare(
     if existing.is_some_and(|d| d.complete && d.content_hash == hash) {
         return Prepared::Unchanged;
     }
-    let failed = |error: String| {
-        Prepared::Failed(Failure {
-            path: source.display(),
-            error,
-        })
-    };
+    let failed = |error: String| Prepared::failed(&source, error);
     match extract_text(&bytes, format, options.cancel.as_deref()) {
         Ok(text) => {
             let Some(chunks) = chunker.chunk(&text, format, options.cancel.as_deref()) else {
