@@ -380,6 +380,10 @@ pub struct EvalArgs {
     /// as in the qrels) with `ask`, and score the answers
     #[arg(long)]
     pub qa: Option<PathBuf>,
+    /// With --qa: write every answer to this file, one JSON line each (the question, its gold
+    /// answers, and the answer with its sentences, verdicts and sources), to read them
+    #[arg(long, value_name = "FILE", requires = "qa")]
+    pub answers: Option<PathBuf>,
     /// Also search for the follow-ups of this file (`{"id","first","followup"}` a line, ids
     /// as in the qrels): alone, rewritten with the question before them, and as the full
     /// question; prints hit@5 for each
@@ -655,6 +659,7 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
         mode,
         json,
         qa,
+        answers,
         followups,
         max_tokens,
         writing,
@@ -681,7 +686,7 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
                 },
                 ..Default::default()
             };
-            run::run_with_qa(&engine, &set, k, &qa, &options, !json)?
+            run::run_with_qa(&engine, &set, k, &qa, &options, answers.as_deref(), !json)?
         }
     };
     if let Some(path) = followups {

@@ -209,15 +209,45 @@ fn eval_with_qa_scores_generated_answers() {
     // auto shows only supported sentences: most of what it says is in what it cites.
     assert!(qa["faithfulness"].as_f64().unwrap() >= 0.7, "{report}");
 
-    // extract quotes its sources: every content word is in what it cites.
+    // extract quotes its sources: every content word is in what it cites. Each answer is
+    // written out whole with --answers, to be read.
+    let answers = dir.path().join("answers.jsonl");
     let report = run_json(
         docent(&dir.path().join("store"))
             .arg("eval")
             .arg(&set)
             .arg("--qa")
             .arg(set.join("qa.jsonl"))
-            .args(["--answer-mode", "extract", "--json"]),
+            .args(["--answer-mode", "extract", "--json", "--answers"])
+            .arg(&answers),
     );
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(&answers)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        written
+            .iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["q1", "q2", "q3"]
+    );
+    assert_eq!(written[0]["question"], "How do I install a program?");
+    assert_eq!(
+        written[0]["gold"][0],
+        "Use apt install followed by the package name to install software."
+    );
+    assert_eq!(written[0]["answer"]["answered_by"], "extract");
+    assert!(
+        written[0]["answer"]["answer"]
+            .as_str()
+            .unwrap()
+            .contains("apt install"),
+        "{}",
+        written[0]
+    );
+    assert_eq!(written[2]["answer"]["grounded"], false);
     let qa = &report["qa"];
     assert_eq!(
         (

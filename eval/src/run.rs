@@ -4,6 +4,7 @@
 //! answers; with a follow-up file, how retrieval does on follow-up questions.
 
 use std::hash::Hasher;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use crate::metrics::{
     Judgments, containment, faithfulness, mrr_at, ndcg_at, percentile, rank_documents, recall_at,
     token_f1,
 };
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use docent_core::retrieve::followup::refers_back;
 use docent_core::{
     Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, MAX_K, Mode, SearchRequest,
@@ -165,16 +166,26 @@ pub fn run(
     Ok(retrieval)
 }
 
-/// [`run`], then `qa`'s questions answered with `ask` and scored against their gold answers.
+/// [`run`], then `qa`'s questions answered with `ask` and scored against their gold answers;
+/// each answer also written to `answers` (a JSON line: the question's id, the question, the
+/// gold answers and docent's answer whole), for reading them.
 pub fn run_with_qa(
     engine: &Engine,
     set: &EvalSet,
     k: usize,
     qa: &Path,
     options: &AskOptions,
+    answers: Option<&Path>,
     progress: bool,
 ) -> Result<EvalReport> {
     let items = beir::load_qa(qa)?;
+    let mut answers = answers
+        .map(|path| {
+            std::fs::File::create(path)
+                .map(std::io::BufWriter::new)
+                .with_context(|| format!("creating {}", path.display()))
+        })
+        .transpose()?;
     let (mut report, qrels) = retrieval(engine, set, k, options.mode, progress)?;
     let (mut tally, mut seconds) = (QaTally::default(), Vec::new());
     for (n, item) in items.iter().enumerate() {
@@ -192,6 +203,16 @@ pub fn run_with_qa(
         })?;
         seconds.push(started.elapsed().as_secs_f64());
         tally.add(&answer, &item.answers, relevant);
+        if let Some(out) = answers.as_mut() {
+            let line = serde_json::json!({
+                "id": item.id,
+                "question": item.question,
+                "gold": item.answers,
+                "seconds": seconds[n],
+                "answer": answer,
+            });
+            writeln!(out, "{line}")?;
+        }
         if progress {
             eprintln!(
                 "qa: {}/{} answered in {:.1} s",
@@ -200,6 +221,9 @@ pub fn run_with_qa(
                 seconds[n]
             );
         }
+    }
+    if let Some(mut out) = answers {
+        out.flush()?;
     }
     let n = items.len().max(1) as f64;
     report.qa = Some(QaReport {

@@ -622,7 +622,7 @@ mod tests {
     #[test]
     fn a_supported_sentence_is_cited_to_its_source_and_an_invention_is_dropped() {
         let generator = ScriptedGenerator::new(
-            "The archives are updated twice every day [{mirrors.md}]. The archives are painted blue every day [{mirrors.md}].",
+            "The archives are updated twice every day [{mirrors.md}]. The archives are painted blue by robots [{mirrors.md}].",
         );
         let engine = engine(Some(generator));
         let options = AskOptions {

@@ -5,7 +5,7 @@
 pub enum Language {
     /// Any question that is not Chinese.
     English,
-    /// A question with Han characters, at least one for every three Latin letters.
+    /// A question with Han characters, at least as many as words in Latin letters.
     Chinese,
 }
 
@@ -16,12 +16,16 @@ pub fn is_han(c: char) -> bool {
 }
 
 impl Language {
-    /// Chinese when Han characters carry the question: each one counts as much as a short word
-    /// of Latin letters, so "什么是 RAG？" is Chinese and "What does 检索 mean?" is English.
+    /// Chinese when Han characters carry the question: each one counts as much as a word of
+    /// Latin letters, so "什么是 RAG？" and "什么是 Debian GNU/Linux？" are Chinese (names and
+    /// commands are long in letters, short in words) and "What does 检索 mean?" is English.
     pub fn detect(text: &str) -> Language {
         let han = text.chars().filter(|&c| is_han(c)).count();
-        let latin = text.chars().filter(|c| c.is_ascii_alphabetic()).count();
-        if han > 0 && han * 3 >= latin {
+        let latin_words = text
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .filter(|w| !w.is_empty())
+            .count();
+        if han > 0 && han >= latin_words {
             Language::Chinese
         } else {
             Language::English
@@ -56,5 +60,18 @@ mod tests {
             Language::English
         );
         assert_eq!(Language::detect("1234 ?"), Language::English);
+        // Names and commands are long in letters: it is the words that count.
+        assert_eq!(
+            Language::detect("什么是 Debian GNU/Linux？"),
+            Language::Chinese
+        );
+        assert_eq!(
+            Language::detect("Debian 只做 GNU/Linux 吗？"),
+            Language::Chinese
+        );
+        assert_eq!(
+            Language::detect("How do I use 检索 with apt-get install?"),
+            Language::English
+        );
     }
 }

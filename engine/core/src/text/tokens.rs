@@ -63,6 +63,56 @@ pub fn content_tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The words a claim is compared in: English content words as in [`content_tokens`], and
+/// Chinese as pairs of characters in a row (most Chinese words are two characters, and single
+/// ones are shared by unrelated sentences all the time: 提, 示, 模, 型), without pairs of two
+/// function characters ("可以", "什么"); a character standing alone counts by itself, a function
+/// character alone not at all. Punctuation and Latin words end a run of characters; spaces do
+/// not (they are layout). Citation markers are not words.
+pub fn content_terms(text: &str) -> Vec<String> {
+    let function = |c: char| FUNCTION_CHARACTERS.contains(c);
+    let flush = |run: &mut Vec<char>, terms: &mut Vec<String>| {
+        match run.as_slice() {
+            [] => {}
+            [c] if function(*c) => {}
+            [c] => terms.push(c.to_string()),
+            pairs => terms.extend(
+                pairs
+                    .windows(2)
+                    .filter(|p| !(function(p[0]) && function(p[1])))
+                    .map(|p| p.iter().collect()),
+            ),
+        }
+        run.clear();
+    };
+    let (mut terms, mut run) = (Vec::new(), Vec::new());
+    let mut word = String::new();
+    for segment in markers::strip(text).0.split_word_bounds() {
+        if segment.chars().all(char::is_whitespace) {
+            continue;
+        }
+        for c in segment.chars() {
+            if is_han(c) {
+                run.push(c);
+                continue;
+            }
+            flush(&mut run, &mut terms);
+            if c.is_alphanumeric() || (c == '\'' && !word.is_empty()) {
+                word.extend(c.to_lowercase());
+            }
+        }
+        if !word.is_empty() && !STOPWORDS.contains(word.as_str()) {
+            terms.push(std::mem::take(&mut word));
+        }
+        word.clear();
+        if !segment.chars().any(|c| c.is_alphanumeric()) {
+            flush(&mut run, &mut terms);
+        }
+    }
+    flush(&mut run, &mut terms);
+    terms
+}
+
 /// Share of `tokens` found in `source` (1 for no tokens: nothing is claimed).
 pub fn overlap(tokens: &[String], source: &HashSet<String>) -> f32 {
     if tokens.is_empty() {
@@ -111,6 +161,21 @@ mod tests {
             content_tokens("Debian 是一个自由的操作系统。[2]"),
             ["debian", "自", "由", "操", "作", "系", "统"]
         );
+    }
+
+    #[test]
+    fn content_terms_pair_chinese_characters_within_a_clause() {
+        assert_eq!(
+            content_terms("Debian isn't a free system [1]."),
+            ["debian", "free", "system"]
+        );
+        // Pairs within a run, none across punctuation or a Latin word; a function pair (可以)
+        // and a lone function character (的) are not words.
+        assert_eq!(
+            content_terms("可以安装软件。用 apt 的 [2]"),
+            ["以安", "安装", "装软", "软件", "用", "apt"]
+        );
+        assert_eq!(content_terms("稳定 版"), ["稳定", "定版"]);
     }
 
     #[test]
