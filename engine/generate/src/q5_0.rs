@@ -290,10 +290,6 @@ mod tests {
     /// Qwen2.5-0.5B's projection shapes, for one row and for a prompt's chunk.
     #[test]
     fn agrees_with_candles_kernel() {
-        if !avx2_fma() {
-            eprintln!("skipped: this CPU has no AVX2/FMA, so Q5_0Rows is never used here");
-            return;
-        }
         // Tiles of two weight rows by four activation rows, and what is left beside them: an
         // odd row, activation rows short of a tile.
         for shape in [
