@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use docent_core::device::{Device, Place};
+use docent_core::retrieve::{FollowUpRule, ModelPlanner, PlannerBudget};
 use docent_core::{
     AnswerMode, AskOptions, DocumentKind, Embedder, EvidenceOptions, Filter, Fusion,
-    GenerationParams, Mode, ModelPaths, SearchRequest,
+    GenerationParams, Mode, ModelPaths, QueryPlanner, SearchRequest,
 };
 use docent_embed::{E5Embedder, EmbedderKind, candle_e5};
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
@@ -110,7 +111,8 @@ pub struct AnswerArgs {
     /// Sources to retrieve for the answer
     #[arg(short, default_value_t = AskOptions::default().k)]
     pub k: usize,
-    /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+    /// Retrieval: dense (embeddings), lexical (BM25), hybrid (both, fused) or fusion (hybrid
+    /// for the question and other phrasings of it that the generator writes)
     #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
     pub mode: Mode,
     /// Longest answer, in tokens
@@ -137,14 +139,44 @@ pub struct WritingArgs {
     /// Tokens of evidence (the best sentences with their neighbours) the answer is written from
     #[arg(long, default_value_t = EvidenceOptions::default().budget_tokens)]
     pub evidence_tokens: usize,
+    /// Who makes a follow-up stand alone: rule (the earlier question's key terms carried over)
+    /// or model (the generator names what the follow-up points at; the rule too is searched).
+    /// RAG-Fusion's phrasings (--mode fusion) are always the generator's
+    #[arg(long, env = "DOCENT_PLANNER", default_value_t = Planner::default(), value_parser = one_of::<Planner>())]
+    pub planner: Planner,
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }
 
+/// Who makes a follow-up stand alone (`--planner`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "lowercase")]
+pub enum Planner {
+    /// The follow-up rule.
+    #[default]
+    Rule,
+    /// The generator, with the rule beside it (needs a generator).
+    Model,
+}
+
 impl WritingArgs {
-    /// The generator to load: none when answers are only quoted.
-    pub fn generator(&self) -> Option<&GeneratorArgs> {
-        (self.answer_mode != AnswerMode::Extract).then_some(&self.generator)
+    /// The generator to load for answers in `mode`: none when answers are only quoted, the
+    /// search is not RAG-Fusion and follow-ups are the rule's.
+    pub fn generator(&self, mode: Mode) -> Option<&GeneratorArgs> {
+        let needed = self.answer_mode != AnswerMode::Extract
+            || mode == Mode::Fusion
+            || self.planner == Planner::Model;
+        needed.then_some(&self.generator)
     }
 }
 
@@ -283,11 +315,15 @@ pub struct SearchArgs {
     pub query: String,
     #[arg(short, default_value_t = 5)]
     pub k: usize,
-    /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+    /// Retrieval: dense (embeddings), lexical (BM25), hybrid (both, fused) or fusion (hybrid
+    /// for the query and other phrasings of it that the generator writes)
     #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
     pub mode: Mode,
     #[command(flatten)]
     pub scope: ScopeArgs,
+    /// With --mode fusion: the generator that writes the phrasings
+    #[command(flatten)]
+    pub generator: GeneratorArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -371,7 +407,8 @@ pub struct EvalArgs {
     /// Documents ranked per query
     #[arg(short, default_value_t = 100)]
     pub k: usize,
-    /// Retrieval: dense (embeddings), lexical (BM25) or hybrid (both, fused)
+    /// Retrieval: dense (embeddings), lexical (BM25), hybrid (both, fused) or fusion (hybrid
+    /// for the question and other phrasings of it that the generator writes)
     #[arg(long, default_value_t = Mode::default(), value_parser = one_of::<Mode>())]
     pub mode: Mode,
     #[arg(long)]
@@ -581,19 +618,27 @@ fn watch(store_args: &StoreArgs, command: IngestArgs) -> Result<()> {
 }
 
 fn search(store: &StoreArgs, command: SearchArgs) -> Result<()> {
-    let engine = setup::engine(store, None)?;
-    let hits = engine.search(&SearchRequest {
+    // Only RAG-Fusion needs a model to search.
+    let generator = (command.mode == Mode::Fusion).then_some(&command.generator);
+    let engine = setup::engine(store, generator, Planner::Rule)?;
+    let request = SearchRequest {
         mode: command.mode,
         filter: command.scope.filter(),
         ..SearchRequest::new(command.query, command.k)
-    })?;
-    show(command.json, &output::search_json(&hits), |_| {
+    };
+    let plan = engine.plan(&request)?;
+    let hits = engine.search_plan(&plan, &request)?;
+    show(command.json, &output::search_json(&plan, &hits), |_| {
         output::print_hits(&hits)
     })
 }
 
 fn ask(store: &StoreArgs, command: AskArgs) -> Result<()> {
-    let engine = setup::engine(store, command.answer.writing.generator())?;
+    let engine = setup::engine(
+        store,
+        command.answer.writing.generator(command.answer.mode),
+        command.answer.writing.planner,
+    )?;
     let mut stdout = std::io::stdout();
     let options = AskOptions {
         filter: command.scope.filter(),
@@ -611,7 +656,11 @@ fn ask(store: &StoreArgs, command: AskArgs) -> Result<()> {
 
 fn serve(store: &StoreArgs, command: ServeArgs) -> Result<()> {
     let ingest_roots = docent_server::IngestRoots::new(&command.allow_ingest_from)?;
-    let engine = Arc::new(setup::engine(store, command.answer.writing.generator())?);
+    let engine = Arc::new(setup::engine(
+        store,
+        command.answer.writing.generator(command.answer.mode),
+        command.answer.writing.planner,
+    )?);
     let state = docent_server::AppState {
         engine,
         defaults: command.answer.options(),
@@ -670,7 +719,10 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
         let embedder = store_args.embedder.unwrap_or_default();
         store_args.store = Some(set.default_store(&setup::eval_cache_dir(), &embedder.to_string()));
     }
-    let engine = setup::engine(&store_args, qa.as_ref().and(writing.generator()))?;
+    // A model is loaded to answer, to write RAG-Fusion's phrasings, or to plan follow-ups.
+    let needs_model = qa.is_some() || mode == Mode::Fusion || writing.planner == Planner::Model;
+    let generator = writing.generator(mode).filter(|_| needs_model);
+    let engine = setup::engine(&store_args, generator, writing.planner)?;
     let mut report = match qa {
         None => run::run(&engine, &set, k, mode, !json)?,
         Some(qa) => {
@@ -690,7 +742,17 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
         }
     };
     if let Some(path) = followups {
-        report.followups = Some(run::followups(&engine, &set, &path, mode, !json)?);
+        let model = engine
+            .generator()
+            .filter(|_| writing.planner == Planner::Model)
+            .map(|generator| ModelPlanner::new(generator.clone(), PlannerBudget::default()));
+        let mut planners: Vec<(&str, &dyn QueryPlanner)> = vec![("rule", &FollowUpRule)];
+        if let Some(model) = &model {
+            planners.push(("model", model));
+        }
+        report.followups = Some(run::followups(
+            &engine, &set, &path, mode, &planners, !json,
+        )?);
     }
     show(json, &report, run::print)
 }

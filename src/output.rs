@@ -1,6 +1,6 @@
 //! How results look on a terminal, and as JSON.
 
-use docent_core::{Answer, AnsweredBy, Hit, Located, StoredDocument};
+use docent_core::{Answer, AnsweredBy, Hit, Located, Plan, StoredDocument};
 use docent_ingest::IngestReport;
 
 pub fn print_hits(hits: &[Hit]) {
@@ -37,8 +37,11 @@ pub fn print_documents(documents: &[StoredDocument]) {
     println!("{} documents", documents.len());
 }
 
-pub fn search_json(hits: &[Hit]) -> serde_json::Value {
-    serde_json::json!({ "hits": hits })
+/// `search --json`: every query searched (the question first; RAG-Fusion's phrasings after
+/// it) and the hits.
+pub fn search_json(plan: &Plan, hits: &[Hit]) -> serde_json::Value {
+    let queries: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
+    serde_json::json!({ "queries": queries, "hits": hits })
 }
 
 pub fn print_sources(answer: &Answer) {

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Result;
+use docent_core::retrieve::{FollowUpRule, ModelPlanner, PlannerBudget};
 use docent_core::store::StoreMeta;
-use docent_core::{Embedder, Engine, Generator, ModelPaths, VectorStore};
+use docent_core::{Embedder, Engine, Generator, ModelPaths, QueryPlanner, VectorStore};
 use docent_embed::EmbedderKind;
 use docent_generate::GgufGenerator;
 use docent_qdrant::{EdgeStore, Layout, QdrantServerStore};
 
-use crate::cli::{GeneratorArgs, StoreArgs};
+use crate::cli::{GeneratorArgs, Planner, StoreArgs};
 
 /// docent's folders by the XDG rules: data (`$XDG_DATA_HOME/docent`, else
 /// `~/.local/share/docent`) and cache (`$XDG_CACHE_HOME/docent`, else `~/.cache/docent`); `./docent`
@@ -92,12 +93,30 @@ fn generator_path(store: &StoreArgs, args: &GeneratorArgs) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Embedder, store and (when asked for) generator, ready to answer.
-pub fn engine(store_args: &StoreArgs, generator_args: Option<&GeneratorArgs>) -> Result<Engine> {
+/// Embedder, store and (when asked for) generator, ready to answer, with `planner`'s choice
+/// of query planner.
+pub fn engine(
+    store_args: &StoreArgs,
+    generator_args: Option<&GeneratorArgs>,
+    planner: Planner,
+) -> Result<Engine> {
     let embedder = embedder(store_args)?;
     let store = store(store_args, embedder.as_ref())?;
     let generator = generator_args
         .map(|g| generator(store_args, g))
         .transpose()?;
-    Ok(Engine::new(embedder, store, generator)?.with_fusion(store_args.fusion))
+    let budget = PlannerBudget::default();
+    let planner: Arc<dyn QueryPlanner> = match (planner, &generator) {
+        (Planner::Rule, None) => Arc::new(FollowUpRule),
+        (Planner::Rule, Some(generator)) => {
+            Arc::new(ModelPlanner::phrasings_only(generator.clone(), budget))
+        }
+        (Planner::Model, Some(generator)) => Arc::new(ModelPlanner::new(generator.clone(), budget)),
+        (Planner::Model, None) => anyhow::bail!(
+            "--planner model needs a generator, and none was loaded: leave out --answer-mode extract, or use --planner rule"
+        ),
+    };
+    Ok(Engine::new(embedder, store, generator)?
+        .with_fusion(store_args.fusion)
+        .with_planner(planner))
 }

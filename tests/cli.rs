@@ -666,6 +666,63 @@ fn every_retrieval_mode_finds_an_exact_keyword() {
     assert!(!output.status.success());
 }
 
+/// RAG-Fusion with the real writer: the Chinese question about prompt injection, whose answer is
+/// in an English PDF (fourth in hybrid retrieval), is searched with the English phrasing
+/// the model writes too, and the PDF comes first; `ask` in extract mode loads the model only to
+/// plan, and says every query it searched.
+#[test]
+fn rag_fusion_searches_the_models_phrasings_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    let question = "什么是提示注入？如何防御？";
+    let search = |mode: &str| {
+        run_json(docent(&store).args([
+            "search",
+            question,
+            "-k",
+            "4",
+            "--mode",
+            mode,
+            "--model",
+            "qwen2.5-0.5b",
+            "--json",
+        ]))
+    };
+    let hybrid = search("hybrid");
+    assert_eq!(hybrid["queries"], serde_json::json!([question]), "{hybrid}");
+    let fused = search("fusion");
+    let queries = fused["queries"].as_array().unwrap();
+    assert_eq!(queries[0], question, "{fused}");
+    assert!(
+        queries[1..].iter().any(|q| q
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("prompt injection")),
+        "an English phrasing: {fused}"
+    );
+    assert_eq!(
+        fused["hits"][0]["path"], "en/prompt-injection-and-safety.pdf",
+        "{fused}"
+    );
+
+    let answer = run_json(docent(&store).args([
+        "ask",
+        question,
+        "--mode",
+        "fusion",
+        "--answer-mode",
+        "extract",
+        "--model",
+        "qwen2.5-0.5b",
+        "--json",
+    ]));
+    assert_eq!(answer["answered_by"], "extract", "{answer}");
+    assert!(answer["queries"].as_array().unwrap().len() >= 2, "{answer}");
+    assert_citations_are_sources(&answer);
+}
+
 /// A document with a hidden instruction (as in the attack that hijacked PrivateGPT's answers):
 /// asked about its topic, docent still answers the question, and its citations stay valid.
 #[test]

@@ -191,6 +191,11 @@ fn bad_requests_get_json_errors() {
         json_post("/v1/search", r#"{"query": 42}"#),
         StatusCode::UNPROCESSABLE_ENTITY,
     );
+    // RAG-Fusion from a server that loaded no model: nothing can write the phrasings.
+    check(
+        json_post("/v1/search", r#"{"query": "tea", "mode": "fusion"}"#),
+        StatusCode::BAD_REQUEST,
+    );
     // Filters the caller got wrong: a broken glob, a type no document has, a date that is not one.
     check(
         json_post("/v1/search", r#"{"query": "tea", "paths": ["[oops"]}"#),
@@ -914,6 +919,78 @@ fn chat_completions_answer_a_follow_up_from_the_earlier_turns() {
             .unwrap()
             .is_empty(),
         "{alone}"
+    );
+}
+
+/// Two kettles, one of steel and one of copper, each boiling a litre in its own time: after
+/// "the copper kettle", "How long does it take to boil a litre?" is about the red one. With
+/// `--planner model` the generator names the topic (searched beside the rule's rewrite, in an
+/// answer quoted from the sources), and the chat's answer cites the copper kettle's file first.
+#[test]
+fn the_model_planner_keeps_a_follow_up_on_its_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("kettles");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("blue.md"),
+        "# The blue kettle\n\nThe blue kettle is made of stainless steel and holds one and a half litres. \
+         Its handle is insulated.\n\nOn an induction hob it boils a litre of water in about four minutes, \
+         and its spout whistles when the water boils.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("red.md"),
+        "# The red kettle\n\nThe red kettle is made of copper and holds one litre. Copper carries heat \
+         quickly.\n\nOn a gas stove it boils a litre of water in about six minutes.\n\nPolish the copper \
+         now and then with lemon juice, or it turns dull.\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &docs);
+    let server = start_over(
+        &store,
+        &[
+            "--answer-mode",
+            "extract",
+            "--planner",
+            "model",
+            "--model",
+            "qwen2.5-0.5b",
+        ],
+    );
+    let (status, answer) = post(
+        &server,
+        "/v1/ask",
+        json!({
+            "question": "How long does it take to boil a litre?",
+            "earlier": ["Tell me about the copper kettle."],
+        }),
+    );
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let queries = strings(&answer["queries"]);
+    assert_eq!(
+        queries[0], "How long does it take to boil a litre?",
+        "{answer}"
+    );
+    assert!(
+        queries.iter().any(|q| q.ends_with("copper kettle")),
+        "the model's topic: {answer}"
+    );
+    assert_eq!(answer["citations"][0]["path"], "red.md", "{answer}");
+
+    let (status, chat) = post(
+        &server,
+        "/v1/chat/completions",
+        json!({ "messages": [
+            { "role": "user", "content": "Tell me about the copper kettle." },
+            { "role": "assistant", "content": "It is made of copper and holds one litre. [1]" },
+            { "role": "user", "content": "How long does it take to boil a litre?" },
+        ]}),
+    );
+    assert_eq!(status, StatusCode::OK, "{chat}");
+    assert_eq!(
+        chat["choices"][0]["message"]["citations"][0]["path"], "red.md",
+        "{chat}"
     );
 }
 

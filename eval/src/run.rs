@@ -16,7 +16,8 @@ use crate::metrics::{
 use anyhow::{Context, Result, bail};
 use docent_core::retrieve::followup::refers_back;
 use docent_core::{
-    Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, MAX_K, Mode, SearchRequest,
+    Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, MAX_K, Mode, QueryPlanner,
+    SearchRequest,
 };
 use docent_ingest::{IngestOptions, ProgressMode};
 use serde::Serialize;
@@ -99,7 +100,8 @@ pub struct EvalReport {
 }
 
 /// Retrieval for follow-up questions: the share whose full question's relevant document is
-/// among the first [`FOLLOWUP_HITS`] chunks, searching three ways.
+/// among the first [`FOLLOWUP_HITS`] chunks, searched alone, as planned by each planner, and as
+/// the full question.
 #[derive(Debug, Serialize)]
 pub struct FollowupReport {
     /// Follow-ups run.
@@ -107,15 +109,27 @@ pub struct FollowupReport {
     /// Searching for the follow-up as asked.
     #[serde(rename = "hit@5_alone")]
     pub alone: f64,
-    /// Searching for it as a follow-up ([`Engine::search`] with the question before it: as asked and made
-    /// standalone, fused).
-    #[serde(rename = "hit@5_rewritten")]
-    pub rewritten: f64,
+    /// Searching for it as a follow-up of the question before it, as each planner plans it.
+    pub planners: Vec<PlannerScore>,
     /// Searching for the full question of the set.
     #[serde(rename = "hit@5_full")]
     pub full: f64,
-    /// Follow-ups the rule found referring back (the others are searched as asked).
+    /// Follow-ups the rule found referring back (it searches the others as asked).
     pub changed: usize,
+}
+
+/// How one query planner did on the follow-ups.
+#[derive(Debug, Serialize)]
+pub struct PlannerScore {
+    /// Which planner (`rule`, `model`).
+    pub planner: String,
+    /// Share of follow-ups whose relevant document was found.
+    #[serde(rename = "hit@5")]
+    pub hit_5: f64,
+    /// Time spent planning (the time a planner adds to a search), median, in seconds.
+    pub plan_seconds_p50: f64,
+    /// Time spent planning, 95th percentile, in seconds.
+    pub plan_seconds_p95: f64,
 }
 
 /// Chunks a follow-up's search is judged on: about what an answer is written from.
@@ -388,12 +402,14 @@ fn retrieval(
 }
 
 /// Runs the follow-ups of `path` against `engine`'s store (filled by [`run`] first): each is
-/// searched alone, rewritten with the question before it, and as the set's full question.
+/// searched alone, as a follow-up of the question before it as each of `planners` plans it,
+/// and as the set's full question.
 pub fn followups(
     engine: &Engine,
     set: &EvalSet,
     path: &Path,
     mode: Mode,
+    planners: &[(&str, &dyn QueryPlanner)],
     progress: bool,
 ) -> Result<FollowupReport> {
     let items = beir::load_followups(path)?;
@@ -411,7 +427,13 @@ pub fn followups(
             .iter()
             .any(|h| judged.get(&h.path).is_some_and(|&g| g > 0.0)))
     };
-    let (mut alone, mut rewritten, mut full, mut changed) = (0, 0, 0, 0);
+    let request = |query: &str| SearchRequest {
+        mode,
+        ..SearchRequest::new(query, FOLLOWUP_HITS)
+    };
+    let (mut alone, mut full, mut changed) = (0, 0, 0);
+    let mut found_by = vec![0usize; planners.len()];
+    let mut seconds = vec![Vec::new(); planners.len()];
     for item in &items {
         let question = queries.iter().find(|q| q.id == item.id).ok_or_else(|| {
             anyhow::anyhow!(
@@ -421,43 +443,48 @@ pub fn followups(
             )
         })?;
         changed += usize::from(refers_back(&item.followup));
-        let search = |query: &str, earlier: &[String]| {
-            engine.search(&SearchRequest {
-                earlier: earlier.to_vec(),
-                mode,
-                ..SearchRequest::new(query, FOLLOWUP_HITS)
-            })
-        };
-        let found = [
-            hit(search(&item.followup, &[])?, &item.id)?,
-            hit(
-                search(&item.followup, std::slice::from_ref(&item.first))?,
+        let found_alone = hit(engine.search(&request(&item.followup))?, &item.id)?;
+        let found_full = hit(engine.search(&request(&question.text))?, &item.id)?;
+        let mut line = format!("follow-up {}: alone {}", item.id, mark(found_alone));
+        for (i, (name, planner)) in planners.iter().enumerate() {
+            let started = Instant::now();
+            let plan = planner.plan(&item.followup, std::slice::from_ref(&item.first), mode)?;
+            seconds[i].push(started.elapsed().as_secs_f64());
+            let found = hit(
+                engine.search_plan(&plan, &request(&item.followup))?,
                 &item.id,
-            )?,
-            hit(search(&question.text, &[])?, &item.id)?,
-        ];
-        if progress {
-            let mark = |found: bool| if found { "found" } else { "missed" };
-            eprintln!(
-                "follow-up {}: alone {}, as a follow-up {}, full question {}",
-                item.id,
-                mark(found[0]),
-                mark(found[1]),
-                mark(found[2])
-            );
+            )?;
+            found_by[i] += usize::from(found);
+            let searched: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
+            line.push_str(&format!(", {name} {} {searched:?}", mark(found)));
         }
-        alone += usize::from(found[0]);
-        rewritten += usize::from(found[1]);
-        full += usize::from(found[2]);
+        if progress {
+            eprintln!("{line}, full question {}", mark(found_full));
+        }
+        alone += usize::from(found_alone);
+        full += usize::from(found_full);
     }
     let share = |n: usize| n as f64 / items.len().max(1) as f64;
     Ok(FollowupReport {
         pairs: items.len(),
         alone: share(alone),
-        rewritten: share(rewritten),
+        planners: planners
+            .iter()
+            .zip(found_by.iter().zip(&seconds))
+            .map(|((name, _), (&found, seconds))| PlannerScore {
+                planner: name.to_string(),
+                hit_5: share(found),
+                plan_seconds_p50: percentile(seconds, 50.0).unwrap_or(0.0),
+                plan_seconds_p95: percentile(seconds, 95.0).unwrap_or(0.0),
+            })
+            .collect(),
         full: share(full),
         changed,
     })
+}
+
+fn mark(found: bool) -> &'static str {
+    if found { "found" } else { "missed" }
 }
 
 /// Prints a report for a terminal.
@@ -491,8 +518,14 @@ pub fn print(report: &EvalReport) {
     }
     if let Some(f) = &report.followups {
         println!(
-            "follow-ups  {} ({} referring back); hit@5 alone {:.3}, rewritten {:.3}, full question {:.3}",
-            f.pairs, f.changed, f.alone, f.rewritten, f.full
+            "follow-ups  {} ({} referring back by the rule); hit@5 alone {:.3}, full question {:.3}",
+            f.pairs, f.changed, f.alone, f.full
         );
+        for p in &f.planners {
+            println!(
+                "  planned by the {:<6} hit@5 {:.3}, planning p50 {:.2} s, p95 {:.2} s",
+                p.planner, p.hit_5, p.plan_seconds_p50, p.plan_seconds_p95
+            );
+        }
     }
 }

@@ -176,6 +176,9 @@ impl FilterFields {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SearchResponse {
+    /// Every query searched: the query as sent first, then (with `mode: fusion`) the phrasings
+    /// the model wrote.
+    queries: Vec<String>,
     /// `{score, path, doc_id, chunk, start_line, end_line, headings, text}`, best first.
     #[schema(value_type = Vec<Object>)]
     hits: Vec<Hit>,
@@ -194,13 +197,22 @@ pub(crate) async fn search(
         filter: request.filter.filter()?,
         ..docent_core::SearchRequest::new(request.query, request.k.unwrap_or(DEFAULT_SEARCH_K))
     };
-    let slot = state.searches.acquire().await?;
-    let hits = tokio::task::spawn_blocking(move || {
+    // RAG-Fusion runs the generator (it writes the phrasings): it waits for a generation slot,
+    // as answers do, so that searches cannot run more models at once than answers may.
+    let slot = if search.mode == Mode::Fusion {
+        state.generation.slots.acquire().await?
+    } else {
+        state.searches.acquire().await?
+    };
+    let (plan, hits) = tokio::task::spawn_blocking(move || -> docent_core::error::Result<_> {
         let _slot = slot;
-        engine.search(&search)
+        let plan = engine.plan(&search)?;
+        let hits = engine.search_plan(&plan, &search)?;
+        Ok((plan, hits))
     })
     .await??;
-    Ok(Json(SearchResponse { hits }))
+    let queries = plan.queries.into_iter().map(|q| q.text).collect();
+    Ok(Json(SearchResponse { queries, hits }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

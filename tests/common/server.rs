@@ -95,9 +95,14 @@ pub fn start() -> Server {
 
 /// [`start`] with more `serve` arguments, logging at debug level.
 pub fn start_with(args: &[&str]) -> Server {
+    start_over(corpus_store(), args)
+}
+
+/// [`start_with`] over a copy of another store.
+pub fn start_over(source: &std::path::Path, args: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    copy_tree(corpus_store(), &store);
+    copy_tree(source, &store);
     let mut child = docent(&store)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)

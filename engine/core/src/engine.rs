@@ -128,15 +128,22 @@ impl Engine {
     /// The `k` chunks that best match the request's query (planned with its earlier
     /// questions) through its mode's channels, best first, among those its filter admits.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
+        self.search_plan(&self.plan(request)?, request)
+    }
+
+    /// What the planner makes of the request: the queries [`Engine::search`] searches for.
+    pub fn plan(&self, request: &SearchRequest) -> Result<Plan> {
+        self.planner
+            .plan(&request.query, &request.earlier, request.mode)
+    }
+
+    /// [`Engine::search`] for a plan made beforehand (the request's query and earlier
+    /// questions are not read): to compare planners on the same searches.
+    pub fn search_plan(&self, plan: &Plan, request: &SearchRequest) -> Result<Vec<Hit>> {
         let filter = self.scope(&request.filter)?;
-        let (_, hits, _) = self.retrieve(
-            &request.query,
-            &request.earlier,
-            request.k,
-            request.mode,
-            &filter,
-        )?;
-        Ok(hits)
+        let mut vectors = QueryVectors::new(self.embedder().as_ref());
+        self.retriever
+            .search(plan, request.k, request.mode, &filter, &mut vectors)
     }
 
     /// Plans `question` (asked after `earlier`) and searches for the plan's queries among what
@@ -149,7 +156,7 @@ impl Engine {
         mode: Mode,
         filter: &Filter,
     ) -> Result<(Plan, Vec<Hit>, QueryVectors<'_>)> {
-        let plan = self.planner.plan(question, earlier)?;
+        let plan = self.planner.plan(question, earlier, mode)?;
         let mut vectors = QueryVectors::new(self.embedder().as_ref());
         let hits = self
             .retriever
@@ -179,6 +186,7 @@ impl Engine {
         let filter = self.scope(&options.filter)?;
         let (plan, mut hits, mut vectors) =
             self.retrieve(question, &options.earlier, options.k, options.mode, &filter)?;
+        let queries: Vec<String> = plan.queries.into_iter().map(|q| q.text).collect();
         let query = plan.standalone;
         let best = self
             .retriever
@@ -192,7 +200,9 @@ impl Engine {
             .min_score
             .unwrap_or_else(|| self.embedder().relevance_floor());
         if best < floor {
-            return Ok(Answer::dont_know(query, language, hits, timings, on_text));
+            return Ok(Answer::dont_know(
+                query, queries, language, hits, timings, on_text,
+            ));
         }
         // Dense sources below the bar would only add noise (fused scores are ranks, not
         // similarities, so only the dense channel's can be held to it).
@@ -222,6 +232,7 @@ impl Engine {
         )?;
         Ok(Answer {
             query,
+            queries,
             answer,
             answered_by,
             citations: answer::citations(&sentences, &sources),
@@ -752,7 +763,12 @@ mod tests {
     struct FixedPlanner(Vec<(&'static str, f32)>);
 
     impl QueryPlanner for FixedPlanner {
-        fn plan(&self, question: &str, _earlier: &[String]) -> Result<crate::retrieve::Plan> {
+        fn plan(
+            &self,
+            question: &str,
+            _earlier: &[String],
+            _mode: Mode,
+        ) -> Result<crate::retrieve::Plan> {
             Ok(crate::retrieve::Plan {
                 standalone: question.trim().to_string(),
                 queries: self

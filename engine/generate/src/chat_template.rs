@@ -36,11 +36,20 @@ impl ChatTemplate {
 
     /// The prompt text for `messages`, ending where the assistant's reply begins.
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String> {
+        self.render_with(messages, true)
+    }
+
+    /// The text of `messages` as the start of a longer chat: no reply begun after them.
+    pub fn render_opening(&self, messages: &[ChatMessage]) -> Result<String> {
+        self.render_with(messages, false)
+    }
+
+    fn render_with(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
         let template = self.env.get_template("chat")?;
         template
             .render(context! {
                 messages => messages,
-                add_generation_prompt => true,
+                add_generation_prompt => add_generation_prompt,
                 // Reasoning models' templates (Qwen3) answer without thinking when asked.
                 enable_thinking => false,
                 bos_token => &self.bos_token,

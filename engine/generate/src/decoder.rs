@@ -36,7 +36,7 @@ const DENSE_ROWS: usize = 8;
 /// Positions the rotary tables cover (the context is capped to it).
 pub const MAX_POSITIONS: usize = 8192;
 /// The KV cache grows by this many positions at a time.
-const CACHE_GROWTH: usize = 512;
+pub(crate) const CACHE_GROWTH: usize = 512;
 
 /// A projection with its quantized weights, and their f32 copy for many rows at once.
 #[derive(Clone)]
@@ -266,8 +266,8 @@ impl Layer {
     }
 }
 
-/// The model's weights and one generation's KV cache; cloning shares the weights and copies
-/// the cache (an unused model's is empty).
+/// The model's weights and one generation's KV cache; cloning shares the weights, and the
+/// cache's storage too ([`Decoder::fork`] copies it): clone only a model whose cache is empty.
 #[derive(Clone)]
 pub struct Decoder {
     params: Arc<Hyperparameters>,
@@ -451,6 +451,21 @@ impl Decoder {
             norm,
             output,
         })
+    }
+
+    /// A copy of the model whose cache holds the same positions in storage of its own, with
+    /// room for `room` more before it grows (a clone shares its cache's storage, which the next
+    /// token would write into).
+    pub fn fork(&self, room: usize) -> Result<Decoder> {
+        let mut copy = self.clone();
+        for layer in &mut copy.layers {
+            let mut cache = KvCache::new(2, (layer.cache.current_seq_len() + room).max(1));
+            if let (Some(k), Some(v)) = (layer.cache.k()?, layer.cache.v()?) {
+                cache.append(&k.contiguous()?, &v.contiguous()?)?;
+            }
+            layer.cache = cache;
+        }
+        Ok(copy)
     }
 
     /// Runs `tokens` at positions `position..position + n` and returns the logits of the last

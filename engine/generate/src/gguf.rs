@@ -31,7 +31,15 @@ pub struct GgufGenerator {
     stop_tokens: Vec<u32>,
     context_length: usize,
     writes_chinese: bool,
+    /// Models whose caches hold a chat's opening — every message but the last: the system
+    /// prompt, worked examples — keyed by its tokens, most recently used last. docent's chats
+    /// open the same few ways (an answer, a follow-up's topic, RAG-Fusion's phrasings; English or
+    /// Chinese), so a prompt that opens with one runs only what follows it.
+    openings: std::sync::Mutex<Vec<(Vec<u32>, Decoder)>>,
 }
+
+/// Openings kept: the six ways docent's chats open, each in storage of its own.
+const OPENINGS: usize = 6;
 
 /// Vocabulary entries holding a Chinese character that a model needs to be asked for Chinese:
 /// models trained on Chinese have thousands (Qwen2.5: ~25,000), English ones a handful
@@ -144,6 +152,7 @@ impl GgufGenerator {
             stop_tokens,
             context_length,
             writes_chinese: chinese_tokens >= CHINESE_VOCABULARY,
+            openings: Default::default(),
         })
     }
 
@@ -197,7 +206,7 @@ impl GgufGenerator {
         };
         let mut generated = Vec::with_capacity(tokens);
         let mut margins = Vec::new();
-        let stats = self.run(&prompt, &params, false, &mut |token, logits| {
+        let stats = self.run(&prompt, 0, &params, false, &mut |token, logits| {
             let step = generated.len();
             generated.push(token);
             let Some(followed) = follow.and_then(|f| f.get(step).copied()) else {
@@ -226,6 +235,7 @@ impl GgufGenerator {
     fn run(
         &self,
         prompt: &[u32],
+        opening: usize,
         params: &GenerationParams,
         stop: bool,
         on_token: &mut OnToken,
@@ -238,7 +248,6 @@ impl GgufGenerator {
                 self.context_length
             );
         }
-        let mut model = self.weights.clone();
         let mut sampler = Self::sampler(params);
         let mut stats = GenerationStats {
             prompt_tokens: prompt.len(),
@@ -246,12 +255,15 @@ impl GgufGenerator {
         };
 
         let started = Instant::now();
+        let Some((mut model, start)) = self.opened(&prompt[..opening], params)? else {
+            return Ok(stats);
+        };
         let mut last = None;
-        for (i, chunk) in prompt.chunks(PREFILL_CHUNK).enumerate() {
+        for (i, chunk) in prompt[start..].chunks(PREFILL_CHUNK).enumerate() {
             if params.should_stop() {
                 return Ok(stats);
             }
-            last = Some(model.forward(chunk, i * PREFILL_CHUNK)?);
+            last = Some(model.forward(chunk, start + i * PREFILL_CHUNK)?);
         }
         let mut logits = last.ok_or_else(|| anyhow!("an empty prompt"))?;
         stats.prompt_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -284,6 +296,60 @@ impl GgufGenerator {
         }
         stats.generation_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(stats)
+    }
+
+    /// A model to run a prompt that opens with `opening`, and the position to go on from: one
+    /// whose cache holds the opening (run now, and kept, the first time it is seen), or a fresh
+    /// one from position 0 when there is no opening. `None` when stopped meanwhile.
+    fn opened(
+        &self,
+        opening: &[u32],
+        params: &GenerationParams,
+    ) -> Result<Option<(Decoder, usize)>> {
+        if opening.is_empty() {
+            return Ok(Some((self.weights.clone(), 0)));
+        }
+        let room = self.context_length - opening.len();
+        {
+            let mut openings = self.openings.lock().unwrap();
+            if let Some(at) = openings.iter().position(|(tokens, _)| tokens == opening) {
+                let entry = openings.remove(at);
+                let model = entry.1.fork(room.min(decoder::CACHE_GROWTH))?;
+                openings.push(entry);
+                return Ok(Some((model, opening.len())));
+            }
+        }
+        let mut model = self.weights.clone();
+        for (i, chunk) in opening.chunks(PREFILL_CHUNK).enumerate() {
+            if params.should_stop() {
+                return Ok(None);
+            }
+            model.forward(chunk, i * PREFILL_CHUNK)?;
+        }
+        let kept = model.fork(0)?;
+        let mut openings = self.openings.lock().unwrap();
+        if !openings.iter().any(|(tokens, _)| tokens == opening) {
+            if openings.len() == OPENINGS {
+                openings.remove(0);
+            }
+            openings.push((opening.to_vec(), kept));
+        }
+        Ok(Some((model, opening.len())))
+    }
+
+    /// How many of `prompt`'s tokens (the rendering of `messages`) are the chat's opening —
+    /// every message but the last — or 0 when it has none, or its tokens do not begin the
+    /// prompt's (a template that renders an opening otherwise than as the start of the chat).
+    fn opening_tokens(&self, messages: &[ChatMessage], prompt: &[u32]) -> Result<usize> {
+        let (Some(template), [opening @ .., _]) = (&self.template, messages) else {
+            return Ok(0);
+        };
+        if opening.is_empty() {
+            return Ok(0);
+        }
+        let tokens = self.tokens(&template.render_opening(opening)?)?;
+        let begins = tokens.len() < prompt.len() && prompt.starts_with(&tokens);
+        Ok(if begins { tokens.len() } else { 0 })
     }
 
     fn sampler(params: &GenerationParams) -> LogitsProcessor {
@@ -344,10 +410,11 @@ impl Generator for GgufGenerator {
     ) -> Result<GenerationStats> {
         let text = self.prompt(messages)?;
         let prompt = self.tokens(&text)?;
+        let opening = self.opening_tokens(messages, &prompt)?;
         let mut stream = TokenStream::new(&self.tokenizer);
         // A reasoning model's thinking is never part of the answer.
         let mut answer = HideThinking::after_prompt(&text);
-        let stats = self.run(&prompt, params, true, &mut |token, _| {
+        let stats = self.run(&prompt, opening, params, true, &mut |token, _| {
             let shown = match stream.push(token)? {
                 Some(text) => answer.push(&text),
                 None => String::new(),
@@ -369,6 +436,52 @@ impl Generator for GgufGenerator {
 mod tests {
     use super::*;
     use docent_core::{ModelPaths, Role};
+
+    /// A chat's opening (here its system prompt) is run once and kept: the same chat run again
+    /// from the kept cache, after another chat with the same opening, picks the same tokens as
+    /// the whole prompt run from scratch.
+    #[test]
+    fn a_kept_opening_gives_the_tokens_of_a_fresh_run() {
+        let generator =
+            GgufGenerator::load(&ModelPaths::locate(None).default_generator(), Device::Cpu)
+                .unwrap();
+        let chat = |question: &str| {
+            [
+                ChatMessage::new(Role::System, "You answer in one short sentence."),
+                ChatMessage::new(Role::User, question),
+            ]
+        };
+        let params = GenerationParams {
+            max_tokens: 12,
+            ..Default::default()
+        };
+        let tokens = |messages: &[ChatMessage], with_opening: bool| {
+            let prompt = generator.encode(messages).unwrap();
+            let opening = generator.opening_tokens(messages, &prompt).unwrap();
+            assert!(opening > 0 && opening < prompt.len(), "{opening}");
+            let mut picked = Vec::new();
+            let opening = if with_opening { opening } else { 0 };
+            generator
+                .run(&prompt, opening, &params, true, &mut |token, _| {
+                    picked.push(token);
+                    Ok(ControlFlow::Continue(token))
+                })
+                .unwrap();
+            picked
+        };
+        let colour = chat("Name a colour.");
+        let fresh = tokens(&colour, false);
+        assert!(!fresh.is_empty());
+        assert!(generator.openings.lock().unwrap().is_empty());
+        assert_eq!(
+            tokens(&colour, true),
+            fresh,
+            "the run that keeps the opening"
+        );
+        tokens(&chat("Name an animal, and say where it lives."), true);
+        assert_eq!(tokens(&colour, true), fresh, "from the kept opening");
+        assert_eq!(generator.openings.lock().unwrap().len(), 1);
+    }
 
     /// A deadline already past, or a cancel already set, stops the generator before the
     /// prompt: no time spent, nothing written; without either the same call writes.

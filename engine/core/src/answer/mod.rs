@@ -95,6 +95,9 @@ pub struct Answer {
     /// What was searched for and answered: the question, or a follow-up made standalone by the
     /// query planner ([`crate::retrieve::Plan::standalone`]).
     pub query: String,
+    /// Every query searched for it, as the planner made them: the question as asked first, then
+    /// a follow-up's rewrites and RAG-Fusion's phrasings.
+    pub queries: Vec<String>,
     /// The text the user reads, with `[n]` citations.
     pub answer: String,
     /// Who wrote it: the generator, the extractive fallback, or no one ("I don't know").
@@ -119,6 +122,7 @@ impl Answer {
     /// enough to answer `query` from.
     pub(crate) fn dont_know(
         query: String,
+        queries: Vec<String>,
         language: Language,
         hits: Vec<Hit>,
         timings: Timings,
@@ -128,6 +132,7 @@ impl Answer {
         let _ = on_text(&answer);
         Answer {
             query,
+            queries,
             answer,
             answered_by: AnsweredBy::None,
             sentences: Vec::new(),

@@ -105,6 +105,10 @@ fn contributions<T: Ranked>(hits: &[T], fusion: Fusion) -> Vec<f32> {
         Fusion::Rrf => (0..hits.len())
             .map(|place| 1.0 / (RRF_K + place as f32))
             .collect(),
+        // A lone candidate has no spread to be measured in: it stands one deviation above what
+        // the channel did not return (measured from itself, it would count for nothing, and an
+        // exact keyword that only one chunk holds would get no say from BM25).
+        Fusion::Zscore if hits.len() == 1 => vec![1.0],
         Fusion::Zscore => {
             let n = hits.len() as f32;
             let mean = hits.iter().map(|h| h.score()).sum::<f32>() / n;
@@ -271,6 +275,21 @@ mod tests {
         assert_ranked(
             fuse(two_channels(2.0), Fusion::Zscore, 2),
             &[("a#0", 4.898_98), ("c#1", 4.898_98)],
+        );
+    }
+
+    /// A channel that found one chunk (an exact keyword only it holds) lifts it by one
+    /// deviation: measured from itself it would add nothing.
+    #[test]
+    fn a_lone_candidate_counts_one_deviation() {
+        let channels = vec![
+            channel(&[("a", 0, 0.9), ("b", 0, 0.8), ("c", 1, 0.7)], 1.0, false),
+            channel(&[("c", 1, 7.0)], 2.0, false),
+        ];
+        // a 2.449490, b 1.224745, c 0 + 2 × 1.
+        assert_ranked(
+            fuse(channels, Fusion::Zscore, 10),
+            &[("a#0", 2.449_49), ("c#1", 2.0), ("b#0", 1.224_75)],
         );
     }
 

@@ -1,11 +1,13 @@
 //! Retrieval: from a question to the chunks that answer it. A [`QueryPlanner`] turns the question
 //! (and the conversation before it) into weighted queries; the [`Retriever`] embeds each query
 //! once, searches its channels (dense, BM25 over chunks, BM25 over documents) and fuses them
-//! ([`fusion`]); the rankings of several queries are fused again, by weighted RRF.
+//! ([`fusion`]) — in hybrid retrieval the channels of all the queries at once, each weighted by
+//! its query's weight; in the single-channel modes the queries' rankings by weighted RRF.
 
 pub mod followup;
 pub mod fusion;
 pub mod lexical;
+pub mod model_plan;
 pub mod plan;
 
 use std::sync::Arc;
@@ -15,10 +17,11 @@ use serde::Serialize;
 use crate::embed::Embedder;
 use crate::error::Result;
 use crate::limits::check_query;
-use crate::store::{Filter, StoreQuery, VectorStore};
+use crate::store::{Candidate, Filter, StoreQuery, VectorStore};
 use crate::text::language::Language;
 use crate::types::Hit;
 use fusion::{Channel, Fusion};
+pub use model_plan::{ModelPlanner, PlannerBudget};
 pub use plan::{FollowUpRule, Plan, Query, QueryPlanner};
 
 /// Which retrieval channels answer a query.
@@ -45,6 +48,9 @@ pub enum Mode {
     /// Both, and BM25 over whole documents, fused (see [`fusion`]).
     #[default]
     Hybrid,
+    /// RAG-Fusion: the question and other phrasings of it, written by the model
+    /// ([`model_plan`]), each searched hybrid, their rankings fused.
+    Fusion,
 }
 
 /// Candidates each channel contributes to fusion (or k, when more are asked for).
@@ -159,8 +165,9 @@ impl Retriever {
     }
 
     /// The `k` chunks that best match `plan`'s queries through `mode`'s channels, among those
-    /// `filter` (resolved) admits; a plan of several queries searches each and fuses the
-    /// rankings by their weights.
+    /// `filter` (resolved) admits. In hybrid retrieval every channel of every query is fused at
+    /// once, each weighted by its query's weight, as the channels of one query are; in the
+    /// single-channel modes the queries' rankings are fused by weighted RRF.
     pub(crate) fn search(
         &self,
         plan: &Plan,
@@ -171,6 +178,24 @@ impl Retriever {
     ) -> Result<Vec<Hit>> {
         if let [query] = plan.queries.as_slice() {
             return self.search_query(&query.text, k, mode, filter, vectors);
+        }
+        if matches!(mode, Mode::Hybrid | Mode::Fusion) {
+            let mut channels = Vec::new();
+            for query in &plan.queries {
+                check_query(&query.text, k)?;
+                let dense = vectors.get(&query.text)?;
+                let terms = lexical::query_vector(&query.text);
+                let language = Language::detect(&query.text);
+                channels.extend(
+                    self.hybrid_channels(&dense, terms, language, k, filter)?
+                        .into_iter()
+                        .map(|channel| Channel {
+                            weight: channel.weight * query.weight,
+                            ..channel
+                        }),
+                );
+            }
+            return Ok(self.store.hits(&fusion::fuse(channels, self.fusion, k))?);
         }
         let candidates = k.max(PLAN_CANDIDATES);
         let channels = plan
@@ -220,6 +245,21 @@ impl Retriever {
         k: usize,
         filter: &Filter,
     ) -> Result<Vec<Hit>> {
+        let channels = self.hybrid_channels(dense, terms, language, k, filter)?;
+        // Only the winners' text is read: fusion ranks 1,200 candidates to keep k.
+        Ok(self.store.hits(&fusion::fuse(channels, self.fusion, k))?)
+    }
+
+    /// The candidates of hybrid retrieval's channels for one query, weighted for its language,
+    /// not yet fused.
+    fn hybrid_channels(
+        &self,
+        dense: &[f32],
+        terms: lexical::Sparse,
+        language: Language,
+        k: usize,
+        filter: &Filter,
+    ) -> Result<Vec<Channel<Candidate>>> {
         let candidates = k.max(FUSION_CANDIDATES);
         let weights = self.weights(language);
         let channels = [
@@ -232,7 +272,7 @@ impl Retriever {
         .filter(|(_, weight, _)| *weight > 0.0);
         // The channels are searched at once, each on its own thread: at a million chunks each
         // takes 5–10 ms, and one after another they added up past 20.
-        let channels = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let searches: Vec<_> = channels
                 .map(|(query, weight, per_document)| {
                     let search =
@@ -253,9 +293,7 @@ impl Retriever {
                     })
                 })
                 .collect::<Result<Vec<_>>>()
-        })?;
-        // Only the winners' text is read: fusion ranks 1,200 candidates to keep k.
-        Ok(self.store.hits(&fusion::fuse(channels, self.fusion, k))?)
+        })
     }
 
     /// How much each channel counts in fusion: an embedder that cannot read the question's

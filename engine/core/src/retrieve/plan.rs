@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::limits::MAX_QUERY_CHARS;
-use crate::retrieve::followup;
+use crate::retrieve::{Mode, followup, model_plan};
 
 /// One query to search for.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +42,9 @@ impl Plan {
 /// Turns a question into what to search for.
 pub trait QueryPlanner: Send + Sync {
     /// The plan for `question`, asked after `earlier` (the user's questions, oldest first; the
-    /// answers are never read).
-    fn plan(&self, question: &str, earlier: &[String]) -> Result<Plan>;
+    /// answers are never read), to be searched in `mode` ([`Mode::Fusion`] asks for other
+    /// phrasings of the question: a planner that cannot write them says so).
+    fn plan(&self, question: &str, earlier: &[String], mode: Mode) -> Result<Plan>;
 }
 
 /// The follow-up rule: a question that refers back is searched for both as asked and with the
@@ -53,7 +54,10 @@ pub trait QueryPlanner: Send + Sync {
 pub struct FollowUpRule;
 
 impl QueryPlanner for FollowUpRule {
-    fn plan(&self, question: &str, earlier: &[String]) -> Result<Plan> {
+    fn plan(&self, question: &str, earlier: &[String], mode: Mode) -> Result<Plan> {
+        if mode == Mode::Fusion {
+            return Err(model_plan::fusion_needs_a_writer());
+        }
         let mut standalone = followup::standalone(question, earlier);
         // A question near the length limit may pass it with the topic carried over: then it
         // is searched as asked.
@@ -82,7 +86,9 @@ mod tests {
 
     #[test]
     fn a_question_alone_is_one_query_as_asked() {
-        let plan = FollowUpRule.plan(" What is dpkg? ", &[]).unwrap();
+        let plan = FollowUpRule
+            .plan(" What is dpkg? ", &[], Mode::Hybrid)
+            .unwrap();
         assert_eq!(plan.standalone, "What is dpkg?");
         assert_eq!(plan.queries.len(), 1);
         assert_eq!(plan.queries[0].text, " What is dpkg? ");
@@ -91,7 +97,9 @@ mod tests {
     #[test]
     fn a_follow_up_is_searched_as_asked_and_rewritten() {
         let earlier = ["What is dpkg?".to_string()];
-        let plan = FollowUpRule.plan("How do I install it?", &earlier).unwrap();
+        let plan = FollowUpRule
+            .plan("How do I install it?", &earlier, Mode::Hybrid)
+            .unwrap();
         assert_eq!(plan.standalone, "How do I install it? dpkg");
         let texts: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
         assert_eq!(texts, ["How do I install it?", "How do I install it? dpkg"]);
@@ -102,7 +110,7 @@ mod tests {
     fn a_rewrite_past_the_length_limit_is_searched_as_asked() {
         let long = format!("{} it?", "x".repeat(MAX_QUERY_CHARS - 4));
         let plan = FollowUpRule
-            .plan(&long, &["What is dpkg?".to_string()])
+            .plan(&long, &["What is dpkg?".to_string()], Mode::Hybrid)
             .unwrap();
         assert_eq!(plan, Plan::as_asked(&long));
     }
