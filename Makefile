@@ -6,6 +6,9 @@ DEMO_QUESTION ?= What is retrieval-augmented generation and why use it?
 # The official openai client, for the test of the OpenAI-compatible API (pinned, local to the tree).
 PYCLIENT := .docent/pyclient
 OPENAI_CLIENT := openai==3.51.0
+# The official MCP client SDK, for the tests of `docent mcp` (pinned, local to the tree).
+MCP_PY := .docent/mcp-py
+MCP_PACKAGE := mcp==2.3.0
 # Playwright for the web page's tests (pinned, local to the tree); it drives Debian's Chromium.
 PLAYWRIGHT := .docent/playwright
 PLAYWRIGHT_PACKAGE := playwright==1.65.2
@@ -51,6 +54,10 @@ $(GGUF_PY)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --no-deps --target $(GGUF_PY) $(GGUF_PACKAGES)
 	touch $@
 
+$(MCP_PY)/.installed:
+	python3 -m pip install --quiet --disable-pip-version-check --target $(MCP_PY) $(MCP_PACKAGE)
+	touch $@
+
 $(PLAYWRIGHT)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(PLAYWRIGHT) $(PLAYWRIGHT_PACKAGE)
 	touch $@
@@ -64,7 +71,7 @@ chromium:
 	  $$sudo apt-get update -qq && \
 	  $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; }
 
-test: models deps chromium $(PYCLIENT)/.installed $(PLAYWRIGHT)/.installed $(LLAMA_CPP)/.installed $(GGUF_PY)/.installed
+test: models deps chromium $(PYCLIENT)/.installed $(MCP_PY)/.installed $(PLAYWRIGHT)/.installed $(LLAMA_CPP)/.installed $(GGUF_PY)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 # Formatting and lints, as CI checks them (clippy's warnings are errors).

@@ -279,6 +279,9 @@ pub enum Command {
     Ask(AskArgs),
     /// Serve the HTTP API
     Serve(ServeArgs),
+    /// Serve the store to an AI assistant as an MCP server on stdio (tools: search, ask,
+    /// list_documents, read_document)
+    Mcp(McpArgs),
     /// Measure retrieval on an evaluation set in the BEIR layout
     Eval(EvalArgs),
     /// List the documents in the store
@@ -337,6 +340,13 @@ pub struct AskArgs {
     pub scope: ScopeArgs,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct McpArgs {
+    /// How answers are written and searched unless a call says otherwise
+    #[command(flatten)]
+    pub answer: AnswerArgs,
 }
 
 #[derive(clap::Args)]
@@ -533,6 +543,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Command::Search(command) => search(store, command)?,
         Command::Ask(command) => ask(store, command)?,
         Command::Serve(command) => serve(store, command)?,
+        Command::Mcp(command) => mcp(store, command)?,
         Command::Eval(command) => eval(store, command)?,
         Command::Documents(command) => documents(store, command)?,
         Command::Bench(Bench::Generate(command)) => bench_generate(store, command)?,
@@ -755,6 +766,23 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
         )?);
     }
     show(json, &report, run::print)
+}
+
+fn mcp(store: &StoreArgs, command: McpArgs) -> Result<()> {
+    let engine = Arc::new(setup::engine(
+        store,
+        command.answer.writing.generator(command.answer.mode),
+        command.answer.writing.planner,
+    )?);
+    // stdout carries the protocol; docent's log goes to stderr, as always.
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(docent_server::mcp::serve_stdio(
+        engine,
+        command.answer.options(),
+    ))?;
+    // A blocking answer still running when the client left is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
 }
 
 fn documents(store_args: &StoreArgs, command: DocumentsArgs) -> Result<()> {

@@ -138,7 +138,8 @@ pub(crate) struct SearchRequest {
 }
 
 /// Which documents a search or an answer may draw on; every field set must pass.
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[derive(Deserialize, Default, utoipa::ToSchema, rmcp::schemars::JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 pub(crate) struct FilterFields {
     /// Only chunks of these documents (ids from `GET /v1/documents`; at most 100).
     #[serde(default)]
@@ -156,6 +157,11 @@ pub(crate) struct FilterFields {
 
 impl FilterFields {
     fn filter(self) -> Result<Filter, ApiError> {
+        Ok(self.into_filter()?)
+    }
+
+    /// The filter these fields ask for; a type or date that is not one is an error.
+    pub(crate) fn into_filter(self) -> docent_core::error::Result<Filter> {
         Ok(Filter {
             documents: self.documents,
             paths: self.paths,

@@ -3,7 +3,7 @@
 //! `GET /healthz`, `GET /metrics`, `GET /openapi.json`, the web page at `/`; `POST /v1/ingest` (under allowed roots),
 //! `POST /v1/documents` (uploads), `GET /v1/documents` and `DELETE /v1/documents/{id}`. With API keys set, every
 //! route but `/healthz` and `/` needs one (see [`ApiKeys`]). Every error is JSON in OpenAI's shape, `{"error": {"message", "type", "code"}}`,
-//! with a 4xx/5xx status.
+//! with a 4xx/5xx status. [`mcp`] is the Model Context Protocol server `docent mcp` runs on stdio.
 //!
 //! The engine is synchronous and CPU-bound (embedding, generation), so each request runs it on a
 //! blocking thread; the models are loaded once and shared by all requests.
@@ -16,6 +16,7 @@ mod error;
 mod ingest_route;
 mod limits;
 mod listener;
+pub mod mcp;
 mod metrics;
 mod openai;
 mod openapi;

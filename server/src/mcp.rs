@@ -1,0 +1,340 @@
+//! `docent mcp`: the collection as a Model Context Protocol server on stdio (the official Rust
+//! SDK, `rmcp`), for assistants and IDE agents. Four tools over the same engine as the other
+//! commands: `search` (passages), `ask` (a checked, cited answer), `list_documents`, and
+//! `read_document` (a document's text with line numbers, to read around a hit). A request the
+//! engine refuses is a tool error carrying the same message as the CLI's.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use docent_core::store::{Candidate, StoredDocument};
+use docent_core::{AnswerMode, AskOptions, Engine, Hit, Mode, SearchRequest};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::FilterFields;
+
+/// Passages a search may return to an agent (each is a chunk of text in its context).
+pub const MAX_SEARCH_K: usize = 50;
+
+/// Lines `read_document` returns at most per call.
+pub const MAX_READ_LINES: usize = 1000;
+
+/// Chunks read at a time while reading a document: reading stops at the first batch past the
+/// lines asked for.
+const READ_BATCH: u32 = 32;
+
+/// How long an answer may take before it is stopped (prompt processing included).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct SearchParams {
+    /// What to look for: a question or keywords, in English or Chinese.
+    query: String,
+    /// Passages to return, 1–50 (default 5).
+    k: Option<usize>,
+    /// hybrid (default: meaning and keywords), dense (meaning), lexical (keywords, BM25), or
+    /// fusion (also searches other phrasings the local model writes; slower).
+    mode: Option<String>,
+    #[serde(flatten)]
+    filter: FilterFields,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct AskParams {
+    /// The question, in English or Chinese.
+    question: String,
+    /// auto (the model writes, every sentence checked against the sources, else the evidence
+    /// is quoted), extract (quotes only; fast) or generate (the model's answer unchecked). The
+    /// server's default when left out.
+    answer_mode: Option<String>,
+    /// Sources to retrieve, 1–50 (default 4).
+    k: Option<usize>,
+    /// Retrieval mode, as for `search`.
+    mode: Option<String>,
+    /// The user's earlier questions in this conversation, oldest first (at most 32): a
+    /// follow-up such as "How do I install it?" is searched for with their topic.
+    #[serde(default)]
+    earlier: Vec<String>,
+    #[serde(flatten)]
+    filter: FilterFields,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct ReadParams {
+    /// The document: its id or its path, as `list_documents` or a search hit gives them.
+    document: String,
+    /// First line to return (default 1).
+    start_line: Option<u32>,
+    /// Lines to return, 1–1000 (default 200).
+    max_lines: Option<usize>,
+}
+
+/// The MCP server: the engine, and how answers are written unless a call says otherwise.
+#[derive(Clone)]
+pub struct DocentMcp {
+    engine: Arc<Engine>,
+    defaults: AskOptions,
+    /// One answer at a time: the generator is the costly resource.
+    answering: Arc<tokio::sync::Semaphore>,
+    tool_router: ToolRouter<Self>,
+}
+
+/// Serves `engine` over stdio until the client closes the connection.
+pub async fn serve_stdio(engine: Arc<Engine>, defaults: AskOptions) -> anyhow::Result<()> {
+    let server = DocentMcp::new(engine, defaults)
+        .serve(rmcp::transport::stdio())
+        .await?;
+    server.waiting().await?;
+    Ok(())
+}
+
+/// A tool result that failed with `message` (what the CLI would say).
+fn failed(message: impl std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.to_string())])
+}
+
+/// Runs blocking engine work off the async workers; its error becomes a tool error.
+async fn blocking(
+    work: impl FnOnce() -> docent_core::error::Result<Value> + Send + 'static,
+) -> CallToolResult {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => CallToolResult::structured(value),
+        Ok(Err(e)) => failed(e),
+        Err(e) => failed(format!("the tool stopped unexpectedly: {e}")),
+    }
+}
+
+fn parse<T: std::str::FromStr + strum::VariantNames>(what: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{what} {value:?} is not one of {}", T::VARIANTS.join(", ")))
+}
+
+fn checked_k(k: Option<usize>, default: usize) -> Result<usize, String> {
+    match k.unwrap_or(default) {
+        k @ 1..=MAX_SEARCH_K => Ok(k),
+        k => Err(format!("k is {k}; it must be 1 to {MAX_SEARCH_K}")),
+    }
+}
+
+fn hit_json(hit: &Hit) -> Value {
+    json!({
+        "path": hit.path,
+        "doc_id": hit.doc_id,
+        "start_line": hit.start_line,
+        "end_line": hit.end_line,
+        "headings": hit.headings,
+        "score": hit.score,
+        "text": hit.text,
+    })
+}
+
+#[tool_router]
+impl DocentMcp {
+    /// A server over `engine`, answering with `defaults` where a call sets nothing.
+    pub fn new(engine: Arc<Engine>, defaults: AskOptions) -> Self {
+        DocentMcp {
+            engine,
+            defaults,
+            answering: Arc::new(tokio::sync::Semaphore::new(1)),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Search the indexed documents for passages about a query. Returns the best \
+        passages first, each with its document's path, line range, score and text; `queries` lists \
+        what was searched. Use it to find where something is said, then read_document to read around it."
+    )]
+    async fn search(&self, Parameters(params): Parameters<SearchParams>) -> CallToolResult {
+        let prepared = (|| -> Result<SearchRequest, String> {
+            Ok(SearchRequest {
+                mode: match &params.mode {
+                    Some(mode) => parse::<Mode>("mode", mode)?,
+                    None => self.defaults.mode,
+                },
+                filter: params.filter.into_filter().map_err(|e| e.to_string())?,
+                ..SearchRequest::new(params.query, checked_k(params.k, 5)?)
+            })
+        })();
+        let request = match prepared {
+            Ok(request) => request,
+            Err(message) => return failed(message),
+        };
+        let engine = self.engine.clone();
+        // RAG-Fusion runs the model: it waits its turn as answers do.
+        let _turn = match request.mode {
+            Mode::Fusion => Some(self.answering.clone().acquire_owned().await),
+            _ => None,
+        };
+        blocking(move || {
+            let plan = engine.plan(&request)?;
+            let hits = engine.search_plan(&plan, &request)?;
+            let queries: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
+            Ok(json!({
+                "queries": queries,
+                "hits": hits.iter().map(hit_json).collect::<Vec<_>>(),
+            }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Answer a question from the indexed documents only, citing them. Returns the \
+        answer with [n] markers, who wrote it (generator, extract: quoted from the sources, or none: \
+        the documents do not cover it), the citations and the numbered sources with their paths and \
+        line ranges. An answer the documents do not support says so instead of guessing."
+    )]
+    async fn ask(&self, Parameters(params): Parameters<AskParams>) -> CallToolResult {
+        let prepared = (|| -> Result<AskOptions, String> {
+            let mut options = self.defaults.clone();
+            if let Some(mode) = &params.answer_mode {
+                options.answer_mode = parse::<AnswerMode>("answer_mode", mode)?;
+            }
+            if let Some(mode) = &params.mode {
+                options.mode = parse::<Mode>("mode", mode)?;
+            }
+            options.k = checked_k(params.k, self.defaults.k)?;
+            options.earlier = params.earlier;
+            options.filter = params.filter.into_filter().map_err(|e| e.to_string())?;
+            options.check(&params.question).map_err(|e| e.to_string())?;
+            Ok(options)
+        })();
+        let mut options = match prepared {
+            Ok(options) => options,
+            Err(message) => return failed(message),
+        };
+        let Ok(_turn) = self.answering.clone().acquire_owned().await else {
+            return failed("the server is shutting down");
+        };
+        options.generation.deadline = Some(Instant::now() + ANSWER_TIMEOUT);
+        let (engine, question) = (self.engine.clone(), params.question);
+        blocking(move || {
+            let answer = engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))?;
+            Ok(json!({
+                "answer": answer.answer,
+                "answered_by": answer.answered_by,
+                "query": answer.query,
+                "queries": answer.queries,
+                "citations": answer.citations,
+                "sources": answer.sources.iter().map(|s| json!({
+                    "n": s.n,
+                    "path": s.path,
+                    "doc_id": s.doc_id,
+                    "start_line": s.start_line,
+                    "end_line": s.end_line,
+                    "text": s.text,
+                })).collect::<Vec<_>>(),
+            }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "List the indexed documents: each one's id, path, the folder it came from, its \
+        number of chunks, whether it is complete, and when it was indexed (Unix seconds)."
+    )]
+    async fn list_documents(&self) -> CallToolResult {
+        let engine = self.engine.clone();
+        blocking(move || {
+            let documents = engine.store().documents()?;
+            Ok(json!({ "documents": documents }))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Read a document's text with line numbers, by its id or path: up to 1000 lines \
+        from start_line. Use it to read around a search hit (its start_line and end_line). \
+        `next_line` says where to go on, when there is more."
+    )]
+    async fn read_document(&self, Parameters(params): Parameters<ReadParams>) -> CallToolResult {
+        let start = params.start_line.unwrap_or(1).max(1);
+        let lines = params.max_lines.unwrap_or(200);
+        if !(1..=MAX_READ_LINES).contains(&lines) {
+            return failed(format!(
+                "max_lines is {lines}; it must be 1 to {MAX_READ_LINES}"
+            ));
+        }
+        let engine = self.engine.clone();
+        blocking(move || {
+            let documents = engine.store().documents()?;
+            let Some(document) = documents
+                .iter()
+                .find(|d| d.doc_id == params.document || d.path == params.document)
+            else {
+                return Err(docent_core::Error::InvalidInput(format!(
+                    "no document has the id or path {:?}; list_documents lists them",
+                    params.document
+                )));
+            };
+            read(&engine, document, start, lines)
+        })
+        .await
+    }
+}
+
+/// Lines `start..start + count` of `document`, rebuilt from its chunks (which overlap: a line
+/// is taken from the first chunk that holds it).
+fn read(
+    engine: &Engine,
+    document: &StoredDocument,
+    start: u32,
+    count: usize,
+) -> docent_core::error::Result<Value> {
+    let end = start.saturating_add(count as u32);
+    let mut text = String::new();
+    let mut next = start;
+    let mut more = false;
+    let mut chunk = 0;
+    'chunks: while chunk < document.points {
+        let batch: Vec<Candidate> = (chunk..(chunk + READ_BATCH).min(document.points))
+            .map(|chunk| Candidate {
+                score: 0.0,
+                doc_id: document.doc_id.clone(),
+                chunk,
+            })
+            .collect();
+        chunk += READ_BATCH;
+        for hit in engine.store().hits(&batch)? {
+            if hit.end_line >= end {
+                more = true;
+            }
+            if hit.start_line >= end {
+                break 'chunks;
+            }
+            for (line, content) in (hit.start_line..).zip(hit.text.lines()) {
+                // Lines no chunk holds (blank ones between paragraphs) are skipped.
+                if line >= next && line < end {
+                    text.push_str(&format!("{line:>6} | {content}\n"));
+                    next = line + 1;
+                }
+            }
+        }
+    }
+    Ok(json!({
+        "doc_id": document.doc_id,
+        "path": document.path,
+        "text": text,
+        "next_line": more.then_some(next.max(end)),
+    }))
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for DocentMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("docent", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "docent answers from a collection of documents (English and Chinese). search finds \
+                 passages; ask writes an answer that cites them, or says the documents do not cover \
+                 the question; list_documents and read_document read the documents themselves.",
+            )
+    }
+}

@@ -1,0 +1,130 @@
+//! `docent mcp` with a real client: the official Python MCP SDK (installed into .docent/mcp-py
+//! by `make test`) over stdio, against a store of the sample corpus.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn the_python_mcp_sdk_lists_and_calls_every_tool() {
+    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/mcp-py");
+    assert!(
+        sdk.join("mcp").is_dir(),
+        "the MCP SDK is missing from {}: run `make test`, which installs it",
+        sdk.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_docent"))
+        .arg(&store)
+        .env("PYTHONPATH", &sdk)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the MCP client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    assert_eq!(seen["server"], "docent");
+    let tools = seen["tools"].as_object().unwrap();
+    let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(names, ["ask", "list_documents", "read_document", "search"]);
+    for (name, tool) in tools {
+        assert!(
+            tool["description"].as_str().unwrap().len() > 60,
+            "{name}: {tool}"
+        );
+    }
+    assert_eq!(tools["search"]["required"], serde_json::json!(["query"]));
+    assert_eq!(tools["ask"]["required"], serde_json::json!(["question"]));
+    assert_eq!(
+        tools["read_document"]["required"],
+        serde_json::json!(["document"])
+    );
+    for filter in ["documents", "paths", "types", "modified_after"] {
+        for tool in ["search", "ask"] {
+            assert!(
+                tools[tool]["properties"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::from(filter)),
+                "{tool} takes {filter}"
+            );
+        }
+    }
+
+    let ok = |call: &str| -> &Value {
+        let result = &seen[call];
+        assert_eq!(result["error"], false, "{call}: {result}");
+        &result["structured"]
+    };
+    let hits = ok("search")["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0]["path"], "en/fine-tuning.txt", "{hits:?}");
+    assert!(hits[0]["text"].as_str().unwrap().contains("LoRA"));
+    let zh = ok("search_zh")["hits"].as_array().unwrap();
+    assert_eq!(zh[0]["path"], "zh/rag.zh.md", "{zh:?}");
+    assert!(
+        zh.iter()
+            .all(|h| h["path"].as_str().unwrap().starts_with("zh/"))
+    );
+
+    let answer = ok("ask");
+    assert_eq!(answer["answered_by"], "extract", "{answer}");
+    let sources: Vec<&Value> = answer["sources"].as_array().unwrap().iter().collect();
+    assert!(
+        !answer["citations"].as_array().unwrap().is_empty(),
+        "{answer}"
+    );
+    for citation in answer["citations"].as_array().unwrap() {
+        assert!(
+            sources
+                .iter()
+                .any(|s| s["n"] == citation["n"] && s["path"] == citation["path"]),
+            "{citation} is one of the sources: {answer}"
+        );
+    }
+    assert_eq!(
+        answer["citations"][0]["path"], "en/retrieval-augmented-generation.md",
+        "{answer}"
+    );
+
+    let documents = ok("list_documents")["documents"].as_array().unwrap();
+    assert_eq!(documents.len(), walk(&corpus()).len());
+    let read = ok("read_document");
+    assert_eq!(read["path"], "en/prompting.md");
+    let text = read["text"].as_str().unwrap();
+    assert!(text.starts_with("     1 | # Prompting\n"), "{text}");
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert_eq!(read["next_line"], 6);
+
+    // Every bad input is a tool error that says what was wrong, and changes nothing.
+    for (call, says) in [
+        ("missing_query", "query"),
+        ("huge_k", "must be 1 to 50"),
+        ("bad_glob", "[oops"),
+        ("bad_mode", "not one of dense, lexical, hybrid, fusion"),
+        ("bad_type", "no document is of type \"docx\""),
+        ("fusion_without_model", "mode fusion needs a generator"),
+        ("unknown_document", "list_documents lists them"),
+        ("too_many_lines", "must be 1 to 1000"),
+        ("oversized_query", "the limit is 4000"),
+        ("empty_question", "empty"),
+    ] {
+        let result = &seen["bad"][call];
+        assert_eq!(result["error"], true, "{call}: {result}");
+        assert!(
+            result["text"].as_str().unwrap().contains(says),
+            "{call} says {says:?}: {result}"
+        );
+    }
+    assert_eq!(seen["documents_after"], seen["list_documents"]);
+}
