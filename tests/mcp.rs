@@ -1,37 +1,90 @@
-//! `docent mcp` with a real client: the official Python MCP SDK (installed into .docent/mcp-py
-//! by `make test`) over stdio, against a store of the sample corpus.
+//! docent's MCP server with a real client: the official Python MCP SDK (installed into
+//! .docent/mcp-py by `make test`), over stdio (`docent mcp`) and over HTTP (`/mcp` on `serve`),
+//! against a store of the sample corpus.
 
 mod common;
 
+use common::server::*;
 use common::*;
 use serde_json::Value;
 
-#[test]
-fn the_python_mcp_sdk_lists_and_calls_every_tool() {
+/// Runs tests/mcp_client.py with `args`: what it saw, or its stderr when it failed.
+fn client(args: &[&str]) -> Result<Value, String> {
     let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/mcp-py");
     assert!(
         sdk.join("mcp").is_dir(),
         "the MCP SDK is missing from {}: run `make test`, which installs it",
         sdk.display()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    ingest(&store, &corpus());
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
     let output = std::process::Command::new("python3")
         .arg(&script)
-        .arg(env!("CARGO_BIN_EXE_docent"))
-        .arg(&store)
+        .args(args)
         .env("PYTHONPATH", &sdk)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "the MCP client failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).unwrap())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
 
+/// Over HTTP, `/mcp` is behind the server's keys (a read-only key may use every tool, none of
+/// which writes) and its cross-site check, and counted in its metrics.
+#[test]
+fn the_python_mcp_sdk_works_over_http_behind_the_keys() {
+    let server = start_with(&[
+        "--answer-mode",
+        "extract",
+        "--api-key",
+        "full-key",
+        "--read-only-key",
+        "ro-key",
+    ]);
+    let url = format!("{}/mcp", server.base);
+    let refused = client(&["http", &url]).expect_err("no key, no tools");
+    assert!(refused.contains("MCPError"), "{refused}");
+    for key in ["ro-key", "full-key"] {
+        let seen = client(&["http", &url, key]).unwrap_or_else(|e| panic!("{key}: {e}"));
+        check(&seen);
+    }
+    let foreign = reqwest::blocking::Client::new()
+        .post(&url)
+        .header("authorization", "Bearer full-key")
+        .header("origin", "https://elsewhere.example")
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#)
+        .send()
+        .unwrap();
+    assert_eq!(foreign.status(), reqwest::StatusCode::FORBIDDEN);
+    let metrics = reqwest::blocking::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .header("authorization", "Bearer ro-key")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"docent_http_requests_total{route="/mcp",method="POST",status="401"}"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn the_python_mcp_sdk_lists_and_calls_every_tool_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    let docent = env!("CARGO_BIN_EXE_docent");
+    let seen =
+        client(&["stdio", docent, store.to_str().unwrap()]).unwrap_or_else(|e| panic!("{e}"));
+    check(&seen);
+}
+
+/// What the client saw: the four tools with their schemas, each call's result, and each bad
+/// input refused with its reason, the documents unchanged.
+fn check(seen: &Value) {
     assert_eq!(seen["server"], "docent");
     let tools = seen["tools"].as_object().unwrap();
     let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();

@@ -1,8 +1,9 @@
-"""The official Python MCP SDK against `docent mcp` on stdio (run by tests/mcp.rs).
+"""The official Python MCP SDK against docent (run by tests/mcp.rs).
 
-Usage: mcp_client.py DOCENT STORE
+Usage: mcp_client.py stdio DOCENT STORE   (`docent mcp` as a child process)
+       mcp_client.py http URL [KEY]       (`/mcp` on `docent serve`, with a bearer key)
 Lists the tools, calls each one, and sends each bad input; prints one JSON object of what it saw
-for the Rust test to check. Exits non-zero on a protocol failure.
+for the Rust test to check. Exits non-zero on a protocol failure (an HTTP 401 included).
 """
 
 import asyncio
@@ -11,19 +12,30 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 def text_of(result):
     return "".join(getattr(block, "text", "") for block in result.content)
 
 
-async def main(docent, store):
-    server = StdioServerParameters(
-        command=docent,
-        args=["--store", store, "mcp", "--answer-mode", "extract"],
-    )
+def connect(args):
+    if args[0] == "stdio":
+        docent, store = args[1:]
+        server = StdioServerParameters(
+            command=docent,
+            args=["--store", store, "mcp", "--answer-mode", "extract"],
+        )
+        return stdio_client(server)
+    url = args[1]
+    headers = {"Authorization": f"Bearer {args[2]}"} if len(args) > 2 else None
+    return streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+
+
+async def main(args):
     seen = {}
-    async with stdio_client(server) as (read, write):
+    async with connect(args) as (read, write, *_):
         async with ClientSession(read, write) as session:
             info = await session.initialize()
             seen["server"] = info.server_info.name
@@ -78,4 +90,4 @@ async def main(docent, store):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1:]))

@@ -1,6 +1,7 @@
-//! `docent mcp`: the collection as a Model Context Protocol server on stdio (the official Rust
-//! SDK, `rmcp`), for assistants and IDE agents. Four tools over the same engine as the other
-//! commands: `search` (passages), `ask` (a checked, cited answer), `list_documents`, and
+//! The collection as a Model Context Protocol server (the official Rust SDK, `rmcp`), for
+//! assistants and IDE agents: on stdio (`docent mcp`), and over Streamable HTTP at `/mcp` on
+//! `serve`, behind the same keys, host and origin checks, limits and metrics as the other
+//! routes, its answers waiting for the same generation slots. Four tools over the same engine: `search` (passages), `ask` (a checked, cited answer), `list_documents`, and
 //! `read_document` (a document's text with line numbers, to read around a hit). A request the
 //! engine refuses is a tool error carrying the same message as the CLI's.
 
@@ -17,7 +18,12 @@ use rmcp::{ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router}
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use crate::AppState;
 use crate::api::FilterFields;
+use crate::limits::{GenerationSlots, Slot};
 
 /// Passages a search may return to an agent (each is a chunk of text in its context).
 pub const MAX_SEARCH_K: usize = 50;
@@ -29,7 +35,7 @@ pub const MAX_READ_LINES: usize = 1000;
 /// lines asked for.
 const READ_BATCH: u32 = 32;
 
-/// How long an answer may take before it is stopped (prompt processing included).
+/// How long an answer on stdio may take before it is stopped (prompt processing included).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -80,9 +86,65 @@ struct ReadParams {
 pub struct DocentMcp {
     engine: Arc<Engine>,
     defaults: AskOptions,
-    /// One answer at a time: the generator is the costly resource.
-    answering: Arc<tokio::sync::Semaphore>,
+    turns: Turns,
     tool_router: ToolRouter<Self>,
+}
+
+/// Who decides when the generator is free for an answer (or a RAG-Fusion search).
+#[derive(Clone)]
+enum Turns {
+    /// On stdio: one answer at a time, each stopped after [`ANSWER_TIMEOUT`].
+    Own(Arc<tokio::sync::Semaphore>),
+    /// Over HTTP: the server's generation slots, queue and answer timeout.
+    Server(GenerationSlots),
+}
+
+/// A turn with the generator, held while an answer runs.
+enum Turn {
+    Own {
+        _permit: tokio::sync::OwnedSemaphorePermit,
+    },
+    Server {
+        _slot: Slot,
+    },
+}
+
+impl Turns {
+    /// Waits for a turn; the message says why none came (a full queue).
+    async fn take(&self) -> Result<(Turn, Duration), String> {
+        match self {
+            Turns::Own(semaphore) => semaphore
+                .clone()
+                .acquire_owned()
+                .await
+                .map(|permit| (Turn::Own { _permit: permit }, ANSWER_TIMEOUT))
+                .map_err(|_| "the server is shutting down".to_string()),
+            Turns::Server(generation) => generation
+                .slots
+                .acquire()
+                .await
+                .map(|slot| (Turn::Server { _slot: slot }, generation.answer_timeout))
+                .map_err(|e| e.message),
+        }
+    }
+}
+
+/// The `/mcp` route of `serve`: Streamable HTTP, stateless (no session is kept between
+/// requests, so clients cannot pile up server state), JSON responses. The Host and Origin
+/// checks are the server's own middleware's, as for every route.
+pub(crate) fn http_service(
+    state: &AppState,
+) -> StreamableHttpService<DocentMcp, LocalSessionManager> {
+    let server = DocentMcp {
+        turns: Turns::Server(state.generation.clone()),
+        ..DocentMcp::new(state.engine.clone(), state.defaults.clone())
+    };
+    let config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(crate::limits::MAX_BODY_BYTES);
+    StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config)
 }
 
 /// Serves `engine` over stdio until the client closes the connection.
@@ -142,7 +204,7 @@ impl DocentMcp {
         DocentMcp {
             engine,
             defaults,
-            answering: Arc::new(tokio::sync::Semaphore::new(1)),
+            turns: Turns::Own(Arc::new(tokio::sync::Semaphore::new(1))),
             tool_router: Self::tool_router(),
         }
     }
@@ -170,7 +232,10 @@ impl DocentMcp {
         let engine = self.engine.clone();
         // RAG-Fusion runs the model: it waits its turn as answers do.
         let _turn = match request.mode {
-            Mode::Fusion => Some(self.answering.clone().acquire_owned().await),
+            Mode::Fusion => match self.turns.take().await {
+                Ok(turn) => Some(turn),
+                Err(message) => return failed(message),
+            },
             _ => None,
         };
         blocking(move || {
@@ -210,10 +275,11 @@ impl DocentMcp {
             Ok(options) => options,
             Err(message) => return failed(message),
         };
-        let Ok(_turn) = self.answering.clone().acquire_owned().await else {
-            return failed("the server is shutting down");
+        let (_turn, timeout) = match self.turns.take().await {
+            Ok(turn) => turn,
+            Err(message) => return failed(message),
         };
-        options.generation.deadline = Some(Instant::now() + ANSWER_TIMEOUT);
+        options.generation.deadline = Some(Instant::now() + timeout);
         let (engine, question) = (self.engine.clone(), params.question);
         blocking(move || {
             let answer = engine.ask(&question, &options, &mut |_| ControlFlow::Continue(()))?;
