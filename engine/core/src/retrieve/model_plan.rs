@@ -1,11 +1,13 @@
-//! The model as query planner: it rewrites a follow-up as a question that stands alone
-//! (LlamaIndex's "condense question", with the local generator), and for RAG-Fusion
-//! ([`Mode::Fusion`]) writes other phrasings of the question, one of them in English when the
-//! question is Chinese (a Chinese question often has its answer in an English document).
+//! The model as query planner: for a follow-up it names what the question points at in the
+//! earlier questions (a lighter task than LlamaIndex's "condense question", which the small
+//! local models fail at: asked to rewrite the whole follow-up, they mostly repeat the earlier
+//! question), and for RAG-Fusion ([`Mode::Fusion`]) it writes other phrasings of the question,
+//! the first in English when the question is Chinese (a Chinese question often has its answer
+//! in an English document).
 //!
-//! The model is asked little and trusted less: a short prompt of the user's last questions, a
-//! bound on tokens and time, and its reply kept only when it looks like a question in the
-//! asker's language. Whatever it cannot do in time, or does badly, falls to the rule
+//! The model is asked little and trusted less: a short prompt with worked examples, a bound on
+//! tokens and time, a topic kept only when it is the earlier questions' own words, a phrasing
+//! only when it is a question. Whatever it cannot do in time, or does badly, falls to the rule
 //! ([`FollowUpRule`]), so a slow or absent model never costs an answer.
 
 use std::ops::ControlFlow;
@@ -22,7 +24,7 @@ use crate::text::language::Language;
 /// How much the planner may ask of the model per question.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PlannerBudget {
-    /// Tokens the model may write for a rewritten follow-up.
+    /// Tokens the model may write for a follow-up's topic.
     pub condense_tokens: usize,
     /// Tokens the model may write for the phrasings of RAG-Fusion.
     pub phrasing_tokens: usize,
@@ -171,8 +173,8 @@ impl ModelPlanner {
         Some(done)
     }
 
-    /// `question` rewritten to stand alone after `earlier`, by the model, or `None` when it
-    /// could not be asked or its reply is unusable.
+    /// `question` made to stand alone after `earlier` with the topic the model names in them,
+    /// or `None` when it could not be asked or named none of their words.
     fn condense(&self, question: &str, earlier: &[String], language: Language) -> Option<String> {
         let shown = &earlier[earlier.len().saturating_sub(self.budget.turns)..];
         let chars: usize = shown
@@ -218,8 +220,9 @@ impl ModelPlanner {
         // The topic must be the earlier questions' own words: what the model cannot point at
         // there, it made up.
         let lower = topic.to_lowercase();
-        let pointed =
-            topic.chars().count() <= 60 && shown.iter().any(|q| q.to_lowercase().contains(&lower));
+        let pointed = !topic.is_empty()
+            && topic.chars().count() <= 60
+            && shown.iter().any(|q| q.to_lowercase().contains(&lower));
         if !pointed {
             return None;
         }
