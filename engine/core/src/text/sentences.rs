@@ -5,7 +5,8 @@
 //! (each item is a block of its own), headings, and code (every line of a fenced or indented code
 //! block stands whole, since a `.` in `os.path.join()` ends nothing). A paragraph's hard-wrapped
 //! lines are joined (with a space, except between two Chinese characters) and cut into sentences
-//! at Unicode's sentence boundaries (UAX #29: `.`, `!`, `?` before a capital, and `。！？`).
+//! at Unicode's sentence boundaries (UAX #29: `.`, `!`, `?` before a capital, and `。！？`),
+//! except after an initial or one of a few abbreviations ("Dan J. Bernstein").
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -174,8 +175,10 @@ impl Paragraph {
                 kind,
             };
             match pending.as_mut() {
-                // A fragment too short to stand alone joins the sentence before it.
-                Some(before) if text.chars().count() < MIN_CHARS => {
+                // A fragment too short to stand alone joins the sentence before it, and so does
+                // what follows an initial or an abbreviation ("Dan J. Bernstein", "e.g. The"),
+                // where UAX #29 sees a sentence end.
+                Some(before) if text.chars().count() < MIN_CHARS || ends_short(&before.text) => {
                     join(&mut before.text, text);
                     before.last_line = sentence.last_line;
                 }
@@ -190,6 +193,22 @@ impl Paragraph {
         self.text.clear();
         self.line_starts.clear();
     }
+}
+
+/// Abbreviations whose period ends no sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Mrs.", "Ms.", "Dr.", "St.",
+];
+
+/// Whether `text` ends with an initial ("J.") or an abbreviation, not a sentence's period.
+fn ends_short(text: &str) -> bool {
+    let last = text.rsplit(char::is_whitespace).next().unwrap_or(text);
+    let mut chars = last.chars();
+    let initial = matches!(
+        (chars.next(), chars.next(), chars.next()),
+        (Some(c), Some('.'), None) if c.is_ascii_uppercase()
+    );
+    initial || ABBREVIATIONS.contains(&last)
 }
 
 /// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
@@ -353,6 +372,20 @@ mod tests {
                 .unwrap()
                 .first_line,
             3
+        );
+    }
+
+    #[test]
+    fn an_initial_or_an_abbreviation_ends_no_sentence() {
+        assert_eq!(
+            texts(
+                "Other software of Dan J. Bernstein is shipped. Some agree, e.g. Debian. It works."
+            ),
+            [
+                "Other software of Dan J. Bernstein is shipped.",
+                "Some agree, e.g. Debian.",
+                "It works."
+            ]
         );
     }
 
