@@ -181,6 +181,15 @@ impl WritingArgs {
 }
 
 impl AnswerArgs {
+    /// The engine these flags answer with: the generator and the planner they ask for.
+    fn engine(&self, store: &StoreArgs) -> Result<docent_core::Engine> {
+        setup::engine(
+            store,
+            self.writing.generator(self.mode),
+            self.writing.planner,
+        )
+    }
+
     fn options(&self) -> AskOptions {
         let generation = GenerationParams {
             max_tokens: self.max_tokens,
@@ -637,19 +646,14 @@ fn search(store: &StoreArgs, command: SearchArgs) -> Result<()> {
         filter: command.scope.filter(),
         ..SearchRequest::new(command.query, command.k)
     };
-    let plan = engine.plan(&request)?;
-    let hits = engine.search_plan(&plan, &request)?;
+    let (plan, hits) = engine.search_planned(&request)?;
     show(command.json, &output::search_json(&plan, &hits), |_| {
         output::print_hits(&hits)
     })
 }
 
 fn ask(store: &StoreArgs, command: AskArgs) -> Result<()> {
-    let engine = setup::engine(
-        store,
-        command.answer.writing.generator(command.answer.mode),
-        command.answer.writing.planner,
-    )?;
+    let engine = command.answer.engine(store)?;
     let mut stdout = std::io::stdout();
     let options = AskOptions {
         filter: command.scope.filter(),
@@ -667,11 +671,7 @@ fn ask(store: &StoreArgs, command: AskArgs) -> Result<()> {
 
 fn serve(store: &StoreArgs, command: ServeArgs) -> Result<()> {
     let ingest_roots = docent_server::IngestRoots::new(&command.allow_ingest_from)?;
-    let engine = Arc::new(setup::engine(
-        store,
-        command.answer.writing.generator(command.answer.mode),
-        command.answer.writing.planner,
-    )?);
+    let engine = Arc::new(command.answer.engine(store)?);
     let state = docent_server::AppState {
         engine,
         defaults: command.answer.options(),
@@ -769,11 +769,7 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
 }
 
 fn mcp(store: &StoreArgs, command: McpArgs) -> Result<()> {
-    let engine = Arc::new(setup::engine(
-        store,
-        command.answer.writing.generator(command.answer.mode),
-        command.answer.writing.planner,
-    )?);
+    let engine = Arc::new(command.answer.engine(store)?);
     // stdout carries the protocol; docent's log goes to stderr, as always.
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(docent_server::mcp::serve_stdio(

@@ -40,8 +40,7 @@ pub fn print_documents(documents: &[StoredDocument]) {
 /// `search --json`: every query searched (the question first; RAG-Fusion's phrasings after
 /// it) and the hits.
 pub fn search_json(plan: &Plan, hits: &[Hit]) -> serde_json::Value {
-    let queries: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
-    serde_json::json!({ "queries": queries, "hits": hits })
+    serde_json::json!({ "queries": plan.texts(), "hits": hits })
 }
 
 pub fn print_sources(answer: &Answer) {

@@ -455,8 +455,7 @@ pub fn followups(
                 &item.id,
             )?;
             found_by[i] += usize::from(found);
-            let searched: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
-            line.push_str(&format!(", {name} {} {searched:?}", mark(found)));
+            line.push_str(&format!(", {name} {} {:?}", mark(found), plan.texts()));
         }
         if progress {
             eprintln!("{line}, full question {}", mark(found_full));

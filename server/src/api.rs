@@ -213,12 +213,10 @@ pub(crate) async fn search(
     };
     let (plan, hits) = tokio::task::spawn_blocking(move || -> docent_core::error::Result<_> {
         let _slot = slot;
-        let plan = engine.plan(&search)?;
-        let hits = engine.search_plan(&plan, &search)?;
-        Ok((plan, hits))
+        engine.search_planned(&search)
     })
     .await??;
-    let queries = plan.queries.into_iter().map(|q| q.text).collect();
+    let queries = plan.texts().into_iter().map(String::from).collect();
     Ok(Json(SearchResponse { queries, hits }))
 }
 

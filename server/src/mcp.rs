@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use docent_core::store::{Candidate, StoredDocument};
-use docent_core::{AnswerMode, AskOptions, Engine, Hit, Mode, SearchRequest};
+use docent_core::{AnswerMode, AskOptions, Engine, Mode, SearchRequest};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -178,23 +178,12 @@ fn parse<T: std::str::FromStr + strum::VariantNames>(what: &str, value: &str) ->
         .map_err(|_| format!("{what} {value:?} is not one of {}", T::VARIANTS.join(", ")))
 }
 
-fn checked_k(k: Option<usize>, default: usize) -> Result<usize, String> {
-    match k.unwrap_or(default) {
+/// A search's `k`: 5 when left out, at most [`MAX_SEARCH_K`].
+fn search_k(k: Option<usize>) -> Result<usize, String> {
+    match k.unwrap_or(5) {
         k @ 1..=MAX_SEARCH_K => Ok(k),
         k => Err(format!("k is {k}; it must be 1 to {MAX_SEARCH_K}")),
     }
-}
-
-fn hit_json(hit: &Hit) -> Value {
-    json!({
-        "path": hit.path,
-        "doc_id": hit.doc_id,
-        "start_line": hit.start_line,
-        "end_line": hit.end_line,
-        "headings": hit.headings,
-        "score": hit.score,
-        "text": hit.text,
-    })
 }
 
 #[tool_router]
@@ -222,7 +211,7 @@ impl DocentMcp {
                     None => self.defaults.mode,
                 },
                 filter: params.filter.into_filter().map_err(|e| e.to_string())?,
-                ..SearchRequest::new(params.query, checked_k(params.k, 5)?)
+                ..SearchRequest::new(params.query, search_k(params.k)?)
             })
         })();
         let request = match prepared {
@@ -239,13 +228,8 @@ impl DocentMcp {
             _ => None,
         };
         blocking(move || {
-            let plan = engine.plan(&request)?;
-            let hits = engine.search_plan(&plan, &request)?;
-            let queries: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
-            Ok(json!({
-                "queries": queries,
-                "hits": hits.iter().map(hit_json).collect::<Vec<_>>(),
-            }))
+            let (plan, hits) = engine.search_planned(&request)?;
+            Ok(json!({ "queries": plan.texts(), "hits": hits }))
         })
         .await
     }
@@ -265,7 +249,8 @@ impl DocentMcp {
             if let Some(mode) = &params.mode {
                 options.mode = parse::<Mode>("mode", mode)?;
             }
-            options.k = checked_k(params.k, self.defaults.k)?;
+            // Its bound is the answer's own (AskOptions::check, below).
+            options.k = params.k.unwrap_or(self.defaults.k);
             options.earlier = params.earlier;
             options.filter = params.filter.into_filter().map_err(|e| e.to_string())?;
             options.check(&params.question).map_err(|e| e.to_string())?;

@@ -128,22 +128,27 @@ impl Engine {
     /// The `k` chunks that best match the request's query (planned with its earlier
     /// questions) through its mode's channels, best first, among those its filter admits.
     pub fn search(&self, request: &SearchRequest) -> Result<Vec<Hit>> {
-        self.search_plan(&self.plan(request)?, request)
+        Ok(self.search_planned(request)?.1)
     }
 
-    /// What the planner makes of the request: the queries [`Engine::search`] searches for.
-    pub fn plan(&self, request: &SearchRequest) -> Result<Plan> {
-        self.planner
-            .plan(&request.query, &request.earlier, request.mode)
+    /// [`Engine::search`], with the plan it searched (what was searched for).
+    pub fn search_planned(&self, request: &SearchRequest) -> Result<(Plan, Vec<Hit>)> {
+        let filter = self.scope(&request.filter)?;
+        let (plan, hits, _) = self.retrieve(
+            &request.query,
+            &request.earlier,
+            request.k,
+            request.mode,
+            &filter,
+        )?;
+        Ok((plan, hits))
     }
 
     /// [`Engine::search`] for a plan made beforehand (the request's query and earlier
     /// questions are not read): to compare planners on the same searches.
     pub fn search_plan(&self, plan: &Plan, request: &SearchRequest) -> Result<Vec<Hit>> {
         let filter = self.scope(&request.filter)?;
-        let mut vectors = QueryVectors::new(self.embedder().as_ref());
-        self.retriever
-            .search(plan, request.k, request.mode, &filter, &mut vectors)
+        Ok(self.run(plan, request.k, request.mode, &filter)?.0)
     }
 
     /// Plans `question` (asked after `earlier`) and searches for the plan's queries among what
@@ -157,11 +162,21 @@ impl Engine {
         filter: &Filter,
     ) -> Result<(Plan, Vec<Hit>, QueryVectors<'_>)> {
         let plan = self.planner.plan(question, earlier, mode)?;
-        let mut vectors = QueryVectors::new(self.embedder().as_ref());
-        let hits = self
-            .retriever
-            .search(&plan, k, mode, filter, &mut vectors)?;
+        let (hits, vectors) = self.run(&plan, k, mode, filter)?;
         Ok((plan, hits, vectors))
+    }
+
+    /// Searches for `plan`'s queries: the hits, and the query vectors computed on the way.
+    fn run(
+        &self,
+        plan: &Plan,
+        k: usize,
+        mode: Mode,
+        filter: &Filter,
+    ) -> Result<(Vec<Hit>, QueryVectors<'_>)> {
+        let mut vectors = QueryVectors::new(self.embedder().as_ref());
+        let hits = self.retriever.search(plan, k, mode, filter, &mut vectors)?;
+        Ok((hits, vectors))
     }
 
     /// `filter`, checked, with its path globs resolved against the store's paths: once per
@@ -186,7 +201,7 @@ impl Engine {
         let filter = self.scope(&options.filter)?;
         let (plan, mut hits, mut vectors) =
             self.retrieve(question, &options.earlier, options.k, options.mode, &filter)?;
-        let queries: Vec<String> = plan.queries.into_iter().map(|q| q.text).collect();
+        let queries: Vec<String> = plan.texts().into_iter().map(String::from).collect();
         let query = plan.standalone;
         let best = self
             .retriever

@@ -268,8 +268,15 @@ impl Retriever {
             (StoreQuery::Documents(terms), weights.documents, true),
         ]
         .into_iter()
-        // A channel without weight has no say: not searching it saves the store a query.
-        .filter(|(_, weight, _)| *weight > 0.0);
+        // A channel without weight has no say, and a query with nothing to match lexically (only
+        // punctuation, say) finds nothing through BM25: not searching them saves the store a query.
+        .filter(|(query, weight, _)| {
+            let nothing_to_match = matches!(
+                query,
+                StoreQuery::Lexical(terms) | StoreQuery::Documents(terms) if terms.is_empty()
+            );
+            *weight > 0.0 && !nothing_to_match
+        });
         // The channels are searched at once, each on its own thread: at a million chunks each
         // takes 5–10 ms, and one after another they added up past 20.
         std::thread::scope(|scope| {

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::generate::{ChatMessage, GenerationParams, Generator, Role};
-use crate::limits::MAX_QUERY_CHARS;
 use crate::retrieve::Mode;
 use crate::retrieve::plan::{FollowUpRule, Plan, Query, QueryPlanner};
 use crate::text::language::Language;
@@ -51,6 +50,9 @@ impl Default for PlannerBudget {
 
 /// Other phrasings RAG-Fusion searches for, beside the question as asked.
 const PHRASINGS: usize = 2;
+
+/// A longer "phrasing" is the model answering, not asking.
+const MAX_PHRASING_CHARS: usize = 400;
 
 const TOPIC_EN: &str = "The user's last question refers to something in the earlier \
 questions (\"it\", \"them\", \"the first one\"), or leaves its topic out. Reply with that \
@@ -257,10 +259,8 @@ impl ModelPlanner {
             if !line.trim_end().ends_with(['?', '？']) {
                 continue;
             }
-            // The English line of a Chinese question is welcome: either language will do.
-            let usable = usable_question(line, Language::English)
-                .or_else(|| usable_question(line, Language::Chinese));
-            if let Some(phrasing) = usable
+            // Either language will do: the English line of a Chinese question is welcome.
+            if let Some(phrasing) = usable_question(line)
                 && !same_text(&phrasing, question)
                 && !found.iter().any(|f| same_text(f, &phrasing))
             {
@@ -334,10 +334,10 @@ fn same_text(a: &str, b: &str) -> bool {
     one_line(a).to_lowercase() == one_line(b).to_lowercase()
 }
 
-/// The question in a model's `reply`, when it is usable as a query in `language`: the first
-/// non-empty line, without a label, list mark or quotes; not empty, not a refusal, not longer
-/// than a query may be, and in `language`.
-fn usable_question(reply: &str, language: Language) -> Option<String> {
+/// The question in a model's `reply`, when it is usable as a query: the first non-empty line,
+/// without a label, list mark or quotes; not empty, not a refusal, and no longer than
+/// [`MAX_PHRASING_CHARS`] and 60 words.
+fn usable_question(reply: &str) -> Option<String> {
     let line = reply.lines().map(str::trim).find(|l| !l.is_empty())?;
     let line = line
         .split_once([':', '：'])
@@ -353,9 +353,8 @@ fn usable_question(reply: &str, language: Language) -> Option<String> {
         .trim_matches(|c: char| c.is_whitespace() || "\"'“”「」`".contains(c));
     let words = line.split_whitespace().count();
     let usable = !line.is_empty()
-        && line.chars().count() <= MAX_QUERY_CHARS.min(400)
+        && line.chars().count() <= MAX_PHRASING_CHARS
         && words <= 60
-        && Language::detect(line) == language
         && !line.to_lowercase().contains("i don't know")
         && !line.contains("不知道");
     usable.then(|| line.to_string())
@@ -374,10 +373,6 @@ mod tests {
             ModelPlanner::new(generator.clone(), PlannerBudget::default()),
             generator,
         )
-    }
-
-    fn texts(plan: &Plan) -> Vec<&str> {
-        plan.queries.iter().map(|q| q.text.as_str()).collect()
     }
 
     #[test]
@@ -403,7 +398,7 @@ mod tests {
             "How often is it updated? the testing distribution"
         );
         assert_eq!(
-            texts(&plan),
+            plan.texts(),
             [
                 "How often is it updated?",
                 "How often is it updated? testing distribution contain",
@@ -478,7 +473,7 @@ mod tests {
         );
         let plan = planner.plan("What is dpkg?", &[], Mode::Fusion).unwrap();
         assert_eq!(
-            texts(&plan),
+            plan.texts(),
             ["What is dpkg?", "How is dpkg installed?", "如何安装 dpkg？"]
         );
         assert_eq!(plan.standalone, "What is dpkg?");
@@ -503,7 +498,7 @@ mod tests {
             .plan("How do I install it?", &earlier, Mode::Fusion)
             .unwrap();
         assert_eq!(
-            texts(&plan),
+            plan.texts(),
             [
                 "How do I install it?",
                 "How do I install it? dpkg",

@@ -27,6 +27,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The text of every query, in order: the question as asked first.
+    pub fn texts(&self) -> Vec<&str> {
+        self.queries.iter().map(|q| q.text.as_str()).collect()
+    }
+
     /// The plan of a question that stands alone: searched for as asked.
     pub fn as_asked(question: &str) -> Plan {
         Plan {
@@ -101,8 +106,10 @@ mod tests {
             .plan("How do I install it?", &earlier, Mode::Hybrid)
             .unwrap();
         assert_eq!(plan.standalone, "How do I install it? dpkg");
-        let texts: Vec<&str> = plan.queries.iter().map(|q| q.text.as_str()).collect();
-        assert_eq!(texts, ["How do I install it?", "How do I install it? dpkg"]);
+        assert_eq!(
+            plan.texts(),
+            ["How do I install it?", "How do I install it? dpkg"]
+        );
         assert!(plan.queries.iter().all(|q| q.weight == 1.0));
     }
 
