@@ -58,6 +58,7 @@ pub fn print_sources(answer: &Answer) {
         AnsweredBy::Generator => "written by the generator",
         AnsweredBy::Extract => "quoted from the sources",
         AnsweredBy::None => "nothing relevant found",
+        AnsweredBy::Tools => "the model called tools",
     };
     let generation = if t.generation.prompt_tokens > 0 {
         format!(

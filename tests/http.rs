@@ -361,7 +361,8 @@ fn bad_requests_get_json_errors() {
 }
 
 /// The official `openai` Python client (installed into .docent/pyclient by `make test`) against
-/// the OpenAI-compatible routes: models, a completion, a streamed completion, and tools refused.
+/// the OpenAI-compatible routes: models, a completion, a streamed completion, and tools refused
+/// by a generator that cannot call them.
 #[test]
 fn the_openai_python_client_works_against_docent() {
     let pyclient = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/pyclient");
@@ -437,9 +438,126 @@ fn the_openai_python_client_works_against_docent() {
         out["tools_error"]
             .as_str()
             .unwrap()
-            .contains("does not call client tools"),
+            .contains("cannot call tools: its chat template has no tool-call format"),
         "{out}"
     );
+}
+
+/// Function calling with the official `openai` client and Qwen2.5-1.5B (the 0.5B calls, but
+/// given the result mostly calls again instead of answering): `tool_calls` for the tool offered,
+/// streamed and not, then, with the tool's result sent back, an answer that cites it.
+#[test]
+fn the_openai_client_calls_a_tool_and_gets_an_answer_citing_its_result() {
+    let pyclient = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/pyclient");
+    let server = start_with(&["--model", "qwen2.5-1.5b"]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_tools.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&server.base)
+        .env("PYTHONPATH", &pyclient)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "openai client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (calls, finish) in [
+        ("calls", "finish_reason"),
+        ("stream_calls", "stream_finish"),
+    ] {
+        assert_eq!(out[finish], "tool_calls", "{out}");
+        let call = &out[calls][0];
+        assert_eq!(call["name"], "get_weather", "{out}");
+        assert!(call["id"].as_str().unwrap().starts_with("call_"), "{out}");
+        assert!(
+            call["arguments"]["city"]
+                .as_str()
+                .is_some_and(|city| city.contains("Paris")),
+            "{out}"
+        );
+    }
+    assert_eq!(out["answer_calls"], 0, "{out}");
+    assert!(out["answer"].as_str().unwrap().contains("21"), "{out}");
+    let cited: Vec<&str> = out["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["path"].as_str())
+        .collect();
+    assert!(cited.contains(&"tool:get_weather"), "{out}");
+}
+
+/// Bad function-calling input gets a 400 that says what is wrong, before any model runs.
+#[test]
+fn bad_tools_get_400s_that_say_why() {
+    let server = start();
+    let tool = |name: &str| json!({"type": "function", "function": {"name": name, "parameters": {"type": "object"}}});
+    let question = json!([{"role": "user", "content": "What is RAG?"}]);
+    let many: Vec<Value> = (0..33).map(|i| tool(&format!("t{i}"))).collect();
+    let huge = json!([{"type": "function", "function": {"name": "big", "description": "x".repeat(40_000)}}]);
+    let call = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]});
+    let cases = [
+        (
+            json!({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}),
+            "only \"function\"",
+        ),
+        (
+            json!({"tools": [tool("no spaces allowed")]}),
+            "1 to 64 letters",
+        ),
+        (json!({"tools": [tool("f"), tool("f")]}), "offered twice"),
+        (json!({"tools": many}), "at most 32"),
+        (json!({"tools": huge}), "bytes of JSON"),
+        (
+            json!({"tools": [tool("f")], "tool_choice": "always"}),
+            "tool_choice \"always\"",
+        ),
+        (json!({"tool_choice": "required"}), "no tools are offered"),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "f", "parameters": [1]}}]}),
+            "JSON Schema object",
+        ),
+        (
+            json!({"messages_after": [call.clone(), {"role": "tool", "content": "x"}]}),
+            "needs the tool_call_id",
+        ),
+        (
+            json!({"messages_after": [call.clone(), {"role": "tool", "tool_call_id": "call_9", "content": "x"}]}),
+            "answers no call",
+        ),
+        (
+            json!({"messages_after": [call.clone()]}),
+            "has no tool message",
+        ),
+        (
+            json!({"messages_after": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "[1]"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "x"}]}),
+            "not a JSON object",
+        ),
+        // Well formed, for a generator whose template cannot call tools (SmolLM2).
+        (json!({"tools": [tool("f")]}), "cannot call tools"),
+    ];
+    for (extra, says) in cases {
+        let mut body = json!({"model": "docent", "messages": question});
+        for (key, value) in extra.as_object().unwrap() {
+            if key == "messages_after" {
+                body["messages"]
+                    .as_array_mut()
+                    .unwrap()
+                    .extend(value.as_array().unwrap().clone());
+            } else {
+                body[key] = value.clone();
+            }
+        }
+        let (status, reply) = post(&server, "/v1/chat/completions", body.clone());
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{says:?} not in {message:?}");
+    }
 }
 
 #[test]

@@ -291,7 +291,8 @@ impl QaTally {
         match answer.answered_by {
             AnsweredBy::Generator => self.by_generator += 1,
             AnsweredBy::Extract => self.by_extract += 1,
-            AnsweredBy::None => {}
+            // eval offers no tools: neither is an answer written or quoted.
+            AnsweredBy::None | AnsweredBy::Tools => {}
         }
         if answer
             .citations

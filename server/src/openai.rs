@@ -6,8 +6,13 @@
 //! only; its sources come back as `citations` on the message (and on the last streamed chunk).
 //! The earlier user messages make it a conversation: a follow-up ("How do I install it?") is
 //! searched for with the earlier question's topic carried over (`docent_core::retrieve::followup`).
-//! docent does not call client tools: it searches its own store for every question, so a request
-//! with `tools` is refused with a 400 that says so rather than silently ignoring them.
+//!
+//! Function calling, as OpenAI defines it: `tools` and `tool_choice` offer the caller's functions
+//! to the model (one whose chat template writes tool calls: Qwen2.5), which answers from the
+//! store or calls them (`tool_calls`, `finish_reason: "tool_calls"`); the `role: "tool"` results
+//! sent back are read as sources of the answer, checked and cited as any other (`tool:NAME`).
+//! docent's own `docent_search: "auto"` lets the model search the store again, for words of its
+//! choosing, after reading what the question found (agentic RAG, a few searches at most).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +21,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
-use docent_core::{Answer, Citation, MAX_EARLIER_QUESTIONS};
+use docent_core::retrieve::search_tool;
+use docent_core::{
+    Answer, Citation, MAX_EARLIER_QUESTIONS, Role, Tool, ToolCall, ToolChoice, ToolUse,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -36,8 +44,20 @@ pub struct ChatRequest {
     /// The newer name of `max_tokens`.
     max_completion_tokens: Option<usize>,
     temperature: Option<f64>,
-    /// Refused with 400: docent searches its own store.
-    tools: Option<Vec<Value>>,
+    /// Functions the model may call: `{"type": "function", "function": {name, description,
+    /// parameters}}` (at most 32, their JSON at most 32 KiB).
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    tools: Vec<ToolSpec>,
+    /// "none", "auto" (the default with tools), "required", or `{"type": "function",
+    /// "function": {"name": …}}`.
+    #[schema(value_type = Option<Object>)]
+    tool_choice: Option<ToolChoiceSpec>,
+    /// docent's own: "auto" lets the model search the store again with `docent_search`, for
+    /// words of its choosing, after reading what the question found (at most 3 more
+    /// searches); "none" (the default) searches the question only.
+    #[schema(value_type = Option<String>)]
+    docent_search: Option<SearchChoice>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -45,7 +65,57 @@ struct ChatMessage {
     role: String,
     #[serde(default)]
     content: Option<Content>,
+    /// An assistant's calls, as an earlier response gave them.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    tool_calls: Vec<CallSpec>,
+    /// A tool message: the call it answers.
+    tool_call_id: Option<String>,
 }
+
+#[derive(Deserialize)]
+struct ToolSpec {
+    #[serde(rename = "type")]
+    kind: String,
+    function: Tool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ToolChoiceSpec {
+    Word(String),
+    Function { function: NamedFunction },
+}
+
+#[derive(Deserialize)]
+struct NamedFunction {
+    name: String,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum SearchChoice {
+    Auto,
+    None,
+}
+
+#[derive(Deserialize)]
+struct CallSpec {
+    id: String,
+    function: FunctionCall,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    name: String,
+    /// JSON text, as OpenAI's API carries it.
+    arguments: String,
+}
+
+/// Tools a request may offer, and the bytes of their JSON: each costs prompt tokens before
+/// every answer.
+const MAX_TOOLS: usize = 32;
+const MAX_TOOLS_BYTES: usize = 32 * 1024;
 
 /// A message's content: a string, or a list of parts of which docent reads the text ones.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -77,7 +147,158 @@ impl Content {
     }
 }
 
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
+}
+
 impl ChatRequest {
+    /// The tools offered, the calls and results since the question, and whether the model must
+    /// call: `None` for a plain question.
+    fn tool_use(&self) -> Result<Option<ToolUse>, ApiError> {
+        if self.tools.len() > MAX_TOOLS {
+            return Err(bad(format!(
+                "{} tools offered; at most {MAX_TOOLS}",
+                self.tools.len()
+            )));
+        }
+        let mut tools: Vec<Tool> = Vec::with_capacity(self.tools.len());
+        for spec in &self.tools {
+            let name = &spec.function.name;
+            if spec.kind != "function" {
+                return Err(bad(format!(
+                    "tool type {:?} is not supported: only \"function\"",
+                    spec.kind
+                )));
+            }
+            let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+            if name.is_empty() || name.len() > 64 || !name.chars().all(valid) {
+                return Err(bad(format!(
+                    "tool name {name:?}: 1 to 64 letters, digits, '_' or '-'"
+                )));
+            }
+            if tools.iter().any(|t| &t.name == name) {
+                return Err(bad(format!("tool {name} is offered twice")));
+            }
+            if !spec.function.parameters.is_object() {
+                return Err(bad(format!(
+                    "the parameters of tool {name} must be a JSON Schema object"
+                )));
+            }
+            tools.push(spec.function.clone());
+        }
+        let bytes = serde_json::to_vec(&tools).map_or(0, |b| b.len());
+        if bytes > MAX_TOOLS_BYTES {
+            return Err(bad(format!(
+                "the tools take {bytes} bytes of JSON; at most {MAX_TOOLS_BYTES}"
+            )));
+        }
+        let choice = match &self.tool_choice {
+            None => ToolChoice::Auto,
+            Some(ToolChoiceSpec::Word(word)) => match word.as_str() {
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                "none" => {
+                    tools.clear();
+                    ToolChoice::Auto
+                }
+                other => {
+                    return Err(bad(format!(
+                        "tool_choice {other:?}: \"none\", \"auto\", \"required\" or a function"
+                    )));
+                }
+            },
+            Some(ToolChoiceSpec::Function { function }) => {
+                ToolChoice::Function(function.name.clone())
+            }
+        };
+        if choice != ToolChoice::Auto && tools.is_empty() {
+            return Err(bad("tool_choice asks for a call, and no tools are offered"));
+        }
+        let turns = self.turns()?;
+        if tools.is_empty() && turns.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ToolUse {
+            tools,
+            choice,
+            turns,
+        }))
+    }
+
+    /// What followed the last user message: the assistant's calls, each followed by the
+    /// results that answer them, in the calls' order.
+    fn turns(&self) -> Result<Vec<docent_core::ChatMessage>, ApiError> {
+        let after = self
+            .messages
+            .iter()
+            .rposition(|m| m.role == "user")
+            .map_or(0, |at| at + 1);
+        let mut turns = Vec::new();
+        let mut pending: Vec<(&str, Option<String>)> = Vec::new();
+        let flush = |pending: &mut Vec<(&str, Option<String>)>,
+                     turns: &mut Vec<docent_core::ChatMessage>| {
+            for (id, result) in pending.drain(..) {
+                let content = result.ok_or_else(|| {
+                    bad(format!("the call {id} has no tool message with its result"))
+                })?;
+                turns.push(docent_core::ChatMessage::new(Role::Tool, content));
+            }
+            Ok::<(), ApiError>(())
+        };
+        for message in &self.messages[after..] {
+            match message.role.as_str() {
+                "assistant" if !message.tool_calls.is_empty() => {
+                    flush(&mut pending, &mut turns)?;
+                    let mut calls = Vec::new();
+                    for call in &message.tool_calls {
+                        let arguments: Value = serde_json::from_str(&call.function.arguments)
+                            .ok()
+                            .filter(Value::is_object)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "the arguments of call {} are not a JSON object",
+                                    call.id
+                                ))
+                            })?;
+                        calls.push(ToolCall {
+                            name: call.function.name.clone(),
+                            arguments,
+                        });
+                        pending.push((&call.id, None));
+                    }
+                    let text = message.content.as_ref().map(Content::text);
+                    turns.push(docent_core::ChatMessage::calling(
+                        text.unwrap_or_default(),
+                        calls,
+                    ));
+                }
+                "tool" => {
+                    let id = message.tool_call_id.as_deref().ok_or_else(|| {
+                        bad("a tool message needs the tool_call_id of the call it answers")
+                    })?;
+                    let slot = pending
+                        .iter_mut()
+                        .find(|(call, _)| *call == id)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "the tool message for {id} answers no call before it"
+                            ))
+                        })?;
+                    slot.1 = Some(
+                        message
+                            .content
+                            .as_ref()
+                            .map(Content::text)
+                            .unwrap_or_default(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        flush(&mut pending, &mut turns)?;
+        Ok(turns)
+    }
+
     /// The question (the last user message) and the user's earlier questions, oldest first
     /// (the last [`MAX_EARLIER_QUESTIONS`]; the assistant's answers are not read).
     fn question(&self) -> Result<(String, Vec<String>), ApiError> {
@@ -115,9 +336,12 @@ fn usage(answer: &Answer) -> Usage {
     }
 }
 
-/// "length" when the answer was cut at `max_tokens`, else "stop".
+/// "tool_calls" when the model called tools, "length" when the answer was cut at
+/// `max_tokens`, else "stop".
 fn finish_reason(answer: &Answer, max_tokens: usize) -> &'static str {
-    if answer.timings.generation.generated_tokens >= max_tokens {
+    if !answer.tool_calls.is_empty() {
+        "tool_calls"
+    } else if answer.timings.generation.generated_tokens >= max_tokens {
         "length"
     } else {
         "stop"
@@ -134,8 +358,37 @@ fn completion_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The model's calls as OpenAI's `tool_calls`, each with an id of its own (with `index` in a
+/// stream's delta).
+fn tool_calls(answer: &Answer, indexed: bool) -> Vec<Value> {
+    answer
+        .tool_calls
+        .iter()
+        .enumerate()
+        .map(|(index, call)| {
+            let mut call = json!({
+                "id": format!("call_{}", &uuid::Uuid::new_v4().simple().to_string()[..24]),
+                "type": "function",
+                "function": { "name": call.name, "arguments": call.arguments.to_string() },
+            });
+            if indexed {
+                call["index"] = json!(index);
+            }
+            call
+        })
+        .collect()
+}
+
 /// The whole answer as OpenAI's `chat.completion`, its citations on the message.
 fn completion(answer: &Answer, id: &str, created: u64, limit: usize) -> Value {
+    let mut message =
+        json!({ "role": "assistant", "content": answer.answer, "citations": answer.citations });
+    if !answer.tool_calls.is_empty() {
+        message["tool_calls"] = json!(tool_calls(answer, false));
+        if answer.answer.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
     json!({
         "id": id,
         "object": "chat.completion",
@@ -143,7 +396,7 @@ fn completion(answer: &Answer, id: &str, created: u64, limit: usize) -> Value {
         "model": MODEL,
         "choices": [{
             "index": 0,
-            "message": { "role": "assistant", "content": answer.answer, "citations": answer.citations },
+            "message": message,
             "finish_reason": finish_reason(answer, limit),
         }],
         "usage": usage(answer),
@@ -152,24 +405,14 @@ fn completion(answer: &Answer, id: &str, created: u64, limit: usize) -> Value {
 
 #[utoipa::path(post, path = "/v1/chat/completions", request_body = ChatRequest, responses(
     (status = 200, description = "OpenAI's `chat.completion` with `citations` on the message; with `stream`, `chat.completion.chunk` events and `[DONE]`", body = serde_json::Value),
-    (status = 400, description = "No user message, bad values, or `tools`"),
+    (status = 400, description = "No user message, bad values, bad `tools`, or a generator that cannot call tools"),
     (status = 503, description = "Busy: retry after `Retry-After` seconds")))]
 pub async fn chat_completions(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    if request
-        .tools
-        .as_ref()
-        .is_some_and(|tools| !tools.is_empty())
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "docent does not call client tools: it searches its own store for every question. Send the question \
-             without `tools`, or call POST /v1/search for the search results themselves.",
-        ));
-    }
     let (question, earlier) = request.question()?;
+    let tools = request.tool_use()?;
     let max_tokens = request.max_completion_tokens.or(request.max_tokens);
     let mut options = AskSettings {
         max_tokens,
@@ -178,6 +421,10 @@ pub async fn chat_completions(
     }
     .over(&state.defaults);
     options.earlier = earlier;
+    options.tools = tools;
+    if request.docent_search == Some(SearchChoice::Auto) {
+        options.searches = search_tool::MAX_SEARCHES;
+    }
     let limit = options.generation.max_tokens;
     let (id, created) = (completion_id(), now());
 
@@ -209,16 +456,26 @@ pub async fn chat_completions(
         vec![first],
         move |text| chunk(json!({ "content": text }), None, None),
         move |result| {
-            let end = match result {
-                Ok(answer) => last(
-                    json!({}),
-                    Some(finish_reason(&answer, limit)),
-                    Some(&answer.citations),
+            let mut end = Vec::new();
+            match result {
+                Ok(answer) => {
+                    if !answer.tool_calls.is_empty() {
+                        let calls = json!({ "tool_calls": tool_calls(&answer, true) });
+                        end.push(last(calls, None, None));
+                    }
+                    end.push(last(
+                        json!({}),
+                        Some(finish_reason(&answer, limit)),
+                        Some(&answer.citations),
+                    ));
+                }
+                Err(err) => end.push(
+                    Event::default()
+                        .data(json!({ "error": { "message": err.message } }).to_string()),
                 ),
-                Err(err) => Event::default()
-                    .data(json!({ "error": { "message": err.message } }).to_string()),
             };
-            vec![end, Event::default().data("[DONE]")]
+            end.push(Event::default().data("[DONE]"));
+            end
         },
     )
     .await

@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::answer::evidence::{self, Evidence, EvidenceOptions};
+use crate::answer::tool_calls::{ToolChoice, ToolUse};
 use crate::answer::verify::{SentenceCheck, SupportVerifier, Verifier};
 use crate::answer::write::{Writer, Written, elapsed_ms};
 use crate::answer::{self, Answer, AnswerMode, AnsweredBy, Timings, extract};
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
-use crate::generate::{GenerationParams, Generator};
+use crate::generate::{GenerationParams, Generator, ToolCall};
 use crate::limits::check_filter;
 use crate::retrieve::fusion::Fusion;
 use crate::retrieve::{
-    FollowUpRule, Mode, Plan, QueryPlanner, QueryVectors, Retriever, SearchRequest,
+    FollowUpRule, Mode, Plan, Query, QueryPlanner, QueryVectors, Retriever, SearchRequest,
+    search_tool,
 };
 use crate::store::{Filter, VectorStore, check_pairing};
 use crate::text::language::Language;
@@ -42,6 +44,13 @@ pub struct AskOptions {
     /// The user's earlier questions in this conversation, oldest first: the query planner reads
     /// them to make a follow-up stand alone.
     pub earlier: Vec<String>,
+    /// Function calling: tools the model may call instead of answering, and the calls and
+    /// results since the question (which become sources of the answer).
+    pub tools: Option<ToolUse>,
+    /// Agentic search: how many further searches the model may make with `docent_search`
+    /// after the question's own, having read what it found (0: none; at most
+    /// [`search_tool::MAX_SEARCHES`]).
+    pub searches: usize,
 }
 
 impl Default for AskOptions {
@@ -55,6 +64,8 @@ impl Default for AskOptions {
             generation: GenerationParams::default(),
             filter: Filter::default(),
             earlier: Vec::new(),
+            tools: None,
+            searches: 0,
         }
     }
 }
@@ -198,9 +209,36 @@ impl Engine {
     ) -> Result<Answer> {
         let started = Instant::now();
         options.check(question)?;
+        self.check_tools(options)?;
         let filter = self.scope(&options.filter)?;
-        let (plan, mut hits, mut vectors) =
+        let (mut plan, mut hits, mut vectors) =
             self.retrieve(question, &options.earlier, options.k, options.mode, &filter)?;
+        if options.searches > 0 {
+            let generator = self.generator.as_deref().ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{} needs a generator, and this one was started without",
+                    search_tool::NAME
+                ))
+            })?;
+            let more = search_tool::further_queries(
+                generator,
+                question,
+                &plan.standalone,
+                &hits,
+                options.searches,
+                &mut |query| {
+                    let mut vectors = QueryVectors::new(self.embedder().as_ref());
+                    let plan = Plan::as_asked(query);
+                    self.retriever
+                        .search(&plan, options.k, options.mode, &filter, &mut vectors)
+                },
+            )?;
+            if !more.is_empty() {
+                plan.queries
+                    .extend(more.into_iter().map(|text| Query { text, weight: 1.0 }));
+                (hits, vectors) = self.run(&plan, options.k, options.mode, &filter)?;
+            }
+        }
         let queries: Vec<String> = plan.texts().into_iter().map(String::from).collect();
         let query = plan.standalone;
         let best = self
@@ -214,7 +252,9 @@ impl Engine {
         let floor = options
             .min_score
             .unwrap_or_else(|| self.embedder().relevance_floor());
-        if best < floor {
+        // With tools offered the model may still call one when the store has nothing.
+        let relevant = best >= floor;
+        if !relevant && options.tools.is_none() {
             return Ok(Answer::dont_know(
                 query, queries, language, hits, timings, on_text,
             ));
@@ -229,15 +269,28 @@ impl Engine {
         // A follow-up's standalone query found the passages; their sentences are chosen for the
         // question as asked, or they would lean back to what the earlier answer said ("Where
         // does it hide? prompt injection" picks the definition of prompt injection again).
-        let mut sources = evidence::select(
-            question,
-            &vectors.get(question)?,
-            &hits,
-            self.embedder().as_ref(),
-            &options.evidence,
-        )?;
+        let mut sources = if relevant {
+            evidence::select(
+                question,
+                &vectors.get(question)?,
+                &hits,
+                self.embedder().as_ref(),
+                &options.evidence,
+            )?
+        } else {
+            Vec::new()
+        };
+        // Tools' results come first: the numbers they were read to the model with.
+        if let Some(tools) = &options.tools {
+            let mut results = tools.results();
+            for source in &mut sources {
+                source.n += results.len();
+            }
+            results.append(&mut sources);
+            sources = results;
+        }
         timings.evidence_ms = elapsed_ms(started);
-        let (answer, sentences, answered_by) = self.compose(
+        let composed = self.compose(
             &query,
             language,
             &mut sources,
@@ -245,18 +298,62 @@ impl Engine {
             &mut timings,
             on_text,
         )?;
+        if composed.answer.is_empty() && composed.tool_calls.is_empty() {
+            return Ok(Answer::dont_know(
+                query, queries, language, hits, timings, on_text,
+            ));
+        }
         Ok(Answer {
             query,
             queries,
-            answer,
-            answered_by,
-            citations: answer::citations(&sentences, &sources),
-            sentences,
+            answer: composed.answer,
+            answered_by: composed.by,
+            citations: answer::citations(&composed.sentences, &sources),
+            sentences: composed.sentences,
+            tool_calls: composed.tool_calls,
             sources,
             hits,
             grounded: true,
             timings,
         })
+    }
+
+    /// Tools can be offered only to a model that calls them, and the one a caller insists on
+    /// must be among them.
+    fn check_tools(&self, options: &AskOptions) -> Result<()> {
+        let Some(tools) = &options.tools else {
+            return Ok(());
+        };
+        let generator = match (&self.generator, options.answer_mode) {
+            (Some(generator), AnswerMode::Auto | AnswerMode::Generate) => generator,
+            _ => {
+                return Err(Error::InvalidInput(
+                    "tools need a generator that writes the answer, and this one answers by quoting \
+                     (--answer-mode extract, or no --model)"
+                        .into(),
+                ));
+            }
+        };
+        if !generator.calls_tools() {
+            return Err(Error::InvalidInput(format!(
+                "the generator {} cannot call tools: its chat template has no tool-call format \
+                 (start docent with --model qwen2.5-0.5b or qwen2.5-1.5b)",
+                generator.name()
+            )));
+        }
+        if let ToolChoice::Function(name) = &tools.choice
+            && !tools.tools.iter().any(|t| &t.name == name)
+        {
+            return Err(Error::InvalidInput(format!(
+                "tool_choice names {name}, which is not among the tools offered"
+            )));
+        }
+        if tools.choice != ToolChoice::Auto && tools.tools.is_empty() {
+            return Err(Error::InvalidInput(
+                "tool_choice asks for a call, and no tools are offered".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Which generator writes in this answer mode, if any: `auto` asks it only for a
@@ -274,7 +371,7 @@ impl Engine {
 
     /// The answer's text and sentences, and who wrote them: the generator (judged in `auto`),
     /// or quotes of the evidence — in `extract`, and in `auto` when nothing written held (the
-    /// dropped sentences stay in the record, `kept: false`).
+    /// dropped sentences stay in the record, `kept: false`); or the tools the model called.
     fn compose(
         &self,
         question: &str,
@@ -283,7 +380,13 @@ impl Engine {
         options: &AskOptions,
         timings: &mut Timings,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(String, Vec<SentenceCheck>, AnsweredBy)> {
+    ) -> Result<Composed> {
+        let written = |answer, sentences, by| Composed {
+            answer,
+            sentences,
+            by,
+            tool_calls: Vec::new(),
+        };
         let mut sentences = match self.writer_for(options.answer_mode, language)? {
             None => Vec::new(),
             Some(generator) => {
@@ -292,13 +395,21 @@ impl Engine {
                     verifier: self.verifier.as_ref(),
                     params: &options.generation,
                     mode: options.answer_mode,
+                    tools: options.tools.as_ref(),
                 };
                 match writer.write(question, language, sources, timings, on_text)? {
                     Written::Raw(text, checks) => {
-                        return Ok((text, checks, AnsweredBy::Generator));
+                        return Ok(written(text, checks, AnsweredBy::Generator));
                     }
                     Written::Checked(checks) if checks.iter().any(|s| s.kept) => {
-                        return Ok((answer::render(&checks), checks, AnsweredBy::Generator));
+                        let text = answer::render(&checks);
+                        return Ok(written(text, checks, AnsweredBy::Generator));
+                    }
+                    Written::Calls(text, tool_calls) => {
+                        return Ok(Composed {
+                            tool_calls,
+                            ..written(text, Vec::new(), AnsweredBy::Tools)
+                        });
                     }
                     Written::Checked(dropped) => dropped,
                 }
@@ -307,8 +418,16 @@ impl Engine {
         sentences.extend(extract::quotes(sources));
         let answer = answer::render(&sentences);
         let _ = on_text(&answer);
-        Ok((answer, sentences, AnsweredBy::Extract))
+        Ok(written(answer, sentences, AnsweredBy::Extract))
     }
+}
+
+/// What [`Engine::compose`] made.
+struct Composed {
+    answer: String,
+    sentences: Vec<SentenceCheck>,
+    by: AnsweredBy,
+    tool_calls: Vec<ToolCall>,
 }
 
 #[cfg(test)]
@@ -319,6 +438,7 @@ mod tests {
     use super::*;
     use crate::answer::prompt;
     use crate::answer::verify::{SentenceJudge, Verdict};
+    use crate::generate::{ChatMessage, Role};
     use crate::limits::{
         MAX_ASK_K, MAX_EARLIER_QUESTIONS, MAX_FILTER_DOCUMENTS, MAX_K, MAX_QUERY_CHARS,
     };
@@ -722,7 +842,11 @@ mod tests {
         // Room for the prompt over the best source alone, and the answer.
         let mut generator = ScriptedGenerator::new(script);
         let one_source = generator
-            .count_tokens(&prompt::build(question, &all[..1], Language::English))
+            .count_tokens(crate::generate::Chat::new(&prompt::build(
+                question,
+                &all[..1],
+                Language::English,
+            )))
             .unwrap();
         generator.context = one_source + options.generation.max_tokens;
         let tight = engine(Some(generator));
@@ -937,5 +1061,156 @@ mod tests {
         assert!(answer.sentences[1..].iter().all(|s| s.kept), "{answer:?}");
         assert!(!answer.answer.contains("Yes two"));
         assert_eq!(streamed, answer.answer);
+    }
+
+    fn weather() -> crate::generate::Tool {
+        crate::generate::Tool {
+            name: "get_weather".into(),
+            description: "Current weather in a city".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        }
+    }
+
+    fn ask_quietly(engine: &Engine, question: &str, options: &AskOptions) -> Result<Answer> {
+        engine.ask(question, options, &mut |_| ControlFlow::Continue(()))
+    }
+
+    /// Function calling: a question the store cannot answer gets the model's call (not "I
+    /// don't know"); the result sent back is a source the answer cites, checked as any other;
+    /// a call the caller insists on is begun for the model.
+    #[test]
+    fn the_model_calls_a_tool_and_its_result_is_a_cited_source() {
+        let call = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
+        let engine = engine(Some(ScriptedGenerator::new(call)));
+        let mut options = AskOptions {
+            tools: Some(ToolUse {
+                tools: vec![weather()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let question = "What is the weather in Paris?";
+        let answer = ask_quietly(&engine, question, &options).unwrap();
+        assert_eq!(answer.answered_by, AnsweredBy::Tools);
+        assert_eq!(answer.answer, "");
+        assert_eq!(answer.tool_calls[0].name, "get_weather");
+        assert_eq!(answer.tool_calls[0].arguments["city"], "Paris");
+
+        // The result comes back; the model answers from it (source 1), and the answer cites it.
+        let engine = self::engine(Some(ScriptedGenerator::new(
+            "Paris is sunny at 21 degrees today [1].",
+        )));
+        options.tools.as_mut().unwrap().turns = vec![
+            ChatMessage::calling("", answer.tool_calls.clone()),
+            ChatMessage::new(Role::Tool, "Paris is sunny at 21 degrees today."),
+        ];
+        let answer = ask_quietly(&engine, question, &options).unwrap();
+        assert_eq!(answer.answered_by, AnsweredBy::Generator);
+        assert_eq!(answer.answer, "Paris is sunny at 21 degrees today. [1]");
+        assert_eq!(answer.citations[0].path, "tool:get_weather");
+        assert!(answer.sources[0].from_tool);
+        // A sentence the result does not back is dropped, as any other.
+        let engine = self::engine(Some(ScriptedGenerator::new(
+            "Paris is sunny at 21 degrees today [1]. Snow falls in Lyon tomorrow [1].",
+        )));
+        let answer = ask_quietly(&engine, question, &options).unwrap();
+        assert_eq!(answer.answer, "Paris is sunny at 21 degrees today. [1]");
+        // The same call again is no call: the result is quoted instead.
+        let engine = self::engine(Some(ScriptedGenerator::new(call)));
+        let answer = ask_quietly(&engine, question, &options).unwrap();
+        assert!(answer.tool_calls.is_empty());
+        assert_eq!(answer.answered_by, AnsweredBy::Extract);
+        assert_eq!(answer.citations[0].path, "tool:get_weather");
+
+        // A named function: the call is begun for the model, which writes only the arguments.
+        let generator = Arc::new(ScriptedGenerator::new("{\"city\": \"Oslo\"}}</tool_call>"));
+        let engine = Engine::new(
+            engine.embedder().clone(),
+            engine.store().clone(),
+            Some(generator.clone()),
+        )
+        .unwrap();
+        let options = AskOptions {
+            tools: Some(ToolUse {
+                tools: vec![weather()],
+                choice: ToolChoice::Function("get_weather".into()),
+                turns: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let answer = ask_quietly(&engine, "And in Oslo?", &options).unwrap();
+        assert_eq!(answer.tool_calls[0].arguments["city"], "Oslo");
+        let (chat, tools, start) = generator.last_chat();
+        assert_eq!(tools, vec![weather()]);
+        assert!(
+            start.ends_with("\"name\": \"get_weather\", \"arguments\": "),
+            "{start}"
+        );
+        assert!(chat[0].content.contains("call that tool"));
+    }
+
+    /// Tools are refused where they cannot work: no generator, answers quoted, a tool_choice
+    /// naming a tool not offered.
+    #[test]
+    fn tools_are_refused_where_they_cannot_work() {
+        let offer = |choice| AskOptions {
+            tools: Some(ToolUse {
+                tools: vec![weather()],
+                choice,
+                turns: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let message = |engine: &Engine, options: &AskOptions| match ask_quietly(
+            engine,
+            "What is the weather?",
+            options,
+        ) {
+            Err(Error::InvalidInput(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(message(&engine(None), &offer(ToolChoice::Auto)).contains("quoting"));
+        let extract = AskOptions {
+            answer_mode: AnswerMode::Extract,
+            ..offer(ToolChoice::Auto)
+        };
+        assert!(message(&engine(Some(ScriptedGenerator::new("x"))), &extract).contains("quoting"));
+        assert!(
+            message(
+                &engine(Some(ScriptedGenerator::new("x"))),
+                &offer(ToolChoice::Function("get_time".into()))
+            )
+            .contains("get_time, which is not among")
+        );
+    }
+
+    /// docent_search: the model, having read what the question found, searches again for
+    /// words of its choosing; the answer is written from both searches, fused.
+    #[test]
+    fn the_model_searches_the_store_again_with_docent_search() {
+        let generator = Arc::new(ScriptedGenerator::replies(&[
+            "<tool_call>{\"name\": \"docent_search\", \"arguments\": {\"query\": \"keyring expired XK-4471\"}}</tool_call>",
+            "DONE",
+            "Renew the keyring to fix it [{codes.md}].",
+        ]));
+        let engine = Engine::new(
+            engine(None).embedder().clone(),
+            engine(None).store().clone(),
+            Some(generator.clone()),
+        )
+        .unwrap();
+        let options = AskOptions {
+            searches: search_tool::MAX_SEARCHES,
+            min_score: Some(0.0),
+            ..Default::default()
+        };
+        let answer = ask_quietly(&engine, "How do I fix the error?", &options).unwrap();
+        assert_eq!(
+            answer.queries,
+            ["How do I fix the error?", "keyring expired XK-4471"]
+        );
+        assert_eq!(answer.hits[0].path, "codes.md");
+        assert_eq!(generator.asked(), 3, "two decisions, then the answer");
+        assert!(answer.answer.starts_with("Renew the keyring"), "{answer:?}");
     }
 }

@@ -18,6 +18,8 @@ pub enum Role {
     User,
     /// The model.
     Assistant,
+    /// The result of a tool the model called, read back to it.
+    Tool,
 }
 
 /// One message of a chat.
@@ -27,6 +29,9 @@ pub struct ChatMessage {
     pub role: Role,
     /// The message's text.
     pub content: String,
+    /// The tools an assistant's message called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl ChatMessage {
@@ -35,6 +40,64 @@ impl ChatMessage {
         ChatMessage {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+        }
+    }
+
+    /// The assistant's message that called `calls` (after `content`, if any).
+    pub fn calling(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        ChatMessage {
+            tool_calls: calls,
+            ..ChatMessage::new(Role::Assistant, content)
+        }
+    }
+}
+
+/// A function the model may call: its name, what it does, and a JSON Schema of its arguments
+/// (OpenAI's `function` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    /// What the model calls it by.
+    pub name: String,
+    /// What it does and when to call it: the model reads this.
+    #[serde(default)]
+    pub description: String,
+    /// A JSON Schema of its arguments.
+    #[serde(default = "no_parameters")]
+    pub parameters: serde_json::Value,
+}
+
+fn no_parameters() -> serde_json::Value {
+    serde_json::json!({ "type": "object", "properties": {} })
+}
+
+/// A call the model asked for: the tool's name and its arguments (a JSON object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The tool called.
+    pub name: String,
+    /// Its arguments.
+    pub arguments: serde_json::Value,
+}
+
+/// What a generator is asked to continue: the chat, the tools the model may call, and the
+/// reply's first words when they are not the model's to choose (a call it must make).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chat<'a> {
+    /// The messages, oldest first.
+    pub messages: &'a [ChatMessage],
+    /// Tools offered (none: a plain chat). Only a model that [`calls tools`](Generator::calls_tools) may be offered any.
+    pub tools: &'a [Tool],
+    /// Text the reply begins with, written for the model and not streamed back.
+    pub reply_start: &'a str,
+}
+
+impl<'a> Chat<'a> {
+    /// A plain chat: no tools, the reply the model's own.
+    pub fn new(messages: &'a [ChatMessage]) -> Self {
+        Chat {
+            messages,
+            ..Default::default()
         }
     }
 }
@@ -109,12 +172,16 @@ pub trait Generator: Send + Sync {
     /// Whether the model can write `language` (a model whose vocabulary barely covers Chinese
     /// writes invented characters when asked to).
     fn writes(&self, language: Language) -> bool;
+    /// Whether the model's chat template offers tools and it writes its calls as
+    /// `<tool_call>{"name": …, "arguments": …}</tool_call>` (Qwen2.5, Qwen3, Hermes), the
+    /// markup [`crate::answer::tool_calls`] reads.
+    fn calls_tools(&self) -> bool;
     /// Tokens the chat takes once rendered with the model's template.
-    fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize>;
-    /// Writes the answer to `messages`, streaming each piece to `on_text`.
+    fn count_tokens(&self, chat: Chat<'_>) -> Result<usize>;
+    /// Writes the reply to `chat`, streaming each piece to `on_text`.
     fn generate(
         &self,
-        messages: &[ChatMessage],
+        chat: Chat<'_>,
         params: &GenerationParams,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationStats>;

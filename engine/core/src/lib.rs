@@ -34,12 +34,15 @@ pub mod types;
 
 pub use answer::citations::CitationFilter;
 pub use answer::evidence::{Evidence, EvidenceOptions};
+pub use answer::tool_calls::{ToolChoice, ToolUse};
 pub use answer::verify::{SentenceCheck, SentenceJudge, SupportVerifier, Verdict, Verifier};
 pub use answer::{Answer, AnswerMode, AnsweredBy, Citation, Timings};
 pub use embed::Embedder;
 pub use engine::{AskOptions, Engine};
 pub use error::Error;
-pub use generate::{ChatMessage, GenerationParams, GenerationStats, Generator, Role};
+pub use generate::{
+    Chat, ChatMessage, GenerationParams, GenerationStats, Generator, Role, Tool, ToolCall,
+};
 pub use limits::{
     MAX_ANSWER_TOKENS, MAX_ASK_K, MAX_EARLIER_QUESTIONS, MAX_FILTER_DOCUMENTS, MAX_K,
     MAX_QUERY_CHARS, check_query,

@@ -5,8 +5,9 @@
 //! - [`MemoryStore`]: points in a `Vec`; dense search by cosine, lexical by the dot product of the
 //!   BM25 vectors (no IDF: every term weighs the same).
 //! - [`FixedStore`]: the same hits for every query.
-//! - [`ScriptedGenerator`]: writes a fixed text, in which `{path}` stands for the number the prompt
-//!   gave that file's source, and counts how often it was asked.
+//! - [`ScriptedGenerator`]: writes a fixed text (or one of a few, in turn), in which `{path}`
+//!   stands for the number the prompt gave that file's source; counts how often it was asked, and
+//!   keeps the last chat it was given.
 //!
 //! And builders of test data with plain defaults, changed field by field where a test cares:
 //! [`chunk`] (a stored chunk's payload) and [`evidence`] (one numbered source).
@@ -17,7 +18,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 
 use crate::answer::evidence::Evidence;
-use crate::generate::{ChatMessage, GenerationParams, GenerationStats, Generator};
+use crate::generate::{Chat, ChatMessage, GenerationParams, GenerationStats, Generator, Tool};
 use crate::retrieve::lexical::{Sparse, term_id};
 use crate::store::{
     Candidate, Filter, ListingPayload, Point, StoreMeta, StoreQuery, StoredDocument, VectorStore,
@@ -60,6 +61,7 @@ pub fn evidence(n: usize, path: &str, text: &str) -> Evidence {
         text: text.into(),
         focus: vec![text.into()],
         score: 1.0,
+        from_tool: false,
         window: vec![text.into()],
         best_at: 0,
     }
@@ -265,10 +267,14 @@ impl VectorStore for MemoryStore {
 }
 
 /// Writes `script` word by word, as a model streams, with `{path}` replaced by the number the
-/// prompt gave the source from file `path` (or 9 when it gave none).
+/// prompt gave the source from file `path` (or 9 when it gave none). It calls tools in Qwen's
+/// markup when its script says so.
 pub struct ScriptedGenerator {
-    script: String,
+    /// What it writes: the first time the first, and so on; the last again once all were written.
+    replies: Vec<String>,
     asked: Mutex<usize>,
+    /// The last chat: its messages, the tools offered, and how its reply was begun.
+    last: Mutex<(Vec<ChatMessage>, Vec<Tool>, String)>,
     /// Context length it reports; the prompt is fitted into it.
     pub context: usize,
     /// The languages it can write.
@@ -278,9 +284,15 @@ pub struct ScriptedGenerator {
 impl ScriptedGenerator {
     /// A generator that writes `script` (see the type's doc), in English, with a 4,096-token context.
     pub fn new(script: &str) -> Self {
+        Self::replies(&[script])
+    }
+
+    /// A generator that writes `replies` in turn, then the last one again.
+    pub fn replies(replies: &[&str]) -> Self {
         ScriptedGenerator {
-            script: script.to_string(),
+            replies: replies.iter().map(|r| r.to_string()).collect(),
             asked: Mutex::new(0),
+            last: Default::default(),
             context: 4096,
             languages: vec![Language::English],
         }
@@ -289,6 +301,11 @@ impl ScriptedGenerator {
     /// How many times it was asked to generate.
     pub fn asked(&self) -> usize {
         *self.asked.lock().unwrap()
+    }
+
+    /// The last chat it was asked to continue: messages, tools, the reply's given start.
+    pub fn last_chat(&self) -> (Vec<ChatMessage>, Vec<Tool>, String) {
+        self.last.lock().unwrap().clone()
     }
 }
 
@@ -312,28 +329,50 @@ impl Generator for ScriptedGenerator {
     fn writes(&self, language: Language) -> bool {
         self.languages.contains(&language)
     }
+    fn calls_tools(&self) -> bool {
+        true
+    }
     /// A token per four bytes.
-    fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
-        Ok(messages.iter().map(|m| m.content.len() / 4).sum())
+    fn count_tokens(&self, chat: Chat<'_>) -> Result<usize> {
+        Ok(chat.messages.iter().map(|m| m.content.len() / 4).sum())
     }
     fn generate(
         &self,
-        messages: &[ChatMessage],
+        chat: Chat<'_>,
         _: &GenerationParams,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationStats> {
-        *self.asked.lock().unwrap() += 1;
-        let prompt = &messages
-            .last()
+        let turn = {
+            let mut asked = self.asked.lock().unwrap();
+            *asked += 1;
+            (*asked - 1).min(self.replies.len() - 1)
+        };
+        *self.last.lock().unwrap() = (
+            chat.messages.to_vec(),
+            chat.tools.to_vec(),
+            chat.reply_start.to_string(),
+        );
+        let prompt: String = chat
+            .messages
+            .iter()
             .map(|m| m.content.as_str())
-            .unwrap_or_default();
-        let mut text = self.script.clone();
-        while let Some(start) = text.find('{') {
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut text = self.replies[turn].clone();
+        // `{path}` is a file's name; braces around anything with quotes are JSON (a tool call).
+        let mut from = 0;
+        while let Some(start) = text[from..].find('{').map(|at| from + at) {
             let Some(len) = text[start..].find('}') else {
                 break;
             };
             let path = text[start + 1..start + len].to_string();
-            text.replace_range(start..=start + len, &source_number(prompt, &path));
+            if path.contains(['"', '{']) {
+                from = start + 1;
+                continue;
+            }
+            let number = source_number(&prompt, &path);
+            text.replace_range(start..=start + len, &number);
+            from = start + number.len();
         }
         let mut generated = 0;
         for piece in text.split_inclusive(' ') {
@@ -342,7 +381,7 @@ impl Generator for ScriptedGenerator {
                 break;
             }
         }
-        let prompt_tokens = self.count_tokens(messages)?;
+        let prompt_tokens = self.count_tokens(chat)?;
         Ok(GenerationStats {
             prompt_tokens,
             generated_tokens: generated,

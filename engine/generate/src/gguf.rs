@@ -17,7 +17,7 @@ use crate::architecture::{Architecture, Hyperparameters};
 use crate::decoder::{self, Decoder};
 use crate::thinking::HideThinking;
 use crate::{ChatTemplate, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
-use docent_core::{ChatMessage, GenerationParams, GenerationStats, Generator};
+use docent_core::{Chat, GenerationParams, GenerationStats, Generator};
 
 /// A GGUF model run by candle (docent's own forward pass, [`Decoder`]). Each generation works
 /// on its own clone of the model: shared weights, its own KV cache, so answers can run at once.
@@ -156,16 +156,25 @@ impl GgufGenerator {
         })
     }
 
-    /// The chat rendered as the model's prompt text.
-    fn prompt(&self, messages: &[ChatMessage]) -> Result<String> {
-        self.template
+    /// The chat rendered as the model's prompt text, the reply's given start included.
+    fn prompt(&self, chat: Chat<'_>) -> Result<String> {
+        if !chat.tools.is_empty() && !self.calls_tools() {
+            bail!(
+                "{} cannot call tools: its chat template has no tool-call format",
+                self.name
+            );
+        }
+        let mut text = self
+            .template
             .as_ref()
             .ok_or_else(|| anyhow!("{} is a base model and cannot chat", self.name))?
-            .render(messages)
+            .render(chat.messages, chat.tools)?;
+        text.push_str(chat.reply_start);
+        Ok(text)
     }
 
-    fn encode(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
-        self.tokens(&self.prompt(messages)?)
+    fn encode(&self, chat: Chat<'_>) -> Result<Vec<u32>> {
+        self.tokens(&self.prompt(chat)?)
     }
 
     /// `text`'s token ids, after the beginning-of-text token where the model wants one.
@@ -337,17 +346,18 @@ impl GgufGenerator {
         Ok(Some((model, opening.len())))
     }
 
-    /// How many of `prompt`'s tokens (the rendering of `messages`) are the chat's opening —
-    /// every message but the last — or 0 when it has none, or its tokens do not begin the
-    /// prompt's (a template that renders an opening otherwise than as the start of the chat).
-    fn opening_tokens(&self, messages: &[ChatMessage], prompt: &[u32]) -> Result<usize> {
-        let (Some(template), [opening @ .., _]) = (&self.template, messages) else {
+    /// How many of `prompt`'s tokens (the rendering of `chat`) are the chat's opening —
+    /// every message but the last, with the tools offered — or 0 when it has none, or its
+    /// tokens do not begin the prompt's (a template that renders an opening otherwise than as
+    /// the start of the chat).
+    fn opening_tokens(&self, chat: Chat<'_>, prompt: &[u32]) -> Result<usize> {
+        let (Some(template), [opening @ .., _]) = (&self.template, chat.messages) else {
             return Ok(0);
         };
         if opening.is_empty() {
             return Ok(0);
         }
-        let tokens = self.tokens(&template.render_opening(opening)?)?;
+        let tokens = self.tokens(&template.render_opening(opening, chat.tools)?)?;
         let begins = tokens.len() < prompt.len() && prompt.starts_with(&tokens);
         Ok(if begins { tokens.len() } else { 0 })
     }
@@ -398,27 +408,36 @@ impl Generator for GgufGenerator {
         language == Language::English || self.writes_chinese
     }
 
-    fn count_tokens(&self, messages: &[ChatMessage]) -> Result<usize> {
-        Ok(self.encode(messages)?.len())
+    fn calls_tools(&self) -> bool {
+        self.template
+            .as_ref()
+            .is_some_and(ChatTemplate::calls_tools)
+    }
+
+    fn count_tokens(&self, chat: Chat<'_>) -> Result<usize> {
+        Ok(self.encode(chat)?.len())
     }
 
     fn generate(
         &self,
-        messages: &[ChatMessage],
+        chat: Chat<'_>,
         params: &GenerationParams,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<GenerationStats> {
-        let text = self.prompt(messages)?;
+        let text = self.prompt(chat)?;
+        tracing::trace!("prompt: {text}");
         let prompt = self.tokens(&text)?;
-        let opening = self.opening_tokens(messages, &prompt)?;
+        let opening = self.opening_tokens(chat, &prompt)?;
         let mut stream = TokenStream::new(&self.tokenizer);
         // A reasoning model's thinking is never part of the answer.
         let mut answer = HideThinking::after_prompt(&text);
+        let mut written = String::new();
         let stats = self.run(&prompt, opening, params, true, &mut |token, _| {
             let shown = match stream.push(token)? {
                 Some(text) => answer.push(&text),
                 None => String::new(),
             };
+            written.push_str(&shown);
             if !shown.is_empty() && on_text(&shown).is_break() {
                 return Ok(ControlFlow::Break(()));
             }
@@ -428,6 +447,7 @@ impl Generator for GgufGenerator {
         if !rest.is_empty() {
             let _ = on_text(&rest);
         }
+        tracing::trace!("reply: {written}");
         Ok(stats)
     }
 }
@@ -435,7 +455,7 @@ impl Generator for GgufGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use docent_core::{ModelPaths, Role};
+    use docent_core::{ChatMessage, ModelPaths, Role};
 
     /// A chat's opening (here its system prompt) is run once and kept: the same chat run again
     /// from the kept cache, after another chat with the same opening, picks the same tokens as
@@ -456,8 +476,10 @@ mod tests {
             ..Default::default()
         };
         let tokens = |messages: &[ChatMessage], with_opening: bool| {
-            let prompt = generator.encode(messages).unwrap();
-            let opening = generator.opening_tokens(messages, &prompt).unwrap();
+            let prompt = generator.encode(Chat::new(messages)).unwrap();
+            let opening = generator
+                .opening_tokens(Chat::new(messages), &prompt)
+                .unwrap();
             assert!(opening > 0 && opening < prompt.len(), "{opening}");
             let mut picked = Vec::new();
             let opening = if with_opening { opening } else { 0 };
@@ -497,7 +519,7 @@ mod tests {
             ..Default::default()
         };
         let stats = generator
-            .generate(&messages, &free, &mut |t| {
+            .generate(Chat::new(&messages), &free, &mut |t| {
                 written.push_str(t);
                 ControlFlow::Continue(())
             })
@@ -512,7 +534,7 @@ mod tests {
             ..free
         };
         let stats = generator
-            .generate(&messages, &late, &mut |_| {
+            .generate(Chat::new(&messages), &late, &mut |_| {
                 panic!("nothing is written past the deadline")
             })
             .unwrap();
@@ -530,7 +552,7 @@ mod tests {
             ..free
         };
         let stats = generator
-            .generate(&messages, &gone, &mut |_| {
+            .generate(Chat::new(&messages), &gone, &mut |_| {
                 panic!("nothing is written once cancelled")
             })
             .unwrap();
@@ -539,5 +561,46 @@ mod tests {
             (0, 0.0),
             "{stats:?}"
         );
+    }
+
+    /// The chat template a GGUF ships.
+    fn shipped_template(model: &str) -> ChatTemplate {
+        let path = ModelPaths::locate(None).resolve(model);
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let source = content.metadata["tokenizer.chat_template"]
+            .to_string()
+            .unwrap()
+            .clone();
+        ChatTemplate::new(source, String::new(), String::new()).unwrap()
+    }
+
+    /// Qwen2.5's own template renders the tools offered, the model's call and the tool's reply
+    /// exactly as Hugging Face's Jinja does (Python's `json.dumps` inside: checked against
+    /// jinja2), so the model reads the markup it was trained on; SmolLM2's has no tool calls.
+    #[test]
+    fn qwen_renders_tools_calls_and_results_as_trained() {
+        let template = shipped_template("qwen2.5-0.5b");
+        assert!(template.calls_tools());
+        assert!(!shipped_template("smollm2").calls_tools());
+        let tools = [docent_core::Tool {
+            name: "get_weather".into(),
+            description: "The weather now".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        }];
+        let chat = [
+            ChatMessage::new(Role::System, "Answer from the sources."),
+            ChatMessage::new(Role::User, "Weather in Paris?"),
+            ChatMessage::calling(
+                "",
+                vec![docent_core::ToolCall {
+                    name: "get_weather".into(),
+                    arguments: serde_json::json!({"city": "Paris", "units": "°C"}),
+                }],
+            ),
+            ChatMessage::new(Role::Tool, "[1] Sunny, 21 °C."),
+        ];
+        let expected = "<|im_start|>system\nAnswer from the sources.\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"The weather now\", \"parameters\": {\"type\": \"object\", \"properties\": {\"city\": {\"type\": \"string\"}}}}}\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\", \"units\": \"\u{b0}C\"}}\n</tool_call><|im_end|>\n<|im_start|>user\n<tool_response>\n[1] Sunny, 21 \u{b0}C.\n</tool_response><|im_end|>\n<|im_start|>assistant\n";
+        assert_eq!(template.render(&chat, &tools).unwrap(), expected);
     }
 }

@@ -42,11 +42,37 @@ pub struct Evidence {
     pub focus: Vec<String>,
     /// The best chosen sentence's score (0–1).
     pub score: f32,
+    /// A tool's result read back to the model (function calling), not a passage of the store:
+    /// the model reads it where the tool's reply is, not among the sources.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_tool: bool,
     /// The window's sentences, and where the best chosen one is among them.
     #[serde(skip)]
     pub(crate) window: Vec<String>,
     #[serde(skip)]
     pub(crate) best_at: usize,
+}
+
+impl Evidence {
+    /// Source `n`: what the tool `name` returned.
+    pub(crate) fn from_tool(n: usize, name: &str, result: &str) -> Evidence {
+        let sentences = sentences::split(result);
+        let window: Vec<String> = sentences.iter().map(|s| s.text.clone()).collect();
+        Evidence {
+            n,
+            path: format!("tool:{name}"),
+            doc_id: String::new(),
+            start_line: 1,
+            end_line: result.trim().lines().count().max(1) as u32,
+            headings: Vec::new(),
+            text: result.trim().to_string(),
+            focus: window.clone(),
+            score: 1.0,
+            from_tool: true,
+            window,
+            best_at: 0,
+        }
+    }
 }
 
 impl Located for Evidence {
@@ -316,6 +342,7 @@ fn numbered(n: usize, w: &Window, hit: &Hit, sentences: &[Sentence]) -> Evidence
         text: window_text(&sentences[w.first..=w.last]),
         focus: w.focus.iter().map(|&s| sentences[s].text.clone()).collect(),
         score: w.score,
+        from_tool: false,
         window: sentences[w.first..=w.last]
             .iter()
             .map(|s| s.text.clone())

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod extract;
 pub mod prompt;
 pub mod stream;
+pub mod tool_calls;
 pub mod verify;
 pub(crate) mod write;
 
@@ -16,7 +17,7 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 
-use crate::generate::GenerationStats;
+use crate::generate::{GenerationStats, ToolCall};
 use crate::text::language::Language;
 use crate::text::{dedup, sentences};
 use crate::types::Hit;
@@ -60,6 +61,8 @@ pub enum AnsweredBy {
     Extract,
     /// Nothing relevant was found: docent said it does not know.
     None,
+    /// No answer yet: the model called tools, whose results the caller sends back.
+    Tools,
 }
 
 /// A source an answer cites, as `[n]` in its text.
@@ -107,6 +110,9 @@ pub struct Answer {
     pub sentences: Vec<SentenceCheck>,
     /// Sources the answer cites, in order of first citation; always a subset of `sources`.
     pub citations: Vec<Citation>,
+    /// The tools the model called instead of answering (function calling), if it did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// The evidence the answer was written from, numbered from 1 as cited.
     pub sources: Vec<Evidence>,
     /// The chunks retrieved for the question, best first, that the evidence was chosen from.
@@ -137,6 +143,7 @@ impl Answer {
             answered_by: AnsweredBy::None,
             sentences: Vec::new(),
             citations: Vec::new(),
+            tool_calls: Vec::new(),
             sources: Vec::new(),
             hits,
             grounded: false,

@@ -10,9 +10,10 @@ use anyhow::Result;
 use crate::answer::citations::CitationFilter;
 use crate::answer::evidence::Evidence;
 use crate::answer::stream::SentenceStream;
+use crate::answer::tool_calls::{self, CallSplitter, ToolUse};
 use crate::answer::verify::{SentenceCheck, SentenceJudge, Verdict, Verifier};
-use crate::answer::{AnswerMode, Timings, prompt};
-use crate::generate::{GenerationParams, Generator};
+use crate::answer::{AnswerMode, Timings, prompt, render};
+use crate::generate::{Chat, GenerationParams, Generator, ToolCall};
 use crate::text::language::Language;
 use crate::text::sentences;
 
@@ -26,6 +27,8 @@ pub(crate) enum Written {
     Raw(String, Vec<SentenceCheck>),
     /// `auto`: the judged sentences, the supported ones shown.
     Checked(Vec<SentenceCheck>),
+    /// The model called tools instead of answering (after the text shown, if any).
+    Calls(String, Vec<ToolCall>),
 }
 
 /// One answer's writing: the generator, the verifier that judges it, and how.
@@ -35,11 +38,14 @@ pub(crate) struct Writer<'a> {
     pub params: &'a GenerationParams,
     /// `Generate` or `Auto` (`Extract` never writes).
     pub mode: AnswerMode,
+    /// Tools the model may call, and the calls and results since the question.
+    pub tools: Option<&'a ToolUse>,
 }
 
 impl Writer<'_> {
     /// Writes the answer to `question` from `sources`, the weakest of which are dropped until
-    /// prompt and answer fit the model's context; streams what is shown to `on_text`.
+    /// prompt and answer fit the model's context; streams what is shown to `on_text`. Where
+    /// tools are offered, a reply that calls them ends as [`Written::Calls`].
     pub(crate) fn write(
         &self,
         question: &str,
@@ -52,17 +58,55 @@ impl Writer<'_> {
             .generator
             .context_length()
             .saturating_sub(self.params.max_tokens);
-        let messages = prompt::fit(question, sources, language, budget, &|messages| {
-            self.generator.count_tokens(messages)
-        })?;
+        let turns = self.tools.map(ToolUse::numbered_turns).unwrap_or_default();
+        let reply_start = self
+            .tools
+            .map(|t| t.choice.reply_start())
+            .unwrap_or_default();
+        let tools = self.tools.map_or(&[][..], |t| &t.tools);
+        let reply_start = reply_start.as_str();
+        let offers = !tools.is_empty();
+        let messages = prompt::fit(
+            question,
+            sources,
+            language,
+            &turns,
+            offers,
+            budget,
+            &|messages| {
+                self.generator.count_tokens(Chat {
+                    messages,
+                    tools,
+                    reply_start,
+                })
+            },
+        )?;
         let judge = self.verifier.prepare(question, sources, language)?;
-        let generate = |on_piece: &mut dyn FnMut(&str) -> ControlFlow<()>| {
-            self.generator.generate(&messages, self.params, on_piece)
+        // Without tools every piece is answer text; with them, a call's markup is kept apart.
+        let mut calls = CallSplitter::new(reply_start);
+        let mut generate = |on_piece: &mut dyn FnMut(&str) -> ControlFlow<()>| {
+            let chat = Chat {
+                messages: &messages,
+                tools,
+                reply_start,
+            };
+            self.generator.generate(chat, self.params, &mut |piece| {
+                let text = if self.tools.is_some() {
+                    calls.push(piece)
+                } else {
+                    piece.to_string()
+                };
+                if text.is_empty() {
+                    ControlFlow::Continue(())
+                } else {
+                    on_piece(&text)
+                }
+            })
         };
         if self.mode == AnswerMode::Generate {
             let mut filter = CitationFilter::new(sources.len());
             let mut text = String::new();
-            timings.generation = generate(&mut |piece| {
+            let mut show = |piece: &str| {
                 let shown = filter.push(piece);
                 text.push_str(&shown);
                 if shown.is_empty() {
@@ -70,11 +114,17 @@ impl Writer<'_> {
                 } else {
                     on_text(&shown)
                 }
-            })?;
+            };
+            timings.generation = generate(&mut show)?;
+            let (held, markup) = calls.finish();
+            let _ = show(&held);
             let rest = filter.finish();
             text.push_str(&rest);
             if !rest.is_empty() {
                 let _ = on_text(&rest);
+            }
+            if let Some(called) = read_calls(&markup, self.tools) {
+                return Ok(Written::Calls(text.trim().to_string(), called));
             }
             let started = Instant::now();
             let checks = judge_all(judge.as_ref(), &text)?;
@@ -89,14 +139,52 @@ impl Writer<'_> {
             stopped = flow.is_break();
             flow
         })?;
+        let (held, markup) = calls.finish();
         // What is left is judged only when the model finished by itself: after a drift, a
         // language mismatch or a client gone, nothing more is shown.
         if !stopped {
+            let _ = checked.take(stream.push(&held), on_text);
             let _ = checked.take(stream.finish(), on_text);
         }
         timings.check_ms = checked.check_ms;
-        checked.finish().map(Written::Checked)
+        let checks = checked.finish()?;
+        match read_calls(&markup, self.tools) {
+            Some(called) => Ok(Written::Calls(render(&checks), called)),
+            None => Ok(Written::Checked(checks)),
+        }
     }
+}
+
+/// The calls of offered tools in `markup`, if it holds any that can be read (markup that
+/// cannot, calls of tools never offered, and a call made before with the same arguments —
+/// a small model given a result often calls again instead of answering — are logged and
+/// dropped: the reply is then an answer like any other, or none).
+fn read_calls(markup: &str, tools: Option<&ToolUse>) -> Option<Vec<ToolCall>> {
+    let tools = tools?;
+    if markup.is_empty() {
+        return None;
+    }
+    let mut calls = tool_calls::parse(markup)
+        .map_err(|why| tracing::warn!("{why}; the reply is read as an answer"))
+        .ok()?;
+    let made_before: Vec<&ToolCall> = tools.turns.iter().flat_map(|t| &t.tool_calls).collect();
+    calls.retain(|call| {
+        let known = tools.tools.iter().any(|t| t.name == call.name);
+        let again = made_before.contains(&call);
+        if !known || again {
+            tracing::warn!(
+                "the model called {} {}; dropped",
+                call.name,
+                if again {
+                    "again with the same arguments"
+                } else {
+                    "which was not offered"
+                }
+            );
+        }
+        known && !again
+    });
+    (!calls.is_empty()).then_some(calls)
 }
 
 /// Every sentence of `text`, judged and shown (`generate` shows what the model wrote).

@@ -9,6 +9,7 @@ pub mod fusion;
 pub mod lexical;
 pub mod model_plan;
 pub mod plan;
+pub mod search_tool;
 
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::generate::{ChatMessage, GenerationParams, Generator, Role};
+use crate::generate::{Chat, ChatMessage, GenerationParams, Generator, Role};
 use crate::retrieve::Mode;
 use crate::retrieve::plan::{FollowUpRule, Plan, Query, QueryPlanner};
 use crate::text::language::Language;
@@ -137,21 +137,23 @@ impl ModelPlanner {
         };
         let mut done: Vec<String> = Vec::new();
         let mut line = String::new();
-        let outcome = self.generator.generate(messages, &params, &mut |text| {
-            for c in text.chars() {
-                if c != '\n' {
-                    line.push(c);
-                } else if !line.trim().is_empty() {
-                    done.push(std::mem::take(&mut line));
-                    if done.len() == lines {
-                        return ControlFlow::Break(());
+        let outcome = self
+            .generator
+            .generate(Chat::new(messages), &params, &mut |text| {
+                for c in text.chars() {
+                    if c != '\n' {
+                        line.push(c);
+                    } else if !line.trim().is_empty() {
+                        done.push(std::mem::take(&mut line));
+                        if done.len() == lines {
+                            return ControlFlow::Break(());
+                        }
+                    } else {
+                        line.clear();
                     }
-                } else {
-                    line.clear();
                 }
-            }
-            ControlFlow::Continue(())
-        });
+                ControlFlow::Continue(())
+            });
         match outcome {
             Err(e) => {
                 tracing::warn!("query planner: the model failed ({e:#}); the rule plans instead");
