@@ -144,6 +144,10 @@ pub struct WritingArgs {
     /// RAG-Fusion's phrasings (--mode fusion) are always the generator's
     #[arg(long, env = "DOCENT_PLANNER", default_value_t = Planner::default(), value_parser = one_of::<Planner>())]
     pub planner: Planner,
+    /// Agentic search: how many more searches the generator may make with `docent_search`,
+    /// for words of its choosing, after reading what the question found (0 to 3)
+    #[arg(long, env = "DOCENT_SEARCHES", default_value_t = 0)]
+    pub searches: usize,
     #[command(flatten)]
     pub generator: GeneratorArgs,
 }
@@ -171,11 +175,12 @@ pub enum Planner {
 
 impl WritingArgs {
     /// The generator to load for answers in `mode`: none when answers are only quoted, the
-    /// search is not RAG-Fusion and follow-ups are the rule's.
+    /// search is not RAG-Fusion, follow-ups are the rule's and the model does not search.
     pub fn generator(&self, mode: Mode) -> Option<&GeneratorArgs> {
         let needed = self.answer_mode != AnswerMode::Extract
             || mode == Mode::Fusion
-            || self.planner == Planner::Model;
+            || self.planner == Planner::Model
+            || self.searches > 0;
         needed.then_some(&self.generator)
     }
 }
@@ -205,6 +210,7 @@ impl AnswerArgs {
                 budget_tokens: self.writing.evidence_tokens,
             },
             generation,
+            searches: self.writing.searches,
             ..Default::default()
         }
     }
@@ -747,6 +753,7 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
                 evidence: EvidenceOptions {
                     budget_tokens: writing.evidence_tokens,
                 },
+                searches: writing.searches,
                 ..Default::default()
             };
             run::run_with_qa(&engine, &set, k, &qa, &options, answers.as_deref(), !json)?

@@ -55,7 +55,7 @@ pub struct ChatRequest {
     tool_choice: Option<ToolChoiceSpec>,
     /// docent's own: "auto" lets the model search the store again with `docent_search`, for
     /// words of its choosing, after reading what the question found (at most 3 more
-    /// searches); "none" (the default) searches the question only.
+    /// searches); "none" searches the question only; without it, the server's `--searches`.
     #[schema(value_type = Option<String>)]
     docent_search: Option<SearchChoice>,
 }
@@ -422,8 +422,10 @@ pub async fn chat_completions(
     .over(&state.defaults);
     options.earlier = earlier;
     options.tools = tools;
-    if request.docent_search == Some(SearchChoice::Auto) {
-        options.searches = search_tool::MAX_SEARCHES;
+    match request.docent_search {
+        Some(SearchChoice::Auto) => options.searches = search_tool::MAX_SEARCHES,
+        Some(SearchChoice::None) => options.searches = 0,
+        None => {}
     }
     let limit = options.generation.max_tokens;
     let (id, created) = (completion_id(), now());

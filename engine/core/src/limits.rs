@@ -130,6 +130,13 @@ impl AskOptions {
                 long.chars().count()
             )));
         }
+        let max = crate::retrieve::search_tool::MAX_SEARCHES;
+        if self.searches > max {
+            return Err(Error::InvalidInput(format!(
+                "at most {max} further searches by the model, got {}",
+                self.searches
+            )));
+        }
         if !(0.0..=2.0).contains(&self.generation.temperature) {
             return Err(Error::InvalidInput(format!(
                 "temperature must be between 0 and 2, got {}",
