@@ -16,6 +16,10 @@ PLAYWRIGHT_PACKAGE := playwright==1.65.2
 # node-llama-cpp's prebuilt CPU binary (pinned, local to the tree; no GPU builds).
 LLAMA_CPP := .docent/llama-cpp
 NODE_LLAMA_CPP := node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1
+# The writers of the office and e-book test files: each format made by the library people make
+# it with (pinned, local to the tree).
+PYWRITERS := .docent/pywriters
+PYWRITER_PACKAGES := python-docx==1.2.0 python-pptx==1.0.2 openpyxl==3.1.5 odfpy==1.4.1 ebooklib==0.20 nbformat==5.11.1
 # The `gguf` package, which writes the tests' tiny random-weight GGUFs (pinned, local to the tree).
 GGUF_PY := .docent/gguf-py
 GGUF_PACKAGES := gguf==0.19.0 numpy==2.3.5 pyyaml==6.0.3 tqdm==4.67.1
@@ -58,6 +62,10 @@ $(MCP_PY)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(MCP_PY) $(MCP_PACKAGE)
 	touch $@
 
+$(PYWRITERS)/.installed:
+	python3 -m pip install --quiet --disable-pip-version-check --target $(PYWRITERS) $(PYWRITER_PACKAGES)
+	touch $@
+
 $(PLAYWRIGHT)/.installed:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(PLAYWRIGHT) $(PLAYWRIGHT_PACKAGE)
 	touch $@
@@ -71,7 +79,7 @@ chromium:
 	  $$sudo apt-get update -qq && \
 	  $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; }
 
-test: models deps chromium $(PYCLIENT)/.installed $(MCP_PY)/.installed $(PLAYWRIGHT)/.installed $(LLAMA_CPP)/.installed $(GGUF_PY)/.installed
+test: models deps chromium $(PYCLIENT)/.installed $(MCP_PY)/.installed $(PYWRITERS)/.installed $(PLAYWRIGHT)/.installed $(LLAMA_CPP)/.installed $(GGUF_PY)/.installed
 	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
 
 # Formatting and lints, as CI checks them (clippy's warnings are errors).

@@ -365,26 +365,13 @@ fn bad_requests_get_json_errors() {
 /// by a generator that cannot call them.
 #[test]
 fn the_openai_python_client_works_against_docent() {
-    let pyclient = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/pyclient");
-    assert!(
-        pyclient.join("openai").is_dir(),
-        "the openai client is missing from {}: run `make test`, which installs it",
-        pyclient.display()
-    );
     let server = start();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&server.base)
-        .env("PYTHONPATH", &pyclient)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openai client failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let out = python_json(
+        "pyclient",
+        "openai",
+        "openai_client.py",
+        &[server.base.as_ref()],
     );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
 
     assert_eq!(out["models"], json!(["docent"]));
     assert!(!out["content"].as_str().unwrap().trim().is_empty(), "{out}");
@@ -448,21 +435,13 @@ fn the_openai_python_client_works_against_docent() {
 /// streamed and not, then, with the tool's result sent back, an answer that cites it.
 #[test]
 fn the_openai_client_calls_a_tool_and_gets_an_answer_citing_its_result() {
-    let pyclient = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/pyclient");
     let server = start_with(&["--model", "qwen2.5-1.5b"]);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_tools.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&server.base)
-        .env("PYTHONPATH", &pyclient)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openai client failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let out = python_json(
+        "pyclient",
+        "openai",
+        "openai_tools.py",
+        &[server.base.as_ref()],
     );
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap();
     for (calls, finish) in [
         ("calls", "finish_reason"),
         ("stream_calls", "stream_finish"),
@@ -1148,23 +1127,17 @@ fn browse(
     key: Option<&str>,
     artifacts: &std::path::Path,
 ) -> Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = std::process::Command::new("python3")
-        .arg(root.join("tests/browser.py"))
-        .arg(command[0])
-        .arg(&server.base)
-        .arg(artifacts)
-        .args(&command[1..])
-        .env("PYTHONPATH", root.join(".docent/playwright"))
-        .env("DOCENT_PAGE_KEY", key.unwrap_or(""))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "browser.py failed (are chromium and Playwright installed? `make test` installs them):\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        command[0].as_ref(),
+        server.base.as_ref(),
+        artifacts.as_os_str(),
+    ];
+    args.extend(command[1..].iter().map(std::ffi::OsStr::new));
+    let key = [("DOCENT_PAGE_KEY", key.unwrap_or(""))];
+    let out = python("playwright", "playwright", "browser.py", &args, &key).unwrap_or_else(|err| {
+        panic!("browser.py failed (is chromium installed? `make test` installs it):\n{err}")
+    });
+    serde_json::from_str(&out).unwrap()
 }
 
 /// POST /v1/ingest reads only under --allow-ingest-from: `..`, absolute paths outside, and

@@ -10,24 +10,9 @@ use serde_json::Value;
 
 /// Runs tests/mcp_client.py with `args`: what it saw, or its stderr when it failed.
 fn client(args: &[&str]) -> Result<Value, String> {
-    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".docent/mcp-py");
-    assert!(
-        sdk.join("mcp").is_dir(),
-        "the MCP SDK is missing from {}: run `make test`, which installs it",
-        sdk.display()
-    );
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .env("PYTHONPATH", &sdk)
-        .output()
-        .unwrap();
-    if output.status.success() {
-        Ok(serde_json::from_slice(&output.stdout).unwrap())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    python("mcp-py", "mcp", "mcp_client.py", &args, &[])
+        .map(|out| serde_json::from_str(&out).unwrap())
 }
 
 /// Over HTTP, `/mcp` is behind the server's keys (a read-only key may use every tool, none of

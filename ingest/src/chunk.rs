@@ -83,16 +83,12 @@ impl<'a> Chunker<'a> {
         cancel: Option<&AtomicBool>,
     ) -> Option<Vec<TextChunk>> {
         let pieces: Box<dyn Iterator<Item = (usize, &str)>> = match format {
-            Format::Markdown | Format::Html if too_deep(text, format) => {
-                Box::new(self.text.chunk_indices(text))
-            }
-            Format::Markdown | Format::Html => Box::new(self.markdown.chunk_indices(text)),
-            Format::Code(_) if too_deep(text, format) => Box::new(self.text.chunk_indices(text)),
+            _ if too_deep(text, format) => Box::new(self.text.chunk_indices(text)),
             Format::Code(Code::Rust) => Box::new(self.rust.chunk_indices(text)),
             Format::Code(Code::Python) => Box::new(self.python.chunk_indices(text)),
-            Format::Pdf | Format::Text | Format::Code(Code::Other) => {
-                Box::new(self.text.chunk_indices(text))
-            }
+            // Every format read into `#` headings (HTML, Office, e-books, mail, notebooks).
+            _ if format.is_markdown_like() => Box::new(self.markdown.chunk_indices(text)),
+            _ => Box::new(self.text.chunk_indices(text)),
         };
         let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
         let pieces: Vec<(usize, &str)> = pieces.take_while(|_| !cancelled()).collect();
@@ -130,13 +126,13 @@ const MAX_MARKDOWN_INDENT: usize = 200;
 fn too_deep(text: &str, format: Format) -> bool {
     match format {
         Format::Code(_) => bracket_depth(text) > MAX_CODE_NESTING,
-        Format::Markdown | Format::Html => text.lines().any(|line| {
+        _ if format.is_markdown_like() => text.lines().any(|line| {
             line.bytes()
                 .take_while(|b| matches!(b, b' ' | b'\t' | b'>'))
                 .count()
                 > MAX_MARKDOWN_INDENT
         }),
-        Format::Pdf | Format::Text => false,
+        _ => false,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The parsers that can be made to explode (PDF and HTML), run in a child process with a memory,
+//! The parsers that can be made to explode (PDF, HTML, the zipped formats, mail), run in a child
+//! process with a memory,
 //! a CPU-time and a wall-clock limit, and a cap on the text they return.
 //!
 //! A PDF's streams are compressed, and the parser inflates them without a cap: a 1 MB file can
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::load::{Format, LoadError};
 
-/// Set in the environment of a worker child, to the parser it runs (`pdf` or `html`).
+/// Set in the environment of a worker child, to the format it reads (`pdf`, `html`, `docx`, …).
 pub const WORKER_ENV: &str = "DOCENT_EXTRACT_WORKER";
 
 /// Address space a worker may map: generous for a book, far below what a bomb asks for.
@@ -39,40 +40,31 @@ pub const CPU_LIMIT: u64 = 60;
 /// Wall-clock time a worker may take on one file (a worker that blocks uses no CPU).
 pub const WALL_LIMIT: Duration = Duration::from_secs(90);
 
-/// The parsers run in a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Parser {
-    Pdf,
-    Html,
+/// The name a worker is started with for `format` (its extension), and the format a name
+/// stands for.
+fn worker_name(format: Format) -> &'static str {
+    format.kind().into()
 }
 
-impl Parser {
-    fn name(self) -> &'static str {
-        match self {
-            Parser::Pdf => "pdf",
-            Parser::Html => "html",
-        }
-    }
+fn named(name: &str) -> Option<Format> {
+    Format::of(&PathBuf::from("file").with_extension(name)).filter(|f| f.is_isolated())
+}
 
-    fn named(name: &str) -> Option<Parser> {
-        [Parser::Pdf, Parser::Html]
-            .into_iter()
-            .find(|p| p.name() == name)
-    }
-
-    /// How reports name the format.
-    fn label(self) -> &'static str {
-        match self {
-            Parser::Pdf => Format::Pdf.label(),
-            Parser::Html => Format::Html.label(),
-        }
-    }
-
-    fn run(self, bytes: &[u8]) -> Result<String, LoadError> {
-        match self {
-            Parser::Pdf => pdf_text(bytes),
-            Parser::Html => crate::load::html_text(bytes),
-        }
+/// What `format`'s parser makes of `bytes`.
+fn parse(format: Format, bytes: &[u8]) -> Result<String, LoadError> {
+    match format {
+        Format::Pdf => pdf_text(bytes),
+        Format::Html => crate::load::html_text(bytes),
+        Format::Docx => crate::office::docx_text(bytes),
+        Format::Pptx => crate::office::pptx_text(bytes),
+        Format::Xlsx => crate::office::xlsx_text(bytes),
+        Format::Odt => crate::office::odt_text(bytes),
+        Format::Epub => crate::ebook::epub_text(bytes),
+        Format::Eml => crate::mail::eml_text(bytes),
+        other => Err(LoadError::Parse(format!(
+            "{} is not read in a worker",
+            other.label()
+        ))),
     }
 }
 
@@ -90,7 +82,7 @@ pub fn run_worker_if_asked() {
     };
     // A parser panic is reported as this file's error, not printed.
     std::panic::set_hook(Box::new(|_| {}));
-    let parser = parser.to_str().and_then(Parser::named);
+    let parser = parser.to_str().and_then(named);
     let mut bytes = Vec::new();
     let code = match std::io::stdin().read_to_end(&mut bytes) {
         Ok(_) => match parser.map(|p| contained(p, &bytes)) {
@@ -114,7 +106,7 @@ pub fn run_worker_if_asked() {
 /// past `max_text` bytes, and what it wrote up to there (just over the bound) is returned for
 /// the caller to refuse, as it refuses any text past its bound.
 pub(crate) fn extract(
-    parser: Parser,
+    parser: Format,
     bytes: &[u8],
     max_text: usize,
     cancel: Option<&AtomicBool>,
@@ -126,8 +118,8 @@ pub(crate) fn extract(
 }
 
 /// Runs the parser here, a panic turned into this file's error.
-fn contained(parser: Parser, bytes: &[u8]) -> Result<String, String> {
-    match std::panic::catch_unwind(|| parser.run(bytes)) {
+fn contained(parser: Format, bytes: &[u8]) -> Result<String, String> {
+    match std::panic::catch_unwind(|| parse(parser, bytes)) {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err(format!(
             "{}: the parser crashed on this file",
@@ -142,7 +134,7 @@ fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
 
 fn in_child(
     exe: &PathBuf,
-    parser: Parser,
+    parser: Format,
     bytes: &[u8],
     max_text: usize,
     cancel: Option<&AtomicBool>,
@@ -151,7 +143,7 @@ fn in_child(
     let mut command = Command::new(exe);
     command
         .env_clear()
-        .env(WORKER_ENV, parser.name())
+        .env(WORKER_ENV, worker_name(parser))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -14,13 +14,20 @@
 
 #![warn(missing_docs)]
 
+mod archive;
 pub mod chunk;
+mod ebook;
 pub mod isolate;
 pub mod load;
+mod mail;
+mod notebook;
+mod office;
 pub mod pipeline;
 pub mod progress;
+mod table;
 pub mod walk;
 pub mod watch;
+mod xml;
 
 pub use chunk::{Chunker, TextChunk};
 pub use load::{Code, Format, LoadError, max_chunks, max_text_bytes};

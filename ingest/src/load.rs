@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use docent_core::DocumentKind;
 
-use crate::isolate::{self, Parser};
+use crate::isolate;
 
 /// How a file is read and chunked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,22 @@ pub enum Format {
     Text,
     /// Source code.
     Code(Code),
+    /// A Word document (`.docx`).
+    Docx,
+    /// A PowerPoint deck (`.pptx`).
+    Pptx,
+    /// An Excel workbook (`.xlsx`).
+    Xlsx,
+    /// An OpenDocument text (`.odt`).
+    Odt,
+    /// An EPUB book.
+    Epub,
+    /// An e-mail message (`.eml`).
+    Eml,
+    /// A Jupyter notebook.
+    Ipynb,
+    /// Comma-separated values.
+    Csv,
 }
 
 /// Source code; languages with a grammar here are split along their syntax tree.
@@ -35,7 +51,7 @@ pub enum Code {
 }
 
 const TEXT_EXTENSIONS: &[&str] = &[
-    "txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "csv", "tsv", "log",
+    "txt", "text", "rst", "adoc", "asciidoc", "org", "tex", "tsv", "log",
 ];
 const CODE_EXTENSIONS: &[&str] = &[
     "js", "mjs", "ts", "tsx", "jsx", "go", "c", "h", "cc", "cpp", "hpp", "java", "kt", "swift",
@@ -65,6 +81,14 @@ impl Format {
             Some("md" | "markdown" | "mdx") => Some(Format::Markdown),
             Some("html" | "htm" | "xhtml") => Some(Format::Html),
             Some("pdf") => Some(Format::Pdf),
+            Some("docx") => Some(Format::Docx),
+            Some("pptx") => Some(Format::Pptx),
+            Some("xlsx") => Some(Format::Xlsx),
+            Some("odt") => Some(Format::Odt),
+            Some("epub") => Some(Format::Epub),
+            Some("eml") => Some(Format::Eml),
+            Some("ipynb") => Some(Format::Ipynb),
+            Some("csv") => Some(Format::Csv),
             Some(e) if TEXT_EXTENSIONS.contains(&e) => Some(Format::Text),
             Some("rs") => Some(Format::Code(Code::Rust)),
             Some("py" | "pyi") => Some(Format::Code(Code::Python)),
@@ -84,6 +108,14 @@ impl Format {
             Format::Pdf => DocumentKind::Pdf,
             Format::Text => DocumentKind::Text,
             Format::Code(_) => DocumentKind::Code,
+            Format::Docx => DocumentKind::Docx,
+            Format::Pptx => DocumentKind::Pptx,
+            Format::Xlsx => DocumentKind::Xlsx,
+            Format::Odt => DocumentKind::Odt,
+            Format::Epub => DocumentKind::Epub,
+            Format::Eml => DocumentKind::Eml,
+            Format::Ipynb => DocumentKind::Ipynb,
+            Format::Csv => DocumentKind::Csv,
         }
     }
 
@@ -95,12 +127,51 @@ impl Format {
             Format::Pdf => "PDF",
             Format::Text => "Text",
             Format::Code(_) => "Code",
+            Format::Docx => "Word",
+            Format::Pptx => "PowerPoint",
+            Format::Xlsx => "Excel",
+            Format::Odt => "OpenDocument",
+            Format::Epub => "EPUB",
+            Format::Eml => "e-mail",
+            Format::Ipynb => "Jupyter notebook",
+            Format::Csv => "CSV",
         }
     }
 
-    /// Whether the extracted text has Markdown structure (headings) to chunk along.
+    /// Whether the extracted text has Markdown structure (headings) to chunk along: every
+    /// format read into `#` headings.
     pub fn is_markdown_like(self) -> bool {
-        matches!(self, Format::Markdown | Format::Html)
+        !matches!(
+            self,
+            Format::Pdf | Format::Text | Format::Code(_) | Format::Csv
+        )
+    }
+
+    /// What in this format's extraction changed since its documents were first indexed (a
+    /// recipe for their content hash, so they are indexed again): HTML's tables read cell after
+    /// cell, not laid out as a grid; CSV read as rows under their header, not as plain text.
+    pub fn extraction(self) -> Option<&'static str> {
+        match self {
+            Format::Html => Some("html=cells"),
+            Format::Csv => Some("csv=rows"),
+            _ => None,
+        }
+    }
+
+    /// Whether its parser runs in a worker process ([`crate::isolate`]): the formats whose
+    /// parsing can be made to explode (compressed streams, deep markup, encoded mail).
+    pub(crate) fn is_isolated(self) -> bool {
+        matches!(
+            self,
+            Format::Pdf
+                | Format::Html
+                | Format::Docx
+                | Format::Pptx
+                | Format::Xlsx
+                | Format::Odt
+                | Format::Epub
+                | Format::Eml
+        )
     }
 }
 
@@ -139,9 +210,12 @@ const TEXT_ALLOWANCE: usize = 64 << 10;
 /// too (the isolated parsers are stopped as soon as they pass it).
 pub fn max_text_bytes(format: Format, input: usize) -> usize {
     let ratio = match format {
-        Format::Pdf => 32,
+        // Compressed archives of text, like a PDF's streams.
+        Format::Pdf | Format::Docx | Format::Pptx | Format::Xlsx | Format::Odt | Format::Epub => 32,
         Format::Html => 2,
-        Format::Markdown | Format::Text | Format::Code(_) => 3,
+        Format::Markdown | Format::Text | Format::Code(_) | Format::Eml | Format::Ipynb => 3,
+        // Each value gets its header: a narrow table's text is several times its size.
+        Format::Csv => 8,
     };
     input
         .saturating_mul(ratio)
@@ -164,13 +238,15 @@ pub fn extract_text(
     cancel: Option<&AtomicBool>,
 ) -> Result<String, LoadError> {
     let max_text = max_text_bytes(format, bytes.len());
+    let binary = bytes[..bytes.len().min(SNIFF)].contains(&0);
     let text = match format {
-        Format::Pdf => isolate::extract(Parser::Pdf, bytes, max_text, cancel)?,
-        _ if bytes[..bytes.len().min(SNIFF)].contains(&0) => return Err(LoadError::Binary),
-        Format::Html => isolate::extract(Parser::Html, bytes, max_text, cancel)?,
-        Format::Markdown | Format::Text | Format::Code(_) => {
-            String::from_utf8_lossy(bytes).into_owned()
-        }
+        // HTML is text: NUL bytes mean a binary file under its name.
+        Format::Html if binary => return Err(LoadError::Binary),
+        _ if format.is_isolated() => isolate::extract(format, bytes, max_text, cancel)?,
+        _ if binary => return Err(LoadError::Binary),
+        Format::Csv => crate::table::csv_text(bytes)?,
+        Format::Ipynb => crate::notebook::ipynb_text(bytes)?,
+        _ => String::from_utf8_lossy(bytes).into_owned(),
     };
     if text.len() > max_text {
         return Err(LoadError::Parse(format!(
@@ -188,10 +264,6 @@ pub fn extract_text(
 
 /// Wide enough that html2text never wraps a paragraph: chunking decides where text breaks.
 const HTML_WIDTH: usize = 100_000;
-
-/// What in HTML's extraction changes the points of a page (a recipe for its content hash):
-/// tables are read cell after cell, not laid out as a grid.
-pub const HTML_EXTRACTION: &str = "html=cells";
 
 /// HTML as Markdown-like text: headings stay `#` lines, so chunks keep their heading path.
 /// Tables are read cell by cell, each cell its own line: laid out as a grid, every cell is

@@ -158,8 +158,8 @@ fn content_hash(
         lexical::VERSION
     );
     // A format's own extraction changes only its documents' points.
-    if format == Format::Html {
-        recipe = format!("{recipe};{}", crate::load::HTML_EXTRACTION);
+    if let Some(extraction) = format.extraction() {
+        recipe = format!("{recipe};{extraction}");
     }
     let digest = Sha256::new()
         .chain_update(recipe)

@@ -77,7 +77,7 @@ pub(crate) async fn healthz(
     Ok(Json(json!({ "status": "ok", "chunks": chunks })))
 }
 
-#[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, type, content_hash, points, complete, ingested_at}]}`: `type` is md, html, pdf, text or code; `ingested_at` Unix seconds (0: unknown)", body = serde_json::Value)))]
+#[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, type, content_hash, points, complete, ingested_at}]}`: `type` is md, html, pdf, text, code, docx, pptx, xlsx, odt, epub, eml, ipynb or csv; `ingested_at` Unix seconds (0: unknown)", body = serde_json::Value)))]
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -149,7 +149,8 @@ pub(crate) struct FilterFields {
     /// folder, `**` across; at most 32).
     #[serde(default)]
     paths: Vec<String>,
-    /// Only documents of these types: md, html, pdf, text, code.
+    /// Only documents of these types: md, html, pdf, text, code, docx, pptx, xlsx, odt, epub,
+    /// eml, ipynb, csv.
     #[serde(default)]
     types: Vec<String>,
     /// Only documents whose file was modified after this day (`2026-03-01`) or RFC 3339 time.

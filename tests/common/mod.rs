@@ -20,6 +20,44 @@ pub fn docent(store: &Path) -> Command {
     command
 }
 
+/// Runs the Python script `tests/SCRIPT` with `args` and `env`, its packages from
+/// `.docent/PACKAGES` (installed there by `make test`; a test fails saying so when `module` is
+/// missing): its stdout, or its stderr when it failed.
+pub fn python(
+    packages: &str,
+    module: &str,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> Result<String, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let packages = root.join(".docent").join(packages);
+    assert!(
+        packages.join(module).exists(),
+        "{module} is missing from {}: run `make test`, which installs it",
+        packages.display()
+    );
+    let output = Command::new("python3")
+        .arg(root.join("tests").join(script))
+        .args(args)
+        .env("PYTHONPATH", &packages)
+        .envs(env.iter().copied())
+        .output()
+        .expect("python3 runs");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// [`python`]'s JSON output, failing the test with its stderr when it failed.
+pub fn python_json(packages: &str, module: &str, script: &str, args: &[&std::ffi::OsStr]) -> Value {
+    let out = python(packages, module, script, args, &[])
+        .unwrap_or_else(|err| panic!("tests/{script} failed:\n{err}"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("tests/{script}: not JSON ({e}): {out}"))
+}
+
 pub fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus")
 }

@@ -52,6 +52,7 @@ pub struct ChunkPayload {
     strum::EnumString,
     strum::Display,
     strum::VariantNames,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
@@ -66,6 +67,22 @@ pub enum DocumentKind {
     Text,
     /// Source code.
     Code,
+    /// Word.
+    Docx,
+    /// PowerPoint.
+    Pptx,
+    /// Excel.
+    Xlsx,
+    /// OpenDocument text.
+    Odt,
+    /// EPUB.
+    Epub,
+    /// E-mail.
+    Eml,
+    /// Jupyter notebook.
+    Ipynb,
+    /// Comma-separated values.
+    Csv,
 }
 
 impl DocumentKind {

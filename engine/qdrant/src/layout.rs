@@ -20,7 +20,8 @@ pub const DOCUMENT: &str = "bm25_document";
 pub const DOC_ID: &str = "doc_id";
 /// A document's path in its folder: path globs match it.
 pub const PATH: &str = "path";
-/// A document's kind (md, html, pdf, text, code).
+/// A document's kind (md, html, pdf, text, code, and the office, e-book, mail, notebook and
+/// table formats).
 pub const KIND: &str = "kind";
 /// When a document's file was last modified (Unix seconds).
 pub const MODIFIED: &str = "modified";

@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::generate::{Chat, ChatMessage, GenerationParams, Generator, Role, Tool, ToolCall};
 use crate::limits::MAX_QUERY_CHARS;
 use crate::text::language::Language;
+use crate::text::tokens::content_tokens;
 use crate::types::Hit;
 
 /// The tool's name, as the model calls it.
@@ -167,7 +168,9 @@ fn decide(generator: &dyn Generator, chat: &[ChatMessage], tools: &[Tool]) -> Op
         .and_then(Value::as_str)?
         .trim()
         .to_string();
-    (!query.is_empty() && query.chars().count() <= MAX_QUERY_CHARS).then_some(query)
+    // A query of no content words ("No.", "?") finds nothing the question's search did not.
+    let searchable = !content_tokens(&query).is_empty() && query.chars().count() <= MAX_QUERY_CHARS;
+    searchable.then_some(query)
 }
 
 #[cfg(test)]
@@ -249,6 +252,14 @@ mod tests {
             "the same query twice is not searched twice"
         );
 
+        let empty = ScriptedGenerator::new(
+            "<tool_call>{\"name\": \"docent_search\", \"arguments\": {\"query\": \"No.\"}}</tool_call>",
+        );
+        assert!(
+            further_queries(&empty, "Q?", "Q?", &[], 3, &mut search)
+                .unwrap()
+                .is_empty()
+        );
         let answering = ScriptedGenerator::new("The kettle boils in four minutes.");
         assert!(
             further_queries(&answering, "Q?", "Q?", &[], 3, &mut search)
