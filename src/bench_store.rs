@@ -155,6 +155,7 @@ fn point(random: &mut Random, space: &Space, index: usize, now: u64) -> Point {
             ingested_at: now,
             kind: Some(DocumentKind::Md),
             modified: now,
+            pages: None,
         },
     }
 }

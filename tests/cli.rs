@@ -478,6 +478,57 @@ fn worker_environments() -> Vec<String> {
         .collect()
 }
 
+/// A PDF's chunks know their pages, and its headings (told by its layout) head them: an answer
+/// from the sample corpus' PDF cites the page it quotes, and no quote runs a heading into the
+/// sentence after it ("Content safety Content safety filters check …").
+#[test]
+fn a_pdf_answer_cites_its_page_and_keeps_its_headings_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    let pdf = "en/prompt-injection-and-safety.pdf";
+    for (question, page) in [
+        ("What do content safety filters check?", 2),
+        ("How do you defend against prompt injection?", 1),
+    ] {
+        let answer =
+            run_json(docent(&store).args(["ask", question, "--answer-mode", "extract", "--json"]));
+        assert_citations_are_sources(&answer);
+        let cited = answer["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["path"] == pdf)
+            .unwrap_or_else(|| panic!("{question}: the PDF is not cited: {answer}"));
+        assert_eq!(
+            cited["pages"],
+            serde_json::json!([page, page]),
+            "{question}: {cited}"
+        );
+        let text = answer["answer"].as_str().unwrap();
+        assert!(
+            !text.contains("Content safety Content safety")
+                && !text.contains("Defending against prompt injection Prompt"),
+            "{question}: {text}"
+        );
+        // People read the page beside the lines.
+        let shown = run(docent(&store).args(["ask", question, "--answer-mode", "extract"]));
+        assert!(
+            shown.contains(&format!("{pdf}:")) && shown.contains(&format!(" p. {page}")),
+            "{shown}"
+        );
+    }
+    let hit = search(&store, "defences against prompt injection in layers", 5)
+        .into_iter()
+        .find(|h| h["path"] == pdf)
+        .unwrap();
+    assert_eq!(
+        hit["headings"][0], "Defending against prompt injection",
+        "{hit}"
+    );
+    assert_eq!(hit["pages"]["first"], 1, "{hit}");
+}
+
 #[test]
 fn hostile_files_are_reported_and_nothing_else_is_lost() {
     let dir = tempfile::tempdir().unwrap();

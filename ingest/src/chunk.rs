@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use docent_core::Embedder;
+use docent_core::{Embedder, Pages};
 use text_splitter::{ChunkConfig, ChunkSizer, CodeSplitter, MarkdownSplitter, TextSplitter};
 
 use crate::load::{Code, Format};
@@ -24,6 +24,8 @@ pub struct TextChunk {
     pub end_line: u32,
     /// Headings enclosing it, outermost first.
     pub headings: Vec<String>,
+    /// The pages it lies on, in a paged document (PDF).
+    pub pages: Option<Pages>,
 }
 
 impl TextChunk {
@@ -86,7 +88,7 @@ impl<'a> Chunker<'a> {
             _ if too_deep(text, format) => Box::new(self.text.chunk_indices(text)),
             Format::Code(Code::Rust) => Box::new(self.rust.chunk_indices(text)),
             Format::Code(Code::Python) => Box::new(self.python.chunk_indices(text)),
-            // Every format read into `#` headings (HTML, Office, e-books, mail, notebooks).
+            // Every format read into `#` headings (HTML, PDF, Office, e-books, mail, notebooks).
             _ if format.is_markdown_like() => Box::new(self.markdown.chunk_indices(text)),
             _ => Box::new(self.text.chunk_indices(text)),
         };
@@ -101,14 +103,22 @@ impl<'a> Chunker<'a> {
         } else {
             Vec::new()
         };
+        let page_breaks = page_breaks(text);
         Some(
             pieces
                 .into_iter()
-                .map(|(offset, piece)| TextChunk {
-                    text: piece.to_string(),
-                    start_line: lines.line_of(offset),
-                    end_line: lines.line_of(offset + piece.len().saturating_sub(1)),
-                    headings: heading_path(&headings, offset),
+                .map(|(offset, piece)| {
+                    let start_line = lines.line_of(offset);
+                    let end_line = lines.line_of(offset + piece.len().saturating_sub(1));
+                    TextChunk {
+                        // The page-break marks stay out of what is stored: their lines stay blank.
+                        text: piece.replace(PAGE_BREAK, ""),
+                        start_line,
+                        end_line,
+                        headings: heading_path(&headings, offset),
+                        pages: (format == Format::Pdf)
+                            .then(|| pages(&page_breaks, start_line, end_line)),
+                    }
                 })
                 .collect(),
         )
@@ -168,6 +178,32 @@ impl LineIndex {
 
     fn line_of(&self, offset: usize) -> u32 {
         self.starts.partition_point(|&start| start <= offset) as u32
+    }
+}
+
+/// The line a paged document's text (a PDF's) puts between two pages ([`crate::isolate`]).
+pub(crate) const PAGE_BREAK: char = '\u{c}';
+
+/// The lines of `text` that are page breaks, in order.
+fn page_breaks(text: &str) -> Vec<u32> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_matches(' ') == PAGE_BREAK.to_string())
+        .map(|(i, _)| i as u32 + 1)
+        .collect()
+}
+
+/// The pages of the lines `start..=end`, given the document's page-break lines.
+fn pages(breaks: &[u32], start: u32, end: u32) -> Pages {
+    Pages {
+        // A chunk that opens on a break line begins on the page after it.
+        first: 1 + breaks.iter().filter(|&&b| b <= start).count() as u32,
+        // The page after a break begins on the line that follows it.
+        breaks: breaks
+            .iter()
+            .filter(|&&b| b > start && b < end)
+            .map(|&b| b + 1)
+            .collect(),
     }
 }
 

@@ -53,7 +53,7 @@ fn named(name: &str) -> Option<Format> {
 /// What `format`'s parser makes of `bytes`.
 fn parse(format: Format, bytes: &[u8]) -> Result<String, LoadError> {
     match format {
-        Format::Pdf => pdf_text(bytes),
+        Format::Pdf => crate::pdf::pdf_text(bytes),
         Format::Html => crate::load::html_text(bytes),
         Format::Docx => crate::office::docx_text(bytes),
         Format::Pptx => crate::office::pptx_text(bytes),
@@ -126,10 +126,6 @@ fn contained(parser: Format, bytes: &[u8]) -> Result<String, String> {
             parser.label()
         )),
     }
-}
-
-fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
-    pdf_extract::extract_text_from_mem(bytes).map_err(|e| LoadError::Parse(format!("PDF: {e}")))
 }
 
 fn in_child(

@@ -22,6 +22,7 @@ pub mod load;
 mod mail;
 mod notebook;
 mod office;
+mod pdf;
 pub mod pipeline;
 pub mod progress;
 mod table;

@@ -139,21 +139,20 @@ impl Format {
     }
 
     /// Whether the extracted text has Markdown structure (headings) to chunk along: every
-    /// format read into `#` headings.
+    /// format read into `#` headings (a PDF's are told by its layout: [`crate::pdf`]).
     pub fn is_markdown_like(self) -> bool {
-        !matches!(
-            self,
-            Format::Pdf | Format::Text | Format::Code(_) | Format::Csv
-        )
+        !matches!(self, Format::Text | Format::Code(_) | Format::Csv)
     }
 
     /// What in this format's extraction changed since its documents were first indexed (a
     /// recipe for their content hash, so they are indexed again): HTML's tables read cell after
-    /// cell, not laid out as a grid; CSV read as rows under their header, not as plain text.
+    /// cell, not laid out as a grid; CSV read as rows under their header, not as plain text;
+    /// PDF page by page, without running headers and footers, its headings marked.
     pub fn extraction(self) -> Option<&'static str> {
         match self {
             Format::Html => Some("html=cells"),
             Format::Csv => Some("csv=rows"),
+            Format::Pdf => Some("pdf=pages,headings"),
             _ => None,
         }
     }

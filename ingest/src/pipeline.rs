@@ -418,6 +418,7 @@ fn write_batch(
                     ingested_at: now,
                     kind: Some(doc.kind),
                     modified: doc.modified.unwrap_or(now),
+                    pages: chunk.pages.clone(),
                 },
             });
         }

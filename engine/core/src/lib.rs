@@ -52,4 +52,4 @@ pub use retrieve::fusion::Fusion;
 pub use retrieve::{ChannelWeights, Mode, Plan, Query, QueryPlanner, Retriever, SearchRequest};
 pub use store::{Filter, Point, StoreQuery, StoredDocument, VectorStore};
 pub use text::language::Language;
-pub use types::{ChunkPayload, DocumentKind, Hit, Located};
+pub use types::{ChunkPayload, DocumentKind, Hit, Located, Pages};

@@ -46,6 +46,7 @@ pub fn chunk(path: &str, text: &str) -> ChunkPayload {
         ingested_at: 0,
         kind: Some(DocumentKind::Md),
         modified: 0,
+        pages: None,
     }
 }
 
@@ -61,6 +62,7 @@ pub fn evidence(n: usize, path: &str, text: &str) -> Evidence {
         text: text.into(),
         focus: vec![text.into()],
         score: 1.0,
+        pages: None,
         from_tool: false,
         window: vec![text.into()],
         best_at: 0,

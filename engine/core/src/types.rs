@@ -38,6 +38,27 @@ pub struct ChunkPayload {
     /// document from memory, when it was ingested).
     #[serde(default)]
     pub modified: u64,
+    /// The pages the chunk lies on, in a paged document (PDF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<Pages>,
+}
+
+/// The pages of a paged document (PDF) that a chunk lies on: the page of its first line, and
+/// the lines (of the document) where each later page begins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pages {
+    /// The page (from 1) of the chunk's first line.
+    pub first: u32,
+    /// The document's lines where the next pages begin, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub breaks: Vec<u32>,
+}
+
+impl Pages {
+    /// The page `line` (of the document, within the chunk) is on.
+    pub fn page_of(&self, line: u32) -> u32 {
+        self.first + self.breaks.iter().filter(|&&at| at <= line).count() as u32
+    }
 }
 
 /// What kind of document a chunk comes from, as filters (`--type`, `types`) and listings name it.
@@ -117,6 +138,9 @@ pub struct Hit {
     pub headings: Vec<String>,
     /// The chunk's text.
     pub text: String,
+    /// The pages it lies on, in a paged document (PDF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<Pages>,
 }
 
 impl Hit {
@@ -131,6 +155,7 @@ impl Hit {
             end_line: payload.end_line,
             headings: payload.headings,
             text: payload.text,
+            pages: payload.pages,
         }
     }
 }
@@ -141,11 +166,19 @@ pub trait Located {
     fn path(&self) -> &str;
     /// First and last line (1-based, inclusive).
     fn lines(&self) -> (u32, u32);
+    /// The pages of its first and last lines, in a paged document (PDF).
+    fn pages(&self) -> Option<(u32, u32)>;
 
-    /// `path:start-end`, the way sources are shown to people.
+    /// `path:start-end`, and ` p. N` (or ` pp. N–M`) in a paged document: the way sources are
+    /// shown to people.
     fn location(&self) -> String {
         let (start, end) = self.lines();
-        format!("{}:{start}-{end}", self.path())
+        let lines = format!("{}:{start}-{end}", self.path());
+        match self.pages() {
+            Some((first, last)) if first == last => format!("{lines} p. {first}"),
+            Some((first, last)) => format!("{lines} pp. {first}\u{2013}{last}"),
+            None => lines,
+        }
     }
 }
 
@@ -155,5 +188,10 @@ impl Located for Hit {
     }
     fn lines(&self) -> (u32, u32) {
         (self.start_line, self.end_line)
+    }
+    fn pages(&self) -> Option<(u32, u32)> {
+        self.pages
+            .as_ref()
+            .map(|p| (p.first, p.page_of(self.end_line)))
     }
 }

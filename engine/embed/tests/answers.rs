@@ -26,6 +26,7 @@ fn hit(path: &str, text: &str, score: f32) -> Hit {
         end_line: 12,
         headings: Vec::new(),
         text: text.into(),
+        pages: None,
     }
 }
 

@@ -15,6 +15,7 @@ fn hit(chunk: u32, text: &str) -> Hit {
         end_line: 22,
         headings: Vec::new(),
         text: text.into(),
+        pages: None,
     }
 }
 

@@ -42,6 +42,9 @@ pub struct Evidence {
     pub focus: Vec<String>,
     /// The best chosen sentence's score (0–1).
     pub score: f32,
+    /// The pages of its first and last lines, in a paged document (PDF).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<(u32, u32)>,
     /// A tool's result read back to the model (function calling), not a passage of the store:
     /// the model reads it where the tool's reply is, not among the sources.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -68,6 +71,7 @@ impl Evidence {
             text: result.trim().to_string(),
             focus: window.clone(),
             score: 1.0,
+            pages: None,
             from_tool: true,
             window,
             best_at: 0,
@@ -81,6 +85,9 @@ impl Located for Evidence {
     }
     fn lines(&self) -> (u32, u32) {
         (self.start_line, self.end_line)
+    }
+    fn pages(&self) -> Option<(u32, u32)> {
+        self.pages
     }
 }
 
@@ -332,12 +339,18 @@ fn windows(
 
 /// Window `w` of `hit` (cut into `sentences`) as source number `n`.
 fn numbered(n: usize, w: &Window, hit: &Hit, sentences: &[Sentence]) -> Evidence {
+    let start_line = hit.start_line + sentences[w.first].first_line;
+    let end_line = hit.start_line + sentences[w.last].last_line;
     Evidence {
         n,
         path: hit.path.clone(),
         doc_id: hit.doc_id.clone(),
-        start_line: hit.start_line + sentences[w.first].first_line,
-        end_line: hit.start_line + sentences[w.last].last_line,
+        start_line,
+        pages: hit
+            .pages
+            .as_ref()
+            .map(|p| (p.page_of(start_line), p.page_of(end_line))),
+        end_line,
         headings: hit.headings.clone(),
         text: window_text(&sentences[w.first..=w.last]),
         focus: w.focus.iter().map(|&s| sentences[s].text.clone()).collect(),

@@ -76,6 +76,9 @@ pub struct Citation {
     pub start_line: u32,
     /// Last line of the cited window (inclusive).
     pub end_line: u32,
+    /// The pages of the window's first and last lines, in a paged document (PDF).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<(u32, u32)>,
 }
 
 /// Where an answer's time went, in milliseconds.
@@ -176,6 +179,7 @@ fn citation(e: &Evidence) -> Citation {
         path: e.path.clone(),
         start_line: e.start_line,
         end_line: e.end_line,
+        pages: e.pages,
     }
 }
 

@@ -197,6 +197,7 @@ mod tests {
             end_line: 1,
             headings: Vec::new(),
             text: format!("{doc}#{chunk}"),
+            pages: None,
         }
     }
 

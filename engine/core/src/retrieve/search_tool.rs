@@ -188,6 +188,7 @@ mod tests {
             end_line: 1,
             headings: Vec::new(),
             text: text.into(),
+            pages: None,
         }
     }
 

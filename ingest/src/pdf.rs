@@ -1,0 +1,178 @@
+//! A PDF's text layer, page by page: the pages joined by a page-break line (so chunks know their
+//! pages: [`crate::chunk`]), the running headers and footers that repeat on most pages (a title,
+//! "Page 3 of 12") left out, so they neither fill chunks nor match every query, and headings
+//! marked as Markdown's, so that they head their chunks instead of running into the sentence
+//! after them. A heading is told by the layout the text layer keeps (not by its font, which
+//! it loses): a short line standing alone, without a sentence's end, before a paragraph.
+
+use std::collections::HashMap;
+
+use crate::chunk::PAGE_BREAK;
+use crate::load::LoadError;
+
+/// Lines at each end of a page where a running header or footer may stand.
+const EDGE_LINES: usize = 2;
+
+/// Pages a document needs before lines are judged to repeat on them.
+const MIN_PAGES: usize = 3;
+
+/// The text of the PDF in `bytes`, its pages separated by page-break lines.
+pub(crate) fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
+    let pages = pdf_extract::extract_text_from_mem_by_pages(bytes)
+        .map_err(|e| LoadError::Parse(format!("PDF: {e}")))?;
+    Ok(join_pages(&pages))
+}
+
+/// `pages` without their running headers and footers, joined by page-break lines.
+fn join_pages(pages: &[String]) -> String {
+    let running = running_lines(pages);
+    let mut text = String::new();
+    for (i, page) in pages.iter().enumerate() {
+        if i > 0 {
+            text.push_str(&format!("\n{PAGE_BREAK}\n"));
+        }
+        let lines: Vec<&str> = page.lines().collect();
+        let edges: Vec<usize> = edge_indices(&non_empty_indices(&lines));
+        let lines: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(at, line)| !(edges.contains(at) && running.contains(&shape(line))))
+            .map(|(_, line)| *line)
+            .collect();
+        for (at, line) in lines.iter().enumerate() {
+            let blank = |at: Option<usize>| {
+                at.and_then(|at| lines.get(at))
+                    .is_none_or(|l| l.trim().is_empty())
+            };
+            let alone = blank(at.checked_sub(1)) && blank(Some(at + 1));
+            let followed = lines[at + 1..].iter().any(|l| !l.trim().is_empty());
+            if alone && followed && is_heading(line) {
+                text.push_str("# ");
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Longest heading, in characters and words.
+const MAX_HEADING_CHARS: usize = 80;
+const MAX_HEADING_WORDS: usize = 10;
+
+/// Whether a line that stands alone reads as a heading: short, opening with a capital, a digit
+/// or a Chinese character, and not ending as a sentence or a clause does.
+fn is_heading(line: &str) -> bool {
+    let line = line.trim();
+    let opens = line.chars().next().is_some_and(|c| {
+        c.is_uppercase() || c.is_ascii_digit() || docent_core::text::language::is_han(c)
+    });
+    let ends_as_prose = line.ends_with([
+        '.', ',', ';', ':', '!', '?', '。', '，', '；', '：', '！', '？',
+    ]);
+    opens
+        && !ends_as_prose
+        && !line.starts_with('#')
+        && line.chars().count() <= MAX_HEADING_CHARS
+        && line.split_whitespace().count() <= MAX_HEADING_WORDS
+}
+
+/// What a line is, whatever its page number: digits as `#`, spaces collapsed.
+fn shape(line: &str) -> String {
+    line.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+fn non_empty_indices(lines: &[&str]) -> Vec<usize> {
+    (0..lines.len())
+        .filter(|&i| !lines[i].trim().is_empty())
+        .collect()
+}
+
+/// The first and last [`EDGE_LINES`] of a page's non-empty lines.
+fn edge_indices(kept: &[usize]) -> Vec<usize> {
+    let head = kept.iter().take(EDGE_LINES);
+    let tail = kept.iter().rev().take(EDGE_LINES);
+    head.chain(tail).copied().collect()
+}
+
+/// The shapes of the lines standing at a page's edge on at least half the pages (and three).
+fn running_lines(pages: &[String]) -> Vec<String> {
+    if pages.len() < MIN_PAGES {
+        return Vec::new();
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for page in pages {
+        let lines: Vec<&str> = page.lines().collect();
+        let mut shapes: Vec<String> = edge_indices(&non_empty_indices(&lines))
+            .into_iter()
+            .map(|i| shape(lines[i]))
+            .collect();
+        shapes.sort();
+        shapes.dedup();
+        for shape in shapes {
+            *seen.entry(shape).or_default() += 1;
+        }
+    }
+    let needed = (pages.len() / 2).max(MIN_PAGES);
+    seen.into_iter()
+        .filter(|(_, pages)| *pages >= needed)
+        .map(|(shape, _)| shape)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_line_alone_before_a_paragraph_is_a_heading() {
+        let page = "Content safety\n\nContent safety filters check both the question and the answer.\n\n\
+                    Local deployment\n\nDocuments stay on the machine.\n\nThe end\n";
+        let text = join_pages(&[page.to_string()]);
+        assert!(
+            text.starts_with("# Content safety\n\nContent safety filters"),
+            "{text}"
+        );
+        assert!(text.contains("\n# Local deployment\n"), "{text}");
+        // The last line, with nothing after it, heads nothing.
+        assert!(
+            text.contains("\nThe end\n") && !text.contains("# The end"),
+            "{text}"
+        );
+        assert!(is_heading("3.2 Installing packages"));
+        assert!(is_heading("内容安全"));
+        assert!(!is_heading("See the figure below:"));
+        assert!(!is_heading("and then it stops"));
+        assert!(!is_heading("A sentence that ends like one."));
+    }
+
+    #[test]
+    fn running_headers_and_footers_are_left_out() {
+        let words = ["apt", "dpkg", "mirrors", "keyrings"];
+        let pages: Vec<String> = (1..=4)
+            .map(|n| {
+                let topic = words[n - 1];
+                format!(
+                    "Debian Reference\n\nOn {topic}, what this page says.\nMore about {topic}.\n\nPage {n} of 4\n"
+                )
+            })
+            .collect();
+        let text = join_pages(&pages);
+        assert!(!text.contains("Debian Reference"), "{text}");
+        assert!(!text.contains("of 4"), "{text}");
+        assert!(text.contains("On mirrors, what this page says."));
+        assert_eq!(text.matches(PAGE_BREAK).count(), 3);
+        assert!(
+            text.contains("\nOn mirrors"),
+            "a paragraph is not a heading: {text}"
+        );
+        // Two pages are too few to tell a running title from a repeated one.
+        let text = join_pages(&pages[..2]);
+        assert!(text.contains("Debian Reference") && text.contains("Page 2 of 4"));
+    }
+}
