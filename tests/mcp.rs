@@ -150,7 +150,7 @@ fn check(seen: &Value) {
         ("huge_k", "must be 1 to 50"),
         ("bad_glob", "[oops"),
         ("bad_mode", "not one of dense, lexical, hybrid, fusion"),
-        ("bad_type", "no document is of type \"docx\""),
+        ("bad_type", "no document is of type \"mp3\""),
         ("fusion_without_model", "mode fusion needs a generator"),
         ("unknown_document", "list_documents lists them"),
         ("too_many_lines", "must be 1 to 1000"),

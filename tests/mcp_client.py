@@ -76,7 +76,7 @@ async def main(args):
                 "huge_k": await call("search", {"query": "tea", "k": 100000}),
                 "bad_glob": await call("search", {"query": "tea", "paths": ["[oops"]}),
                 "bad_mode": await call("search", {"query": "tea", "mode": "fuzzy"}),
-                "bad_type": await call("ask", {"question": "tea", "types": ["docx"]}),
+                "bad_type": await call("ask", {"question": "tea", "types": ["mp3"]}),
                 "fusion_without_model": await call("search", {"query": "tea", "mode": "fusion"}),
                 "unknown_document": await call("read_document", {"document": "no/such.md"}),
                 "too_many_lines": await call(
