@@ -172,17 +172,18 @@ pub(crate) fn odt_text(bytes: &[u8]) -> Result<String, LoadError> {
                 open.push((Some(level.unwrap_or(1)), String::new()));
             }
             "p" if in_body => open.push((None, String::new())),
-            "s" => {
-                let n = e
-                    .attribute("c")
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1usize);
+            // Spaces (`text:s`, with a count), tabs and line breaks are elements in ODF.
+            "s" | "tab" | "line-break" => {
+                let n: usize = e.attribute("c").and_then(|c| c.parse().ok()).unwrap_or(1);
+                let inserted = match e.name.as_str() {
+                    "s" => " ".repeat(n.min(64)),
+                    "tab" => "\t".into(),
+                    _ => "\n".into(),
+                };
                 if let Some((_, line)) = open.last_mut() {
-                    line.push_str(&" ".repeat(n.min(64)));
+                    line.push_str(&inserted);
                 }
             }
-            "tab" => open.last_mut().map_or((), |(_, line)| line.push('\t')),
-            "line-break" => open.last_mut().map_or((), |(_, line)| line.push('\n')),
             _ => {}
         },
         Node::Close("h" | "p") => {
