@@ -77,9 +77,9 @@ impl<'a> Archive<'a> {
             .collect()
     }
 
-    /// The entry `name` as text (invalid UTF-8 replaced), or `None` when there is none; an entry
-    /// that inflates past what is left of the budget, whatever its header claimed, is an error.
-    pub(crate) fn text(&mut self, name: &str) -> Result<Option<String>, LoadError> {
+    /// The entry `name`'s bytes, or `None` when there is none; an entry that inflates past what
+    /// is left of the budget, whatever its header claimed, is an error.
+    pub(crate) fn bytes(&mut self, name: &str) -> Result<Option<Vec<u8>>, LoadError> {
         let label = self.label;
         let mut entry = match self.zip.by_name(name) {
             Ok(entry) => entry,
@@ -97,7 +97,14 @@ impl<'a> Archive<'a> {
             )));
         }
         self.budget -= bytes.len();
-        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(Some(bytes))
+    }
+
+    /// The entry `name` as text (invalid UTF-8 replaced), as [`Archive::bytes`].
+    pub(crate) fn text(&mut self, name: &str) -> Result<Option<String>, LoadError> {
+        Ok(self
+            .bytes(name)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// The entry `name`, which the format requires.

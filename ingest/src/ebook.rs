@@ -45,8 +45,8 @@ pub(crate) fn epub_text(bytes: &[u8]) -> Result<String, LoadError> {
             continue;
         };
         let path = resolve(base, href);
-        if let Some(chapter) = archive.text(&path)? {
-            text.push_str(&html_text(chapter.as_bytes())?);
+        if let Some(chapter) = archive.bytes(&path)? {
+            text.push_str(&html_text(&chapter)?);
             text.push_str("\n\n");
         }
     }

@@ -25,27 +25,29 @@ pub(crate) fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
 
 /// `pages` without their running headers and footers, joined by page-break lines.
 fn join_pages(pages: &[String]) -> String {
-    let running = running_lines(pages);
+    let pages: Vec<Page> = pages.iter().map(|text| Page::new(text)).collect();
+    let running = running_lines(&pages);
     let mut text = String::new();
     for (i, page) in pages.iter().enumerate() {
         if i > 0 {
             text.push_str(&format!("\n{PAGE_BREAK}\n"));
         }
-        let lines: Vec<&str> = page.lines().collect();
-        let edges: Vec<usize> = edge_indices(&non_empty_indices(&lines));
-        let lines: Vec<&str> = lines
+        let lines: Vec<&str> = page
+            .lines
             .iter()
             .enumerate()
-            .filter(|(at, line)| !(edges.contains(at) && running.contains(&shape(line))))
+            .filter(|(at, line)| !(page.edges.contains(at) && running.contains(&shape(line))))
             .map(|(_, line)| *line)
             .collect();
+        let blank = |at: Option<usize>| {
+            at.and_then(|at| lines.get(at))
+                .is_none_or(|l| l.trim().is_empty())
+        };
+        // A heading heads something: a non-empty line comes after it on its page.
+        let last = lines.iter().rposition(|l| !l.trim().is_empty());
         for (at, line) in lines.iter().enumerate() {
-            let blank = |at: Option<usize>| {
-                at.and_then(|at| lines.get(at))
-                    .is_none_or(|l| l.trim().is_empty())
-            };
             let alone = blank(at.checked_sub(1)) && blank(Some(at + 1));
-            let followed = lines[at + 1..].iter().any(|l| !l.trim().is_empty());
+            let followed = last.is_some_and(|last| at < last);
             if alone && followed && is_heading(line) {
                 text.push_str("# ");
             }
@@ -54,6 +56,57 @@ fn join_pages(pages: &[String]) -> String {
         }
     }
     text
+}
+
+/// A page's lines, and where a running header or footer may stand among them: the first and
+/// last [`EDGE_LINES`] non-empty ones.
+struct Page<'a> {
+    lines: Vec<&'a str>,
+    edges: Vec<usize>,
+}
+
+impl<'a> Page<'a> {
+    fn new(text: &'a str) -> Self {
+        let lines: Vec<&str> = text.lines().collect();
+        let filled: Vec<usize> = (0..lines.len())
+            .filter(|&i| !lines[i].trim().is_empty())
+            .collect();
+        let head = filled.iter().take(EDGE_LINES);
+        let tail = filled.iter().rev().take(EDGE_LINES);
+        let edges = head.chain(tail).copied().collect();
+        Page { lines, edges }
+    }
+}
+
+/// What a line is, whatever its page number: digits as `#`, spaces collapsed.
+fn shape(line: &str) -> String {
+    line.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+/// The shapes of the lines standing at a page's edge on at least half the pages (and three).
+fn running_lines(pages: &[Page]) -> Vec<String> {
+    if pages.len() < MIN_PAGES {
+        return Vec::new();
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for page in pages {
+        let mut shapes: Vec<String> = page.edges.iter().map(|&i| shape(page.lines[i])).collect();
+        shapes.sort();
+        shapes.dedup();
+        for shape in shapes {
+            *seen.entry(shape).or_default() += 1;
+        }
+    }
+    let needed = (pages.len() / 2).max(MIN_PAGES);
+    seen.into_iter()
+        .filter(|(_, pages)| *pages >= needed)
+        .map(|(shape, _)| shape)
+        .collect()
 }
 
 /// Longest heading, in characters and words.
@@ -75,54 +128,6 @@ fn is_heading(line: &str) -> bool {
         && !line.starts_with('#')
         && line.chars().count() <= MAX_HEADING_CHARS
         && line.split_whitespace().count() <= MAX_HEADING_WORDS
-}
-
-/// What a line is, whatever its page number: digits as `#`, spaces collapsed.
-fn shape(line: &str) -> String {
-    line.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '#' } else { c })
-        .collect()
-}
-
-fn non_empty_indices(lines: &[&str]) -> Vec<usize> {
-    (0..lines.len())
-        .filter(|&i| !lines[i].trim().is_empty())
-        .collect()
-}
-
-/// The first and last [`EDGE_LINES`] of a page's non-empty lines.
-fn edge_indices(kept: &[usize]) -> Vec<usize> {
-    let head = kept.iter().take(EDGE_LINES);
-    let tail = kept.iter().rev().take(EDGE_LINES);
-    head.chain(tail).copied().collect()
-}
-
-/// The shapes of the lines standing at a page's edge on at least half the pages (and three).
-fn running_lines(pages: &[String]) -> Vec<String> {
-    if pages.len() < MIN_PAGES {
-        return Vec::new();
-    }
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for page in pages {
-        let lines: Vec<&str> = page.lines().collect();
-        let mut shapes: Vec<String> = edge_indices(&non_empty_indices(&lines))
-            .into_iter()
-            .map(|i| shape(lines[i]))
-            .collect();
-        shapes.sort();
-        shapes.dedup();
-        for shape in shapes {
-            *seen.entry(shape).or_default() += 1;
-        }
-    }
-    let needed = (pages.len() / 2).max(MIN_PAGES);
-    seen.into_iter()
-        .filter(|(_, pages)| *pages >= needed)
-        .map(|(shape, _)| shape)
-        .collect()
 }
 
 #[cfg(test)]

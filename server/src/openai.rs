@@ -211,18 +211,17 @@ impl ChatRequest {
                 ToolChoice::Function(function.name.clone())
             }
         };
-        if choice != ToolChoice::Auto && tools.is_empty() {
-            return Err(bad("tool_choice asks for a call, and no tools are offered"));
-        }
-        let turns = self.turns()?;
-        if tools.is_empty() && turns.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(ToolUse {
+        let tool_use = ToolUse {
             tools,
             choice,
-            turns,
-        }))
+            turns: self.turns()?,
+        };
+        // Checked here too, so that a bad choice is refused before waiting for a slot.
+        tool_use.check()?;
+        if tool_use.tools.is_empty() && tool_use.turns.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(tool_use))
     }
 
     /// What followed the last user message: the assistant's calls, each followed by the

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::answer::evidence::{self, Evidence, EvidenceOptions};
-use crate::answer::tool_calls::{ToolChoice, ToolUse};
+use crate::answer::tool_calls::ToolUse;
 use crate::answer::verify::{SentenceCheck, SupportVerifier, Verifier};
 use crate::answer::write::{Writer, Written, elapsed_ms};
 use crate::answer::{self, Answer, AnswerMode, AnsweredBy, Timings, extract};
@@ -227,10 +227,8 @@ impl Engine {
                 &hits,
                 options.searches,
                 &mut |query| {
-                    let mut vectors = QueryVectors::new(self.embedder().as_ref());
                     let plan = Plan::as_asked(query);
-                    self.retriever
-                        .search(&plan, options.k, options.mode, &filter, &mut vectors)
+                    Ok(self.run(&plan, options.k, options.mode, &filter)?.0)
                 },
             )?;
             if !more.is_empty() {
@@ -341,19 +339,7 @@ impl Engine {
                 generator.name()
             )));
         }
-        if let ToolChoice::Function(name) = &tools.choice
-            && !tools.tools.iter().any(|t| &t.name == name)
-        {
-            return Err(Error::InvalidInput(format!(
-                "tool_choice names {name}, which is not among the tools offered"
-            )));
-        }
-        if tools.choice != ToolChoice::Auto && tools.tools.is_empty() {
-            return Err(Error::InvalidInput(
-                "tool_choice asks for a call, and no tools are offered".into(),
-            ));
-        }
-        Ok(())
+        tools.check()
     }
 
     /// Which generator writes in this answer mode, if any: `auto` asks it only for a
@@ -437,6 +423,7 @@ mod tests {
 
     use super::*;
     use crate::answer::prompt;
+    use crate::answer::tool_calls::ToolChoice;
     use crate::answer::verify::{SentenceJudge, Verdict};
     use crate::generate::{ChatMessage, Role};
     use crate::limits::{

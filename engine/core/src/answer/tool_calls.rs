@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use crate::answer::evidence::Evidence;
+use crate::error::Error;
 use crate::generate::{ChatMessage, Role, Tool, ToolCall};
 
 /// Where a call begins and ends in the model's text.
@@ -60,6 +61,24 @@ pub struct ToolUse {
 }
 
 impl ToolUse {
+    /// Whether the choice fits the tools: a call it insists on needs tools, and the function
+    /// it names must be among them.
+    pub fn check(&self) -> Result<(), Error> {
+        if let ToolChoice::Function(name) = &self.choice
+            && !self.tools.iter().any(|t| &t.name == name)
+        {
+            return Err(Error::InvalidInput(format!(
+                "tool_choice names {name}, which is not among the tools offered"
+            )));
+        }
+        if self.choice != ToolChoice::Auto && self.tools.is_empty() {
+            return Err(Error::InvalidInput(
+                "tool_choice asks for a call, and no tools are offered".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The tool results as sources, numbered from 1 in the order they came; each one's path
     /// names the tool (`tool:get_weather`), found by its place among the calls before it.
     pub(crate) fn results(&self) -> Vec<Evidence> {

@@ -2,6 +2,7 @@
 //! written (`generate`: citations to no source removed, sentences judged afterwards for the
 //! record) or each finished sentence judged as it streams, the supported ones shown (`auto`).
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -91,10 +92,10 @@ impl Writer<'_> {
                 reply_start,
             };
             self.generator.generate(chat, self.params, &mut |piece| {
-                let text = if self.tools.is_some() {
-                    calls.push(piece)
+                let text: Cow<str> = if self.tools.is_some() {
+                    calls.push(piece).into()
                 } else {
-                    piece.to_string()
+                    piece.into()
                 };
                 if text.is_empty() {
                     ControlFlow::Continue(())
