@@ -24,7 +24,7 @@ PYWRITER_PACKAGES := python-docx==1.2.0 python-pptx==1.0.2 openpyxl==3.1.5 odfpy
 GGUF_PY := .docent/gguf-py
 GGUF_PACKAGES := gguf==0.19.0 numpy==2.3.5 pyyaml==6.0.3 tqdm==4.67.1
 
-.PHONY: all models deps build build-cuda demo test test-qdrant bench bench-generate clean-store chromium lint gpu-check
+.PHONY: all models deps build build-cuda demo test test-qdrant test-cluster bench bench-generate clean-store chromium lint gpu-check
 
 all: build
 
@@ -112,3 +112,10 @@ clean-store:
 test-qdrant: models deps
 	@test -n "$$DOCENT_QDRANT_URL" || { echo "set DOCENT_QDRANT_URL to a Qdrant server's gRPC URL"; exit 2; }
 	$(CARGO) test --release --test qdrant_server -- --ignored
+
+# Starts a three-node Qdrant cluster on loopback from QDRANT_BIN (a Qdrant binary; README, On a
+# Qdrant cluster) and runs the cluster tests against it: a node is stopped, searched around and
+# restarted. The nodes and their storage are gone afterwards.
+test-cluster: models deps
+	@test -x "$(QDRANT_BIN)" || { echo "set QDRANT_BIN to a Qdrant binary (README, On a Qdrant cluster)"; exit 2; }
+	scripts/qdrant-cluster.sh "$(QDRANT_BIN)" 3 -- $(CARGO) test --release --test qdrant_cluster -- --ignored --test-threads 1

@@ -15,7 +15,7 @@ use docent_core::store::{Filter, Point, StoreMeta, StoreQuery, VectorStore};
 use docent_core::{ChunkPayload, DocumentKind};
 use docent_core::{Embedder, Engine, SearchRequest};
 use docent_eval::metrics::percentile;
-use docent_qdrant::{EdgeStore, Layout, OnDisk, QdrantServerStore, Quantization};
+use docent_qdrant::{EdgeStore, Layout, OnDisk, QdrantServerStore, Quantization, ServerOptions};
 use serde::Serialize;
 
 /// Chunks per synthetic document (the first carries the document's BM25 vector).
@@ -156,6 +156,7 @@ fn point(random: &mut Random, space: &Space, index: usize, now: u64) -> Point {
             kind: Some(DocumentKind::Md),
             modified: now,
             pages: None,
+            stamp: Some(format!("{doc:032x}")),
         },
     }
 }
@@ -207,13 +208,8 @@ pub enum Target {
         /// Where its vectors live.
         layout: Layout,
     },
-    /// A collection of a Qdrant server (must be empty, unless reused).
-    Server {
-        /// The server's gRPC URL.
-        url: String,
-        /// The collection.
-        collection: String,
-    },
+    /// A collection of a Qdrant server or cluster (must be empty, unless reused).
+    Server(ServerOptions),
 }
 
 impl Target {
@@ -243,11 +239,12 @@ impl Target {
                 let indexed = store.indexed_vectors()?;
                 Ok((Arc::new(store), Some(indexed)))
             }
-            Target::Server { url, collection } => {
-                let store = QdrantServerStore::connect(url, collection, meta)?;
+            Target::Server(options) => {
+                let store = QdrantServerStore::connect(options, meta)?;
                 if fresh && store.count()? > 0 {
                     bail!(
-                        "Qdrant collection {collection} holds points: the bench fills a fresh one (name another --collection, or --reuse it)"
+                        "Qdrant collection {} holds points: the bench fills a fresh one (name another --collection, or --reuse it)",
+                        options.collection
                     );
                 }
                 Ok((Arc::new(store), None))
@@ -270,9 +267,10 @@ impl Target {
                     layout.quantization
                 )
             }
-            Target::Server { collection, .. } => {
+            Target::Server(options) => {
                 format!(
-                    "Qdrant server, collection {collection} (the server's own memory and disk not counted)"
+                    "Qdrant server, collection {} (the server's own memory and disk not counted)",
+                    options.collection
                 )
             }
         }
@@ -385,7 +383,7 @@ pub fn run(
         search_file_backed_mb: crate::output::process_mb("RssFile:"),
         disk_mb: match target {
             Target::Edge { dir, .. } => Some(disk_mb(dir)),
-            Target::Server { .. } => None,
+            Target::Server(_) => None,
         },
         queries,
         latencies,

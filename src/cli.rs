@@ -20,7 +20,7 @@ use docent_core::{
 };
 use docent_embed::{E5Embedder, EmbedderKind, candle_e5};
 use docent_ingest::{IngestOptions, IngestReport, ProgressMode, WatchOptions};
-use docent_qdrant::{OnDisk, Quantization};
+use docent_qdrant::{OnDisk, Quantization, ReadConsistency};
 use docent_server::ConnectionLimits;
 
 use crate::{bench_embed, bench_store, output, setup};
@@ -47,9 +47,11 @@ pub struct StoreArgs {
     /// Folder of the embedded store [default: $XDG_DATA_HOME/docent/store]
     #[arg(long, global = true, env = "DOCENT_STORE")]
     pub store: Option<PathBuf>,
-    /// Use a Qdrant server (gRPC, e.g. http://localhost:6334) instead of the embedded store
-    #[arg(long, global = true, env = "DOCENT_QDRANT_URL")]
-    pub qdrant_url: Option<String>,
+    /// Use a Qdrant server (gRPC, e.g. http://localhost:6334) instead of the embedded store;
+    /// repeat it (or separate with commas) for the nodes of a cluster: a request that cannot
+    /// reach one goes to the next
+    #[arg(long, global = true, env = "DOCENT_QDRANT_URL", value_delimiter = ',')]
+    pub qdrant_url: Vec<String>,
     /// Collection to use on the Qdrant server
     #[arg(
         long,
@@ -78,6 +80,20 @@ pub struct StoreArgs {
     /// candidates rescored with the full vectors)
     #[arg(long, global = true, env = "DOCENT_QUANTIZATION", default_value_t = Quantization::default(), value_parser = one_of::<Quantization>())]
     pub quantization: Quantization,
+    /// Shards of a new Qdrant collection [default: Qdrant's, one per node of a cluster]
+    #[arg(long, global = true, env = "DOCENT_SHARDS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub shards: Option<u32>,
+    /// Copies of each shard of a new Qdrant collection [default: 2 on a cluster of two or more
+    /// nodes, so that one lost node loses no shard; else 1]
+    #[arg(long, global = true, env = "DOCENT_REPLICATION_FACTOR", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub replication_factor: Option<u32>,
+    /// Copies of a shard that must confirm each write to a new Qdrant collection [default: 1]
+    #[arg(long, global = true, env = "DOCENT_WRITE_CONSISTENCY", value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub write_consistency: Option<u32>,
+    /// Copies of a shard each Qdrant read asks: 1 (any active one), a number, majority, quorum
+    /// or all
+    #[arg(long, global = true, env = "DOCENT_READ_CONSISTENCY", default_value_t = ReadConsistency::default())]
+    pub read_consistency: ReadConsistency,
     /// How hybrid search merges its channels: zscore or rrf
     #[arg(long, global = true, env = "DOCENT_FUSION", default_value_t = Fusion::default(), value_parser = one_of::<Fusion>())]
     pub fusion: Fusion,
@@ -299,7 +315,7 @@ pub enum Command {
     Mcp(McpArgs),
     /// Measure retrieval on an evaluation set in the BEIR layout
     Eval(EvalArgs),
-    /// List the documents in the store
+    /// List the documents in the store (page by page), and a Qdrant cluster's shards
     Documents(DocumentsArgs),
     /// Measure a part of docent on this machine and print the figures
     #[command(subcommand)]
@@ -460,6 +476,12 @@ pub struct EvalArgs {
 
 #[derive(clap::Args)]
 pub struct DocumentsArgs {
+    /// Only this many documents (one page; the output names the next page's first id)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub limit: Option<u32>,
+    /// Start at this document id (a page's `next`)
+    #[arg(long)]
+    pub from: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -732,7 +754,7 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
     } = command;
     let set = run::EvalSet::resolve(dir.as_deref(), corpus, queries, qrels)?;
     let mut store_args = store.clone();
-    if store_args.store.is_none() && store_args.qdrant_url.is_none() {
+    if store_args.store.is_none() && store_args.qdrant_url.is_empty() {
         let embedder = store_args.embedder.unwrap_or_default();
         store_args.store = Some(set.default_store(&setup::eval_cache_dir(), &embedder.to_string()));
     }
@@ -788,14 +810,42 @@ fn mcp(store: &StoreArgs, command: McpArgs) -> Result<()> {
     Ok(())
 }
 
+/// Documents read from the store at once by `docent documents`.
+const DOCUMENTS_PAGE: usize = 1000;
+
 fn documents(store_args: &StoreArgs, command: DocumentsArgs) -> Result<()> {
     let embedder = setup::embedder(store_args)?;
-    let documents = setup::store(store_args, embedder.as_ref())?.documents()?;
-    show(
-        command.json,
-        &serde_json::json!({ "documents": documents }),
-        |_| output::print_documents(&documents),
-    )
+    let store = setup::store(store_args, embedder.as_ref())?;
+    let topology = store.topology()?;
+    // One page when asked for; else every page, a page at a time.
+    let (documents, next) = match command.limit {
+        Some(limit) => {
+            let page = store.documents_page(command.from.as_deref(), limit as usize)?;
+            (page.documents, page.next)
+        }
+        None => {
+            let mut documents = Vec::new();
+            let mut from = command.from;
+            loop {
+                let page = store.documents_page(from.as_deref(), DOCUMENTS_PAGE)?;
+                documents.extend(page.documents);
+                match page.next {
+                    Some(next) => from = Some(next),
+                    None => break (documents, None),
+                }
+            }
+        }
+    };
+    let mut listed = serde_json::json!({ "documents": documents, "next": next });
+    if let Some(topology) = &topology {
+        listed["topology"] = serde_json::json!(topology);
+    }
+    show(command.json, &listed, |_| {
+        output::print_documents(&documents, next.as_deref());
+        if let Some(topology) = &topology {
+            output::print_topology(topology);
+        }
+    })
 }
 
 fn bench_generate(store: &StoreArgs, command: BenchGenerateArgs) -> Result<()> {
@@ -858,11 +908,8 @@ fn bench_embed(store: &StoreArgs, command: BenchEmbedArgs) -> Result<()> {
 
 fn bench_store(store: &StoreArgs, command: BenchStoreArgs) -> Result<()> {
     let embedder = setup::embedder(store)?;
-    let target = match &store.qdrant_url {
-        Some(url) => bench_store::Target::Server {
-            url: url.clone(),
-            collection: store.collection.clone(),
-        },
+    let target = match setup::server_options(store) {
+        Some(options) => bench_store::Target::Server(options),
         None => bench_store::Target::Edge {
             dir: command
                 .dir

@@ -1,5 +1,6 @@
 //! How results look on a terminal, and as JSON.
 
+use docent_core::store::Topology;
 use docent_core::{Answer, AnsweredBy, Hit, Located, Plan, StoredDocument};
 use docent_ingest::IngestReport;
 
@@ -22,7 +23,7 @@ pub fn print_hits(hits: &[Hit]) {
 }
 
 /// The documents of a store, one a line, then their count.
-pub fn print_documents(documents: &[StoredDocument]) {
+pub fn print_documents(documents: &[StoredDocument], next: Option<&str>) {
     for doc in documents {
         let state = if doc.complete {
             ""
@@ -34,7 +35,41 @@ pub fn print_documents(documents: &[StoredDocument]) {
             doc.doc_id, doc.points, doc.root, doc.path
         );
     }
-    println!("{} documents", documents.len());
+    match next {
+        Some(next) => println!("{} documents; more from --from {next}", documents.len()),
+        None => println!("{} documents", documents.len()),
+    }
+}
+
+/// A cluster's shards: each with its replicas, the ones out of reach marked.
+pub fn print_topology(topology: &Topology) {
+    println!(
+        "{} shards, replication factor {}, write consistency {}",
+        topology.shards.len(),
+        topology.replication_factor,
+        topology.write_consistency
+    );
+    for shard in &topology.shards {
+        let replicas: Vec<String> = shard
+            .replicas
+            .iter()
+            .map(|r| {
+                let at = r
+                    .url
+                    .as_deref()
+                    .map(|u| format!(" ({u})"))
+                    .unwrap_or_default();
+                let live = if r.live { "" } else { ", NOT LIVE" };
+                format!("peer {}{at}: {}{live}", r.peer, r.state)
+            })
+            .collect();
+        let warning = if shard.replicas.iter().any(|r| r.live) {
+            ""
+        } else {
+            "  — out of reach: no live replica"
+        };
+        println!("  shard {}: {}{warning}", shard.id, replicas.join("; "));
+    }
 }
 
 /// `search --json`: every query searched (the question first; RAG-Fusion's phrasings after
@@ -80,7 +115,7 @@ pub fn print_sources(answer: &Answer) {
 
 pub fn print_report(report: &IngestReport) {
     println!(
-        "ingested {} files in {:.1} s: {} added, {} updated, {} removed, {} unchanged, {} unsupported, {} skipped, {} failed; \
+        "ingested {} files in {:.1} s: {} added, {} updated, {} removed, {} unchanged ({} not read), {} unsupported, {} skipped, {} failed; \
          {} chunks written ({:.1} chunks/s)",
         report.files_seen,
         report.seconds,
@@ -88,6 +123,7 @@ pub fn print_report(report: &IngestReport) {
         report.updated,
         report.removed,
         report.unchanged,
+        report.not_read,
         report.unsupported,
         report.skipped,
         report.failed.len(),

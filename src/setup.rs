@@ -10,7 +10,7 @@ use docent_core::store::StoreMeta;
 use docent_core::{Embedder, Engine, Generator, ModelPaths, QueryPlanner, VectorStore};
 use docent_embed::EmbedderKind;
 use docent_generate::GgufGenerator;
-use docent_qdrant::{EdgeStore, Layout, QdrantServerStore};
+use docent_qdrant::{EdgeStore, Layout, QdrantServerStore, ServerOptions};
 
 use crate::cli::{GeneratorArgs, Planner, StoreArgs};
 
@@ -36,7 +36,7 @@ pub fn eval_cache_dir() -> PathBuf {
 pub fn embedder(args: &StoreArgs) -> Result<Arc<dyn Embedder>> {
     let models = ModelPaths::locate(args.models.as_deref());
     let recorded = || -> Result<Option<EmbedderKind>> {
-        if args.qdrant_url.is_some() {
+        if !args.qdrant_url.is_empty() {
             return Ok(None);
         }
         Ok(EdgeStore::recorded_meta(&store_dir(args))?
@@ -62,10 +62,23 @@ pub fn layout(args: &StoreArgs) -> Layout {
     }
 }
 
+/// The Qdrant server or cluster the flags name, if they name one.
+pub fn server_options(args: &StoreArgs) -> Option<ServerOptions> {
+    (!args.qdrant_url.is_empty()).then(|| ServerOptions {
+        urls: args.qdrant_url.clone(),
+        collection: args.collection.clone(),
+        layout: layout(args),
+        shards: args.shards,
+        replication_factor: args.replication_factor,
+        write_consistency: args.write_consistency,
+        read_consistency: args.read_consistency,
+    })
+}
+
 pub fn store(args: &StoreArgs, embedder: &dyn Embedder) -> Result<Arc<dyn VectorStore>> {
     let meta = StoreMeta::of(embedder);
-    Ok(match &args.qdrant_url {
-        Some(url) => Arc::new(QdrantServerStore::connect(url, &args.collection, &meta)?),
+    Ok(match server_options(args) {
+        Some(options) => Arc::new(QdrantServerStore::connect(&options, &meta)?),
         None => Arc::new(EdgeStore::open(&store_dir(args), &meta, layout(args))?),
     })
 }

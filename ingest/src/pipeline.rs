@@ -74,6 +74,8 @@ pub struct IngestReport {
     pub removed: usize,
     /// Documents already stored as they are.
     pub unchanged: usize,
+    /// Of the unchanged, the files known by their size and times alone, not read.
+    pub not_read: usize,
     /// Files of a format docent does not read.
     pub unsupported: usize,
     /// Binary, empty or oversized files.
@@ -122,7 +124,8 @@ pub fn doc_id(root: &str, rel: &str) -> String {
 enum Prepared {
     /// New or changed: its chunks, ready to embed.
     Document(Pending),
-    Unchanged,
+    /// Stored as it is; known how.
+    Unchanged(Known),
     Unsupported,
     /// The ingest was cancelled while this file was read.
     Cancelled,
@@ -131,6 +134,17 @@ enum Prepared {
         reason: String,
     },
     Failed(Failure),
+}
+
+/// How an unchanged file was known to be so.
+enum Known {
+    /// By its stamp: not read.
+    ByStamp,
+    /// By the hash of its bytes.
+    ByHash,
+    /// By the hash of its bytes, though its stamp changed (a `touch`, a copy over itself): the
+    /// document's points take the new stamp, so the next sync need not read it.
+    Restamp { doc_id: String, stamp: String },
 }
 
 impl Prepared {
@@ -143,24 +157,24 @@ impl Prepared {
     }
 }
 
-/// The hash that decides whether a document must be indexed again: its bytes, and everything
-/// that turns the same bytes into other points (embedder, chunking, the lexical channel).
-fn content_hash(
-    bytes: &[u8],
-    format: Format,
-    options: &IngestOptions,
-    embedder_id: &str,
-) -> String {
-    let mut recipe = format!(
+/// Everything that turns the same bytes into other points: the index version, embedder,
+/// chunking, the lexical channel, and the format's own extraction.
+fn recipe(format: Format, options: &IngestOptions, embedder_id: &str) -> String {
+    let recipe = format!(
         "{INDEX_VERSION};{embedder_id};chunks={:?};overlap={};lexical={}",
         options.chunk_tokens,
         options.overlap_tokens,
         lexical::VERSION
     );
     // A format's own extraction changes only its documents' points.
-    if let Some(extraction) = format.extraction() {
-        recipe = format!("{recipe};{extraction}");
+    match format.extraction() {
+        Some(extraction) => format!("{recipe};{extraction}"),
+        None => recipe,
     }
+}
+
+/// The hash that decides whether a document must be indexed again: its bytes, and its recipe.
+fn content_hash(bytes: &[u8], recipe: &str) -> String {
     let digest = Sha256::new()
         .chain_update(recipe)
         .chain_update([0])
@@ -169,20 +183,71 @@ fn content_hash(
     hex(&digest)
 }
 
+/// Seconds within which a file's modification time cannot tell a later change: a file written
+/// again in the same clock tick as it was read keeps its times (and often its size).
+const RACY_SECONDS: u64 = 2;
+
+/// A file's stamp ([`ChunkPayload::stamp`]): its recipe, size, modification and change times
+/// (to the nanosecond) and inode. A tool that restores the modification time after writing
+/// (`touch -d`, `rsync -t`) still moves the change time. `None` when the file was modified
+/// within [`RACY_SECONDS`] of `now`.
+fn stamp(meta: &std::fs::Metadata, recipe: &str, now: u64) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let modified = u64::try_from(meta.mtime()).ok()?;
+    if modified + RACY_SECONDS > now {
+        return None;
+    }
+    let file = format!(
+        "{};{}.{};{}.{};{}",
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.ino()
+    );
+    let digest = Sha256::new()
+        .chain_update(recipe)
+        .chain_update([0])
+        .chain_update(file)
+        .finalize();
+    Some(hex(&digest[..16]))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Changes whenever this crate would index the same text differently (what `indexed_text` holds).
 /// 2: points carry their document's kind and modification time (for filters).
 const INDEX_VERSION: &str = "docent-index-2";
 
-/// What was read of a source: its format, its bytes, and when its file was last modified
-/// (Unix seconds; `None` for a document from memory).
-type Read = (Format, Vec<u8>, Option<u64>);
+/// What was read of a source.
+struct Read {
+    format: Format,
+    bytes: Vec<u8>,
+    /// When its file was last modified (Unix seconds; `None` for a document from memory).
+    modified: Option<u64>,
+    /// How the source is indexed ([`recipe`]).
+    recipe: String,
+    /// The file's stamp, when it can be trusted.
+    stamp: Option<String>,
+}
 
-/// Reads a source's bytes and format; `Err` is the finished verdict (unsupported, too large, unreadable).
+/// Reads a source's bytes and format, unless its file's stamp is `known` (then
+/// `Err(Unchanged)`); `Err` is the finished verdict (unsupported, too large, unreadable).
 #[expect(
     clippy::result_large_err,
     reason = "one verdict per file, passed on as it is: boxing it would buy nothing"
 )]
-fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
+fn read(
+    source: &Source,
+    options: &IngestOptions,
+    embedder_id: &str,
+    known: Option<&str>,
+) -> Result<Read, Prepared> {
     let failed = |error: String| Prepared::failed(source, error);
     match &source.origin {
         Origin::Memory { bytes, format } => {
@@ -193,7 +258,13 @@ fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
                     reason,
                 });
             }
-            Ok((*format, bytes.clone(), None))
+            Ok(Read {
+                format: *format,
+                bytes: bytes.clone(),
+                modified: None,
+                recipe: recipe(*format, options, embedder_id),
+                stamp: None,
+            })
         }
         Origin::File { root, path } => {
             let format = Format::of(path).ok_or(Prepared::Unsupported)?;
@@ -202,6 +273,11 @@ fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
             let meta = file.metadata().map_err(|e| failed(e.to_string()))?;
             if !meta.is_file() {
                 return Err(failed("not a regular file (any more)".into()));
+            }
+            let recipe = recipe(format, options, embedder_id);
+            let stamp = stamp(&meta, &recipe, unix_now());
+            if stamp.is_some() && stamp.as_deref() == known {
+                return Err(Prepared::Unchanged(Known::ByStamp));
             }
             if meta.len() > options.max_file_bytes {
                 let reason = format!("larger than {} bytes", options.max_file_bytes);
@@ -229,7 +305,13 @@ fn read(source: &Source, options: &IngestOptions) -> Result<Read, Prepared> {
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs());
-            Ok((format, bytes, modified))
+            Ok(Read {
+                format,
+                bytes,
+                modified,
+                recipe,
+                stamp,
+            })
         }
     }
 }
@@ -295,15 +377,29 @@ fn prepare(
     options: &IngestOptions,
     embedder_id: &str,
 ) -> Prepared {
-    let (format, bytes, modified) = match read(&source, options) {
+    let doc_id = doc_id(&source.root, &source.rel);
+    let existing = stored.get(&doc_id);
+    let known = existing
+        .filter(|d| d.complete)
+        .and_then(|d| d.stamp.as_deref());
+    let Read {
+        format,
+        bytes,
+        modified,
+        recipe,
+        stamp,
+    } = match read(&source, options, embedder_id, known) {
         Ok(read) => read,
         Err(verdict) => return verdict,
     };
-    let hash = content_hash(&bytes, format, options, embedder_id);
-    let doc_id = doc_id(&source.root, &source.rel);
-    let existing = stored.get(&doc_id);
-    if existing.is_some_and(|d| d.complete && d.content_hash == hash) {
-        return Prepared::Unchanged;
+    let hash = content_hash(&bytes, &recipe);
+    if let Some(existing) = existing.filter(|d| d.complete && d.content_hash == hash) {
+        return Prepared::Unchanged(match stamp {
+            Some(stamp) if existing.stamp.as_ref() != Some(&stamp) => {
+                Known::Restamp { doc_id, stamp }
+            }
+            _ => Known::ByHash,
+        });
     }
     let failed = |error: String| Prepared::failed(&source, error);
     match extract_text(&bytes, format, options.cancel.as_deref()) {
@@ -329,6 +425,7 @@ fn prepare(
                 existed: existing.is_some(),
                 kind: format.kind(),
                 modified,
+                stamp,
             })
         }
         Err(e @ (LoadError::Binary | LoadError::Empty)) => Prepared::Skipped {
@@ -350,6 +447,7 @@ struct Pending {
     existed: bool,
     kind: DocumentKind,
     modified: Option<u64>,
+    stamp: Option<String>,
 }
 
 /// Chunks embedded per call of the embedder: between calls a cancelled ingest stops, so a
@@ -387,9 +485,7 @@ fn write_batch(
     let mut vectors = vectors.into_iter();
     let mut texts = texts.iter();
     let mut points = Vec::with_capacity(texts.len());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     for doc in pending.iter() {
         if doc.existed {
             store.delete_document(&doc.doc_id)?;
@@ -419,6 +515,7 @@ fn write_batch(
                     kind: Some(doc.kind),
                     modified: doc.modified.unwrap_or(now),
                     pages: chunk.pages.clone(),
+                    stamp: doc.stamp.clone(),
                 },
             });
         }
@@ -524,6 +621,9 @@ pub fn ingest_sources(
         let mut pending: Vec<Pending> = Vec::new();
         let mut pending_files = 0;
         for prepared in receiver {
+            if let Prepared::Unchanged(Known::Restamp { doc_id, stamp }) = &prepared {
+                store.restamp(doc_id, stamp)?;
+            }
             sort(prepared, &mut pending, &mut report);
             pending_files += 1;
             if pending.iter().map(|p| p.chunks.len()).sum::<usize>() >= options.batch {
@@ -557,7 +657,10 @@ fn sort(prepared: Prepared, pending: &mut Vec<Pending>, report: &mut IngestRepor
     match prepared {
         Prepared::Document(document) if document.chunks.is_empty() => report.skipped += 1,
         Prepared::Document(document) => pending.push(document),
-        Prepared::Unchanged => report.unchanged += 1,
+        Prepared::Unchanged(known) => {
+            report.unchanged += 1;
+            report.not_read += usize::from(matches!(known, Known::ByStamp));
+        }
         Prepared::Unsupported => report.unsupported += 1,
         Prepared::Cancelled => {}
         Prepared::Skipped { source, reason } => {
@@ -663,6 +766,86 @@ mod tests {
             texts.iter().any(|t| t.contains("Black tea"))
                 && !texts.iter().any(|t| t.contains("Green tea")),
             "{texts:?}"
+        );
+    }
+
+    /// Sets `name`'s modification time to `ago` seconds before now.
+    fn modified_ago(dir: &std::path::Path, name: &str, ago: u64) -> std::time::SystemTime {
+        let time = std::time::SystemTime::now() - std::time::Duration::from_secs(ago);
+        set_modified(dir, name, time);
+        time
+    }
+
+    fn set_modified(dir: &std::path::Path, name: &str, time: std::time::SystemTime) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap();
+        file.set_modified(time).unwrap();
+    }
+
+    fn stamps(store: &MemoryStore) -> std::collections::BTreeMap<String, Option<String>> {
+        let documents = store.documents().unwrap();
+        documents.into_iter().map(|d| (d.path, d.stamp)).collect()
+    }
+
+    #[test]
+    fn a_quiet_file_is_known_by_its_size_and_times_without_being_read() {
+        let (dir, folder) = folder(&[("kettle.md", KETTLE), ("tea.txt", TEA)]);
+        modified_ago(dir.path(), "kettle.md", 3600);
+        let tea_time = modified_ago(dir.path(), "tea.txt", 3600);
+        let (embedder, store) = (WordEmbedder::default(), MemoryStore::default());
+        let first = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!((first.added, first.not_read), (2, 0), "{first:?}");
+        let stamped = stamps(&store);
+        assert!(stamped.values().all(Option::is_some), "{stamped:?}");
+
+        let again = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!((again.unchanged, again.not_read), (2, 2), "{again:?}");
+
+        // Touched, not changed: read once, its points take the new stamp, quiet again after.
+        modified_ago(dir.path(), "kettle.md", 1800);
+        let touched = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!(
+            (touched.unchanged, touched.not_read, touched.chunks_written),
+            (2, 1, 0),
+            "{touched:?}"
+        );
+        let restamped = stamps(&store);
+        assert_ne!(restamped["kettle.md"], stamped["kettle.md"]);
+        assert_eq!(restamped["tea.txt"], stamped["tea.txt"]);
+        let quiet = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!(quiet.not_read, 2, "{quiet:?}");
+
+        // Rewritten to the same size with its old modification time put back (as `rsync -t`
+        // or `touch -d` do): the change time still tells.
+        let same_size = TEA.replace("Green", "Black");
+        assert_eq!(same_size.len(), TEA.len());
+        write(dir.path(), "tea.txt", &same_size);
+        set_modified(dir.path(), "tea.txt", tea_time);
+        let rewritten = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!(
+            (rewritten.updated, rewritten.not_read),
+            (1, 1),
+            "{rewritten:?}"
+        );
+
+        // A file modified this very second is read at every sync until its times can tell.
+        write(dir.path(), "notes.txt", "Call the plumber on Monday.\n");
+        ingest(&folder, &embedder, &store, &options()).unwrap();
+        let fresh = ingest(&folder, &embedder, &store, &options()).unwrap();
+        assert_eq!((fresh.unchanged, fresh.not_read), (3, 2), "{fresh:?}");
+
+        // Indexed another way (other chunk sizes): every file is read and indexed again.
+        let other = IngestOptions {
+            chunk_tokens: 10..20,
+            ..options()
+        };
+        let reindexed = ingest(&folder, &embedder, &store, &other).unwrap();
+        assert_eq!(
+            (reindexed.updated, reindexed.not_read),
+            (3, 0),
+            "{reindexed:?}"
         );
     }
 
@@ -787,7 +970,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            matches!(read(&walked[0], &options), Ok((_, bytes, _)) if bytes == b"Kettles boil water.")
+            matches!(read(&walked[0], &options, "e", None), Ok(Read { bytes, .. }) if bytes == b"Kettles boil water.")
         );
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
@@ -808,14 +991,14 @@ mod tests {
                 .success()
         );
         assert!(matches!(
-            read(&walked[0], &options),
+            read(&walked[0], &options, "e", None),
             Err(Prepared::Failed(_))
         ));
 
         std::fs::remove_file(root.path().join("notes.md")).unwrap();
         std::fs::write(root.path().join("notes.md"), "x".repeat(65)).unwrap();
         assert!(matches!(
-            read(&walked[0], &options),
+            read(&walked[0], &options, "e", None),
             Err(Prepared::Skipped { .. })
         ));
     }
@@ -833,10 +1016,10 @@ mod tests {
 
     /// Why reading `source` failed; a test failure if it was read, or refused otherwise.
     fn refused(source: &Source, options: &IngestOptions) -> String {
-        match read(source, options) {
+        match read(source, options, "e", None) {
             Err(Prepared::Failed(failure)) => failure.error,
             Err(_) => panic!("not a failure"),
-            Ok((_, bytes, _)) => {
+            Ok(Read { bytes, .. }) => {
                 panic!("read through the link: {}", String::from_utf8_lossy(&bytes))
             }
         }
@@ -858,7 +1041,7 @@ mod tests {
         assert_eq!(walked.len(), 2);
         let options = IngestOptions::default();
         assert!(
-            matches!(read(&walked[1], &options), Ok((_, bytes, _)) if bytes == b"Kettles boil water.")
+            matches!(read(&walked[1], &options, "e", None), Ok(Read { bytes, .. }) if bytes == b"Kettles boil water.")
         );
 
         std::fs::rename(root.path().join("zz"), root.path().join("zz_old")).unwrap();

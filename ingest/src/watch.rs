@@ -5,8 +5,8 @@
 //! events of one save or one `git checkout`). The caller's `sync` is the ordinary incremental
 //! ingest of the same paths, so the store always ends as a fresh ingest would leave it: new and
 //! edited files (re)indexed, a renamed file moved, a deleted one removed — nothing is decided
-//! from the events themselves, which only say *when* to look. (The price: each sync reads and
-//! hashes every file again; only what changed is embedded.)
+//! from the events themselves, which only say *when* to look. (The price: each sync walks the
+//! paths and `stat`s every file; a file is read only when its size or times changed.)
 
 use std::ops::ControlFlow;
 use std::path::{Component, Path, PathBuf};

@@ -68,22 +68,90 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`{\"status\":\"ok\",\"chunks\":N}`", body = serde_json::Value)))]
-pub(crate) async fn healthz(
-    State(state): State<AppState>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(get, path = "/healthz", responses(
+    (status = 200, description = "`{\"status\":\"ok\",\"chunks\":N}`; on a Qdrant cluster also `replication_factor`, `write_consistency` and `shards: [{id, replicas: [{peer, state, live}]}]`, and `status` `degraded` when a replica is not live", body = serde_json::Value),
+    (status = 503, description = "`status` `unavailable`: a shard has no live replica (its `shards` say which), or no node answers")))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, ApiError> {
     let engine = state.engine.clone();
-    let chunks = tokio::task::spawn_blocking(move || engine.store().count()).await??;
-    Ok(Json(json!({ "status": "ok", "chunks": chunks })))
+    let topology = tokio::task::spawn_blocking(move || engine.store().topology()).await??;
+    let Some(topology) = topology else {
+        let engine = state.engine.clone();
+        let chunks = tokio::task::spawn_blocking(move || engine.store().count()).await??;
+        return Ok(Json(json!({ "status": "ok", "chunks": chunks })).into_response());
+    };
+    // Open to anyone: the shards' states, not the nodes' addresses.
+    let shards: Vec<serde_json::Value> = topology
+        .shards
+        .iter()
+        .map(|shard| {
+            let replicas: Vec<serde_json::Value> = shard
+                .replicas
+                .iter()
+                .map(|r| json!({ "peer": r.peer, "state": r.state, "live": r.live }))
+                .collect();
+            json!({ "id": shard.id, "replicas": replicas })
+        })
+        .collect();
+    let mut body = json!({
+        "replication_factor": topology.replication_factor,
+        "write_consistency": topology.write_consistency,
+        "shards": shards,
+    });
+    if !topology.unreachable_shards().is_empty() {
+        body["status"] = json!("unavailable");
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
+    }
+    let engine = state.engine.clone();
+    body["chunks"] = json!(tokio::task::spawn_blocking(move || engine.store().count()).await??);
+    let all_live = topology
+        .shards
+        .iter()
+        .all(|s| s.replicas.iter().all(|r| r.live));
+    body["status"] = json!(if all_live { "ok" } else { "degraded" });
+    Ok(Json(body).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/documents", responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, type, content_hash, points, complete, ingested_at}]}`: `type` is md, html, pdf, text, code, docx, pptx, xlsx, odt, epub, eml, ipynb or csv; `ingested_at` Unix seconds (0: unknown)", body = serde_json::Value)))]
+/// Which page of `GET /v1/documents`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DocumentsQuery {
+    /// Documents on the page, 1–10000 (default 1000).
+    limit: Option<usize>,
+    /// The id of the page's first document: the previous page's `next`.
+    from: Option<String>,
+}
+
+/// Documents on a page unless the request says otherwise, and the most it may ask for.
+const DOCUMENTS_PAGE: usize = 1000;
+const MAX_DOCUMENTS_PAGE: usize = 10_000;
+
+#[utoipa::path(get, path = "/v1/documents", params(DocumentsQuery), responses((status = 200, description = "`{\"documents\": [{doc_id, root, path, type, content_hash, points, complete, ingested_at}], \"next\": ID or null}`: one page (`next`, when not null, is the `from` of the next); `type` is md, html, pdf, text, code, docx, pptx, xlsx, odt, epub, eml, ipynb or csv; `ingested_at` Unix seconds (0: unknown)", body = serde_json::Value), (status = 400, description = "A `limit` or `from` out of range")))]
 pub(crate) async fn list_documents(
     State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<DocumentsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = query.limit.unwrap_or(DOCUMENTS_PAGE);
+    if !(1..=MAX_DOCUMENTS_PAGE).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be 1 to {MAX_DOCUMENTS_PAGE}"),
+        ));
+    }
+    if let Some(from) = &query.from
+        && !(1..=64).contains(&from.len())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "from must be a document id: a page's next",
+        ));
+    }
     let engine = state.engine.clone();
-    let documents = tokio::task::spawn_blocking(move || engine.store().documents()).await??;
-    let documents: Vec<serde_json::Value> = documents
+    let page = tokio::task::spawn_blocking(move || {
+        engine.store().documents_page(query.from.as_deref(), limit)
+    })
+    .await??;
+    let documents: Vec<serde_json::Value> = page
+        .documents
         .into_iter()
         .map(|mut document| {
             document.root = ingest_route::root_name(&document.root);
@@ -93,7 +161,7 @@ pub(crate) async fn list_documents(
             listed
         })
         .collect();
-    Ok(Json(json!({ "documents": documents })))
+    Ok(Json(json!({ "documents": documents, "next": page.next })))
 }
 
 /// Removes a document's chunks from the store (a document still in an ingested folder comes

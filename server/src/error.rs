@@ -4,6 +4,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use docent_core::store::Unavailable;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -60,11 +61,29 @@ impl From<docent_core::Error> for ApiError {
     }
 }
 
-/// Every other failure (the store, an ingest) is docent's: a 500.
+/// Every other failure (the store, an ingest) is docent's: a 500; a store out of reach (a lost
+/// node of a Qdrant cluster) a 503, for the client to retry.
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
+        if err.downcast_ref::<Unavailable>().is_some() {
+            return unavailable(format!("{err:#}"));
+        }
         internal(format!("{err:#}"))
     }
+}
+
+/// A 503: the store, or a shard of it, cannot be reached now. The details (node addresses) go
+/// to the log, as a 500's do.
+fn unavailable(details: String) -> ApiError {
+    let incident = uuid::Uuid::new_v4();
+    tracing::error!(%incident, "store unavailable: {details}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the document store cannot be reached now: a node of its cluster is down (incident {incident}; the details are in the server's log). Retry later; GET /healthz shows which shards are out of reach"
+        ),
+    )
+    .retry_after(5)
 }
 
 impl From<tokio::task::JoinError> for ApiError {

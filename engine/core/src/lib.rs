@@ -50,6 +50,6 @@ pub use limits::{
 pub use models::{ModelPaths, NamedModel};
 pub use retrieve::fusion::Fusion;
 pub use retrieve::{ChannelWeights, Mode, Plan, Query, QueryPlanner, Retriever, SearchRequest};
-pub use store::{Filter, Point, StoreQuery, StoredDocument, VectorStore};
+pub use store::{DocumentsPage, Filter, Point, StoreQuery, StoredDocument, VectorStore};
 pub use text::language::Language;
 pub use types::{ChunkPayload, DocumentKind, Hit, Located, Pages};

@@ -47,6 +47,7 @@ pub fn chunk(path: &str, text: &str) -> ChunkPayload {
         kind: Some(DocumentKind::Md),
         modified: 0,
         pages: None,
+        stamp: None,
     }
 }
 
@@ -213,6 +214,14 @@ impl VectorStore for MemoryStore {
             .retain(|p| p.payload.doc_id != doc_id);
         Ok(())
     }
+    fn restamp(&self, doc_id: &str, stamp: &str) -> Result<()> {
+        for point in self.points.lock().unwrap().iter_mut() {
+            if point.payload.doc_id == doc_id {
+                point.payload.stamp = Some(stamp.into());
+            }
+        }
+        Ok(())
+    }
     fn paths(&self) -> Result<Vec<String>> {
         *self.paths_listed.lock().unwrap() += 1;
         let points = self.points.lock().unwrap();
@@ -229,6 +238,7 @@ impl VectorStore for MemoryStore {
             content_hash: p.payload.content_hash.clone(),
             chunk_count: p.payload.chunk_count,
             ingested_at: p.payload.ingested_at,
+            stamp: p.payload.stamp.clone(),
         })))
     }
     fn search(&self, query: &StoreQuery, filter: &Filter, k: usize) -> Result<Vec<Hit>> {
@@ -417,6 +427,9 @@ impl VectorStore for FixedStore {
         Ok(())
     }
     fn delete_document(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn restamp(&self, _: &str, _: &str) -> Result<()> {
         Ok(())
     }
     fn documents(&self) -> Result<Vec<StoredDocument>> {

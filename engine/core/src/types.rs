@@ -41,6 +41,12 @@ pub struct ChunkPayload {
     /// The pages the chunk lies on, in a paged document (PDF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<Pages>,
+    /// The document's file as it was when this version was read: a digest of how it is indexed
+    /// and of the file's size, times and inode. A sync that finds the same stamp does not read
+    /// the file again. `None` for a document from memory, or a file modified too recently for
+    /// its times to tell a later change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<String>,
 }
 
 /// The pages of a paged document (PDF) that a chunk lies on: the page of its first line, and

@@ -6,21 +6,22 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use ordered_float::OrderedFloat;
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeConfigBuilder, EdgeShard,
-    EdgeSparseVectorParams, EdgeVectorParams, FacetRequest, FacetValue, FieldCondition,
-    FieldIndexOperations, Filter, JsonPath, Match, Memory, Modifier, NamedQuery,
-    PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations, PointOperations,
-    PointStruct, QuantizationConfig, QuantizationSearchParams, QueryEnum, QueryRequestBuilder,
-    Range, RetrieveRequestBuilder, ScalarQuantizationConfig, ScalarType, ScoringQuery,
-    ScrollRequestBuilder, SearchParams, SparseVector, UpdateOperation, Vector, VectorInternal,
-    Vectors, WithPayloadInterface,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeConfigBuilder,
+    EdgeOptimizersConfig, EdgeShard, EdgeSparseVectorParams, EdgeVectorParams, FacetRequest,
+    FacetValue, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, Memory, Modifier,
+    NamedQuery, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, QuantizationConfig,
+    QuantizationSearchParams, QueryEnum, QueryRequestBuilder, Range, RetrieveRequestBuilder,
+    ScalarQuantizationConfig, ScalarType, ScoringQuery, ScrollRequestBuilder, SearchParams,
+    SetPayloadOp, SparseVector, UpdateOperation, Vector, VectorInternal, Vectors,
+    WithPayloadInterface,
 };
 
 use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
 use crate::scale::Layout;
 use docent_core::store::{
-    CANDIDATE_FIELDS, Candidate, LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument,
-    VectorStore, fold_documents, hits_in_order,
+    CANDIDATE_FIELDS, Candidate, DocumentsPage, LISTING_FIELDS, Point, StoreMeta, StoreQuery,
+    StoredDocument, VectorStore, fold_documents, hits_in_order, page_documents, point_id,
 };
 use docent_core::types::Hit;
 
@@ -36,9 +37,20 @@ pub struct EdgeStore {
     meta: StoreMeta,
     /// The dense vectors have int8 copies: searches walk them and rescore with the originals.
     quantized: bool,
+    /// Points written since the last optimize: past [`STEP`], the next write optimizes first.
+    written: std::sync::atomic::AtomicUsize,
     /// Held (locked) as long as the store is open.
     _lock: std::fs::File,
 }
+
+/// Points written between two optimizes of a large ingest. qdrant-edge has no background
+/// optimizer: without steps, every point of an ingest lands in one appendable segment (its
+/// BM25 postings in RAM) that one optimize then rebuilds whole next to itself.
+const STEP: usize = 65_536;
+
+/// The largest segment the optimizer builds, in KB of dense vectors (~170,000 chunks at 384
+/// dimensions): what one optimize holds at once.
+const MAX_SEGMENT_KB: usize = 256 * 1024;
 
 impl EdgeStore {
     /// What the store at `dir` was built with, if there is one.
@@ -66,11 +78,15 @@ impl EdgeStore {
             let shard = EdgeShard::load(&shard_dir, None).map_err(open_error)?;
             let points = count(&shard)?;
             let wanted = shard_config(meta, layout, points);
-            if placement(&shard.config()) == placement(&wanted) {
+            let current = {
+                let config = shard.config();
+                placement(&config) == placement(&wanted) && config.optimizers == wanted.optimizers
+            };
+            if current {
                 shard
             } else {
                 tracing::info!(
-                    "the store at {location} ({points} chunks) moves to {:?}",
+                    "the store at {location} ({points} chunks) takes the layout {:?}",
                     placement(&wanted)
                 );
                 drop(shard);
@@ -93,6 +109,7 @@ impl EdgeStore {
             shard,
             meta: meta.clone(),
             quantized,
+            written: std::sync::atomic::AtomicUsize::new(0),
             _lock: lock,
         })
     }
@@ -130,6 +147,10 @@ fn shard_config(meta: &StoreMeta, layout: Layout, points: usize) -> EdgeConfig {
         .sparse_vector(LEXICAL, sparse())
         .sparse_vector(DOCUMENT, sparse())
         .payload_memory(Memory::Cold)
+        .optimizers(EdgeOptimizersConfig {
+            max_segment_size: Some(MAX_SEGMENT_KB),
+            ..Default::default()
+        })
         .build()
 }
 
@@ -287,6 +308,19 @@ impl EdgeStore {
     }
 }
 
+/// The first chunk of every document (one point per document).
+fn first_chunks() -> Filter {
+    Filter::new_must(Condition::Field(FieldCondition::new_range(
+        json_path(layout::CHUNK_INDEX),
+        Range {
+            gt: None,
+            gte: Some(OrderedFloat(0.0)),
+            lt: None,
+            lte: Some(OrderedFloat(0.0)),
+        },
+    )))
+}
+
 fn doc_filter(doc_id: &str) -> Filter {
     Filter::new_must(Condition::Field(FieldCondition::new_match(
         json_path(layout::DOC_ID),
@@ -316,6 +350,11 @@ impl VectorStore for EdgeStore {
     }
 
     fn upsert(&self, points: Vec<Point>) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.written.fetch_add(points.len(), Ordering::Relaxed) >= STEP {
+            self.flush()?;
+            self.optimize()?;
+        }
         let points = points
             .into_iter()
             .map(|p| {
@@ -343,6 +382,21 @@ impl VectorStore for EdgeStore {
                 PointOperations::DeletePointsByFilter(doc_filter(doc_id)),
             ))
             .map_err(|e| anyhow!("deleting document {doc_id}: {e}"))
+    }
+
+    fn restamp(&self, doc_id: &str, stamp: &str) -> Result<()> {
+        let mut payload = Payload::default();
+        payload.0.insert(layout::STAMP.into(), stamp.into());
+        self.shard
+            .update(UpdateOperation::PayloadOperation(PayloadOps::SetPayload(
+                SetPayloadOp {
+                    payload,
+                    points: None,
+                    filter: Some(doc_filter(doc_id)),
+                    key: None,
+                },
+            )))
+            .map_err(|e| anyhow!("updating document {doc_id}: {e}"))
     }
 
     fn documents(&self) -> Result<Vec<StoredDocument>> {
@@ -375,6 +429,50 @@ impl VectorStore for EdgeStore {
     }
 
     /// The distinct document paths, from the path index (a facet).
+    fn documents_page(&self, from: Option<&str>, limit: usize) -> Result<DocumentsPage> {
+        let fields = LISTING_FIELDS.iter().map(|f| json_path(f)).collect();
+        // One more than asked: the next page's first document.
+        let mut request = ScrollRequestBuilder::new()
+            .limit(limit + 1)
+            .filter(first_chunks())
+            .with_payload(WithPayloadInterface::Fields(fields));
+        if let Some(from) = from {
+            request = request.offset(PointId::Uuid(point_id(from, 0)));
+        }
+        let (records, _) = self
+            .shard
+            .scroll(request.build())
+            .map_err(|e| anyhow!("listing the store: {e}"))?;
+        let mut listed = records
+            .into_iter()
+            .map(|record| layout::listed(payload_of(record.payload)?))
+            .collect::<Result<Vec<_>>>()?;
+        let next = (listed.len() > limit).then(|| listed.pop().map(|p| p.doc_id));
+        let ids: Vec<String> = listed.iter().map(|p| p.doc_id.clone()).collect();
+        let mut request = FacetRequest::new(json_path(layout::DOC_ID));
+        request.limit = ids.len();
+        request.exact = true;
+        request.filter = Some(Filter::new_must(Condition::Field(
+            FieldCondition::new_match(json_path(layout::DOC_ID), Match::from(ids)),
+        )));
+        let counted = self
+            .shard
+            .facet(request)
+            .map_err(|e| anyhow!("counting the documents' chunks: {e}"))?;
+        let points = counted
+            .hits
+            .into_iter()
+            .filter_map(|hit| match hit.value {
+                FacetValue::Keyword(id) => Some((id, hit.count as u32)),
+                _ => None,
+            })
+            .collect();
+        Ok(DocumentsPage {
+            documents: page_documents(listed, &points),
+            next: next.flatten(),
+        })
+    }
+
     fn paths(&self) -> Result<Vec<String>> {
         let mut request = FacetRequest::new(json_path(layout::PATH));
         request.limit = usize::MAX;
@@ -453,6 +551,7 @@ impl VectorStore for EdgeStore {
     }
 
     fn optimize(&self) -> Result<()> {
+        self.written.store(0, std::sync::atomic::Ordering::Relaxed);
         self.shard
             .optimize()
             .map(drop)
@@ -632,6 +731,55 @@ mod tests {
 
     /// A store opened with vectors on disk and int8 quantization is configured so, finds the
     /// same nearest chunk, and one reopened under another layout takes it.
+    #[test]
+    fn documents_are_listed_a_page_at_a_time_and_restamped_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            EdgeStore::open(dir.path(), &StoreMeta::new("test", 2), Layout::default()).unwrap();
+        let mut points = Vec::new();
+        for doc in ["a", "b", "c", "d", "e"] {
+            points.push(point(doc, 0, [1.0, 0.0], None, None));
+            // "c" lost its second chunk, as an interrupted write leaves a document.
+            if doc != "c" {
+                points.push(point(doc, 1, [0.0, 1.0], None, None));
+            }
+        }
+        store.upsert(points).unwrap();
+
+        let mut listed = Vec::new();
+        let mut from = None;
+        let mut pages = 0;
+        loop {
+            let page = store.documents_page(from.as_deref(), 2).unwrap();
+            assert!(page.documents.len() <= 2, "{page:?}");
+            pages += 1;
+            listed.extend(page.documents);
+            match page.next {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        listed.sort_by(|a, b| a.doc_id.cmp(&b.doc_id));
+        // The pages hold what the full listing does, completeness included.
+        assert_eq!(listed, store.documents().unwrap());
+        let incomplete: Vec<&str> = listed
+            .iter()
+            .filter(|d| !d.complete)
+            .map(|d| d.doc_id.as_str())
+            .collect();
+        assert_eq!(incomplete, ["c"]);
+
+        store.restamp("a", "s1").unwrap();
+        let stamps: Vec<Option<String>> = store
+            .documents()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.stamp)
+            .collect();
+        assert_eq!(stamps, [Some("s1".into()), None, None, None, None]);
+    }
+
     #[test]
     fn layouts_configure_the_shard_and_follow_a_reopen() {
         let dir = tempfile::tempdir().unwrap();

@@ -25,6 +25,10 @@ pub const PATH: &str = "path";
 pub const KIND: &str = "kind";
 /// When a document's file was last modified (Unix seconds).
 pub const MODIFIED: &str = "modified";
+/// A document's file stamp, when its bytes were read (`ChunkPayload::stamp`).
+pub const STAMP: &str = "stamp";
+/// A chunk's position in its document (a listing reads the first chunks only).
+pub const CHUNK_INDEX: &str = "chunk_index";
 
 /// How a payload field is indexed.
 pub enum IndexType {
@@ -36,11 +40,12 @@ pub enum IndexType {
 
 /// The payload fields both stores index: what documents are deleted by and filters read. A
 /// store missing one (made by an older docent) gets it when opened.
-pub const INDEXES: [(&str, IndexType); 4] = [
+pub const INDEXES: [(&str, IndexType); 5] = [
     (DOC_ID, IndexType::Keyword),
     (PATH, IndexType::Keyword),
     (KIND, IndexType::Keyword),
     (MODIFIED, IndexType::Integer),
+    (CHUNK_INDEX, IndexType::Integer),
 ];
 
 /// One condition of a search filter, before a client library's types.

@@ -12,4 +12,4 @@ mod server;
 
 pub use edge::EdgeStore;
 pub use scale::{Layout, ON_DISK_AFTER, OnDisk, Quantization};
-pub use server::QdrantServerStore;
+pub use server::{QdrantServerStore, ReadConsistency, ServerOptions};

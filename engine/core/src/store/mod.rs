@@ -273,6 +273,69 @@ pub struct StoredDocument {
     pub complete: bool,
     /// When the stored version was written (Unix seconds; 0: unknown).
     pub ingested_at: u64,
+    /// The file's stamp when the stored version was read ([`ChunkPayload::stamp`]), when all its
+    /// points carry the same one.
+    #[serde(skip)]
+    pub stamp: Option<String>,
+}
+
+/// The store, or a part of it (a shard whose every copy is on a lost node), cannot be reached
+/// now; the same request may succeed once the node is back. Servers answer it with a 503.
+#[derive(Debug)]
+pub struct Unavailable(pub String);
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// How a distributed store (a collection of a Qdrant cluster) keeps its shards, as the nodes it
+/// can reach see them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Topology {
+    /// Copies of each shard the collection was created with.
+    pub replication_factor: u32,
+    /// Copies that must confirm a write.
+    pub write_consistency: u32,
+    /// Each shard and its replicas.
+    pub shards: Vec<Shard>,
+}
+
+/// One shard of a [`Topology`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Shard {
+    /// The shard's id.
+    pub id: u32,
+    /// Its copies.
+    pub replicas: Vec<Replica>,
+}
+
+/// One copy of a [`Shard`], on one cluster peer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Replica {
+    /// The peer (node) that holds it.
+    pub peer: u64,
+    /// The node's URL, when it is one of those docent was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What the cluster says of it (`active`, `dead`, `partial`, ...).
+    pub state: String,
+    /// Whether it serves searches now: the cluster calls it active and its node answers.
+    pub live: bool,
+}
+
+impl Topology {
+    /// The shards without a live replica: their points are out of reach.
+    pub fn unreachable_shards(&self) -> Vec<u32> {
+        self.shards
+            .iter()
+            .filter(|s| !s.replicas.iter().any(|r| r.live))
+            .map(|s| s.id)
+            .collect()
+    }
 }
 
 /// Payload fields read when listing documents (everything but the text).
@@ -284,6 +347,7 @@ pub const LISTING_FIELDS: &[&str] = &[
     "chunk_index",
     "chunk_count",
     "ingested_at",
+    "stamp",
 ];
 
 /// A payload without its text, as read when listing documents.
@@ -302,6 +366,42 @@ pub struct ListingPayload {
     /// When the point was written (Unix seconds; 0: unknown).
     #[serde(default)]
     pub ingested_at: u64,
+    /// The file's stamp when this version was read.
+    #[serde(default)]
+    pub stamp: Option<String>,
+}
+
+/// One page of a store's documents ([`VectorStore::documents_page`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DocumentsPage {
+    /// The page's documents.
+    pub documents: Vec<StoredDocument>,
+    /// The id of the next page's first document (pass it as `from`); `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// A page's documents from their first chunks' payloads and each document's number of points
+/// (`points`, by id): complete when that is the number its first chunk says it has.
+pub fn page_documents(
+    first_chunks: Vec<ListingPayload>,
+    points: &std::collections::HashMap<String, u32>,
+) -> Vec<StoredDocument> {
+    first_chunks
+        .into_iter()
+        .map(|p| {
+            let found = points.get(&p.doc_id).copied().unwrap_or(1);
+            StoredDocument {
+                complete: found == p.chunk_count,
+                points: found,
+                doc_id: p.doc_id,
+                root: p.root,
+                path: p.path,
+                content_hash: p.content_hash,
+                ingested_at: p.ingested_at,
+                stamp: p.stamp,
+            }
+        })
+        .collect()
 }
 
 /// Folds listed points into documents; a document is complete when it has exactly `chunk_count`
@@ -318,12 +418,16 @@ pub fn fold_documents(points: impl IntoIterator<Item = ListingPayload>) -> Vec<S
                 points: 0,
                 complete: true,
                 ingested_at: p.ingested_at,
+                stamp: p.stamp.clone(),
             };
             (doc, p.chunk_count)
         });
         entry.0.points += 1;
         if entry.0.content_hash != p.content_hash || entry.1 != p.chunk_count {
             entry.0.complete = false;
+        }
+        if entry.0.stamp != p.stamp {
+            entry.0.stamp = None;
         }
     }
     docs.into_values()
@@ -348,8 +452,33 @@ pub trait VectorStore: Send + Sync {
     fn upsert(&self, points: Vec<Point>) -> Result<()>;
     /// Removes every point of a document.
     fn delete_document(&self, doc_id: &str) -> Result<()>;
+    /// How the store's shards and their replicas stand, for a distributed store; `None` for
+    /// one that is not (the embedded store, a single Qdrant server without a cluster).
+    fn topology(&self) -> Result<Option<Topology>> {
+        Ok(None)
+    }
+    /// Sets the file stamp ([`ChunkPayload::stamp`]) of every point of a document, whose file
+    /// changed its times but not its bytes: the next sync then need not read it.
+    fn restamp(&self, doc_id: &str, stamp: &str) -> Result<()>;
     /// Every document in the store, sorted by id.
     fn documents(&self) -> Result<Vec<StoredDocument>>;
+    /// At most `limit` documents, starting at the one with id `from` (a page's `next`), or at
+    /// the first. A store that can reads only the documents shown (their first chunks, and a
+    /// count of their points), not every point; a document whose first chunk is missing (an
+    /// interrupted write) is then not listed, though [`documents`](Self::documents) lists it.
+    /// The order is the store's own, the same from page to page.
+    fn documents_page(&self, from: Option<&str>, limit: usize) -> Result<DocumentsPage> {
+        let documents = self.documents()?;
+        let start = from.map_or(0, |from| {
+            documents.partition_point(|d| d.doc_id.as_str() < from)
+        });
+        let mut rest = documents.into_iter().skip(start);
+        let page: Vec<StoredDocument> = rest.by_ref().take(limit).collect();
+        Ok(DocumentsPage {
+            documents: page,
+            next: rest.next().map(|d| d.doc_id),
+        })
+    }
     /// The distinct paths of the stored documents (path globs are matched against them).
     fn paths(&self) -> Result<Vec<String>>;
     /// The `k` best points for `query`, best first.
@@ -485,6 +614,7 @@ mod tests {
             content_hash: hash.into(),
             chunk_count: count,
             ingested_at: 0,
+            stamp: None,
         }
     }
 
@@ -510,6 +640,30 @@ mod tests {
                 ("partial", 2, false)
             ]
         );
+    }
+
+    #[test]
+    fn a_store_without_its_own_paging_pages_its_full_listing_by_id() {
+        let store = crate::testing::MemoryStore::default();
+        let points = ["d", "a", "c", "b"]
+            .iter()
+            .map(|doc| Point {
+                vector: vec![1.0],
+                sparse: Vec::new(),
+                document_terms: None,
+                payload: crate::testing::chunk(doc, "text"),
+            })
+            .collect();
+        store.upsert(points).unwrap();
+        let first = store.documents_page(None, 3).unwrap();
+        let ids: Vec<&str> = first.documents.iter().map(|d| d.doc_id.as_str()).collect();
+        assert_eq!(
+            (ids, first.next.as_deref()),
+            (vec!["a", "b", "c"], Some("d"))
+        );
+        let last = store.documents_page(first.next.as_deref(), 3).unwrap();
+        assert_eq!(last.documents.len(), 1);
+        assert_eq!(last.next, None);
     }
 
     #[test]

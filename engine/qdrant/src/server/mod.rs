@@ -1,119 +1,65 @@
 //! A Qdrant server or cluster over gRPC, for stores larger than one machine. Same payload schema
 //! and point ids as [`crate::EdgeStore`]; the collection plays the role of the store folder.
+//! `nodes` sends each request to a node that answers; `collection` creates the collection with
+//! its replicas and reports how its shards stand.
+
+mod collection;
+mod nodes;
 
 use anyhow::{Context, Result, anyhow, bail};
-use qdrant_client::Qdrant;
+use qdrant_client::Payload;
 use qdrant_client::qdrant::{
-    Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
-    DeletePointsBuilder, Distance, FacetCountsBuilder, FieldType, Filter, GetPointsBuilder,
-    Modifier, NamedVectors, PayloadIncludeSelector, PointId, PointStruct, Query,
-    QueryPointsBuilder, Range, ScrollPointsBuilder, SparseVectorParamsBuilder,
-    SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
-    VectorsConfigBuilder, facet_value, point_id::PointIdOptions, vectors_config::Config,
+    Condition, CountPointsBuilder, DeletePointsBuilder, FacetCountsBuilder, Filter,
+    GetPointsBuilder, NamedVectors, PayloadIncludeSelector, PointId, PointStruct, Query,
+    QueryPointsBuilder, Range, ScrollPointsBuilder, SetPayloadPointsBuilder, UpsertPointsBuilder,
+    Vector, VectorInput, facet_value, point_id::PointIdOptions,
     with_payload_selector::SelectorOptions,
 };
-use tokio::runtime::Runtime;
 
-use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
+pub use collection::{ReadConsistency, ServerOptions};
+use nodes::Nodes;
+
+use crate::layout;
 use docent_core::store::{
-    CANDIDATE_FIELDS, Candidate, LISTING_FIELDS, Point, StoreMeta, StoreQuery, StoredDocument,
-    VectorStore, fold_documents, hits_in_order,
+    CANDIDATE_FIELDS, Candidate, DocumentsPage, LISTING_FIELDS, Point, StoreMeta, StoreQuery,
+    StoredDocument, Topology, VectorStore, fold_documents, hits_in_order, page_documents, point_id,
 };
 use docent_core::types::Hit;
 
 const SCROLL_PAGE: u32 = 1024;
 
-/// The collection metadata key under which the [`StoreMeta`] is recorded, as `docent.json` is
-/// in an embedded store's folder.
-const META_KEY: &str = "docent";
-
 /// A Qdrant server or cluster, over gRPC: one collection is one store.
 pub struct QdrantServerStore {
-    client: Qdrant,
+    nodes: Nodes,
     collection: String,
     meta: StoreMeta,
-    /// The client is async; this store's API is blocking, so it drives the client on its own
-    /// runtime. Callers on another runtime call it from a blocking thread, as for every store.
-    runtime: Runtime,
+    read_consistency: ReadConsistency,
 }
 
 impl QdrantServerStore {
-    /// Connects to `url` and opens `collection`, creating it if needed.
-    pub fn connect(url: &str, collection: &str, meta: &StoreMeta) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .context("starting the Qdrant client runtime")?;
-        let client = Qdrant::from_url(url)
-            .skip_compatibility_check()
-            .build()
-            .with_context(|| format!("configuring the Qdrant client for {url}"))?;
-        let store = QdrantServerStore {
-            client,
-            collection: collection.to_string(),
+    /// Connects to the nodes `options` names and opens its collection, creating it if needed.
+    pub fn connect(options: &ServerOptions, meta: &StoreMeta) -> Result<Self> {
+        let nodes = Nodes::new(&options.urls)?;
+        collection::prepare(&nodes, options, meta)?;
+        Ok(QdrantServerStore {
+            nodes,
+            collection: options.collection.clone(),
             meta: meta.clone(),
-            runtime,
-        };
-        store.prepare(url, meta)?;
-        Ok(store)
+            read_consistency: options.read_consistency,
+        })
     }
+}
 
-    fn prepare(&self, url: &str, meta: &StoreMeta) -> Result<()> {
-        let name = &self.collection;
-        self.runtime.block_on(async {
-            let exists = self.client.collection_exists(name).await.with_context(|| {
-                format!("cannot reach the Qdrant server at {url}: is it running, and is this its gRPC port (6334)?")
-            })?;
-            if exists {
-                let info = self.client.collection_info(name).await?;
-                let config = info.result.and_then(|i| i.config);
-                let recorded = config.as_ref().and_then(|c| c.metadata.get(META_KEY)).map(|v| v.clone().into_json());
-                StoreMeta::check_recorded(recorded, meta, &format!("Qdrant collection {name} at {url}"))?;
-                let params = config.and_then(|c| c.params);
-                let size = params.as_ref().and_then(|p| p.vectors_config.clone()).and_then(|v| v.config).and_then(|c| match c {
-                    Config::ParamsMap(map) => map.map.get(DENSE).map(|p| p.size as usize),
-                    Config::Params(_) => None,
-                });
-                let has_lexical = params.and_then(|p| p.sparse_vectors_config).is_some_and(|s| s.map.contains_key(LEXICAL));
-                if size != Some(meta.dimension) || !has_lexical {
-                    bail!(
-                        "Qdrant collection {name} at {url} was not made by this docent: it needs a {}-d vector \
-                         \"{DENSE}\" and a sparse vector \"{LEXICAL}\" per point; use another --collection",
-                        meta.dimension
-                    );
-                }
-            } else {
-                let mut dense = VectorsConfigBuilder::default();
-                dense.add_named_vector_params(DENSE, VectorParamsBuilder::new(meta.dimension as u64, Distance::Cosine));
-                let mut lexical = SparseVectorsConfigBuilder::default();
-                lexical.add_named_vector_params(LEXICAL, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
-                lexical.add_named_vector_params(DOCUMENT, SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
-                let recorded = std::collections::HashMap::from([(META_KEY.to_string(), serde_json::to_value(meta)?)]);
-                self.client
-                    .create_collection(
-                        CreateCollectionBuilder::new(name).vectors_config(dense).sparse_vectors_config(lexical).metadata(recorded),
-                    )
-                    .await
-                    .with_context(|| format!("creating Qdrant collection {name}"))?;
-            }
-            // The payload indexes of the layout, also on a collection an older docent made.
-            let info = self.client.collection_info(name).await?;
-            let existing = info.result.map(|i| i.payload_schema).unwrap_or_default();
-            for (field, kind) in layout::INDEXES {
-                if existing.contains_key(field) {
-                    continue;
-                }
-                let kind = match kind {
-                    layout::IndexType::Keyword => FieldType::Keyword,
-                    layout::IndexType::Integer => FieldType::Integer,
-                };
-                self.client
-                    .create_field_index(CreateFieldIndexCollectionBuilder::new(name, field, kind).wait(true))
-                    .await
-                    .with_context(|| format!("indexing {field} in Qdrant collection {name}"))?;
-            }
-            Ok(())
+impl QdrantServerStore {
+    /// Runs `request` on a node that answers ([`Nodes::call`]); when a shard is out of reach,
+    /// the error names it.
+    fn call<T, F, Fut>(&self, what: &str, request: F) -> Result<T>
+    where
+        F: Fn(qdrant_client::Qdrant) -> Fut,
+        Fut: std::future::Future<Output = Result<T, qdrant_client::QdrantError>>,
+    {
+        self.nodes.call(what, request).map_err(|error| {
+            collection::name_lost_shards(&self.nodes, &self.collection, what, error)
         })
     }
 }
@@ -160,17 +106,19 @@ impl QdrantServerStore {
             .limit(k as u64)
             .with_payload(payload)
             .query(nearest)
-            .using(using);
+            .using(using)
+            .read_consistency(self.read_consistency.value());
         if !filter.is_everything() {
             match layout::conditions(filter, || self.paths())? {
                 Some(conditions) => request = request.filter(native_filter(conditions)),
                 None => return Ok(Vec::new()),
             }
         }
-        let found = self
-            .runtime
-            .block_on(self.client.query(request))
-            .context("searching Qdrant")?;
+        let request = request.build();
+        let found = self.call("searching", |client| {
+            let request = request.clone();
+            async move { client.query(request).await }
+        })?;
         Ok(found
             .result
             .into_iter()
@@ -211,26 +159,41 @@ impl VectorStore for QdrantServerStore {
                 Ok(PointStruct::new(p.id().to_string(), vectors, payload))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.runtime
-            .block_on(
-                self.client
-                    .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)),
-            )
-            .context("writing to Qdrant")?;
-        Ok(())
+        let count = points.len();
+        let request = UpsertPointsBuilder::new(&self.collection, points)
+            .wait(true)
+            .build();
+        self.call(&format!("writing {count} chunks"), |client| {
+            let request = request.clone();
+            async move { client.upsert_points(request).await }
+        })
+        .map(drop)
     }
 
     fn delete_document(&self, doc_id: &str) -> Result<()> {
-        self.runtime
-            .block_on(
-                self.client.delete_points(
-                    DeletePointsBuilder::new(&self.collection)
-                        .points(doc_filter(doc_id))
-                        .wait(true),
-                ),
-            )
-            .with_context(|| format!("deleting document {doc_id} from Qdrant"))?;
-        Ok(())
+        let request = DeletePointsBuilder::new(&self.collection)
+            .points(doc_filter(doc_id))
+            .wait(true)
+            .build();
+        self.call(&format!("deleting document {doc_id}"), |client| {
+            let request = request.clone();
+            async move { client.delete_points(request).await }
+        })
+        .map(drop)
+    }
+
+    fn restamp(&self, doc_id: &str, stamp: &str) -> Result<()> {
+        let payload = Payload::try_from(serde_json::json!({ layout::STAMP: stamp }))
+            .context("building a payload")?;
+        let request = SetPayloadPointsBuilder::new(&self.collection, payload)
+            .points_selector(doc_filter(doc_id))
+            .wait(true)
+            .build();
+        self.call(&format!("updating document {doc_id}"), |client| {
+            let request = request.clone();
+            async move { client.set_payload(request).await }
+        })
+        .map(drop)
     }
 
     fn documents(&self) -> Result<Vec<StoredDocument>> {
@@ -241,14 +204,16 @@ impl VectorStore for QdrantServerStore {
                 .limit(SCROLL_PAGE)
                 .with_payload(SelectorOptions::Include(PayloadIncludeSelector {
                     fields: LISTING_FIELDS.iter().map(|f| f.to_string()).collect(),
-                }));
+                }))
+                .read_consistency(self.read_consistency.value());
             if let Some(offset) = offset.take() {
                 request = request.offset(offset);
             }
-            let page = self
-                .runtime
-                .block_on(self.client.scroll(request))
-                .context("listing Qdrant points")?;
+            let request = request.build();
+            let page = self.call("listing documents", |client| {
+                let request = request.clone();
+                async move { client.scroll(request).await }
+            })?;
             for point in page.result {
                 listed.push(layout::listed(payload_json(point.payload))?);
             }
@@ -262,18 +227,68 @@ impl VectorStore for QdrantServerStore {
         Ok(fold_documents(listed))
     }
 
+    fn documents_page(&self, from: Option<&str>, limit: usize) -> Result<DocumentsPage> {
+        // One more than asked: the next page's first document.
+        let mut request = ScrollPointsBuilder::new(&self.collection)
+            .limit(limit as u32 + 1)
+            .filter(Filter::must([Condition::matches(
+                layout::CHUNK_INDEX,
+                0i64,
+            )]))
+            .with_payload(SelectorOptions::Include(PayloadIncludeSelector {
+                fields: LISTING_FIELDS.iter().map(|f| f.to_string()).collect(),
+            }))
+            .read_consistency(self.read_consistency.value());
+        if let Some(from) = from {
+            request = request.offset(PointId::from(point_id(from, 0).to_string()));
+        }
+        let request = request.build();
+        let page = self.call("listing documents", |client| {
+            let request = request.clone();
+            async move { client.scroll(request).await }
+        })?;
+        let mut listed = page
+            .result
+            .into_iter()
+            .map(|point| layout::listed(payload_json(point.payload)))
+            .collect::<Result<Vec<_>>>()?;
+        let next = (listed.len() > limit).then(|| listed.pop().map(|p| p.doc_id));
+        let ids: Vec<String> = listed.iter().map(|p| p.doc_id.clone()).collect();
+        let request = FacetCountsBuilder::new(&self.collection, layout::DOC_ID)
+            .limit(ids.len() as u64)
+            .exact(true)
+            .filter(Filter::must([Condition::matches(layout::DOC_ID, ids)]))
+            .read_consistency(self.read_consistency.value())
+            .build();
+        let counted = self.call("counting the documents' chunks", |client| {
+            let request = request.clone();
+            async move { client.facet(request).await }
+        })?;
+        let points = counted
+            .hits
+            .into_iter()
+            .filter_map(|hit| match hit.value?.variant? {
+                facet_value::Variant::StringValue(id) => Some((id, hit.count as u32)),
+                _ => None,
+            })
+            .collect();
+        Ok(DocumentsPage {
+            documents: page_documents(listed, &points),
+            next: next.flatten(),
+        })
+    }
+
     /// The distinct document paths the collection holds (from the path index).
     fn paths(&self) -> Result<Vec<String>> {
-        let found = self
-            .runtime
-            .block_on(
-                self.client.facet(
-                    FacetCountsBuilder::new(&self.collection, layout::PATH)
-                        .limit(u64::MAX)
-                        .exact(false),
-                ),
-            )
-            .context("listing the paths in Qdrant")?;
+        let request = FacetCountsBuilder::new(&self.collection, layout::PATH)
+            .limit(u64::MAX)
+            .exact(false)
+            .read_consistency(self.read_consistency.value())
+            .build();
+        let found = self.call("listing paths", |client| {
+            let request = request.clone();
+            async move { client.facet(request).await }
+        })?;
         Ok(found
             .hits
             .into_iter()
@@ -319,13 +334,14 @@ impl VectorStore for QdrantServerStore {
             .into_iter()
             .map(|id| id.to_string().into())
             .collect();
-        let records = self
-            .runtime
-            .block_on(
-                self.client
-                    .get_points(GetPointsBuilder::new(&self.collection, ids).with_payload(true)),
-            )
-            .context("reading found chunks from Qdrant")?;
+        let request = GetPointsBuilder::new(&self.collection, ids)
+            .with_payload(true)
+            .read_consistency(self.read_consistency.value())
+            .build();
+        let records = self.call("reading found chunks", |client| {
+            let request = request.clone();
+            async move { client.get_points(request).await }
+        })?;
         let stored = records
             .result
             .into_iter()
@@ -343,14 +359,19 @@ impl VectorStore for QdrantServerStore {
     }
 
     fn count(&self) -> Result<usize> {
-        let counted = self
-            .runtime
-            .block_on(
-                self.client
-                    .count(CountPointsBuilder::new(&self.collection).exact(true)),
-            )
-            .context("counting Qdrant points")?;
+        let request = CountPointsBuilder::new(&self.collection)
+            .exact(true)
+            .read_consistency(self.read_consistency.value())
+            .build();
+        let counted = self.call("counting chunks", |client| {
+            let request = request.clone();
+            async move { client.count(request).await }
+        })?;
         Ok(counted.result.map_or(0, |r| r.count as usize))
+    }
+
+    fn topology(&self) -> Result<Option<Topology>> {
+        collection::topology(&self.nodes, &self.collection).map(Some)
     }
 
     fn flush(&self) -> Result<()> {
