@@ -443,11 +443,11 @@ impl VectorStore for EdgeStore {
             .shard
             .scroll(request.build())
             .map_err(|e| anyhow!("listing the store: {e}"))?;
-        let mut listed = records
+        let listed = records
             .into_iter()
             .map(|record| layout::listed(payload_of(record.payload)?))
             .collect::<Result<Vec<_>>>()?;
-        let next = (listed.len() > limit).then(|| listed.pop().map(|p| p.doc_id));
+        let (listed, next) = layout::split_page(listed, limit);
         let ids: Vec<String> = listed.iter().map(|p| p.doc_id.clone()).collect();
         let mut request = FacetRequest::new(json_path(layout::DOC_ID));
         request.limit = ids.len();
@@ -469,7 +469,7 @@ impl VectorStore for EdgeStore {
             .collect();
         Ok(DocumentsPage {
             documents: page_documents(listed, &points),
-            next: next.flatten(),
+            next,
         })
     }
 

@@ -162,6 +162,18 @@ pub fn ids(found: &[Candidate]) -> Vec<uuid::Uuid> {
     found.iter().map(|c| point_id(&c.doc_id, c.chunk)).collect()
 }
 
+/// A page of listed first chunks read one past `limit`: the page, and the next page's first
+/// document (what the extra one was).
+pub fn split_page(
+    mut listed: Vec<ListingPayload>,
+    limit: usize,
+) -> (Vec<ListingPayload>, Option<String>) {
+    let next = (listed.len() > limit)
+        .then(|| listed.pop().map(|p| p.doc_id))
+        .flatten();
+    (listed, next)
+}
+
 /// A listed point's payload (read with [`docent_core::store::LISTING_FIELDS`] only).
 pub fn listed(payload: serde_json::Value) -> Result<ListingPayload> {
     Ok(serde_json::from_value(payload)?)

@@ -247,12 +247,12 @@ impl VectorStore for QdrantServerStore {
             let request = request.clone();
             async move { client.scroll(request).await }
         })?;
-        let mut listed = page
+        let listed = page
             .result
             .into_iter()
             .map(|point| layout::listed(payload_json(point.payload)))
             .collect::<Result<Vec<_>>>()?;
-        let next = (listed.len() > limit).then(|| listed.pop().map(|p| p.doc_id));
+        let (listed, next) = layout::split_page(listed, limit);
         let ids: Vec<String> = listed.iter().map(|p| p.doc_id.clone()).collect();
         let request = FacetCountsBuilder::new(&self.collection, layout::DOC_ID)
             .limit(ids.len() as u64)
@@ -274,7 +274,7 @@ impl VectorStore for QdrantServerStore {
             .collect();
         Ok(DocumentsPage {
             documents: page_documents(listed, &points),
-            next: next.flatten(),
+            next,
         })
     }
 
