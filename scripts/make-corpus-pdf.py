@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes corpus/en/prompt-injection-and-safety.pdf: a small text-layer PDF (Helvetica, one page
-per section) written by hand with no dependencies, so the sample corpus exercises PDF ingestion.
+per section, an outline entry per section) written by hand with no dependencies, so the sample
+corpus exercises PDF ingestion.
 Run it again after editing SECTIONS; the PDF is committed."""
 import pathlib
 
@@ -61,7 +62,21 @@ def build():
             b"/Contents %d 0 R >>" % (pages_id, font, content)))
     kids = b" ".join(b"%d 0 R" % p for p in page_ids)
     assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(page_ids))) == pages_id
-    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    # The outline (bookmarks): one entry per section, pointing at its page.
+    outline_id = len(objects) + 1
+    entries = [outline_id + 1 + i for i in range(len(SECTIONS))]
+    assert add(b"<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count %d >>"
+               % (entries[0], entries[-1], len(entries))) == outline_id
+    for i, ((title, _), page) in enumerate(zip(SECTIONS, page_ids)):
+        links = b""
+        if i > 0:
+            links += b" /Prev %d 0 R" % entries[i - 1]
+        if i + 1 < len(entries):
+            links += b" /Next %d 0 R" % entries[i + 1]
+        assert add(b"<< /Title (%s) /Parent %d 0 R /Dest [%d 0 R /Fit]%s >>"
+                   % (escape(title).encode("latin-1"), outline_id, page, links)) == entries[i]
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R /Outlines %d 0 R /PageMode /UseOutlines >>"
+                  % (pages_id, outline_id))
     info = add(b"<< /Title (Prompt injection and content safety) /Producer (docent corpus script) >>")
 
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")

@@ -2,8 +2,10 @@
 //! pages: [`crate::chunk`]), the running headers and footers that repeat on most pages (a title,
 //! "Page 3 of 12") left out, so they neither fill chunks nor match every query, and headings
 //! marked as Markdown's, so that they head their chunks instead of running into the sentence
-//! after them. A heading is told by the layout the text layer keeps (not by its font, which
-//! it loses): a short line standing alone, without a sentence's end, before a paragraph.
+//! after them. Where the PDF has an outline (bookmarks), its entries are the headings, at their
+//! levels, on their pages: the author's own structure. Without one, a heading is told by the
+//! layout the text layer keeps (not by its font, which it loses): a short line standing alone,
+//! without a sentence's end, before a paragraph.
 
 use std::collections::HashMap;
 
@@ -20,11 +22,51 @@ const MIN_PAGES: usize = 3;
 pub(crate) fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
     let pages = pdf_extract::extract_text_from_mem_by_pages(bytes)
         .map_err(|e| LoadError::Parse(format!("PDF: {e}")))?;
-    Ok(join_pages(&pages))
+    Ok(join_pages(&pages, &outline(bytes)))
 }
 
-/// `pages` without their running headers and footers, joined by page-break lines.
-fn join_pages(pages: &[String]) -> String {
+/// One entry of a PDF's outline.
+struct Entry {
+    /// 1 for the top level.
+    level: usize,
+    title: String,
+    /// From 1.
+    page: usize,
+}
+
+/// The PDF's outline, or nothing where it has none (or one that cannot be read: the layout
+/// then tells the headings).
+fn outline(bytes: &[u8]) -> Vec<Entry> {
+    let Ok(document) = lopdf::Document::load_mem(bytes) else {
+        return Vec::new();
+    };
+    document.get_toc().map_or_else(
+        |_| Vec::new(),
+        |toc| {
+            toc.toc
+                .into_iter()
+                .map(|entry| Entry {
+                    level: entry.level,
+                    title: entry.title,
+                    page: entry.page,
+                })
+                .collect()
+        },
+    )
+}
+
+/// The level of the outline entry that `line` of page `page` is, if it is one.
+fn outline_level(outline: &[Entry], page: usize, line: &str) -> Option<usize> {
+    let line = words(line);
+    outline
+        .iter()
+        .find(|entry| entry.page == page && words(&entry.title) == line)
+        .map(|entry| entry.level)
+}
+
+/// `pages` without their running headers and footers, joined by page-break lines, with
+/// headings marked: by `outline` where it has entries, else by the layout.
+fn join_pages(pages: &[String], outline: &[Entry]) -> String {
     let pages: Vec<Page> = pages.iter().map(|text| Page::new(text)).collect();
     let running = running_lines(&pages);
     let mut text = String::new();
@@ -46,10 +88,16 @@ fn join_pages(pages: &[String]) -> String {
         // A heading heads something: a non-empty line comes after it on its page.
         let last = lines.iter().rposition(|l| !l.trim().is_empty());
         for (at, line) in lines.iter().enumerate() {
-            let alone = blank(at.checked_sub(1)) && blank(Some(at + 1));
-            let followed = last.is_some_and(|last| at < last);
-            if alone && followed && is_heading(line) {
-                text.push_str("# ");
+            let level = if outline.is_empty() {
+                let alone = blank(at.checked_sub(1)) && blank(Some(at + 1));
+                let followed = last.is_some_and(|last| at < last);
+                (alone && followed && is_heading(line)).then_some(1)
+            } else {
+                outline_level(outline, i + 1, line)
+            };
+            if let Some(level) = level {
+                text.push_str(&"#".repeat(level.min(6)));
+                text.push(' ');
             }
             text.push_str(line);
             text.push('\n');
@@ -78,11 +126,14 @@ impl<'a> Page<'a> {
     }
 }
 
-/// What a line is, whatever its page number: digits as `#`, spaces collapsed.
+/// A line's words, spaces collapsed.
+fn words(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What a line is, whatever its page number: its [`words`], digits as `#`.
 fn shape(line: &str) -> String {
-    line.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    words(line)
         .chars()
         .map(|c| if c.is_ascii_digit() { '#' } else { c })
         .collect()
@@ -138,7 +189,7 @@ mod tests {
     fn a_short_line_alone_before_a_paragraph_is_a_heading() {
         let page = "Content safety\n\nContent safety filters check both the question and the answer.\n\n\
                     Local deployment\n\nDocuments stay on the machine.\n\nThe end\n";
-        let text = join_pages(&[page.to_string()]);
+        let text = join_pages(&[page.to_string()], &[]);
         assert!(
             text.starts_with("# Content safety\n\nContent safety filters"),
             "{text}"
@@ -157,6 +208,56 @@ mod tests {
     }
 
     #[test]
+    fn an_outline_names_the_headings_and_their_levels() {
+        let pages = [
+            "Installing\n\nSome words on the installer.\nA short line\n\nThe installer asks.\n"
+                .to_string(),
+            "Mirrors and keys\n\nEach mirror signs its lists.\n".to_string(),
+        ];
+        let outline = [
+            Entry {
+                level: 1,
+                title: "Installing".into(),
+                page: 1,
+            },
+            Entry {
+                level: 2,
+                title: "Mirrors  and keys".into(),
+                page: 2,
+            },
+            // An entry whose title is not on its page marks nothing.
+            Entry {
+                level: 1,
+                title: "Appendix".into(),
+                page: 2,
+            },
+        ];
+        let text = join_pages(&pages, &outline);
+        assert!(text.starts_with("# Installing\n"), "{text}");
+        assert!(text.contains("\n## Mirrors and keys\n"), "{text}");
+        // With an outline, a line the layout would have taken is not a heading.
+        assert!(text.contains("\nA short line\n"), "{text}");
+        assert!(!text.contains("Appendix"), "{text}");
+    }
+
+    #[test]
+    fn the_sample_pdfs_outline_is_read_with_its_pages() {
+        let bytes = include_bytes!("../../corpus/en/prompt-injection-and-safety.pdf");
+        let entries: Vec<(usize, String, usize)> = outline(bytes)
+            .into_iter()
+            .map(|e| (e.level, e.title, e.page))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                (1, "Defending against prompt injection".into(), 1),
+                (1, "Content safety".into(), 2),
+            ]
+        );
+        assert!(outline(b"%PDF-1.4 not really").is_empty());
+    }
+
+    #[test]
     fn running_headers_and_footers_are_left_out() {
         let words = ["apt", "dpkg", "mirrors", "keyrings"];
         let pages: Vec<String> = (1..=4)
@@ -167,7 +268,7 @@ mod tests {
                 )
             })
             .collect();
-        let text = join_pages(&pages);
+        let text = join_pages(&pages, &[]);
         assert!(!text.contains("Debian Reference"), "{text}");
         assert!(!text.contains("of 4"), "{text}");
         assert!(text.contains("On mirrors, what this page says."));
@@ -177,7 +278,7 @@ mod tests {
             "a paragraph is not a heading: {text}"
         );
         // Two pages are too few to tell a running title from a repeated one.
-        let text = join_pages(&pages[..2]);
+        let text = join_pages(&pages[..2], &[]);
         assert!(text.contains("Debian Reference") && text.contains("Page 2 of 4"));
     }
 }
