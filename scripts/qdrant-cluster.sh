@@ -32,10 +32,20 @@ bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 
 dir="$(mktemp -d "${TMPDIR:-/tmp}/qdrant-cluster.XXXXXX")"
 stop() {
+  local pids=()
   for pid_file in "$dir"/node-*/pid; do
-    [[ -f "$pid_file" ]] && kill "$(cat "$pid_file")" 2>/dev/null || true
+    [[ -f "$pid_file" ]] && pids+=("$(cat "$pid_file")")
   done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # The nodes are not this shell's children (each node's start script launched it): wait for
+  # them by their pids, so their ports are free when this script returns.
+  for _ in $(seq 1 300); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$dir"
 }
 trap stop EXIT
@@ -60,6 +70,10 @@ ready() {
 
 urls=()
 for ((i = 0; i < nodes; i++)); do
+  if curl -s -o /dev/null "http://127.0.0.1:$(port "$i" 0)/" 2>/dev/null; then
+    echo "qdrant-cluster: port $(port "$i" 0) already answers (another cluster still running?)" >&2
+    exit 1
+  fi
   node="$dir/node-$i"
   mkdir -p "$node/storage" "$node/snapshots"
   join=""

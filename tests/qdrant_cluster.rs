@@ -65,9 +65,7 @@ impl Cluster {
 
 /// `docent` over the cluster's collection `collection`, through the nodes `urls`.
 fn docent_on(urls: &[String], collection: &str) -> std::process::Command {
-    let mut command = docent(Path::new("/nonexistent-store"));
-    command.args(["--qdrant-url", &urls.join(","), "--collection", collection]);
-    command
+    docent_on_qdrant(&urls.join(","), collection)
 }
 
 /// Questions whose answers are in the sample corpus, English and Chinese.

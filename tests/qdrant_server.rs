@@ -18,11 +18,7 @@ fn qdrant_server_store_ingests_searches_and_syncs() {
     let collection = format!("docent-test-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let folder = copy_corpus(dir.path());
-    let docent_q = || {
-        let mut command = docent(&dir.path().join("unused"));
-        command.args(["--qdrant-url", &url, "--collection", &collection]);
-        command
-    };
+    let docent_q = || docent_on_qdrant(&url, &collection);
     let report = run_json(docent_q().arg("ingest").arg(&folder).arg("--json"));
     assert_eq!(report["added"], 9, "{report}");
     let again = run_json(docent_q().arg("ingest").arg(&folder).arg("--json"));
@@ -156,12 +152,7 @@ fn bench_store_runs_on_a_qdrant_server() {
 fn a_collection_is_created_with_the_layout_asked_for_and_listed_by_pages() {
     let url = qdrant_url();
     let collection = format!("docent-layout-{}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
-    let docent_q = || {
-        let mut command = docent(&dir.path().join("unused"));
-        command.args(["--qdrant-url", &url, "--collection", &collection]);
-        command
-    };
+    let docent_q = || docent_on_qdrant(&url, &collection);
     let report = run_json(
         docent_q()
             .args([

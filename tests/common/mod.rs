@@ -20,6 +20,14 @@ pub fn docent(store: &Path) -> Command {
     command
 }
 
+/// `docent` over collection `collection` of the Qdrant server or cluster at `urls` (gRPC URLs,
+/// comma-separated for a cluster's nodes).
+pub fn docent_on_qdrant(urls: &str, collection: &str) -> Command {
+    let mut command = docent(Path::new("/nonexistent-store"));
+    command.args(["--qdrant-url", urls, "--collection", collection]);
+    command
+}
+
 /// Runs the Python script `tests/SCRIPT` with `args` and `env`, its packages from
 /// `.docent/PACKAGES` (installed there by `make test`; a test fails saying so when `module` is
 /// missing): its stdout, or its stderr when it failed.
