@@ -135,8 +135,35 @@ fn check(seen: &Value) {
         "{answer}"
     );
 
-    let documents = ok("list_documents")["documents"].as_array().unwrap();
+    let listed = ok("list_documents");
+    let documents = listed["documents"].as_array().unwrap();
     assert_eq!(documents.len(), walk(&corpus()).len());
+    assert_eq!(
+        listed["next"],
+        Value::Null,
+        "one page holds them all: {listed}"
+    );
+    // A page of 4, then the rest from its `next`: every document once.
+    let pages = seen["list_pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    let paged: Vec<Value> = pages
+        .iter()
+        .flat_map(|page| page["structured"]["documents"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(
+        pages[0]["structured"]["documents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let mut ids: Vec<&str> = paged
+        .iter()
+        .map(|d| d["doc_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), documents.len(), "{pages:?}");
     let read = ok("read_document");
     assert_eq!(read["path"], "en/prompting.md");
     let text = read["text"].as_str().unwrap();
@@ -156,6 +183,7 @@ fn check(seen: &Value) {
         ("too_many_lines", "must be 1 to 1000"),
         ("oversized_query", "the limit is 4000"),
         ("empty_question", "empty"),
+        ("huge_limit", "must be 1 to 1000"),
     ] {
         let result = &seen["bad"][call];
         assert_eq!(result["error"], true, "{call}: {result}");

@@ -67,6 +67,13 @@ async def main(args):
                 "ask", {"question": "What is retrieval-augmented generation?"}
             )
             seen["list_documents"] = await call("list_documents", {})
+            first = await call("list_documents", {"limit": 4})
+            seen["list_pages"] = [first]
+            following = (first["structured"] or {}).get("next")
+            if following:
+                seen["list_pages"].append(
+                    await call("list_documents", {"limit": 100, "from": following})
+                )
             seen["read_document"] = await call(
                 "read_document",
                 {"document": "en/prompting.md", "start_line": 1, "max_lines": 5},
@@ -84,6 +91,7 @@ async def main(args):
                 ),
                 "oversized_query": await call("search", {"query": "x" * 100_000}),
                 "empty_question": await call("ask", {"question": "  "}),
+                "huge_limit": await call("list_documents", {"limit": 5000}),
             }
             seen["documents_after"] = await call("list_documents", {})
     print(json.dumps(seen, ensure_ascii=False))

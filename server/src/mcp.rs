@@ -72,6 +72,18 @@ struct AskParams {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+struct ListParams {
+    /// Documents on the page, 1–1000 (default 100).
+    limit: Option<usize>,
+    /// The id of the page's first document: the previous page's `next`.
+    from: Option<String>,
+}
+
+/// Documents `list_documents` gives at once unless asked otherwise, and the most it gives.
+const LIST_PAGE: usize = 100;
+const MAX_LIST_PAGE: usize = 1000;
+
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ReadParams {
     /// The document: its id or its path, as `list_documents` or a search hit gives them.
     document: String,
@@ -288,14 +300,21 @@ impl DocentMcp {
     }
 
     #[tool(
-        description = "List the indexed documents: each one's id, path, the folder it came from, its \
-        number of chunks, whether it is complete, and when it was indexed (Unix seconds)."
+        description = "List the indexed documents, a page at a time: each one's id, path, the folder it \
+        came from, its number of chunks, whether it is complete, and when it was indexed (Unix \
+        seconds). `limit` documents (default 100); `next`, when not null, is the `from` of the next page."
     )]
-    async fn list_documents(&self) -> CallToolResult {
+    async fn list_documents(&self, Parameters(params): Parameters<ListParams>) -> CallToolResult {
+        let limit = params.limit.unwrap_or(LIST_PAGE);
+        if !(1..=MAX_LIST_PAGE).contains(&limit) {
+            return failed(format!("limit is {limit}; it must be 1 to {MAX_LIST_PAGE}"));
+        }
         let engine = self.engine.clone();
         blocking(move || {
-            let documents = engine.store().documents()?;
-            Ok(json!({ "documents": documents }))
+            let page = engine
+                .store()
+                .documents_page(params.from.as_deref(), limit)?;
+            Ok(json!({ "documents": page.documents, "next": page.next }))
         })
         .await
     }
