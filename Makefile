@@ -80,7 +80,7 @@ chromium:
 	  $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; }
 
 test: models deps chromium $(PYCLIENT)/.installed $(MCP_PY)/.installed $(PYWRITERS)/.installed $(PLAYWRIGHT)/.installed $(LLAMA_CPP)/.installed $(GGUF_PY)/.installed
-	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored)
+	$(CARGO) test --release --workspace $(if $(DOCENT_QDRANT_URL),-- --include-ignored $(if $(DOCENT_QDRANT_CLUSTER),,--skip cluster_))
 
 # Formatting and lints, as CI checks them (clippy's warnings are errors).
 lint: deps

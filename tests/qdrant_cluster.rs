@@ -1,8 +1,8 @@
-//! docent on a three-node Qdrant cluster losing a node. No Qdrant binary is in the package
-//! registries, so this test is ignored by default; with one built (README, On a Qdrant
-//! cluster), `scripts/qdrant-cluster.sh QDRANT_BIN 3 -- cargo test --release --test
-//! qdrant_cluster -- --ignored` runs it: the script's `DOCENT_QDRANT_CLUSTER` folder says how to
-//! stop and restart each node.
+//! docent on a three-node Qdrant cluster losing a node (tests named `cluster_…`: `make test` with
+//! only `DOCENT_QDRANT_URL` set skips them). No Qdrant binary is in the package registries, so
+//! they are ignored by default; with one built (README, On a Qdrant cluster), `make test-cluster
+//! QDRANT_BIN=…` runs them through `scripts/qdrant-cluster.sh`, whose `DOCENT_QDRANT_CLUSTER`
+//! folder says how to stop and restart each node.
 
 mod common;
 
@@ -128,7 +128,7 @@ fn wait_all_live(urls: &[String], collection: &str) -> Value {
 
 #[test]
 #[ignore = "skipped: needs a Qdrant cluster; run it through scripts/qdrant-cluster.sh (see the file's doc)"]
-fn a_replicated_collection_keeps_answering_when_a_node_is_lost() {
+fn cluster_a_replicated_collection_keeps_answering_when_a_node_is_lost() {
     let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = Cluster::from_env();
     assert_eq!(cluster.urls.len(), 3, "a cluster of three nodes");
@@ -260,7 +260,7 @@ fn a_replicated_collection_keeps_answering_when_a_node_is_lost() {
 
 #[test]
 #[ignore = "skipped: needs a Qdrant cluster; run it through scripts/qdrant-cluster.sh (see the file's doc)"]
-fn with_one_copy_a_lost_node_is_named_with_its_shard() {
+fn cluster_with_one_copy_a_lost_node_is_named_with_its_shard() {
     let _turn = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = Cluster::from_env();
     let collection = format!("docent-single-{}", std::process::id());

@@ -169,7 +169,9 @@ fn a_collection_is_created_with_the_layout_asked_for_and_listed_by_pages() {
     );
     assert_eq!(report["added"], 9, "{report}");
 
-    let (host, grpc) = url.rsplit_once(':').unwrap();
+    // The first node's, when DOCENT_QDRANT_URL names a cluster's.
+    let first = url.split(',').next().unwrap();
+    let (host, grpc) = first.rsplit_once(':').unwrap();
     let rest = format!(
         "{host}:{}",
         grpc.trim_end_matches('/').parse::<u16>().unwrap() - 1
