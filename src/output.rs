@@ -63,10 +63,10 @@ pub fn print_topology(topology: &Topology) {
                 format!("peer {}{at}: {}{live}", r.peer, r.state)
             })
             .collect();
-        let warning = if shard.replicas.iter().any(|r| r.live) {
-            ""
-        } else {
+        let warning = if shard.is_lost() {
             "  — out of reach: no live replica"
+        } else {
+            ""
         };
         println!("  shard {}: {}{warning}", shard.id, replicas.join("; "));
     }

@@ -20,9 +20,24 @@ const MIN_PAGES: usize = 3;
 
 /// The text of the PDF in `bytes`, its pages separated by page-break lines.
 pub(crate) fn pdf_text(bytes: &[u8]) -> Result<String, LoadError> {
-    let pages = pdf_extract::extract_text_from_mem_by_pages(bytes)
-        .map_err(|e| LoadError::Parse(format!("PDF: {e}")))?;
-    Ok(join_pages(&pages, &outline(bytes)))
+    let parse_error = |e: &dyn std::fmt::Display| LoadError::Parse(format!("PDF: {e}"));
+    // Parsed once, for both the pages' text and the outline.
+    let mut document = lopdf::Document::load_mem(bytes).map_err(|e| parse_error(&e))?;
+    // A PDF encrypted with the empty password opens, as in pdf-extract's own readers.
+    if document.is_encrypted() {
+        document.decrypt("").map_err(|e| parse_error(&e))?;
+    }
+    // Page by page up to the first that cannot be read, as pdf-extract's by-page reader.
+    let mut pages = Vec::new();
+    for number in 1u32.. {
+        let mut text = String::new();
+        let mut output = pdf_extract::PlainTextOutput::new(&mut text);
+        if pdf_extract::output_doc_page(&document, &mut output, number).is_err() {
+            break;
+        }
+        pages.push(text);
+    }
+    Ok(join_pages(&pages, &outline(&document)))
 }
 
 /// One entry of a PDF's outline.
@@ -36,10 +51,7 @@ struct Entry {
 
 /// The PDF's outline, or nothing where it has none (or one that cannot be read: the layout
 /// then tells the headings).
-fn outline(bytes: &[u8]) -> Vec<Entry> {
-    let Ok(document) = lopdf::Document::load_mem(bytes) else {
-        return Vec::new();
-    };
+fn outline(document: &lopdf::Document) -> Vec<Entry> {
     document.get_toc().map_or_else(
         |_| Vec::new(),
         |toc| {
@@ -243,7 +255,8 @@ mod tests {
     #[test]
     fn the_sample_pdfs_outline_is_read_with_its_pages() {
         let bytes = include_bytes!("../../corpus/en/prompt-injection-and-safety.pdf");
-        let entries: Vec<(usize, String, usize)> = outline(bytes)
+        let document = lopdf::Document::load_mem(bytes).unwrap();
+        let entries: Vec<(usize, String, usize)> = outline(&document)
             .into_iter()
             .map(|e| (e.level, e.title, e.page))
             .collect();
@@ -254,7 +267,22 @@ mod tests {
                 (1, "Content safety".into(), 2),
             ]
         );
-        assert!(outline(b"%PDF-1.4 not really").is_empty());
+        // Its headings are the outline's, and its two pages stay apart.
+        let text = pdf_text(bytes).unwrap();
+        assert!(
+            text.trim_start()
+                .starts_with("# Defending against prompt injection\n"),
+            "{text}"
+        );
+        // The one parse reads the pages as pdf-extract's own reader does.
+        let pages = pdf_extract::extract_text_from_mem_by_pages(bytes).unwrap();
+        assert_eq!(text, join_pages(&pages, &outline(&document)));
+        assert!(text.contains("\n# Content safety\n"), "{text}");
+        assert_eq!(text.matches(PAGE_BREAK).count(), 1, "{text}");
+        assert!(matches!(
+            pdf_text(b"%PDF-1.4 not really"),
+            Err(LoadError::Parse(_))
+        ));
     }
 
     #[test]

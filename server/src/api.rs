@@ -97,17 +97,17 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, A
         "write_consistency": topology.write_consistency,
         "shards": shards,
     });
-    if !topology.unreachable_shards().is_empty() {
+    if topology.lost_shards().next().is_some() {
         body["status"] = json!("unavailable");
         return Ok((StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response());
     }
     let engine = state.engine.clone();
     body["chunks"] = json!(tokio::task::spawn_blocking(move || engine.store().count()).await??);
-    let all_live = topology
-        .shards
-        .iter()
-        .all(|s| s.replicas.iter().all(|r| r.live));
-    body["status"] = json!(if all_live { "ok" } else { "degraded" });
+    body["status"] = json!(if topology.all_live() {
+        "ok"
+    } else {
+        "degraded"
+    });
     Ok(Json(body).into_response())
 }
 

@@ -8,9 +8,9 @@ use ordered_float::OrderedFloat;
 use qdrant_edge::{
     Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeConfigBuilder,
     EdgeOptimizersConfig, EdgeShard, EdgeSparseVectorParams, EdgeVectorParams, FacetRequest,
-    FacetValue, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match, Memory, Modifier,
-    NamedQuery, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType, PointId,
-    PointInsertOperations, PointOperations, PointStruct, QuantizationConfig,
+    FacetResponse, FacetValue, FieldCondition, FieldIndexOperations, Filter, JsonPath, Match,
+    Memory, Modifier, NamedQuery, Payload, PayloadFieldSchema, PayloadOps, PayloadSchemaType,
+    PointId, PointInsertOperations, PointOperations, PointStruct, QuantizationConfig,
     QuantizationSearchParams, QueryEnum, QueryRequestBuilder, Range, RetrieveRequestBuilder,
     ScalarQuantizationConfig, ScalarType, ScoringQuery, ScrollRequestBuilder, SearchParams,
     SetPayloadOp, SparseVector, UpdateOperation, Vector, VectorInternal, Vectors,
@@ -308,6 +308,14 @@ impl EdgeStore {
     }
 }
 
+/// A facet's keyword values, each with its number of points.
+fn keywords(facet: FacetResponse) -> impl Iterator<Item = (String, usize)> {
+    facet.hits.into_iter().filter_map(|hit| match hit.value {
+        FacetValue::Keyword(value) => Some((value, hit.count)),
+        _ => None,
+    })
+}
+
 /// The first chunk of every document (one point per document).
 fn first_chunks() -> Filter {
     Filter::new_must(Condition::Field(FieldCondition::new_range(
@@ -428,7 +436,6 @@ impl VectorStore for EdgeStore {
         Ok(fold_documents(listed))
     }
 
-    /// The distinct document paths, from the path index (a facet).
     fn documents_page(&self, from: Option<&str>, limit: usize) -> Result<DocumentsPage> {
         let fields = LISTING_FIELDS.iter().map(|f| json_path(f)).collect();
         // One more than asked: the next page's first document.
@@ -459,13 +466,8 @@ impl VectorStore for EdgeStore {
             .shard
             .facet(request)
             .map_err(|e| anyhow!("counting the documents' chunks: {e}"))?;
-        let points = counted
-            .hits
-            .into_iter()
-            .filter_map(|hit| match hit.value {
-                FacetValue::Keyword(id) => Some((id, hit.count as u32)),
-                _ => None,
-            })
+        let points = keywords(counted)
+            .map(|(id, count)| (id, count as u32))
             .collect();
         Ok(DocumentsPage {
             documents: page_documents(listed, &points),
@@ -473,6 +475,7 @@ impl VectorStore for EdgeStore {
         })
     }
 
+    /// The distinct document paths, from the path index (a facet).
     fn paths(&self) -> Result<Vec<String>> {
         let mut request = FacetRequest::new(json_path(layout::PATH));
         request.limit = usize::MAX;
@@ -480,14 +483,7 @@ impl VectorStore for EdgeStore {
             .shard
             .facet(request)
             .map_err(|e| anyhow!("listing the store's paths: {e}"))?;
-        Ok(found
-            .hits
-            .into_iter()
-            .filter_map(|hit| match hit.value {
-                FacetValue::Keyword(path) => Some(path),
-                _ => None,
-            })
-            .collect())
+        Ok(keywords(found).map(|(path, _)| path).collect())
     }
 
     fn search(

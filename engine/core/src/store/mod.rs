@@ -327,14 +327,24 @@ pub struct Replica {
     pub live: bool,
 }
 
+impl Shard {
+    /// Whether no replica is live: the shard's points are out of reach.
+    pub fn is_lost(&self) -> bool {
+        !self.replicas.iter().any(|r| r.live)
+    }
+}
+
 impl Topology {
-    /// The shards without a live replica: their points are out of reach.
-    pub fn unreachable_shards(&self) -> Vec<u32> {
+    /// The shards without a live replica.
+    pub fn lost_shards(&self) -> impl Iterator<Item = &Shard> {
+        self.shards.iter().filter(|s| s.is_lost())
+    }
+
+    /// Whether every replica of every shard is live.
+    pub fn all_live(&self) -> bool {
         self.shards
             .iter()
-            .filter(|s| !s.replicas.iter().any(|r| r.live))
-            .map(|s| s.id)
-            .collect()
+            .all(|s| s.replicas.iter().all(|r| r.live))
     }
 }
 

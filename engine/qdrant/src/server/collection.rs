@@ -4,11 +4,11 @@
 
 use anyhow::{Context, Result, bail};
 use qdrant_client::qdrant::{
-    CollectionClusterInfoRequest, CollectionClusterInfoResponse, CreateCollectionBuilder,
-    CreateFieldIndexCollectionBuilder, Distance, FieldType, Modifier, QuantizationType,
-    ReadConsistencyType, ReplicaState, ScalarQuantizationBuilder, SparseIndexConfigBuilder,
-    SparseVectorParamsBuilder, SparseVectorsConfigBuilder, VectorParamsBuilder,
-    VectorsConfigBuilder, read_consistency, vectors_config::Config,
+    CollectionClusterInfoRequest, CollectionClusterInfoResponse, CollectionInfo,
+    CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, Distance, FieldType, Modifier,
+    QuantizationType, ReadConsistencyType, ReplicaState, ScalarQuantizationBuilder,
+    SparseIndexConfigBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+    VectorParamsBuilder, VectorsConfigBuilder, read_consistency, vectors_config::Config,
 };
 
 use super::nodes::Nodes;
@@ -121,19 +121,22 @@ fn open(nodes: &Nodes, options: &ServerOptions, meta: &StoreMeta) -> Result<()> 
         let name = name.clone();
         async move { client.collection_exists(name).await }
     })?;
-    let url = url.to_string();
     let place = format!("Qdrant collection {name} at {url}");
-    if exists {
-        check(nodes, name, meta, &place)?;
-    } else {
+    if !exists {
         create(nodes, options, meta)?;
     }
+    let info = nodes
+        .call("reading the collection", |client| {
+            let name = name.clone();
+            async move { client.collection_info(name).await }
+        })?
+        .result
+        .unwrap_or_default();
+    if exists {
+        check(&info, meta, &place)?;
+    }
     learn_peers(nodes, name);
-    let info = nodes.call("reading the collection's indexes", |client| {
-        let name = name.clone();
-        async move { client.collection_info(name).await }
-    })?;
-    let existing = info.result.map(|i| i.payload_schema).unwrap_or_default();
+    let existing = info.payload_schema;
     for (field, kind) in layout::INDEXES {
         if existing.contains_key(field) {
             continue;
@@ -150,29 +153,23 @@ fn open(nodes: &Nodes, options: &ServerOptions, meta: &StoreMeta) -> Result<()> 
     Ok(())
 }
 
-/// Refuses a collection another embedder filled, or one docent did not make.
-fn check(nodes: &Nodes, name: &str, meta: &StoreMeta, place: &str) -> Result<()> {
-    let info = nodes.call("reading the collection", |client| {
-        let name = name.to_string();
-        async move { client.collection_info(name).await }
-    })?;
-    let config = info.result.and_then(|i| i.config);
+/// Refuses a collection (`info`) another embedder filled, or one docent did not make.
+fn check(info: &CollectionInfo, meta: &StoreMeta, place: &str) -> Result<()> {
+    let config = info.config.as_ref();
     let recorded = config
-        .as_ref()
         .and_then(|c| c.metadata.get(META_KEY))
         .map(|v| v.clone().into_json());
     StoreMeta::check_recorded(recorded, meta, place)?;
-    let params = config.and_then(|c| c.params);
+    let params = config.and_then(|c| c.params.as_ref());
     let size = params
-        .as_ref()
-        .and_then(|p| p.vectors_config.clone())
-        .and_then(|v| v.config)
+        .and_then(|p| p.vectors_config.as_ref())
+        .and_then(|v| v.config.as_ref())
         .and_then(|c| match c {
             Config::ParamsMap(map) => map.map.get(DENSE).map(|p| p.size as usize),
             Config::Params(_) => None,
         });
     let has_lexical = params
-        .and_then(|p| p.sparse_vectors_config)
+        .and_then(|p| p.sparse_vectors_config.as_ref())
         .is_some_and(|s| s.map.contains_key(LEXICAL));
     if size != Some(meta.dimension) || !has_lexical {
         bail!(
@@ -388,9 +385,7 @@ pub(super) fn name_lost_shards(
         return error;
     };
     let lost: Vec<String> = topology
-        .shards
-        .iter()
-        .filter(|shard| !shard.replicas.iter().any(|r| r.live))
+        .lost_shards()
         .map(|shard| {
             let holders: Vec<String> = shard
                 .replicas
@@ -404,11 +399,7 @@ pub(super) fn name_lost_shards(
         })
         .collect();
     if lost.is_empty() {
-        if topology
-            .shards
-            .iter()
-            .all(|s| s.replicas.iter().all(|r| r.live))
-        {
+        if topology.all_live() {
             return error;
         }
         return Unavailable(format!(

@@ -9,7 +9,7 @@ mod nodes;
 use anyhow::{Context, Result, anyhow, bail};
 use qdrant_client::Payload;
 use qdrant_client::qdrant::{
-    Condition, CountPointsBuilder, DeletePointsBuilder, FacetCountsBuilder, Filter,
+    Condition, CountPointsBuilder, DeletePointsBuilder, FacetCountsBuilder, FacetResponse, Filter,
     GetPointsBuilder, NamedVectors, PayloadIncludeSelector, PointId, PointStruct, Query,
     QueryPointsBuilder, Range, ScrollPointsBuilder, SetPayloadPointsBuilder, UpsertPointsBuilder,
     Vector, VectorInput, facet_value, point_id::PointIdOptions,
@@ -125,6 +125,17 @@ impl QdrantServerStore {
             .map(|p| (p.score, payload_json(p.payload)))
             .collect())
     }
+}
+
+/// A facet's keyword values, each with its number of points.
+fn keywords(facet: FacetResponse) -> impl Iterator<Item = (String, u64)> {
+    facet
+        .hits
+        .into_iter()
+        .filter_map(|hit| match hit.value?.variant? {
+            facet_value::Variant::StringValue(value) => Some((value, hit.count)),
+            _ => None,
+        })
 }
 
 fn doc_filter(doc_id: &str) -> Filter {
@@ -264,13 +275,8 @@ impl VectorStore for QdrantServerStore {
             let request = request.clone();
             async move { client.facet(request).await }
         })?;
-        let points = counted
-            .hits
-            .into_iter()
-            .filter_map(|hit| match hit.value?.variant? {
-                facet_value::Variant::StringValue(id) => Some((id, hit.count as u32)),
-                _ => None,
-            })
+        let points = keywords(counted)
+            .map(|(id, count)| (id, count as u32))
             .collect();
         Ok(DocumentsPage {
             documents: page_documents(listed, &points),
@@ -289,14 +295,7 @@ impl VectorStore for QdrantServerStore {
             let request = request.clone();
             async move { client.facet(request).await }
         })?;
-        Ok(found
-            .hits
-            .into_iter()
-            .filter_map(|hit| match hit.value?.variant? {
-                facet_value::Variant::StringValue(path) => Some(path),
-                _ => None,
-            })
-            .collect())
+        Ok(keywords(found).map(|(path, _)| path).collect())
     }
 
     fn search(
