@@ -25,8 +25,11 @@ use candle_nn::kv_cache::KvCache;
 
 use crate::architecture::{Activation, Hyperparameters, RopeStyle};
 use crate::decode_attention;
+use crate::kquant::KQuantRows;
+use crate::lanes::LaneRows;
 use crate::q4_1::Q4_1Rows;
 use crate::q5_0::Q5_0Rows;
+use crate::q8_0::Q8_0Rows;
 
 /// The f32 copies of the projection weights are kept only while they take at most this much
 /// memory: SmolLM2-135M's take 0.4 GB, a 1B model's 4 GB (then prompts run on the 4-bit weights).
@@ -44,6 +47,9 @@ struct Linear {
     quantized: QMatMul,
     /// docent's own kernel, where candle's for the weights' format is slow.
     kernel: Option<Kernel>,
+    /// docent's kernel for a prompt's chunk, where there is no f32 copy (boxed, as the f32 copy:
+    /// a layer holds its projections by value).
+    lanes: Option<Box<LaneRows>>,
     dense: Option<QMatMul>,
     bias: Option<Tensor>,
 }
@@ -55,6 +61,10 @@ enum Kernel {
     Q4_1(Q4_1Rows),
     /// Q5_0 (Qwen2.5's smaller models): any number of rows.
     Q5_0(Q5_0Rows),
+    /// Q4_K and Q6_K (most K-quant GGUFs): one row at a time.
+    KQuant(KQuantRows),
+    /// Q8_0 (Qwen2.5-0.5B's output head): one row at a time.
+    Q8_0(Q8_0Rows),
 }
 
 impl Kernel {
@@ -62,10 +72,23 @@ impl Kernel {
         Q4_1Rows::new(weights.clone())
             .map(Kernel::Q4_1)
             .or_else(|| Q5_0Rows::new(weights.clone()).map(Kernel::Q5_0))
+            .or_else(|| KQuantRows::new(weights.clone()).map(Kernel::KQuant))
+            .or_else(|| Q8_0Rows::new(weights.clone()).map(Kernel::Q8_0))
     }
 }
 
 impl Linear {
+    /// The output head: one row at a time (the last position's), no f32 copy, no bias.
+    fn head(weights: Arc<QTensor>) -> Self {
+        Linear {
+            kernel: Kernel::new(&weights),
+            lanes: None,
+            quantized: QMatMul::QTensor(weights),
+            dense: None,
+            bias: None,
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let out = self.multiply(x)?;
         Ok(match &self.bias {
@@ -82,9 +105,12 @@ impl Linear {
             return Ok(dense.forward(x)?);
         }
         let values = || -> Result<Vec<f32>> { Ok(x.flatten_all()?.to_vec1::<f32>()?) };
-        let out = match &self.kernel {
-            Some(Kernel::Q4_1(kernel)) if rows == 1 => kernel.multiply(&values()?)?,
-            Some(Kernel::Q5_0(kernel)) => kernel.multiply(&values()?)?,
+        let out = match (&self.lanes, &self.kernel) {
+            (Some(lanes), _) if rows >= DENSE_ROWS => lanes.multiply(&values()?)?,
+            (_, Some(Kernel::Q4_1(kernel))) if rows == 1 => kernel.multiply(&values()?)?,
+            (_, Some(Kernel::Q5_0(kernel))) => kernel.multiply(&values()?)?,
+            (_, Some(Kernel::KQuant(kernel))) => kernel.multiply(&values()?)?,
+            (_, Some(Kernel::Q8_0(kernel))) => kernel.multiply(&values()?)?,
             _ => return Ok(self.quantized.forward(x)?),
         };
         let mut shape = x.dims().to_vec();
@@ -274,7 +300,7 @@ pub struct Decoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Linear,
 }
 
 /// Reads a GGUF's tensors onto a device.
@@ -319,6 +345,7 @@ impl<R: Read + Seek> Tensors<'_, R> {
         };
         Ok(Linear {
             kernel: Kernel::new(&weights),
+            lanes: LaneRows::new(weights.clone()).map(Box::new),
             quantized: QMatMul::QTensor(weights),
             dense,
             bias: self.optional(&format!("{name}.bias"))?,
@@ -409,14 +436,14 @@ impl Decoder {
                 .context("reading tensor token_embd.weight")?,
         )?;
         let norm = tensors.dequantized("output_norm.weight")?;
-        let output = if tensors.has("output.weight") {
-            QMatMul::QTensor(Arc::new(tensors.quantized("output.weight")?))
+        let output = Linear::head(if tensors.has("output.weight") {
+            Arc::new(tensors.quantized("output.weight")?)
         } else if device.is_cpu() {
             // Tied embeddings (SmolLM2, Gemma): the output head is the embedding matrix.
-            QMatMul::QTensor(embeddings.table.clone())
+            embeddings.table.clone()
         } else {
-            QMatMul::QTensor(Arc::new(tensors.quantized("token_embd.weight")?))
-        };
+            Arc::new(tensors.quantized("token_embd.weight")?)
+        });
         // Per-pair rotary divisors: Llama 3.1's, or LongRoPE's short ones (docent keeps within
         // the original context, where llama.cpp uses the short factors too).
         let factors = match tensors.vector("rope_freqs.weight")? {
@@ -479,9 +506,8 @@ impl Decoder {
         let hidden = self.run_layers(tokens, position)?;
         let last = hidden.i((.., rows - 1, ..))?.contiguous()?;
         let eps = self.params.eps as f32;
-        Ok(self
-            .output
-            .forward(&candle_nn::ops::rms_norm(&last, &self.norm, eps)?)?)
+        self.output
+            .forward(&candle_nn::ops::rms_norm(&last, &self.norm, eps)?)
     }
 
     /// The layers over `tokens`; returns their hidden states.

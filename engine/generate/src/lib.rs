@@ -11,9 +11,12 @@ mod decode_attention;
 mod decoder;
 mod gguf;
 mod gguf_tokenizer;
+mod kquant;
+mod lanes;
 mod q4_1;
 mod q5_0;
 mod q8;
+mod q8_0;
 mod thinking;
 mod token_stream;
 

@@ -16,7 +16,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row};
+use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row};
 /// A Q4_1 block: scale and minimum (f16 each), then 32 four-bit values, two to a byte (the
 /// low nibbles are values 0–15, the high ones 16–31).
 const BLOCK_BYTES: usize = 20;
@@ -70,7 +70,8 @@ impl Q4_1Rows {
                 // SAFETY: `new` checked AVX2 and FMA. Each row index is handed to exactly one
                 // worker, so no two write the same element, and `out` outlives the call.
                 unsafe {
-                    let value = dot(&data[row * row_bytes..(row + 1) * row_bytes], &activations);
+                    // The row, and the rows after it: what is read next.
+                    let value = dot(&data[row * row_bytes..], &activations);
                     *(out_at as *mut f32).add(row) = value;
                 }
             }
@@ -79,16 +80,18 @@ impl Q4_1Rows {
     }
 }
 
-/// One weight row (its Q4_1 blocks) times the rounded activations.
+/// One weight row (its Q4_1 blocks, at the start of `rows`) times the rounded activations.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot(row: &[u8], activations: &[Q8Block]) -> f32 {
+unsafe fn dot(rows: &[u8], activations: &[Q8Block]) -> f32 {
     use std::arch::x86_64::*;
     let low_nibbles = _mm_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
     let mut sum = _mm256_setzero_ps();
     let mut minimums = 0f32;
-    for (block, x) in row.chunks_exact(BLOCK_BYTES).zip(activations) {
+    let row = &rows[..activations.len() * BLOCK_BYTES];
+    for (i, (block, x)) in row.chunks_exact(BLOCK_BYTES).zip(activations).enumerate() {
+        prefetch(rows, i * BLOCK_BYTES + AHEAD, BLOCK_BYTES);
         let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
         let minimum = f16::from_le_bytes([block[2], block[3]]).to_f32();
         // SAFETY: a block holds 16 bytes of values after its two f16s, and `qs` is 32 bytes.

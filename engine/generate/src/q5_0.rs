@@ -24,7 +24,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{BLOCK, Q8Block, avx2_fma, quantize_row};
+use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row};
 
 /// A Q5_0 block: its scale (f16), the fifth bits of its 32 values (a little-endian u32), then
 /// the low four bits, two to a byte (low nibbles values 0–15, high ones 16–31).
@@ -84,7 +84,8 @@ impl Q5_0Rows {
             unsafe {
                 if let [x] = activations.as_slice() {
                     for row in range {
-                        *at(0, row) = dot(weights(row), x);
+                        // The row, and the rows after it: what is read next.
+                        *at(0, row) = dot(&data[row * row_bytes..], x);
                     }
                     return;
                 }
@@ -138,7 +139,7 @@ struct Unpacked {
 /// The 32 five-bit values `q` of `block`, one to a byte.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn values(block: &[u8]) -> std::arch::x86_64::__m256i {
+pub(crate) unsafe fn values(block: &[u8]) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
     let low_nibbles = _mm_set1_epi8(0x0F);
     // Byte i of a vector takes byte i / 8 of the fifth-bit mask, then bit i % 8 of it.
@@ -245,13 +246,16 @@ unsafe fn dot_unpacked(row: &[Unpacked], activations: &[Q8Block]) -> f32 {
     sum_lanes(sum) - offsets
 }
 
-/// One weight row (its Q5_0 blocks) times one row of rounded activations (decoding).
+/// One weight row (its Q5_0 blocks, at the start of `rows`) times one row of rounded
+/// activations (decoding).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot(row: &[u8], activations: &[Q8Block]) -> f32 {
+unsafe fn dot(rows: &[u8], activations: &[Q8Block]) -> f32 {
     use std::arch::x86_64::*;
     let (mut sum, mut offsets) = (_mm256_setzero_ps(), 0f32);
-    for (block, x) in row.chunks_exact(BLOCK_BYTES).zip(activations) {
+    let row = &rows[..activations.len() * BLOCK_BYTES];
+    for (i, (block, x)) in row.chunks_exact(BLOCK_BYTES).zip(activations).enumerate() {
+        prefetch(rows, i * BLOCK_BYTES + AHEAD, BLOCK_BYTES);
         let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
         // SAFETY: the caller's AVX2; `block` is a whole block.
         add_block(unsafe { values(block) }, scale, x, &mut sum, &mut offsets);
