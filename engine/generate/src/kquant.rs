@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use candle_core::quantized::{GgmlDType, QTensor};
 
-use crate::q8::{AHEAD, prefetch};
+use crate::q8::{AHEAD, prefetch, stored_rows};
 
 /// Values per K block.
 const SUPER: usize = 256;
@@ -66,22 +66,12 @@ impl KQuantRows {
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        ensure!(
-            x.len().is_multiple_of(self.columns),
-            "{} values for rows of {} columns",
-            x.len(),
-            self.columns
-        );
-        let data = self.weights.data()?;
-        let row_bytes = self.columns / SUPER * self.format.bytes();
-        ensure!(
-            data.len() == self.rows * row_bytes,
-            "{:?} data of {} bytes for {}×{}",
-            self.format,
-            data.len(),
-            self.rows,
-            self.columns
-        );
+        let (data, row_bytes) = stored_rows(
+            &self.weights,
+            (self.rows, self.columns),
+            (SUPER, self.format.bytes()),
+            x,
+        )?;
         let (rows, format) = (self.rows, self.format);
         let mut out = vec![0f32; x.len() / self.columns * rows];
         for (x, out) in x.chunks_exact(self.columns).zip(out.chunks_exact_mut(rows)) {
@@ -158,7 +148,7 @@ impl Q8K {
 /// Q4_K's eight 6-bit scales and eight minimums, a byte each, from their twelve packed bytes:
 /// the first four of each in the low six bits of bytes 0–3 (scales) and 4–7 (minimums), the
 /// last four in the nibbles of bytes 8–11 with their top two bits in the top bits of bytes 0–7.
-fn scales_and_mins(packed: &[u8]) -> (u64, u64) {
+pub(crate) fn scales_and_mins(packed: &[u8]) -> (u64, u64) {
     let word =
         |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);
     let (first, second, third) = (word(0), word(4), word(8));
@@ -267,13 +257,69 @@ fn sum_four(v: std::arch::x86_64::__m128) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)))
 }
 
+/// A Q4_K block's 256 four-bit values `q`, a byte each, in order as eight vectors of 32: each
+/// 32 stored bytes hold two sub-blocks, the first in the low nibbles.
+///
+/// # Safety
+/// The CPU has AVX2; `block` is a whole stored block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn q4k_values(block: &[u8]) -> [std::arch::x86_64::__m256i; 8] {
+    use std::arch::x86_64::*;
+    let nibble = _mm256_set1_epi8(0x0F);
+    std::array::from_fn(|i| {
+        // SAFETY: a block holds 128 bytes of values from byte 16.
+        let packed =
+            unsafe { _mm256_loadu_si256(block[16 + 32 * (i / 2)..].as_ptr() as *const __m256i) };
+        let shifted = if i % 2 == 0 {
+            packed
+        } else {
+            _mm256_srli_epi16(packed, 4)
+        };
+        _mm256_and_si256(shifted, nibble)
+    })
+}
+
+/// A Q6_K block's 256 six-bit values `q`, a byte each, in order as four vectors of 64: the low
+/// four bits are 128 bytes of nibbles (values l and l + 64 in byte l, l + 32 and l + 96 in byte
+/// l + 32, for each half of 128), the top two bits 64 bytes (values l, l + 32, l + 64 and l + 96
+/// of a half in bits 0–1, 2–3, 4–5 and 6–7 of its byte l).
+///
+/// # Safety
+/// The CPU has AVX-512 (foundation, byte and word); `block` is a whole stored block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) unsafe fn q6k_values(block: &[u8]) -> [std::arch::x86_64::__m512i; 4] {
+    use std::arch::x86_64::*;
+    let (nibble, top) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x30));
+    let mut values = [_mm512_setzero_si512(); 4];
+    for half in 0..2 {
+        // SAFETY: a block holds 128 bytes of low bits, then 64 of high bits.
+        let (low, high) = unsafe {
+            (
+                _mm512_loadu_si512(block[64 * half..].as_ptr() as *const _),
+                _mm256_loadu_si256(block[128 + 32 * half..].as_ptr() as *const __m256i),
+            )
+        };
+        let high = _mm512_inserti64x4(_mm512_castsi256_si512(high), _mm256_srli_epi16(high, 2), 1);
+        values[2 * half] = _mm512_or_si512(
+            _mm512_and_si512(low, nibble),
+            _mm512_and_si512(_mm512_slli_epi16(high, 4), top),
+        );
+        values[2 * half + 1] = _mm512_or_si512(
+            _mm512_and_si512(_mm512_srli_epi16(low, 4), nibble),
+            _mm512_and_si512(high, top),
+        );
+    }
+    values
+}
+
 /// One Q6_K weight row times a rounded activation row.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
 unsafe fn dot_q6k(rows: &[u8], x: &Q8K) -> f32 {
     let row = &rows[..x.d.len() * 210];
     use std::arch::x86_64::*;
-    let (nibble, top) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x30));
     // Each vector of 64 values spans four sub-blocks of 16.
     let lanes: [__m512i; 4] = std::array::from_fn(|k| spread(|i| 4 * k + i / 8));
     let mut total = _mm512_setzero_ps();
@@ -295,21 +341,9 @@ unsafe fn dot_q6k(rows: &[u8], x: &Q8K) -> f32 {
             let scales = _mm512_castsi256_si512(scales);
             let xs = x.qs[b * SUPER..].as_ptr();
             let mut sums = [_mm512_setzero_si512(); 4];
+            let values = q6k_values(block);
             for half in 0..2 {
-                let low = _mm512_loadu_si512(block[64 * half..].as_ptr() as *const _);
-                let high = _mm256_loadu_si256(block[128 + 32 * half..].as_ptr() as *const __m256i);
-                // The high bits of values l and l + 32 sit in bits 0–1 and 2–3 of byte l, of
-                // l + 64 and l + 96 in bits 4–5 and 6–7.
-                let high =
-                    _mm512_inserti64x4(_mm512_castsi256_si512(high), _mm256_srli_epi16(high, 2), 1);
-                let first = _mm512_or_si512(
-                    _mm512_and_si512(low, nibble),
-                    _mm512_and_si512(_mm512_slli_epi16(high, 4), top),
-                );
-                let second = _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi16(low, 4), nibble),
-                    _mm512_and_si512(high, top),
-                );
+                let (first, second) = (values[2 * half], values[2 * half + 1]);
                 for (k, q) in [first, second].into_iter().enumerate() {
                     let x = _mm512_loadu_si512(xs.add(128 * half + 64 * k) as *const _);
                     let pairs = _mm512_maddubs_epi16(q, x);

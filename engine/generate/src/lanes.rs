@@ -2,22 +2,25 @@
 //! of an AVX-512 register, with VNNI's 8-bit dot products.
 //!
 //! The row-by-row kernels ([`crate::q5_0`], candle's) sum each product across a register and
-//! are bound by loads: Qwen2.5-1.5B (Q4_K, Q6_K) read its prompts at 0.4–0.5 of llama.cpp's
-//! speed. Here each weight row of a chunk is unpacked once into bytes `q` with a scale and an
-//! offset per block (`w = scale·q − offset`: every 4–8-bit format has that form), and sixteen
-//! rows are interleaved four bytes at a time, so that one `vpdpbusd` multiplies four columns of
-//! sixteen rows with the same four activations (broadcast) and adds each row's products in its
-//! own lane: no sum across lanes, each weight load serving a tile of tokens. The activations are
-//! rounded to 8 bits in blocks of 32 ([`crate::q8`], as ggml rounds them for Q5_0 and Q8_0;
-//! finer than its 256-value blocks for the K formats).
+//! are bound by loads: Qwen2.5-0.5B (Q5_0) read its prompts at 0.7 of llama.cpp's speed, the
+//! 1.5B (Q4_K, Q6_K) at 0.4–0.5. Here each weight row of a chunk is unpacked once into bytes `q`
+//! with a scale and an offset per block (`w = scale·q − offset`: every 4–8-bit format has that
+//! form), and sixteen rows are interleaved four bytes at a time, so that one `vpdpbusd`
+//! multiplies four columns of sixteen rows with the same four activations (broadcast) and adds
+//! each row's products in its own lane: no sum across lanes, each weight load serving a tile of
+//! tokens. The activations are rounded to 8 bits in blocks of 32 ([`crate::q8`]'s rounding, as
+//! ggml rounds them for Q5_0 and Q8_0; finer than its 256-value blocks for the K formats). Each
+//! block still costs four instructions of scaling per token beside its eight products, so where
+//! the CPU has AMX the K formats go to [`crate::ktiles`] instead.
 
 use std::sync::Arc;
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
-use crate::q8::BLOCK;
+use crate::kquant::{q4k_values, q6k_values, scales_and_mins};
+use crate::q8::{BLOCK, stored_rows};
 
 /// Weight rows interleaved in one group: the lanes of an AVX-512 register.
 const LANES: usize = 16;
@@ -36,6 +39,8 @@ enum Format {
     Q6K,
     /// 32 values: f16 `d`, the fifth bits, the low four; `w = d·(q − 16)`.
     Q5_0,
+    /// 32 values: f16 `d`, f16 `m`, then 4-bit values; `w = d·q + m`.
+    Q4_1,
     /// 32 values: f16 `d`, then i8 values; stored here as `q + 128`, `w = d·(q − 128)`.
     Q8_0,
 }
@@ -46,6 +51,7 @@ impl Format {
             GgmlDType::Q4K => Format::Q4K,
             GgmlDType::Q6K => Format::Q6K,
             GgmlDType::Q5_0 => Format::Q5_0,
+            GgmlDType::Q4_1 => Format::Q4_1,
             GgmlDType::Q8_0 => Format::Q8_0,
             _ => return None,
         })
@@ -57,6 +63,7 @@ impl Format {
             Format::Q4K => (256, 144),
             Format::Q6K => (256, 210),
             Format::Q5_0 => (32, 22),
+            Format::Q4_1 => (32, 20),
             Format::Q8_0 => (32, 34),
         }
     }
@@ -91,29 +98,16 @@ impl Format {
             // lies within the stored block.
             match self {
                 Format::Q4K => {
-                    let (d, dmin, packed) = (half(0), half(2), &block[4..16]);
+                    let (d, dmin) = (half(0), half(2));
+                    let (packed_scales, packed_mins) = scales_and_mins(&block[4..16]);
+                    let (sc, m) = (packed_scales.to_le_bytes(), packed_mins.to_le_bytes());
                     for j in 0..8 {
-                        let (scale, min) = if j < 4 {
-                            (packed[j] & 63, packed[j + 4] & 63)
-                        } else {
-                            (
-                                (packed[j + 4] & 0x0F) | ((packed[j - 4] >> 6) << 4),
-                                (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4),
-                            )
-                        };
-                        scales[j] = d * scale as f32;
-                        offsets[j] = dmin * min as f32;
+                        scales[j] = d * sc[j] as f32;
+                        offsets[j] = dmin * m[j] as f32;
                     }
-                    // Each 32 bytes hold two blocks: the first in the low nibbles.
-                    let nibble = _mm256_set1_epi8(0x0F);
-                    for c in 0..4 {
-                        unsafe {
-                            let packed =
-                                _mm256_loadu_si256(block[16 + 32 * c..].as_ptr() as *const __m256i);
-                            let low = _mm256_and_si256(packed, nibble);
-                            let high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), nibble);
-                            _mm256_storeu_si256(out.add(64 * c) as *mut __m256i, low);
-                            _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, high);
+                    unsafe {
+                        for (k, q) in q4k_values(block).into_iter().enumerate() {
+                            _mm256_storeu_si256(out.add(32 * k) as *mut __m256i, q);
                         }
                     }
                 }
@@ -123,30 +117,9 @@ impl Format {
                         scales[j] = d * scale as i8 as f32;
                         offsets[j] = 32.0 * scales[j];
                     }
-                    let (nibble, top) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x30));
-                    for n in 0..2 {
-                        unsafe {
-                            let low = _mm512_loadu_si512(block[64 * n..].as_ptr() as *const _);
-                            let high = _mm256_loadu_si256(
-                                block[128 + 32 * n..].as_ptr() as *const __m256i
-                            );
-                            // The high bits of values l and l + 32 sit in bits 0–1 and 2–3 of
-                            // byte l, of l + 64 and l + 96 in bits 4–5 and 6–7.
-                            let high = _mm512_inserti64x4(
-                                _mm512_castsi256_si512(high),
-                                _mm256_srli_epi16(high, 2),
-                                1,
-                            );
-                            let first = _mm512_or_si512(
-                                _mm512_and_si512(low, nibble),
-                                _mm512_and_si512(_mm512_slli_epi16(high, 4), top),
-                            );
-                            let second = _mm512_or_si512(
-                                _mm512_and_si512(_mm512_srli_epi16(low, 4), nibble),
-                                _mm512_and_si512(high, top),
-                            );
-                            _mm512_storeu_si512(out.add(128 * n) as *mut _, first);
-                            _mm512_storeu_si512(out.add(128 * n + 64) as *mut _, second);
+                    unsafe {
+                        for (k, q) in q6k_values(block).into_iter().enumerate() {
+                            _mm512_storeu_si512(out.add(64 * k) as *mut _, q);
                         }
                     }
                 }
@@ -156,6 +129,18 @@ impl Format {
                         _mm256_storeu_si256(out as *mut __m256i, crate::q5_0::values(block));
                     }
                     (scales[0], offsets[0]) = (d, 16.0 * d);
+                }
+                Format::Q4_1 => {
+                    let (d, m) = (half(0), half(2));
+                    let nibble = _mm_set1_epi8(0x0F);
+                    unsafe {
+                        let packed = _mm_loadu_si128(block[4..].as_ptr() as *const __m128i);
+                        let low = _mm_and_si128(packed, nibble);
+                        let high = _mm_and_si128(_mm_srli_epi16(packed, 4), nibble);
+                        _mm_storeu_si128(out as *mut __m128i, low);
+                        _mm_storeu_si128(out.add(16) as *mut __m128i, high);
+                    }
+                    (scales[0], offsets[0]) = (d, -m);
                 }
                 Format::Q8_0 => {
                     let d = half(0);
@@ -203,23 +188,12 @@ impl LaneRows {
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        ensure!(
-            x.len().is_multiple_of(self.columns),
-            "{} values for rows of {} columns",
-            x.len(),
-            self.columns
-        );
-        let data = self.weights.data()?;
-        let (count, bytes) = self.format.stored();
-        let row_bytes = self.columns / count * bytes;
-        ensure!(
-            data.len() == self.rows * row_bytes,
-            "{:?} data of {} bytes for {}×{}",
-            self.format,
-            data.len(),
-            self.rows,
-            self.columns
-        );
+        let (data, row_bytes) = stored_rows(
+            &self.weights,
+            (self.rows, self.columns),
+            self.format.stored(),
+            x,
+        )?;
         // SAFETY: `new` checked AVX-512 with VNNI (and so F16C).
         let activations = unsafe { Activations::new(x, self.columns, self.format.block()) };
         let tokens = x.len() / self.columns;
@@ -552,7 +526,7 @@ impl Group {
 /// of vector `s`. Pairs of words, then of pairs, within each 128-bit lane, then the lanes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn transpose(v: [std::arch::x86_64::__m512i; 16]) -> [std::arch::x86_64::__m512i; 16] {
+pub(crate) fn transpose(v: [std::arch::x86_64::__m512i; 16]) -> [std::arch::x86_64::__m512i; 16] {
     use std::arch::x86_64::*;
     // Within each lane: a0 b0 a1 b1 | a2 b2 a3 b3 for each pair of rows.
     let pairs: [__m512i; 16] = std::array::from_fn(|i| {
@@ -620,7 +594,7 @@ mod tests {
 
     /// The same products as candle's kernels for every format unpacked here, on random weights
     /// of Qwen2.5's projection shapes: whole tiles of activation rows, a tile's remainder, a
-    /// last group of fewer than sixteen rows, and (Q5_0, Q8_0) rows that end in half a window
+    /// last group of fewer than sixteen rows, and (32-value formats) rows that end in half a window
     /// of 64 columns.
     #[test]
     fn agrees_with_candles_kernels() {

@@ -5,13 +5,16 @@
 
 #![warn(missing_docs)]
 
+mod amx;
 mod architecture;
+mod causal_softmax;
 mod chat_template;
 mod decode_attention;
 mod decoder;
 mod gguf;
 mod gguf_tokenizer;
 mod kquant;
+mod ktiles;
 mod lanes;
 mod q4_1;
 mod q5_0;

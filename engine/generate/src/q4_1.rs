@@ -16,7 +16,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row};
+use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row, stored_rows};
 /// A Q4_1 block: scale and minimum (f16 each), then 32 four-bit values, two to a byte (the
 /// low nibbles are values 0–15, the high ones 16–31).
 const BLOCK_BYTES: usize = 20;
@@ -53,16 +53,13 @@ impl Q4_1Rows {
             x.len(),
             self.columns
         );
+        let (data, row_bytes) = stored_rows(
+            &self.weights,
+            (self.rows, self.columns),
+            (BLOCK, BLOCK_BYTES),
+            x,
+        )?;
         let activations = quantize_row(x);
-        let data = self.weights.data()?;
-        let row_bytes = self.columns / BLOCK * BLOCK_BYTES;
-        ensure!(
-            data.len() == self.rows * row_bytes,
-            "Q4_1 data of {} bytes for {}×{}",
-            data.len(),
-            self.rows,
-            self.columns
-        );
         let mut out = vec![0f32; self.rows];
         let out_at = out.as_mut_ptr() as usize;
         candle_core::utils::barrier_pool().execute_chunked(self.rows, |range| {

@@ -18,13 +18,13 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row};
+use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row, stored_rows};
 
 /// A Q5_0 block: its scale (f16), the fifth bits of its 32 values (a little-endian u32), then
 /// the low four bits, two to a byte (low nibbles values 0–15, high ones 16–31).
@@ -55,23 +55,14 @@ impl Q5_0Rows {
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        ensure!(
-            x.len().is_multiple_of(self.columns),
-            "{} values for rows of {} columns",
-            x.len(),
-            self.columns
-        );
+        let (data, row_bytes) = stored_rows(
+            &self.weights,
+            (self.rows, self.columns),
+            (BLOCK, BLOCK_BYTES),
+            x,
+        )?;
         let activations: Vec<Vec<Q8Block>> =
             x.chunks_exact(self.columns).map(quantize_row).collect();
-        let data = self.weights.data()?;
-        let row_bytes = self.columns / BLOCK * BLOCK_BYTES;
-        ensure!(
-            data.len() == self.rows * row_bytes,
-            "Q5_0 data of {} bytes for {}×{}",
-            data.len(),
-            self.rows,
-            self.columns
-        );
         let mut out = vec![0f32; activations.len() * self.rows];
         let out_at = out.as_mut_ptr() as usize;
         let (rows, blocks) = (self.rows, self.columns / BLOCK);

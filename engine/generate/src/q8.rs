@@ -3,6 +3,10 @@
 //! block's sums that offset formats need (Q4_1's minimum, Q5_0's 16). Shared by docent's own kernels,
 //! [`crate::q4_1`] and [`crate::q5_0`].
 
+use std::borrow::Cow;
+
+use anyhow::{Result, ensure};
+use candle_core::quantized::QTensor;
 use half::f16;
 
 /// Values per block, in the weights and in the rounded activations alike.
@@ -41,6 +45,31 @@ pub fn quantize_row(x: &[f32]) -> Vec<Q8Block> {
             }
         })
         .collect()
+}
+
+/// `weights`' bytes, checked to be `rows` rows of `columns / values` stored blocks of `bytes`,
+/// and a row's length in bytes; after checking that `x` holds whole rows of `columns` values.
+/// What every kernel starts with.
+pub fn stored_rows<'a>(
+    weights: &'a QTensor,
+    (rows, columns): (usize, usize),
+    (values, bytes): (usize, usize),
+    x: &[f32],
+) -> Result<(Cow<'a, [u8]>, usize)> {
+    ensure!(
+        x.len().is_multiple_of(columns),
+        "{} values for rows of {columns} columns",
+        x.len()
+    );
+    let data = weights.data()?;
+    let row_bytes = columns / values * bytes;
+    ensure!(
+        data.len() == rows * row_bytes,
+        "{:?} data of {} bytes for {rows}×{columns}",
+        weights.dtype(),
+        data.len()
+    );
+    Ok((data, row_bytes))
 }
 
 /// Whether this CPU runs docent's kernels (AVX2 and FMA).

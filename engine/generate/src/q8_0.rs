@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row};
+use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row, stored_rows};
 
 /// A Q8_0 block: its scale (f16), then 32 signed values.
 const BLOCK_BYTES: usize = 34;
@@ -45,21 +45,12 @@ impl Q8_0Rows {
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        ensure!(
-            x.len().is_multiple_of(self.columns),
-            "{} values for rows of {} columns",
-            x.len(),
-            self.columns
-        );
-        let data = self.weights.data()?;
-        let row_bytes = self.columns / BLOCK * BLOCK_BYTES;
-        ensure!(
-            data.len() == self.rows * row_bytes,
-            "Q8_0 data of {} bytes for {}×{}",
-            data.len(),
-            self.rows,
-            self.columns
-        );
+        let (data, row_bytes) = stored_rows(
+            &self.weights,
+            (self.rows, self.columns),
+            (BLOCK, BLOCK_BYTES),
+            x,
+        )?;
         let rows = self.rows;
         let mut out = vec![0f32; x.len() / self.columns * rows];
         for (x, out) in x.chunks_exact(self.columns).zip(out.chunks_exact_mut(rows)) {
