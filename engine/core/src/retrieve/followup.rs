@@ -143,12 +143,18 @@ fn key_terms(text: &str) -> Vec<String> {
     let mut terms = Vec::new();
     let mut run = String::new();
     // Unicode's word bounds make each Han character a segment of its own.
-    for segment in text.split_word_bounds() {
+    let mut segments = text.split_word_bounds().peekable();
+    while let Some(segment) = segments.next() {
         let mut chars = segment.chars();
         match (chars.next(), chars.next()) {
             (Some(c), None) if is_han(c) => {
                 if FUNCTION_CHARACTERS.contains(c) {
                     push_run(&mut terms, &mut run);
+                    // 一下, 一点 ("a little", after a verb: 介绍一下) are function words whose
+                    // second character is not: left in, 介绍一下钢做的水壶 gave the term 下钢做.
+                    if c == '一' && segments.next_if(|s| matches!(*s, "下" | "点")).is_some() {
+                        continue;
+                    }
                 } else {
                     run.push(c);
                 }
@@ -225,6 +231,10 @@ mod tests {
         assert_eq!(
             standalone("它的配置文件在哪里？", &["如何配置网络接口？"]),
             "它的配置文件在哪里？ 配置网络接口"
+        );
+        assert_eq!(
+            standalone("它烧开一升水要多久？", &["介绍一下钢做的水壶。"]),
+            "它烧开一升水要多久？ 介绍 钢做 水壶"
         );
         assert_eq!(
             standalone("怎么安装？", &["什么是 Debian 软件包？"]),
