@@ -15,23 +15,38 @@ use std::sync::Arc;
 use anyhow::Result;
 use candle_core::quantized::{GgmlDType, QTensor};
 
-use crate::q8::{AHEAD, prefetch, stored_rows};
+use crate::q8::{AHEAD, Stored, prefetch};
 
 /// Values per K block.
 const SUPER: usize = 256;
 
-/// The K formats multiplied here.
-#[derive(Clone, Copy, Debug)]
-enum Format {
+/// Bytes of a stored Q4_K block: f16 `d` and `dmin`, twelve bytes of 6-bit scales and
+/// minimums, 128 of 4-bit values.
+const Q4K_BYTES: usize = 144;
+/// Bytes of a stored Q6_K block: 128 of low bits, 64 of high bits, sixteen i8 scales, f16 `d`.
+const Q6K_BYTES: usize = 210;
+
+/// The K formats docent multiplies itself (here and in [`crate::ktiles`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum KFormat {
     Q4K,
     Q6K,
 }
 
-impl Format {
-    fn bytes(self) -> usize {
+impl KFormat {
+    pub(crate) fn of(dtype: GgmlDType) -> Option<Self> {
+        match dtype {
+            GgmlDType::Q4K => Some(KFormat::Q4K),
+            GgmlDType::Q6K => Some(KFormat::Q6K),
+            _ => None,
+        }
+    }
+
+    /// Values and bytes of one stored block.
+    pub(crate) fn stored(self) -> (usize, usize) {
         match self {
-            Format::Q4K => 144,
-            Format::Q6K => 210,
+            KFormat::Q4K => (SUPER, Q4K_BYTES),
+            KFormat::Q6K => (SUPER, Q6K_BYTES),
         }
     }
 }
@@ -39,42 +54,28 @@ impl Format {
 /// A Q4_K or Q6_K weight matrix `[rows, columns]`, multiplied one activation row at a time.
 #[derive(Clone)]
 pub struct KQuantRows {
-    weights: Arc<QTensor>,
-    format: Format,
-    rows: usize,
-    columns: usize,
+    stored: Stored,
+    format: KFormat,
 }
 
 impl KQuantRows {
     /// The matrix, when `weights` are Q4_K or Q6_K in memory and this CPU has AVX-512 (byte and
     /// word).
     pub fn new(weights: Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
-        let format = match weights.dtype() {
-            GgmlDType::Q4K => Format::Q4K,
-            GgmlDType::Q6K => Format::Q6K,
-            _ => return None,
-        };
-        let usable = weights.device().is_cpu() && columns.is_multiple_of(SUPER) && avx512_bw();
-        usable.then_some(KQuantRows {
-            weights,
-            format,
-            rows,
-            columns,
-        })
+        let format = KFormat::of(weights.dtype())?;
+        let stored = Stored::new(weights.clone(), weights.dtype(), format.stored())?;
+        avx512_bw().then_some(KQuantRows { stored, format })
     }
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (data, row_bytes) = stored_rows(
-            &self.weights,
-            (self.rows, self.columns),
-            (SUPER, self.format.bytes()),
-            x,
-        )?;
-        let (rows, format) = (self.rows, self.format);
-        let mut out = vec![0f32; x.len() / self.columns * rows];
-        for (x, out) in x.chunks_exact(self.columns).zip(out.chunks_exact_mut(rows)) {
+        let (data, row_bytes) = self.stored.data(x)?;
+        let (rows, format) = (self.stored.rows, self.format);
+        let mut out = vec![0f32; x.len() / self.stored.columns * rows];
+        for (x, out) in x
+            .chunks_exact(self.stored.columns)
+            .zip(out.chunks_exact_mut(rows))
+        {
             let x = Q8K::new(x, format);
             let out_at = out.as_mut_ptr() as usize;
             candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
@@ -85,8 +86,8 @@ impl KQuantRows {
                     // one worker, and `out` outlives the call.
                     unsafe {
                         *(out_at as *mut f32).add(row) = match format {
-                            Format::Q4K => dot_q4k(weights, &x),
-                            Format::Q6K => dot_q6k(weights, &x),
+                            KFormat::Q4K => dot_q4k(weights, &x),
+                            KFormat::Q6K => dot_q6k(weights, &x),
                         };
                     }
                 }
@@ -110,7 +111,7 @@ struct Q8K {
 }
 
 impl Q8K {
-    fn new(x: &[f32], format: Format) -> Self {
+    fn new(x: &[f32], format: KFormat) -> Self {
         let mut qs = vec![0i8; x.len()];
         let mut d = Vec::with_capacity(x.len() / SUPER);
         let mut sums = Vec::with_capacity(x.len() / 16);
@@ -126,12 +127,12 @@ impl Q8K {
                 sums.push(sixteen.iter().map(|&q| q as i16).sum());
             }
             match format {
-                Format::Q4K => {
+                KFormat::Q4K => {
                     for (slot, sub) in [0, 2, 1, 3, 4, 6, 5, 7].into_iter().enumerate() {
                         rounded[slot * 32..][..32].copy_from_slice(&natural[sub * 32..][..32]);
                     }
                 }
-                Format::Q6K => rounded.copy_from_slice(&natural),
+                KFormat::Q6K => rounded.copy_from_slice(&natural),
             }
             d.push(scale);
         }
@@ -186,7 +187,7 @@ fn spread(lane_of: impl Fn(usize) -> usize) -> std::arch::x86_64::__m512i {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
 unsafe fn dot_q4k(rows: &[u8], x: &Q8K) -> f32 {
-    let row = &rows[..x.d.len() * 144];
+    let row = &rows[..x.d.len() * Q4K_BYTES];
     use std::arch::x86_64::*;
     let nibble = _mm512_set1_epi8(0x0F);
     // Sub-block scales for the two vectors each 64 stored bytes unpack into: the low nibbles
@@ -197,8 +198,8 @@ unsafe fn dot_q4k(rows: &[u8], x: &Q8K) -> f32 {
     });
     let mut total = _mm512_setzero_ps();
     let mut offsets = _mm_setzero_ps();
-    for (b, block) in row.chunks_exact(144).enumerate() {
-        prefetch(rows, b * 144 + AHEAD, 144);
+    for (b, block) in row.chunks_exact(Q4K_BYTES).enumerate() {
+        prefetch(rows, b * Q4K_BYTES + AHEAD, Q4K_BYTES);
         // d and dmin, times the activations' scale.
         let factors = _mm_mul_ps(halves(&block[..4]), _mm_set1_ps(x.d[b]));
         let (scales, mins) = scales_and_mins(&block[4..16]);
@@ -318,14 +319,14 @@ pub(crate) unsafe fn q6k_values(block: &[u8]) -> [std::arch::x86_64::__m512i; 4]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,f16c")]
 unsafe fn dot_q6k(rows: &[u8], x: &Q8K) -> f32 {
-    let row = &rows[..x.d.len() * 210];
+    let row = &rows[..x.d.len() * Q6K_BYTES];
     use std::arch::x86_64::*;
     // Each vector of 64 values spans four sub-blocks of 16.
     let lanes: [__m512i; 4] = std::array::from_fn(|k| spread(|i| 4 * k + i / 8));
     let mut total = _mm512_setzero_ps();
     let mut offsets = _mm256_setzero_ps();
-    for (b, block) in row.chunks_exact(210).enumerate() {
-        prefetch(rows, b * 210 + AHEAD, 210);
+    for (b, block) in row.chunks_exact(Q6K_BYTES).enumerate() {
+        prefetch(rows, b * Q6K_BYTES + AHEAD, Q6K_BYTES);
         let d = _mm_cvtss_f32(halves(&block[208..210])) * x.d[b];
         // SAFETY: a block holds 128 bytes of low bits, 64 of high bits, then 16 scales; the
         // activations 256 values and 16 sums from the block's start.

@@ -13,77 +13,42 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::QTensor;
 use half::f16;
 
 use crate::amx::{self, Sums, Tiles};
-use crate::kquant::{q4k_values, q6k_values, scales_and_mins};
+use crate::kquant::{KFormat, q4k_values, q6k_values, scales_and_mins};
 use crate::lanes::{avx512_vnni, transpose};
-use crate::q8::stored_rows;
+use crate::q8::Stored;
 
 /// Weight rows, and tokens, in a tile.
 const LANES: usize = amx::ROWS;
 /// Values per K block.
 const SUPER: usize = 256;
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Format {
-    Q4K,
-    Q6K,
-}
-
-impl Format {
-    fn bytes(self) -> usize {
-        match self {
-            Format::Q4K => 144,
-            Format::Q6K => 210,
-        }
-    }
-}
-
 /// A Q4_K or Q6_K weight matrix `[rows, columns]` multiplied by whole chunks of activation
 /// rows with AMX.
 #[derive(Clone)]
 pub struct KTileRows {
-    weights: Arc<QTensor>,
-    format: Format,
-    rows: usize,
-    columns: usize,
+    stored: Stored,
+    format: KFormat,
 }
 
 impl KTileRows {
     /// The matrix, when its weights are Q4_K or Q6_K in memory and this CPU has AMX (and
     /// AVX-512 with VNNI).
     pub fn new(weights: Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
-        let format = match weights.dtype() {
-            GgmlDType::Q4K => Format::Q4K,
-            GgmlDType::Q6K => Format::Q6K,
-            _ => return None,
-        };
-        let usable = weights.device().is_cpu()
-            && columns.is_multiple_of(SUPER)
-            && avx512_vnni()
-            && amx::available();
-        usable.then_some(KTileRows {
-            weights,
-            format,
-            rows,
-            columns,
-        })
+        let format = KFormat::of(weights.dtype())?;
+        let stored = Stored::new(weights.clone(), weights.dtype(), format.stored())?;
+        (avx512_vnni() && amx::available()).then_some(KTileRows { stored, format })
     }
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (data, row_bytes) = stored_rows(
-            &self.weights,
-            (self.rows, self.columns),
-            (SUPER, self.format.bytes()),
-            x,
-        )?;
+        let (data, row_bytes) = self.stored.data(x)?;
         // SAFETY: `new` checked AVX-512 (and so F16C).
-        let activations = unsafe { Rounded::new(x, self.columns) };
-        let (rows, columns, format) = (self.rows, self.columns, self.format);
+        let activations = unsafe { Rounded::new(x, self.stored.columns) };
+        let (rows, columns, format) = (self.stored.rows, self.stored.columns, self.format);
         let mut out = vec![0f32; activations.tokens * rows];
         let out_at = out.as_mut_ptr() as usize;
         candle_core::utils::barrier_pool().execute_chunked(rows.div_ceil(LANES), |range| {
@@ -212,7 +177,7 @@ unsafe fn round_row(_: &[f32], _: impl Fn(usize) -> *mut i8, _: &mut [f32], _: &
 /// Sixteen weight rows as planes of interleaved bytes (for each four columns, the sixteen
 /// rows' four bytes: the layout of AMX's second operand), and each K block's factors.
 struct Group {
-    format: Format,
+    format: KFormat,
     columns: usize,
     /// The low and high bytes of each weight's `v`.
     planes: [Vec<u8>; 2],
@@ -225,7 +190,7 @@ struct Group {
 }
 
 impl Group {
-    fn new(columns: usize, format: Format) -> Self {
+    fn new(columns: usize, format: KFormat) -> Self {
         let blocks = columns / SUPER;
         let plane = || vec![0u8; columns * LANES];
         Group {
@@ -259,14 +224,14 @@ impl Group {
                 &mut low[r * columns..][..columns],
                 &mut high[r * columns..][..columns],
             );
-            for (b, block) in row(r).chunks_exact(self.format.bytes()).enumerate() {
+            for (b, block) in row(r).chunks_exact(self.format.stored().1).enumerate() {
                 let at = b * SUPER;
                 // Each sub-block's values `q` (one byte each) and integer scale.
                 let mut values = [0u8; SUPER];
                 let mut scales = [0i16; 16];
                 // SAFETY (loads and stores): within the stored block and the 256 values.
                 match self.format {
-                    Format::Q4K => unsafe {
+                    KFormat::Q4K => unsafe {
                         self.d[b * LANES + r] = half(&block[0..]);
                         let dmin = half(&block[2..]);
                         let (packed_scales, packed_mins) = scales_and_mins(&block[4..16]);
@@ -280,7 +245,7 @@ impl Group {
                             _mm256_storeu_si256(out, q);
                         }
                     },
-                    Format::Q6K => unsafe {
+                    KFormat::Q6K => unsafe {
                         self.d[b * LANES + r] = half(&block[208..]);
                         for (j, &scale) in block[192..208].iter().enumerate() {
                             scales[j] = scale as i8 as i16;
@@ -293,8 +258,8 @@ impl Group {
                 // v = scale·q (Q4_K, sub-blocks of 32) or scale·(q − 32) (Q6_K, of 16), split
                 // into its low and high bytes, 32 values at a time.
                 let (span, offset) = match self.format {
-                    Format::Q4K => (32, 0),
-                    Format::Q6K => (16, 32),
+                    KFormat::Q4K => (32, 0),
+                    KFormat::Q6K => (16, 32),
                 };
                 // SAFETY: 32 values and bytes from `32·i` within the block's 256.
                 unsafe {
@@ -448,7 +413,7 @@ impl Group {
                     _mm512_slli_epi32(_mm512_load_si512(at(1)), 8),
                 );
                 let mut sum = _mm512_mul_ps(_mm512_cvtepi32_ps(whole), d);
-                if self.format == Format::Q4K {
+                if self.format == KFormat::Q4K {
                     for j in 0..8 {
                         let mins = _mm512_loadu_ps(self.mins[(8 * b + j) * LANES..].as_ptr());
                         let sums = _mm512_set1_ps(x.sums[8 * row + j]);
@@ -506,8 +471,8 @@ impl Group {
             );
             for j in 0..SUPER / 64 {
                 match self.format {
-                    Format::Q4K => step!(j, "tdpbsud"),
-                    Format::Q6K => step!(j, "tdpbssd"),
+                    KFormat::Q4K => step!(j, "tdpbsud"),
+                    KFormat::Q6K => step!(j, "tdpbssd"),
                 }
             }
             std::arch::asm!(
@@ -568,8 +533,8 @@ impl Group {
         unsafe {
             std::arch::asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
             match self.format {
-                Format::Q4K => steps!("tdpbsud"),
-                Format::Q6K => steps!("tdpbssd"),
+                KFormat::Q4K => steps!("tdpbsud"),
+                KFormat::Q6K => steps!("tdpbssd"),
             }
             std::arch::asm!(
                 "tilestored [{low} + {sixty_four} * 1], tmm0",
@@ -590,6 +555,8 @@ impl Group {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::quantized::GgmlDType;
+
     use super::*;
     use crate::q8::agreement;
 

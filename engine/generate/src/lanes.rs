@@ -20,7 +20,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
 use crate::kquant::{q4k_values, q6k_values, scales_and_mins};
-use crate::q8::{BLOCK, stored_rows};
+use crate::q8::{BLOCK, Stored};
 
 /// Weight rows interleaved in one group: the lanes of an AVX-512 register.
 const LANES: usize = 16;
@@ -164,40 +164,26 @@ impl Format {
 /// A quantized weight matrix `[rows, columns]` multiplied by whole chunks of activation rows.
 #[derive(Clone)]
 pub struct LaneRows {
-    weights: Arc<QTensor>,
+    stored: Stored,
     format: Format,
-    rows: usize,
-    columns: usize,
 }
 
 impl LaneRows {
     /// The matrix, when its format is one of those unpacked here, it lies in memory, and this
     /// CPU has AVX-512 with VNNI.
     pub fn new(weights: Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
         let format = Format::of(weights.dtype())?;
-        let usable =
-            weights.device().is_cpu() && columns.is_multiple_of(format.stored().0) && avx512_vnni();
-        usable.then_some(LaneRows {
-            weights,
-            format,
-            rows,
-            columns,
-        })
+        let stored = Stored::new(weights.clone(), weights.dtype(), format.stored())?;
+        avx512_vnni().then_some(LaneRows { stored, format })
     }
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (data, row_bytes) = stored_rows(
-            &self.weights,
-            (self.rows, self.columns),
-            self.format.stored(),
-            x,
-        )?;
+        let (data, row_bytes) = self.stored.data(x)?;
         // SAFETY: `new` checked AVX-512 with VNNI (and so F16C).
-        let activations = unsafe { Activations::new(x, self.columns, self.format.block()) };
-        let tokens = x.len() / self.columns;
-        let (rows, columns, format) = (self.rows, self.columns, self.format);
+        let activations = unsafe { Activations::new(x, self.stored.columns, self.format.block()) };
+        let tokens = x.len() / self.stored.columns;
+        let (rows, columns, format) = (self.stored.rows, self.stored.columns, self.format);
         let mut out = vec![0f32; tokens * rows];
         let out_at = out.as_mut_ptr() as usize;
         let groups = rows.div_ceil(LANES);

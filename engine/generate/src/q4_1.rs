@@ -16,7 +16,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row, stored_rows};
+use crate::q8::{AHEAD, BLOCK, Q8Block, Stored, avx2_fma, prefetch, quantize_row};
 /// A Q4_1 block: scale and minimum (f16 each), then 32 four-bit values, two to a byte (the
 /// low nibbles are values 0–15, the high ones 16–31).
 const BLOCK_BYTES: usize = 20;
@@ -24,45 +24,30 @@ const BLOCK_BYTES: usize = 20;
 /// A Q4_1 weight matrix `[rows, columns]`, multiplied by one activation row at a time.
 #[derive(Clone)]
 pub struct Q4_1Rows {
-    weights: Arc<QTensor>,
-    rows: usize,
-    columns: usize,
+    stored: Stored,
 }
 
 impl Q4_1Rows {
     /// The matrix, when `weights` are Q4_1 in memory and this CPU has AVX2 and FMA.
     pub fn new(weights: Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
-        let usable = weights.dtype() == GgmlDType::Q4_1
-            && weights.device().is_cpu()
-            && columns % BLOCK == 0
-            && avx2_fma();
-        usable.then_some(Q4_1Rows {
-            weights,
-            rows,
-            columns,
-        })
+        let stored = Stored::new(weights, GgmlDType::Q4_1, (BLOCK, BLOCK_BYTES))?;
+        avx2_fma().then_some(Q4_1Rows { stored })
     }
 
     /// `W·x` for one row `x` of `columns` values; the rows of `W` are shared out over candle's
     /// CPU threads.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
         ensure!(
-            x.len() == self.columns,
+            x.len() == self.stored.columns,
             "a row of {} values for a matrix of {} columns",
             x.len(),
-            self.columns
+            self.stored.columns
         );
-        let (data, row_bytes) = stored_rows(
-            &self.weights,
-            (self.rows, self.columns),
-            (BLOCK, BLOCK_BYTES),
-            x,
-        )?;
+        let (data, row_bytes) = self.stored.data(x)?;
         let activations = quantize_row(x);
-        let mut out = vec![0f32; self.rows];
+        let mut out = vec![0f32; self.stored.rows];
         let out_at = out.as_mut_ptr() as usize;
-        candle_core::utils::barrier_pool().execute_chunked(self.rows, |range| {
+        candle_core::utils::barrier_pool().execute_chunked(self.stored.rows, |range| {
             for row in range {
                 // SAFETY: `new` checked AVX2 and FMA. Each row index is handed to exactly one
                 // worker, so no two write the same element, and `out` outlives the call.

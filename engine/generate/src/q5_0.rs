@@ -24,7 +24,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row, stored_rows};
+use crate::q8::{AHEAD, BLOCK, Q8Block, Stored, avx2_fma, prefetch, quantize_row};
 
 /// A Q5_0 block: its scale (f16), the fifth bits of its 32 values (a little-endian u32), then
 /// the low four bits, two to a byte (low nibbles values 0–15, high ones 16–31).
@@ -33,39 +33,26 @@ const BLOCK_BYTES: usize = 22;
 /// A Q5_0 weight matrix `[rows, columns]`.
 #[derive(Clone)]
 pub struct Q5_0Rows {
-    weights: Arc<QTensor>,
-    rows: usize,
-    columns: usize,
+    stored: Stored,
 }
 
 impl Q5_0Rows {
     /// The matrix, when `weights` are Q5_0 in memory and this CPU has AVX2 and FMA.
     pub fn new(weights: Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
-        let usable = weights.dtype() == GgmlDType::Q5_0
-            && weights.device().is_cpu()
-            && columns.is_multiple_of(BLOCK)
-            && avx2_fma();
-        usable.then_some(Q5_0Rows {
-            weights,
-            rows,
-            columns,
-        })
+        let stored = Stored::new(weights, GgmlDType::Q5_0, (BLOCK, BLOCK_BYTES))?;
+        avx2_fma().then_some(Q5_0Rows { stored })
     }
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (data, row_bytes) = stored_rows(
-            &self.weights,
-            (self.rows, self.columns),
-            (BLOCK, BLOCK_BYTES),
-            x,
-        )?;
-        let activations: Vec<Vec<Q8Block>> =
-            x.chunks_exact(self.columns).map(quantize_row).collect();
-        let mut out = vec![0f32; activations.len() * self.rows];
+        let (data, row_bytes) = self.stored.data(x)?;
+        let activations: Vec<Vec<Q8Block>> = x
+            .chunks_exact(self.stored.columns)
+            .map(quantize_row)
+            .collect();
+        let mut out = vec![0f32; activations.len() * self.stored.rows];
         let out_at = out.as_mut_ptr() as usize;
-        let (rows, blocks) = (self.rows, self.columns / BLOCK);
+        let (rows, blocks) = (self.stored.rows, self.stored.columns / BLOCK);
         candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
             let at =
                 |token: usize, row: usize| (out_at as *mut f32).wrapping_add(token * rows + row);

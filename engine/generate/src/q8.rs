@@ -4,9 +4,10 @@
 //! [`crate::q4_1`] and [`crate::q5_0`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use anyhow::{Result, ensure};
-use candle_core::quantized::QTensor;
+use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
 /// Values per block, in the weights and in the rounded activations alike.
@@ -47,29 +48,52 @@ pub fn quantize_row(x: &[f32]) -> Vec<Q8Block> {
         .collect()
 }
 
-/// `weights`' bytes, checked to be `rows` rows of `columns / values` stored blocks of `bytes`,
-/// and a row's length in bytes; after checking that `x` holds whole rows of `columns` values.
-/// What every kernel starts with.
-pub fn stored_rows<'a>(
-    weights: &'a QTensor,
-    (rows, columns): (usize, usize),
-    (values, bytes): (usize, usize),
-    x: &[f32],
-) -> Result<(Cow<'a, [u8]>, usize)> {
-    ensure!(
-        x.len().is_multiple_of(columns),
-        "{} values for rows of {columns} columns",
-        x.len()
-    );
-    let data = weights.data()?;
-    let row_bytes = columns / values * bytes;
-    ensure!(
-        data.len() == rows * row_bytes,
-        "{:?} data of {} bytes for {rows}×{columns}",
-        weights.dtype(),
-        data.len()
-    );
-    Ok((data, row_bytes))
+/// A quantized weight matrix `[rows, columns]` in the CPU's memory, stored in blocks of
+/// `values` values and `bytes` bytes: what every kernel multiplies.
+#[derive(Clone)]
+pub struct Stored {
+    weights: Arc<QTensor>,
+    pub rows: usize,
+    pub columns: usize,
+    /// Values and bytes of one stored block.
+    block: (usize, usize),
+}
+
+impl Stored {
+    /// The matrix, when it is `format` in the CPU's memory and its rows are whole blocks of
+    /// `block` (values, bytes).
+    pub fn new(weights: Arc<QTensor>, format: GgmlDType, block: (usize, usize)) -> Option<Self> {
+        let (rows, columns) = weights.shape().dims2().ok()?;
+        let usable = weights.dtype() == format
+            && weights.device().is_cpu()
+            && columns.is_multiple_of(block.0);
+        usable.then_some(Stored {
+            weights,
+            rows,
+            columns,
+            block,
+        })
+    }
+
+    /// The stored bytes and a row's length in bytes, after checking that `x` holds whole rows
+    /// of `columns` values and the bytes are whole rows of blocks.
+    pub fn data(&self, x: &[f32]) -> Result<(Cow<'_, [u8]>, usize)> {
+        let (rows, columns) = (self.rows, self.columns);
+        ensure!(
+            x.len().is_multiple_of(columns),
+            "{} values for rows of {columns} columns",
+            x.len()
+        );
+        let data = self.weights.data()?;
+        let row_bytes = columns / self.block.0 * self.block.1;
+        ensure!(
+            data.len() == rows * row_bytes,
+            "{:?} data of {} bytes for {rows}×{columns}",
+            self.weights.dtype(),
+            data.len()
+        );
+        Ok((data, row_bytes))
+    }
 }
 
 /// Whether this CPU runs docent's kernels (AVX2 and FMA).
@@ -132,10 +156,7 @@ pub mod agreement {
         shape: (usize, usize, usize),
         ours: impl Fn(Arc<QTensor>, &[f32]) -> Vec<f32>,
     ) {
-        if !super::avx2_fma() {
-            eprintln!(
-                "skipped: this CPU has no AVX2/FMA, so docent's {format:?} kernel is never used here"
-            );
+        if skipped(format) {
             return;
         }
         let (ours, candles, _) = products(format, shape, ours);
@@ -160,10 +181,7 @@ pub mod agreement {
         shape: (usize, usize, usize),
         ours: impl Fn(Arc<QTensor>, &[f32]) -> Vec<f32>,
     ) {
-        if !super::avx2_fma() {
-            eprintln!(
-                "skipped: this CPU has no AVX2/FMA, so docent's {format:?} kernel is never used here"
-            );
+        if skipped(format) {
             return;
         }
         let (ours, candles, exact) = products(format, shape, ours);
@@ -180,6 +198,17 @@ pub mod agreement {
             ours <= candles * 1.1,
             "{format:?} {shape:?}: {ours} from the exact product (rms), candle's kernel {candles}"
         );
+    }
+
+    /// Whether the CPU lacks AVX2/FMA, where docent's kernels are never used (said on stderr).
+    fn skipped(format: GgmlDType) -> bool {
+        let skipped = !super::avx2_fma();
+        if skipped {
+            eprintln!(
+                "skipped: this CPU has no AVX2/FMA, so docent's {format:?} kernel is never used here"
+            );
+        }
+        skipped
     }
 
     /// `ours`, candle's and the exact products of random weights and activations.

@@ -15,7 +15,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::q8::sum_lanes;
-use crate::q8::{AHEAD, BLOCK, Q8Block, avx2_fma, prefetch, quantize_row, stored_rows};
+use crate::q8::{AHEAD, BLOCK, Q8Block, Stored, avx2_fma, prefetch, quantize_row};
 
 /// A Q8_0 block: its scale (f16), then 32 signed values.
 const BLOCK_BYTES: usize = 34;
@@ -23,37 +23,25 @@ const BLOCK_BYTES: usize = 34;
 /// A Q8_0 weight matrix `[rows, columns]`, multiplied one activation row at a time.
 #[derive(Clone)]
 pub struct Q8_0Rows {
-    weights: Arc<QTensor>,
-    rows: usize,
-    columns: usize,
+    stored: Stored,
 }
 
 impl Q8_0Rows {
     /// The matrix, when `weights` are Q8_0 in memory and this CPU has AVX2 and FMA.
     pub fn new(weights: Arc<QTensor>) -> Option<Self> {
-        let (rows, columns) = weights.shape().dims2().ok()?;
-        let usable = weights.dtype() == GgmlDType::Q8_0
-            && weights.device().is_cpu()
-            && columns.is_multiple_of(BLOCK)
-            && avx2_fma();
-        usable.then_some(Q8_0Rows {
-            weights,
-            rows,
-            columns,
-        })
+        let stored = Stored::new(weights, GgmlDType::Q8_0, (BLOCK, BLOCK_BYTES))?;
+        avx2_fma().then_some(Q8_0Rows { stored })
     }
 
     /// `x·Wᵀ` for `x`, some rows of `columns` values one after another: `[x rows, W rows]`.
     pub fn multiply(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (data, row_bytes) = stored_rows(
-            &self.weights,
-            (self.rows, self.columns),
-            (BLOCK, BLOCK_BYTES),
-            x,
-        )?;
-        let rows = self.rows;
-        let mut out = vec![0f32; x.len() / self.columns * rows];
-        for (x, out) in x.chunks_exact(self.columns).zip(out.chunks_exact_mut(rows)) {
+        let (data, row_bytes) = self.stored.data(x)?;
+        let rows = self.stored.rows;
+        let mut out = vec![0f32; x.len() / self.stored.columns * rows];
+        for (x, out) in x
+            .chunks_exact(self.stored.columns)
+            .zip(out.chunks_exact_mut(rows))
+        {
             let activations = quantize_row(x);
             let out_at = out.as_mut_ptr() as usize;
             candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
