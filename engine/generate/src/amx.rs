@@ -64,6 +64,7 @@ impl Tiles {
             config.0[48 + tile] = ROWS as u8;
         }
         // SAFETY: the caller's AMX; the configuration is 64 valid bytes.
+        #[cfg(target_arch = "x86_64")]
         unsafe {
             std::arch::asm!("ldtilecfg [{0}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
         }
@@ -74,7 +75,10 @@ impl Tiles {
 impl Drop for Tiles {
     fn drop(&mut self) {
         // SAFETY: the tiles were configured by this thread.
-        unsafe { std::arch::asm!("tilerelease", options(nostack, nomem)) };
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            std::arch::asm!("tilerelease", options(nostack, nomem))
+        };
     }
 }
 
