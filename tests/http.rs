@@ -1019,10 +1019,15 @@ fn chat_completions_answer_a_follow_up_from_the_earlier_turns() {
     );
 }
 
-/// Two kettles, one of steel and one of copper, each boiling a litre in its own time: after
-/// "the copper kettle", "How long does it take to boil a litre?" is about the red one. With
-/// `--planner model` the generator names the topic (searched beside the rule's rewrite, in an
-/// answer quoted from the sources), and the chat's answer cites the copper kettle's file first.
+/// Two kettles, one of steel and one of copper, each boiling a litre in its own time, described
+/// in English and in Chinese: after "the copper kettle", "How long does it take to boil a litre?"
+/// is about the red one. With `--planner model` the generator names the topic (searched beside
+/// the rule's rewrite, in an answer quoted from the sources), and the chat's answer cites the
+/// copper kettle's file first. In Chinese, after "介绍一下钢做的水壶。" (the steel one),
+/// "它烧开一升水要多久？" — "it", no kettle named — cites the steel kettle's file, `lan.md`, with
+/// Qwen2.5-1.5B as the planner: the 0.5B answers that follow-up ("它烧开一升水要10分钟。") instead
+/// of naming its topic, and the rule's rewrite alone, at equal say with the follow-up as asked,
+/// ranks the copper kettle's page first.
 #[test]
 fn the_model_planner_keeps_a_follow_up_on_its_topic() {
     let dir = tempfile::tempdir().unwrap();
@@ -1042,19 +1047,25 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
          now and then with lemon juice, or it turns dull.\n",
     )
     .unwrap();
+    std::fs::write(
+        docs.join("lan.md"),
+        "# 蓝色水壶\n\n蓝色水壶是不锈钢做的，能装一点五升水。它的把手是隔热的。\n\n\
+         在电磁炉上，它烧开一升水大约要四分钟，水开时壶嘴会鸣笛。\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.join("hong.md"),
+        "# 红色水壶\n\n红色水壶是铜做的，能装一升水。铜导热很快。\n\n\
+         在燃气灶上，它烧开一升水大约要六分钟。\n\n要不时用柠檬汁擦亮铜面，否则它会变暗。\n",
+    )
+    .unwrap();
     let store = dir.path().join("store");
     ingest(&store, &docs);
-    let server = start_over(
-        &store,
-        &[
-            "--answer-mode",
-            "extract",
-            "--planner",
-            "model",
-            "--model",
-            "qwen2.5-0.5b",
-        ],
-    );
+    let planner = |model: &str| {
+        let flags = ["--answer-mode", "extract", "--planner", "model", "--model", model];
+        start_over(&store, &flags)
+    };
+    let server = planner("qwen2.5-0.5b");
     let (status, answer) = post(
         &server,
         "/v1/ask",
@@ -1069,8 +1080,9 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
         queries[0], "How long does it take to boil a litre?",
         "{answer}"
     );
+    // The rule's rewrite is "… Tell copper kettle"; the model's, the topic alone.
     assert!(
-        queries.iter().any(|q| q.ends_with("copper kettle")),
+        queries.contains(&"How long does it take to boil a litre? copper kettle".to_string()),
         "the model's topic: {answer}"
     );
     assert_eq!(answer["citations"][0]["path"], "red.md", "{answer}");
@@ -1087,6 +1099,23 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
     assert_eq!(status, StatusCode::OK, "{chat}");
     assert_eq!(
         chat["choices"][0]["message"]["citations"][0]["path"], "red.md",
+        "{chat}"
+    );
+    drop(server);
+
+    let server = planner("qwen2.5-1.5b");
+    let (status, chat) = post(
+        &server,
+        "/v1/chat/completions",
+        json!({ "messages": [
+            { "role": "user", "content": "介绍一下钢做的水壶。" },
+            { "role": "assistant", "content": "蓝色水壶是不锈钢做的，能装一点五升水。[1]" },
+            { "role": "user", "content": "它烧开一升水要多久？" },
+        ]}),
+    );
+    assert_eq!(status, StatusCode::OK, "{chat}");
+    assert_eq!(
+        chat["choices"][0]["message"]["citations"][0]["path"], "lan.md",
         "{chat}"
     );
 }
