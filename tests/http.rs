@@ -1062,7 +1062,14 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
     let store = dir.path().join("store");
     ingest(&store, &docs);
     let planner = |model: &str| {
-        let flags = ["--answer-mode", "extract", "--planner", "model", "--model", model];
+        let flags = [
+            "--answer-mode",
+            "extract",
+            "--planner",
+            "model",
+            "--model",
+            model,
+        ];
         start_over(&store, &flags)
     };
     let server = planner("qwen2.5-0.5b");
