@@ -173,14 +173,46 @@ fn halves(bytes: &[u8]) -> std::arch::x86_64::__m128 {
     _mm_cvtph_ps(_mm_cvtsi64_si128(i64::from_le_bytes(packed)))
 }
 
-/// A vector of 16-bit lanes taking `lane_of(i)` of `values` for each of its 32 lanes.
+/// For each of the four vectors of 64 values a block unpacks into, the sub-block whose scale
+/// each of the products' 32 16-bit lanes (two values each) takes: a constant table, loaded
+/// where it is used.
+type ScaleLanes = [[i16; 32]; 4];
+
+const Q4K_SCALE_LANES: ScaleLanes = scale_lanes(KFormat::Q4K);
+const Q6K_SCALE_LANES: ScaleLanes = scale_lanes(KFormat::Q6K);
+
+const fn scale_lanes(format: KFormat) -> ScaleLanes {
+    let mut lanes = [[0i16; 32]; 4];
+    let mut k = 0;
+    while k < 4 {
+        let mut i = 0;
+        while i < 32 {
+            lanes[k][i] = match format {
+                // Each 64 stored bytes unpack into their low nibbles (sub-blocks 2c and
+                // 2c + 2) and their high ones (2c + 1 and 2c + 3).
+                KFormat::Q4K => k / 2 * 4 + k % 2 + if i < 16 { 0 } else { 2 },
+                // Each vector of 64 values spans four sub-blocks of 16.
+                KFormat::Q6K => 4 * k + i / 8,
+            } as i16;
+            i += 1;
+        }
+        k += 1;
+    }
+    lanes
+}
+
+/// The scales of `scales` (16-bit, one per sub-block) spread over the lanes of vector `k`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw")]
-fn spread(lane_of: impl Fn(usize) -> usize) -> std::arch::x86_64::__m512i {
+fn spread(
+    table: &ScaleLanes,
+    k: usize,
+    scales: std::arch::x86_64::__m512i,
+) -> std::arch::x86_64::__m512i {
     use std::arch::x86_64::*;
-    let index: [i16; 32] = std::array::from_fn(|i| lane_of(i) as i16);
-    // SAFETY: `index` is 64 bytes.
-    unsafe { _mm512_loadu_si512(index.as_ptr() as *const _) }
+    // SAFETY: a row of the table is 64 bytes.
+    let index = unsafe { _mm512_loadu_si512(table[k].as_ptr() as *const _) };
+    _mm512_permutexvar_epi16(index, scales)
 }
 
 /// One Q4_K weight row times a rounded activation row.
@@ -190,12 +222,6 @@ unsafe fn dot_q4k(rows: &[u8], x: &Q8K) -> f32 {
     let row = &rows[..x.d.len() * Q4K_BYTES];
     use std::arch::x86_64::*;
     let nibble = _mm512_set1_epi8(0x0F);
-    // Sub-block scales for the two vectors each 64 stored bytes unpack into: the low nibbles
-    // hold sub-blocks 2c and 2c + 2, the high ones 2c + 1 and 2c + 3.
-    let lanes: [__m512i; 4] = std::array::from_fn(|k| {
-        let (c, high) = (k / 2 * 4, k % 2);
-        spread(|i| c + high + if i < 16 { 0 } else { 2 })
-    });
     let mut total = _mm512_setzero_ps();
     let mut offsets = _mm_setzero_ps();
     for (b, block) in row.chunks_exact(Q4K_BYTES).enumerate() {
@@ -224,7 +250,7 @@ unsafe fn dot_q4k(rows: &[u8], x: &Q8K) -> f32 {
                 for (k, q) in [low, high].into_iter().enumerate() {
                     let x = _mm512_loadu_si512(xs.add(128 * half + 64 * k) as *const _);
                     let pairs = _mm512_maddubs_epi16(q, x);
-                    let scale = _mm512_permutexvar_epi16(lanes[2 * half + k], scales);
+                    let scale = spread(&Q4K_SCALE_LANES, 2 * half + k, scales);
                     sums[2 * half + k] = _mm512_madd_epi16(pairs, scale);
                 }
             }
@@ -321,8 +347,6 @@ pub(crate) unsafe fn q6k_values(block: &[u8]) -> [std::arch::x86_64::__m512i; 4]
 unsafe fn dot_q6k(rows: &[u8], x: &Q8K) -> f32 {
     let row = &rows[..x.d.len() * Q6K_BYTES];
     use std::arch::x86_64::*;
-    // Each vector of 64 values spans four sub-blocks of 16.
-    let lanes: [__m512i; 4] = std::array::from_fn(|k| spread(|i| 4 * k + i / 8));
     let mut total = _mm512_setzero_ps();
     let mut offsets = _mm256_setzero_ps();
     for (b, block) in row.chunks_exact(Q6K_BYTES).enumerate() {
@@ -348,7 +372,7 @@ unsafe fn dot_q6k(rows: &[u8], x: &Q8K) -> f32 {
                 for (k, q) in [first, second].into_iter().enumerate() {
                     let x = _mm512_loadu_si512(xs.add(128 * half + 64 * k) as *const _);
                     let pairs = _mm512_maddubs_epi16(q, x);
-                    let scale = _mm512_permutexvar_epi16(lanes[2 * half + k], scales);
+                    let scale = spread(&Q6K_SCALE_LANES, 2 * half + k, scales);
                     sums[2 * half + k] = _mm512_madd_epi16(pairs, scale);
                 }
             }

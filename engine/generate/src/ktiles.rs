@@ -18,7 +18,7 @@ use half::f16;
 
 use crate::amx::{self, Sums, Tiles};
 use crate::kquant::{KFormat, q4k_values, q6k_values, scales_and_mins};
-use crate::lanes::{avx512_vnni, transpose};
+use crate::lanes::{avx512_vnni, interleave};
 use crate::q8::Stored;
 
 /// Weight rows, and tokens, in a tile.
@@ -291,22 +291,9 @@ impl Group {
                 }
             }
         }
-        // Interleaving is a transpose of 4-byte words: sixteen rows of sixteen words (64
-        // columns) at a time, in registers.
-        for p in 0..2 {
-            let base = self.rows[p].as_ptr();
-            for w in 0..columns / 64 {
-                // SAFETY: each row holds `columns` bytes, and the plane 16 × `columns`.
-                unsafe {
-                    let rows: [__m512i; LANES] = std::array::from_fn(|r| {
-                        _mm512_loadu_si512(base.add(r * columns + 64 * w) as *const _)
-                    });
-                    for (s, words) in transpose(rows).into_iter().enumerate() {
-                        let at = self.planes[p].as_mut_ptr().add((16 * w + s) * 64);
-                        _mm512_storeu_si512(at as *mut _, words);
-                    }
-                }
-            }
+        for (rows, plane) in self.rows.iter().zip(self.planes.iter_mut()) {
+            // SAFETY: passed on from the caller; each holds 16 × `columns` bytes.
+            unsafe { interleave(rows, columns, plane) };
         }
     }
 

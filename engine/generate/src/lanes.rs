@@ -19,7 +19,7 @@ use anyhow::Result;
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 
-use crate::kquant::{q4k_values, q6k_values, scales_and_mins};
+use crate::kquant::{KFormat, q4k_values, q6k_values, scales_and_mins};
 use crate::q8::{BLOCK, Stored};
 
 /// Weight rows interleaved in one group: the lanes of an AVX-512 register.
@@ -60,8 +60,8 @@ impl Format {
     /// Values and bytes of one stored block.
     fn stored(self) -> (usize, usize) {
         match self {
-            Format::Q4K => (256, 144),
-            Format::Q6K => (256, 210),
+            Format::Q4K => KFormat::Q4K.stored(),
+            Format::Q6K => KFormat::Q6K.stored(),
             Format::Q5_0 => (32, 22),
             Format::Q4_1 => (32, 20),
             Format::Q8_0 => (32, 34),
@@ -343,7 +343,6 @@ impl Group {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
     unsafe fn fill<'a>(&mut self, format: Format, row: impl Fn(usize) -> &'a [u8], filled: usize) {
-        use std::arch::x86_64::*;
         let columns = self.columns;
         let blocks = columns / format.block();
         if filled < LANES {
@@ -362,29 +361,8 @@ impl Group {
                 self.offsets[b * LANES + r] = offsets[b];
             }
         }
-        // Interleaving is a transpose of 4-byte words: sixteen rows of sixteen words (64
-        // columns) at a time, in registers.
-        let windows = columns / 64;
-        let base = self.rows.as_ptr();
-        for w in 0..windows {
-            // SAFETY: each row holds `columns` bytes, and the lanes 16 × `columns`.
-            unsafe {
-                let rows: [__m512i; LANES] = std::array::from_fn(|r| {
-                    _mm512_loadu_si512(base.add(r * columns + 64 * w) as *const _)
-                });
-                for (s, words) in transpose(rows).into_iter().enumerate() {
-                    let at = self.values.as_mut_ptr().add((16 * w + s) * 64);
-                    _mm512_storeu_si512(at as *mut _, words);
-                }
-            }
-        }
-        // Rows of Q5_0 or Q8_0 may end in half a window.
-        for step in windows * 16..columns / 4 {
-            for r in 0..LANES {
-                let four = &self.rows[r * columns + 4 * step..][..4];
-                self.values[(step * LANES + r) * 4..][..4].copy_from_slice(four);
-            }
-        }
+        // SAFETY: passed on from the caller.
+        unsafe { interleave(&self.rows, columns, &mut self.values) };
     }
 
     #[cfg(not(target_arch = "x86_64"))]
@@ -508,11 +486,43 @@ impl Group {
     }
 }
 
+/// Sixteen rows of `columns` bytes one after another (`rows`), interleaved into `lanes`: for
+/// each four columns, the sixteen rows' four bytes. A transpose of 4-byte words, sixteen rows
+/// of sixteen words (64 columns) at a time in registers; a last half window (rows of Q5_0,
+/// Q4_1 or Q8_0) word by word.
+///
+/// # Safety
+/// The CPU has AVX-512F; `rows` and `lanes` hold 16 × `columns` bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn interleave(rows: &[u8], columns: usize, lanes: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let windows = columns / 64;
+    for w in 0..windows {
+        // SAFETY: each row holds `columns` bytes, and the lanes 16 × `columns`.
+        unsafe {
+            let words: [__m512i; LANES] = std::array::from_fn(|r| {
+                _mm512_loadu_si512(rows.as_ptr().add(r * columns + 64 * w) as *const _)
+            });
+            for (s, words) in transpose(words).into_iter().enumerate() {
+                let at = lanes.as_mut_ptr().add((16 * w + s) * 64);
+                _mm512_storeu_si512(at as *mut _, words);
+            }
+        }
+    }
+    for step in windows * 16..columns / 4 {
+        for r in 0..LANES {
+            let four = &rows[r * columns + 4 * step..][..4];
+            lanes[(step * LANES + r) * 4..][..4].copy_from_slice(four);
+        }
+    }
+}
+
 /// Sixteen vectors of sixteen 32-bit words, transposed: word `s` of vector `r` becomes word `r`
 /// of vector `s`. Pairs of words, then of pairs, within each 128-bit lane, then the lanes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn transpose(v: [std::arch::x86_64::__m512i; 16]) -> [std::arch::x86_64::__m512i; 16] {
+fn transpose(v: [std::arch::x86_64::__m512i; 16]) -> [std::arch::x86_64::__m512i; 16] {
     use std::arch::x86_64::*;
     // Within each lane: a0 b0 a1 b1 | a2 b2 a3 b3 for each pair of rows.
     let pairs: [__m512i; 16] = std::array::from_fn(|i| {

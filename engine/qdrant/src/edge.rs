@@ -21,7 +21,7 @@ use crate::layout::{self, DENSE, DOCUMENT, LEXICAL};
 use crate::scale::Layout;
 use docent_core::store::{
     CANDIDATE_FIELDS, Candidate, DocumentsPage, LISTING_FIELDS, Point, StoreMeta, StoreQuery,
-    StoredDocument, VectorStore, fold_documents, hits_in_order, page_documents, point_id,
+    StoredDocument, VectorStore, fold_documents, hits_in_order, page_from_first_chunks, point_id,
 };
 use docent_core::types::Hit;
 
@@ -466,13 +466,8 @@ impl VectorStore for EdgeStore {
             .shard
             .facet(request)
             .map_err(|e| anyhow!("counting the documents' chunks: {e}"))?;
-        let points = keywords(counted)
-            .map(|(id, count)| (id, count as u32))
-            .collect();
-        Ok(DocumentsPage {
-            documents: page_documents(listed, &points),
-            next,
-        })
+        let counts = keywords(counted).map(|(id, count)| (id, count as u64));
+        Ok(page_from_first_chunks(listed, counts, next))
     }
 
     /// The distinct document paths, from the path index (a facet).

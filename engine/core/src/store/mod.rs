@@ -390,16 +390,19 @@ pub struct DocumentsPage {
     pub next: Option<String>,
 }
 
-/// A page's documents from their first chunks' payloads and each document's number of points
-/// (`points`, by id): complete when that is the number its first chunk says it has.
-pub fn page_documents(
+/// A page of documents from their first chunks' payloads and each document's number of points
+/// (`counts`: id and count, as a facet over the page's ids gives them): a document is complete
+/// when that is the number its first chunk says it has.
+pub fn page_from_first_chunks(
     first_chunks: Vec<ListingPayload>,
-    points: &std::collections::HashMap<String, u32>,
-) -> Vec<StoredDocument> {
-    first_chunks
+    counts: impl IntoIterator<Item = (String, u64)>,
+    next: Option<String>,
+) -> DocumentsPage {
+    let points: std::collections::HashMap<String, u64> = counts.into_iter().collect();
+    let documents = first_chunks
         .into_iter()
         .map(|p| {
-            let found = points.get(&p.doc_id).copied().unwrap_or(1);
+            let found = points.get(&p.doc_id).map_or(1, |&n| n as u32);
             StoredDocument {
                 complete: found == p.chunk_count,
                 points: found,
@@ -411,7 +414,8 @@ pub fn page_documents(
                 stamp: p.stamp,
             }
         })
-        .collect()
+        .collect();
+    DocumentsPage { documents, next }
 }
 
 /// Folds listed points into documents; a document is complete when it has exactly `chunk_count`

@@ -22,7 +22,8 @@ use nodes::Nodes;
 use crate::layout;
 use docent_core::store::{
     CANDIDATE_FIELDS, Candidate, DocumentsPage, LISTING_FIELDS, Point, StoreMeta, StoreQuery,
-    StoredDocument, Topology, VectorStore, fold_documents, hits_in_order, page_documents, point_id,
+    StoredDocument, Topology, VectorStore, fold_documents, hits_in_order, page_from_first_chunks,
+    point_id,
 };
 use docent_core::types::Hit;
 
@@ -275,13 +276,7 @@ impl VectorStore for QdrantServerStore {
             let request = request.clone();
             async move { client.facet(request).await }
         })?;
-        let points = keywords(counted)
-            .map(|(id, count)| (id, count as u32))
-            .collect();
-        Ok(DocumentsPage {
-            documents: page_documents(listed, &points),
-            next,
-        })
+        Ok(page_from_first_chunks(listed, keywords(counted), next))
     }
 
     /// The distinct document paths the collection holds (from the path index).
