@@ -774,6 +774,63 @@ fn rag_fusion_searches_the_models_phrasings_too() {
     assert_citations_are_sources(&answer);
 }
 
+/// The sample corpus's prompt-injection question, whose answer is only in an English PDF, asked
+/// in Chinese and in English with Qwen2.5-1.5B writing: each is answered in its own language
+/// from the PDF, which the kept sentences cite — the Chinese one read against the PDF across
+/// languages, where the Chinese documents about prompting retrieved beside it say nothing of
+/// the attack.
+#[test]
+fn the_prompt_injection_question_is_answered_from_the_pdf_in_its_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    ingest(&store, &corpus());
+    for question in [
+        "什么是提示注入？如何防御？",
+        "What is prompt injection and how do you defend against it?",
+    ] {
+        let answer =
+            run_json(docent(&store).args(["ask", question, "--model", "qwen2.5-1.5b", "--json"]));
+        assert_eq!(answer["answered_by"], "generator", "{answer}");
+        assert_citations_are_sources(&answer);
+        let pdf = answer["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == "en/prompt-injection-and-safety.pdf")
+            .unwrap_or_else(|| panic!("the PDF is a source: {answer}"))["n"]
+            .clone();
+        let kept: Vec<&Value> = answer["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["kept"] == true)
+            .collect();
+        assert!(
+            kept.iter()
+                .all(|s| s["sources"] == serde_json::json!([pdf])),
+            "every kept sentence cites the PDF: {answer}"
+        );
+        assert!(
+            kept[0]["quotes"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("Prompt injection is an attack"),
+            "{answer}"
+        );
+        let han = answer["answer"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+            .count();
+        if question.is_ascii() {
+            assert_eq!(han, 0, "{answer}");
+        } else {
+            assert!(han > 10, "{answer}");
+        }
+    }
+}
+
 /// A document with a hidden instruction (as in the attack that hijacked PrivateGPT's answers):
 /// asked about its topic, docent still answers the question, and its citations stay valid.
 #[test]

@@ -855,6 +855,42 @@ fn the_web_page_streams_an_answer_in_headless_chromium() {
     assert_real_png(&artifacts.join("ask.png"));
 }
 
+/// The prompt-injection question on the page, in Chinese and in English, with Qwen2.5-1.5B
+/// writing: the answer is in the question's language and its first citation opens the English
+/// PDF at the sentence that defines the attack.
+#[test]
+fn the_page_answers_the_prompt_injection_question_from_the_pdf() {
+    let server = start_with(&["--model", "qwen2.5-1.5b"]);
+    let artifacts = artifacts("page-injection");
+    for question in [
+        "什么是提示注入？如何防御？",
+        "What is prompt injection and how do you defend against it?",
+    ] {
+        let out = browse(&server, &["ask", question], None, &artifacts);
+        assert_eq!(out["error"], "", "{out}");
+        let answer = out["answer"].as_str().unwrap();
+        let han = answer
+            .chars()
+            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+            .count();
+        assert_eq!(han > 10, !question.is_ascii(), "{out}");
+        let evidence = &out["evidence"];
+        assert!(
+            evidence["where"]
+                .as_str()
+                .unwrap()
+                .contains("prompt-injection-and-safety.pdf"),
+            "{out}"
+        );
+        assert!(
+            strings(&evidence["marked"])
+                .iter()
+                .any(|m| m.contains("Prompt injection is an attack")),
+            "{out}"
+        );
+    }
+}
+
 /// The whole "ChatPDF" round in headless Chromium: upload the corpus's PDF from the page, see it
 /// listed, ask only it and open a citation's evidence, ask a follow-up that only the first turn
 /// explains, delete the PDF after confirming, drop a file on the page, and read the page at a

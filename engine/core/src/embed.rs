@@ -26,6 +26,19 @@ pub trait Embedder: Send + Sync {
     /// its similarities differently (e5's unrelated pairs still score ~0.7, MiniLM's ~0.1), so
     /// the "I don't know" bar belongs to the model.
     fn relevance_floor(&self) -> f32;
+    /// The cosine at or above which a sentence in `language` says in other words what a
+    /// sentence in the same language says (both embedded as queries): how the verifier keeps a
+    /// model's rewording of its source. `None` where the model's similarities in that language
+    /// cannot tell a rewording from another claim on the same subject.
+    fn paraphrase_floor(&self, _language: Language) -> Option<f32> {
+        None
+    }
+    /// The cosine at or above which a sentence says what a sentence in another language says
+    /// (both embedded as queries): how the verifier reads a Chinese answer written from an
+    /// English source. `None` where the model does not place languages in one space.
+    fn translation_floor(&self) -> Option<f32> {
+        None
+    }
 }
 
 /// `vector` scaled to unit length, so that a dot product is a cosine (an all-zero vector stays

@@ -190,6 +190,12 @@ impl Embedder for CandleE5Embedder {
     fn relevance_floor(&self) -> f32 {
         e5::RELEVANCE_FLOOR
     }
+    fn paraphrase_floor(&self, language: Language) -> Option<f32> {
+        (language == Language::English).then_some(e5::PARAPHRASE_FLOOR)
+    }
+    fn translation_floor(&self) -> Option<f32> {
+        Some(e5::TRANSLATION_FLOOR)
+    }
 }
 
 #[cfg(test)]

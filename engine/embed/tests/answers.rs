@@ -5,7 +5,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use docent_core::testing::{FixedStore, ScriptedGenerator};
-use docent_core::{Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, ModelPaths, Verdict};
+use docent_core::{
+    Answer, AnswerMode, AnsweredBy, AskOptions, Engine, Hit, Language, ModelPaths, Verdict,
+};
 use docent_embed::E5Embedder;
 
 fn scripted(script: &str) -> Arc<ScriptedGenerator> {
@@ -31,8 +33,14 @@ fn hit(path: &str, text: &str, score: f32) -> Hit {
 }
 
 fn engine(generator: Arc<ScriptedGenerator>) -> Engine {
+    engine_over(
+        vec![hit("debian.md", DEBIAN, 0.95), hit("tea.md", TEA, 0.9)],
+        generator,
+    )
+}
+
+fn engine_over(hits: Vec<Hit>, generator: Arc<ScriptedGenerator>) -> Engine {
     let embedder = Arc::new(E5Embedder::load(&ModelPaths::locate(None)).unwrap());
-    let hits = vec![hit("debian.md", DEBIAN, 0.95), hit("tea.md", TEA, 0.9)];
     let store = Arc::new(FixedStore::new(embedder.as_ref(), hits));
     Engine::new(embedder, store, Some(generator)).unwrap()
 }
@@ -154,6 +162,36 @@ fn chinese_questions_are_not_given_to_a_generator_that_cannot_write_chinese() {
     let (answer, _) = ask(&engine, "Debian 是什么？", AnswerMode::Auto);
     assert_eq!(answer.answered_by, AnsweredBy::Extract);
     assert_eq!(generator.asked(), 0);
+}
+
+/// A Chinese question over an English document: a sentence written in Chinese from it is
+/// read against it across languages (e5 places a sentence and its translation near), kept and
+/// cited; one the document does not say is dropped. The kept sentence is Qwen2.5-1.5B's own,
+/// for the sample corpus's prompt-injection question.
+#[test]
+fn a_chinese_answer_from_an_english_source_is_read_across_languages() {
+    const SAFETY: &str = "Prompt injection is an attack in which text that a model reads tries to \
+                          override the instructions of the application. In a retrieval system \
+                          the attack usually hides inside a document: a web page or a PDF that \
+                          says ignore previous instructions.";
+    const WRITTEN: &str = "提示注入是一种攻击，在其中文本被模型读取时试图覆盖应用程序的指令。";
+    let mut generator =
+        ScriptedGenerator::new(&format!("{WRITTEN}[1]提示注入只能靠更换显卡来防御。[1]"));
+    generator.languages.push(Language::Chinese);
+    let engine = engine_over(
+        vec![hit("safety.pdf", SAFETY, 0.9), hit("tea.md", TEA, 0.8)],
+        Arc::new(generator),
+    );
+    let (answer, _) = ask(&engine, "什么是提示注入？", AnswerMode::Auto);
+    let safety = number_of(&answer, "safety.pdf");
+    assert_eq!(answer.answered_by, AnsweredBy::Generator, "{answer:?}");
+    assert_eq!(answer.answer, format!("{WRITTEN}[{safety}]"));
+    assert!(
+        answer.sentences[0].quotes[0].starts_with("Prompt injection is an attack"),
+        "{:?}",
+        answer.sentences[0]
+    );
+    assert_eq!(answer.sentences[1].verdict, Verdict::Unsupported);
 }
 
 #[test]

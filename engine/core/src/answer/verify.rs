@@ -4,11 +4,22 @@
 //! gives a [`Verdict`]; the answer loop shows, drops or stops on verdicts alone, never on how
 //! they were reached. [`SupportVerifier`] is the stated rule below.
 //!
-//! The rule, in full: a sentence is **backed** by a source when at least [`MIN_OVERLAP`] of its
-//! content words occur in that source (content words: English words and Chinese pairs of
-//! characters in a row, without stopwords, function characters and citation markers, see
-//! [`content_terms`]), and the embedder finds the two related: the sentence (as a query) and the
-//! source (as a passage) are at least as similar as the embedder's own relevance floor.
+//! The rule, in full: a sentence is **backed** by a source in one of three ways.
+//! - Its words: at least [`MIN_OVERLAP`] of its content words occur in the source (content
+//!   words: English words and Chinese pairs of characters in a row, without stopwords, function
+//!   characters and citation markers, see [`content_terms`]), and the embedder finds the two
+//!   related: the sentence (as a query) and the source (as a passage) are at least as similar
+//!   as the embedder's own relevance floor.
+//! - A rewording: at least [`PARAPHRASE_OVERLAP`] of its content words occur in the source, and
+//!   the source's sentence nearest to it is at the embedder's paraphrase floor (sentence against
+//!   sentence: "You should try installing or upgrading to either testing or unstable." for "you
+//!   might want to install/upgrade to either testing or unstable"), denies exactly when it
+//!   does ([`polarity::denies`]), and the source holds its numbers. Only where the embedder has
+//!   such a floor for the question's language: e5 has one for English, none for Chinese, where
+//!   its similarities do not tell a rewording from another claim on the subject.
+//! - A translation: the source is in another language, holds the sentence's names and numbers
+//!   (its Latin words, in a Chinese sentence), and one of its sentences is at the embedder's
+//!   translation floor: a Chinese answer written from an English document.
 //!
 //! A backed sentence counts as supported only when it bears on the question, judged on the
 //! answer as a whole: it shares a content word with the question, or with the sentence it refers
@@ -24,8 +35,8 @@
 //! A sentence's citations are then made true: cited sources that back it stay, cited ones
 //! that do not are removed, and when none of its citations (or no citation at all) backs it,
 //! the source that backs it best is cited instead. A sentence no source backs is unsupported;
-//! one a source backs but written in another language than the question's is in the wrong
-//! language. A sentence with no content word at all ("And so it is.", "[2]") states nothing.
+//! one a source backs but not written in the question's language ([`Language::written_in`]) is
+//! in the wrong language. A sentence with no content word at all ("And so it is.", "[2]") states nothing.
 //!
 //! A sentence that opens by referring back to the one before it ("It …", "This …", "它…",
 //! "这…") is read with that one: whether it speaks to the question is asked of the two together
@@ -34,16 +45,16 @@
 //! sentence.
 //!
 //! Measured and left out, on Qwen2.5-Coder-0.5B's sentences for 20 questions in each language,
-//! counted by hand: a paraphrase rule (half the words in the source, and as near in meaning to
-//! one of its sentences as e5 puts paraphrases, 0.90) kept 2 more correct English sentences and
-//! 8 more wrong ones ("No, you cannot change from stable to testing or unstable." against "it
-//! might be possible to go from unstable to testing"): e5 puts a claim and its negation or its
-//! changed number as near as a paraphrase. English stems kept one more correct sentence and two
-//! more wrong ones; not counting an opening "Based on the information provided in the sources,"
-//! or "根据资料，" against the claim, one more wrong one and no correct one. And the generator
-//! itself as the judge: asked "Does the source say what the statement says?" over 15 statements
-//! (paraphrases, drifts, inversions; English and Chinese), the 0.5B answered right 7 times and
-//! the 1.5B 9 times, mostly "yes" to everything.
+//! counted by hand: a rewording rule without the denial and number tests (half the words in the
+//! source, and as near in meaning to one of its sentences as e5 puts paraphrases, 0.90) kept 2
+//! more correct English sentences and 8 more wrong ones ("No, you cannot change from stable to
+//! testing or unstable." against "it might be possible to go from unstable to testing"): e5 puts
+//! a claim and its negation or its changed number as near as a paraphrase. English stems kept
+//! one more correct sentence and two more wrong ones; not counting an opening "Based on the
+//! information provided in the sources," or "根据资料，" against the claim, one more wrong one
+//! and no correct one. And the generator itself as the judge: asked "Does the source say what
+//! the statement says?" over 15 statements (paraphrases, drifts, inversions; English and
+//! Chinese), the 0.5B answered right 7 times and the 1.5B 9 times, mostly "yes" to everything.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -54,12 +65,15 @@ use serde::{Serialize, Serializer};
 
 use crate::answer::evidence::Evidence;
 use crate::embed::Embedder;
-use crate::text::language::Language;
+use crate::text::language::{Language, is_han};
 use crate::text::tokens::{content_terms, content_tokens, cosine, overlap};
-use crate::text::{dedup, markers, sentences};
+use crate::text::{dedup, markers, polarity, sentences};
 
 /// Share of a sentence's content words its source must contain.
 pub const MIN_OVERLAP: f32 = 0.7;
+/// Share of its content words a sentence must find in a source it rewords: a paraphrase keeps
+/// the subject's words and changes the rest.
+pub const PARAPHRASE_OVERLAP: f32 = 0.5;
 
 /// Words about the exchange rather than its subject: what a small model writes when it talks about
 /// its sources instead of from them. A sentence whose only words beyond the question's are these
@@ -249,6 +263,10 @@ impl Verifier for SupportVerifier {
                 self.embedder.embed_passages(&texts)?
             },
             floor: self.embedder.relevance_floor(),
+            written_in: texts.iter().map(|t| Language::detect(t)).collect(),
+            paraphrase_floor: self.embedder.paraphrase_floor(language),
+            translation_floor: self.embedder.translation_floor(),
+            sentence_vectors: RefCell::new(vec![None; evidence.len()]),
             language,
         }))
     }
@@ -274,7 +292,36 @@ struct SupportJudge {
     thread: RefCell<HashSet<usize>>,
     vectors: Vec<Vec<f32>>,
     floor: f32,
+    /// Each source's language.
+    written_in: Vec<Language>,
+    /// The embedder's [`Embedder::paraphrase_floor`] in the question's language: with none, a
+    /// sentence must have [`MIN_OVERLAP`] of its words in a source.
+    paraphrase_floor: Option<f32>,
+    /// The embedder's [`Embedder::translation_floor`]: with none, a source in another language
+    /// than a sentence's is read by its words like any other.
+    translation_floor: Option<f32>,
+    /// The vectors of each source's sentences (as queries: sentence against sentence), embedded
+    /// the first time a sentence is read against that source's sentences (a paraphrase, or a
+    /// sentence in another language).
+    sentence_vectors: RefCell<Vec<Option<Vec<Vec<f32>>>>>,
     language: Language,
+}
+
+/// What a source's words cover of a sentence.
+#[derive(Debug, Clone, Copy)]
+struct Cover {
+    /// Share of the sentence's content words in the source.
+    words: f32,
+    /// For a source in another language (read across languages), share of the sentence's names
+    /// and numbers in it.
+    names: Option<f32>,
+}
+
+impl Cover {
+    /// The larger share: how well the source's words bear the sentence out.
+    fn share(&self) -> f32 {
+        self.words.max(self.names.unwrap_or(0.0))
+    }
 }
 
 impl SentenceJudge for SupportJudge {
@@ -283,11 +330,11 @@ impl SentenceJudge for SupportJudge {
         let tokens = content_terms(&text);
         // A sentence that refers back is read with the one before it.
         let before = previous.filter(|_| sentences::refers_back(&text));
-        let overlaps: Vec<f32> = self
-            .tokens
-            .iter()
-            .map(|source| overlap(&tokens, source))
+        let language = Language::detect(&text);
+        let covers: Vec<Cover> = (0..self.tokens.len())
+            .map(|i| self.cover(&tokens, i, language))
             .collect();
+        let overlaps: Vec<f32> = covers.iter().map(Cover::share).collect();
         let best_overlap = overlaps.iter().copied().fold(0.0, f32::max);
         let mut check = SentenceCheck {
             text,
@@ -303,7 +350,8 @@ impl SentenceJudge for SupportJudge {
             check.verdict = verdict;
             return Ok(check);
         }
-        let related = self.related(&check.text, &overlaps)?;
+        let query = self.embedder.embed_query(&check.text)?;
+        let related = self.related(&check.text, &tokens, &query, &covers)?;
         if related.is_empty() {
             return Ok(check);
         }
@@ -338,7 +386,7 @@ impl SentenceJudge for SupportJudge {
             .iter()
             .map(|&n| overlaps[n - 1])
             .fold(0.0, f32::max);
-        check.verdict = if Language::detect(&check.text) == self.language {
+        check.verdict = if self.language.written_in(&check.text) {
             self.thread.borrow_mut().extend(&check.sources);
             Verdict::Supported
         } else {
@@ -347,7 +395,10 @@ impl SentenceJudge for SupportJudge {
         check.quotes = check
             .sources
             .iter()
-            .filter_map(|&n| self.quote(&tokens, n - 1))
+            .map(|&n| self.quote(&tokens, &query, n - 1, language))
+            .collect::<Result<Vec<Option<String>>>>()?
+            .into_iter()
+            .flatten()
             .collect();
         Ok(check)
     }
@@ -380,7 +431,7 @@ impl SupportJudge {
             Some(Verdict::Dangling)
         } else if tokens.is_empty() {
             Some(Verdict::StatesNothing)
-        } else if best_overlap < MIN_OVERLAP {
+        } else if best_overlap < self.min_overlap() {
             Some(Verdict::Unsupported)
         } else if !asks && self.thread.borrow().is_empty() {
             Some(Verdict::OffTopic)
@@ -391,25 +442,141 @@ impl SupportJudge {
         }
     }
 
-    /// The sources (indices) that back `text`: their words cover it ([`MIN_OVERLAP`], by
-    /// `overlaps`) and the embedder finds them related. Similarity is only asked of sources
-    /// whose words already cover the sentence.
-    fn related(&self, text: &str, overlaps: &[f32]) -> Result<Vec<usize>> {
-        let candidates: Vec<usize> = (0..overlaps.len())
-            .filter(|&i| overlaps[i] >= MIN_OVERLAP)
-            .collect();
-        if candidates.is_empty() {
-            return Ok(Vec::new());
+    /// How much of a sentence (its content words `tokens`, written in `language`) source `i`
+    /// holds: its words, and — for a source in another language, where the embedder can read
+    /// across languages — the words a translation keeps as written: in a Chinese sentence its
+    /// Latin words (names, commands, numbers), in an English one its numbers (all of them when it
+    /// has none of those).
+    fn cover(&self, tokens: &[String], i: usize, language: Language) -> Cover {
+        let words = overlap(tokens, &self.tokens[i]);
+        if self.translation_floor.is_none() || self.written_in[i] == language {
+            return Cover { words, names: None };
         }
-        let query = self.embedder.embed_query(text)?;
-        Ok(candidates
-            .into_iter()
-            .filter(|&i| cosine(&query, &self.vectors[i]) >= self.floor)
-            .collect())
+        let kept: Vec<String> = tokens
+            .iter()
+            .filter(|t| match language {
+                Language::Chinese => !t.chars().any(is_han),
+                Language::English => t.chars().any(|c| c.is_ascii_digit()),
+            })
+            .cloned()
+            .collect();
+        Cover {
+            words,
+            names: Some(overlap(&kept, &self.tokens[i])),
+        }
     }
 
-    /// The sentence of source `i` that holds the largest share of `tokens` (the first of equals).
-    fn quote(&self, tokens: &[String], i: usize) -> Option<String> {
+    /// The least share of a sentence's words a source can back it with: [`PARAPHRASE_OVERLAP`]
+    /// where the embedder can tell a paraphrase, else [`MIN_OVERLAP`].
+    fn min_overlap(&self) -> f32 {
+        if self.paraphrase_floor.is_some() {
+            PARAPHRASE_OVERLAP
+        } else {
+            MIN_OVERLAP
+        }
+    }
+
+    /// The sources (indices) that back a sentence (`text`, its content words `tokens`, its
+    /// vector as a query `query`), by what each covers of it (`covers`). A source backs it when
+    /// its words cover the sentence ([`MIN_OVERLAP`]) and the embedder finds the whole source
+    /// related, at its relevance floor; or, covering at least [`PARAPHRASE_OVERLAP`], when the
+    /// sentence rewords one of the source's sentences (see [`SupportJudge::rewords`]); or, for
+    /// a source in another language, when it holds the sentence's names and numbers
+    /// ([`MIN_OVERLAP`] of them) and one of its sentences is as near as a translation (a whole
+    /// passage in another language is never as near as its own sentences are to their
+    /// translation). Similarity is only asked of sources whose words already cover the sentence.
+    fn related(
+        &self,
+        text: &str,
+        tokens: &[String],
+        query: &[f32],
+        covers: &[Cover],
+    ) -> Result<Vec<usize>> {
+        let mut related = Vec::new();
+        for (i, cover) in covers.iter().enumerate() {
+            let by_words = if cover.words >= MIN_OVERLAP {
+                cosine(query, &self.vectors[i]) >= self.floor
+            } else if cover.words >= PARAPHRASE_OVERLAP {
+                self.rewords(text, tokens, query, i)?
+            } else {
+                false
+            };
+            let translated = || -> Result<bool> {
+                let (Some(floor), Some(names)) = (self.translation_floor, cover.names) else {
+                    return Ok(false);
+                };
+                if names < MIN_OVERLAP {
+                    return Ok(false);
+                }
+                let nearest = self.nearest_sentence(query, i)?;
+                tracing::trace!("source {} across languages: nearest {nearest:?}", i + 1);
+                Ok(nearest.is_some_and(|(c, _)| c >= floor))
+            };
+            if by_words || translated()? {
+                related.push(i);
+            }
+        }
+        Ok(related)
+    }
+
+    /// Whether a sentence (`text`, `tokens`, `query` as in [`SupportJudge::related`]) says in
+    /// other words what a sentence of source `i` in its language says: the nearest one is at
+    /// the embedder's paraphrase floor, denies exactly when the sentence does
+    /// ([`polarity::denies`]: the embedder barely tells a claim from its negation), and the
+    /// sentence's numbers are all in the source.
+    fn rewords(&self, text: &str, tokens: &[String], query: &[f32], i: usize) -> Result<bool> {
+        let Some(floor) = self.paraphrase_floor else {
+            return Ok(false);
+        };
+        let Some((similarity, at)) = self.nearest_sentence(query, i)? else {
+            return Ok(false);
+        };
+        let nearest = &self.sentences[i][at].0;
+        tracing::trace!("source {} reworded? {similarity:.3} {nearest:?}", i + 1);
+        let numbers_found = tokens
+            .iter()
+            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .all(|t| self.tokens[i].contains(t));
+        Ok(similarity >= floor
+            && polarity::denies(text) == polarity::denies(nearest)
+            && numbers_found)
+    }
+
+    /// The sentence of source `i` nearest in meaning to `query`: its similarity and index.
+    fn nearest_sentence(&self, query: &[f32], i: usize) -> Result<Option<(f32, usize)>> {
+        let mut cache = self.sentence_vectors.borrow_mut();
+        if cache[i].is_none() {
+            cache[i] = Some(
+                self.sentences[i]
+                    .iter()
+                    .map(|(s, _)| self.embedder.embed_query(s))
+                    .collect::<Result<_>>()?,
+            );
+        }
+        Ok(cache[i]
+            .iter()
+            .flatten()
+            .map(|v| cosine(query, v))
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(at, c)| (c, at)))
+    }
+
+    /// The sentence of source `i` that backs a sentence most plainly: in its language, the one
+    /// that holds the largest share of its words `tokens` (the first of equals); across
+    /// languages, the one nearest its meaning (`query`).
+    fn quote(
+        &self,
+        tokens: &[String],
+        query: &[f32],
+        i: usize,
+        language: Language,
+    ) -> Result<Option<String>> {
+        if self.translation_floor.is_some() && self.written_in[i] != language {
+            return Ok(self
+                .nearest_sentence(query, i)?
+                .map(|(_, at)| self.sentences[i][at].0.clone()));
+        }
         let mut best: Option<(f32, &String)> = None;
         for (sentence, words) in &self.sentences[i] {
             let share = overlap(tokens, words);
@@ -417,7 +584,7 @@ impl SupportJudge {
                 best = Some((share, sentence));
             }
         }
-        best.map(|(_, sentence)| sentence.clone())
+        Ok(best.map(|(_, sentence)| sentence.clone()))
     }
 }
 
@@ -712,5 +879,165 @@ mod tests {
             assert_eq!((next.verdict, next.sources), (Verdict::Supported, vec![1]));
             assert_eq!(verdict(judge.as_ref(), drifting), Verdict::OffTopic);
         }
+    }
+
+    /// A multilingual embedder in miniature: a sentence it knows the English of is embedded as
+    /// that English (by its words), so a translation lands where its original is.
+    struct Translating {
+        words: WordEmbedder,
+        english: &'static [(&'static str, &'static str)],
+    }
+
+    impl Translating {
+        fn english<'a>(&self, text: &'a str) -> &'a str {
+            let text = text.trim();
+            self.english
+                .iter()
+                .find(|(chinese, _)| *chinese == text)
+                .map_or(text, |(_, english)| english)
+        }
+    }
+
+    impl Embedder for Translating {
+        fn id(&self) -> &str {
+            "fake-translating"
+        }
+        fn dimension(&self) -> usize {
+            self.words.dimension
+        }
+        fn count_tokens(&self, text: &str) -> usize {
+            self.words.count_tokens(text)
+        }
+        fn max_tokens(&self) -> usize {
+            self.words.max_tokens()
+        }
+        fn embed_passages(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+            let english: Vec<String> = texts.iter().map(|t| self.english(t).to_string()).collect();
+            self.words.embed_passages(&english)
+        }
+        fn embed_query(&self, text: &str) -> Result<Vec<f32>> {
+            self.words.embed_query(self.english(text))
+        }
+        fn supports(&self, _: Language) -> bool {
+            true
+        }
+        fn relevance_floor(&self) -> f32 {
+            self.words.relevance_floor()
+        }
+        fn paraphrase_floor(&self, _: Language) -> Option<f32> {
+            Some(0.9)
+        }
+        fn translation_floor(&self) -> Option<f32> {
+            Some(0.9)
+        }
+    }
+
+    /// A sentence with half its words in a source, or more, is kept when it says in other words
+    /// what one of the source's sentences says — unless it denies what that sentence affirms,
+    /// or brings a number the source does not hold (an embedder barely sees either).
+    #[test]
+    fn a_rewording_is_kept_unless_it_denies_or_changes_a_number() {
+        const ADVICE: &str = "If this is the case, you might want to install or upgrade to \
+                              either testing or unstable.";
+        const DELAY: &str = "Fixes reach testing after 10 days.";
+        const REWORDED: &str = "You should try upgrading to testing or unstable.";
+        const DENIED: &str = "You should not try upgrading to testing or unstable.";
+        const OTHER_NUMBER: &str = "Fixes usually reach testing after 5 days.";
+        let english = &[(REWORDED, ADVICE), (DENIED, ADVICE), (OTHER_NUMBER, DELAY)];
+        let sources = [Evidence {
+            window: vec![ADVICE.into(), DELAY.into()],
+            ..evidence(1, "stable.md", &format!("{ADVICE} {DELAY}"))
+        }];
+        let question = "My hardware does not work with stable: should I try testing?";
+        let judge = |embedder: Arc<dyn Embedder>| {
+            SupportVerifier::new(embedder)
+                .prepare(question, &sources, Language::English)
+                .unwrap()
+        };
+        let reading = judge(Arc::new(Translating {
+            words: WordEmbedder::default(),
+            english,
+        }));
+        for sentence in [REWORDED, DENIED, OTHER_NUMBER] {
+            let check = reading.judge(sentence, None).unwrap();
+            assert!(
+                (PARAPHRASE_OVERLAP..MIN_OVERLAP).contains(&check.support),
+                "a rewording, not a copy: {check:?}"
+            );
+        }
+        let check = reading.judge(REWORDED, None).unwrap();
+        assert_eq!(
+            (check.verdict, check.sources),
+            (Verdict::Supported, vec![1])
+        );
+        assert_eq!(verdict(reading.as_ref(), DENIED), Verdict::Unsupported);
+        assert_eq!(
+            verdict(reading.as_ref(), OTHER_NUMBER),
+            Verdict::Unsupported
+        );
+
+        let by_words = judge(Arc::new(WordEmbedder::default()));
+        assert_eq!(verdict(by_words.as_ref(), REWORDED), Verdict::Unsupported);
+    }
+
+    /// A Chinese answer from an English source is read across languages: a sentence is backed
+    /// when it is as near in meaning to one of the source's sentences as a translation, and the
+    /// names it keeps in Latin letters are the source's; it is quoted with the sentence it
+    /// translates. An embedder that cannot compare languages leaves it unsupported.
+    #[test]
+    fn a_chinese_sentence_is_backed_by_the_english_sentence_it_translates() {
+        const DEFINITION: &str = "Prompt injection is an attack in which text that a model reads \
+                                  tries to override the instructions of the application.";
+        const HIDING: &str = "The attack usually hides inside a web page or a PDF.";
+        const TRANSLATED: &str = "提示注入是一种攻击：模型读到的文字试图覆盖应用程序的指令。";
+        const MADE_UP: &str = "提示注入是一种加密算法。";
+        // As near as a translation, but with a name the source does not hold.
+        const OTHER_FORMAT: &str = "提示注入通常藏在网页或 DOCX 里。";
+        let english = &[
+            (TRANSLATED, DEFINITION),
+            (MADE_UP, "Prompt injection is an encryption algorithm."),
+            (
+                OTHER_FORMAT,
+                "The attack usually hides inside a web page or a DOCX.",
+            ),
+        ];
+        let sources = [
+            Evidence {
+                window: vec![DEFINITION.into(), HIDING.into()],
+                ..evidence(1, "safety.pdf", &format!("{DEFINITION} {HIDING}"))
+            },
+            evidence(
+                2,
+                "prompting.zh.md",
+                "提示工程只修改输入的文字，不改变模型参数。",
+            ),
+        ];
+        let judge = |embedder: Arc<dyn Embedder>| {
+            SupportVerifier::new(embedder)
+                .prepare("什么是提示注入？", &sources, Language::Chinese)
+                .unwrap()
+        };
+        let across = judge(Arc::new(Translating {
+            words: WordEmbedder::default(),
+            english,
+        }));
+        let check = across.judge(&format!("{TRANSLATED}[2]"), None).unwrap();
+        assert_eq!(
+            (check.verdict, check.sources, check.quotes),
+            (Verdict::Supported, vec![1], vec![DEFINITION.to_string()])
+        );
+        let made_up = across.judge(MADE_UP, None).unwrap();
+        assert_eq!(
+            (made_up.verdict, made_up.support),
+            (Verdict::Unsupported, 1.0)
+        );
+        let other_format = across.judge(OTHER_FORMAT, None).unwrap();
+        assert_eq!(other_format.verdict, Verdict::Unsupported);
+        assert!(other_format.support < MIN_OVERLAP, "{other_format:?}");
+        let pdf = across.judge("提示注入通常藏在网页或 PDF 里。", None);
+        assert_eq!(pdf.unwrap().support, 1.0);
+
+        let by_words = judge(Arc::new(WordEmbedder::default()));
+        assert_eq!(verdict(by_words.as_ref(), TRANSLATED), Verdict::Unsupported);
     }
 }

@@ -32,6 +32,17 @@ impl Language {
         }
     }
 
+    /// Whether `sentence` is written in this language, as a sentence of an answer in it: a
+    /// Chinese answer lists names in Latin letters ("例如 grml、LMDE（Linux Mint Debian
+    /// Edition）、Knoppix 和 Ubuntu。"), so a sentence with two Han characters or more is
+    /// Chinese there, however many names it holds.
+    pub fn written_in(self, sentence: &str) -> bool {
+        match self {
+            Language::Chinese => sentence.chars().filter(|&c| is_han(c)).count() >= 2,
+            Language::English => Language::detect(sentence) == Language::English,
+        }
+    }
+
     /// What docent says when its sources do not hold the answer.
     pub fn dont_know(self) -> &'static str {
         match self {
@@ -60,6 +71,11 @@ mod tests {
             Language::English
         );
         assert_eq!(Language::detect("1234 ?"), Language::English);
+        // A Chinese answer's sentence may be mostly names.
+        let names = "例如 grml、LMDE（Linux Mint Debian Edition）、Knoppix 和 Ubuntu。";
+        assert_eq!(Language::detect(names), Language::English);
+        assert!(Language::Chinese.written_in(names));
+        assert!(!Language::Chinese.written_in("Debian installs packages with apt (包)."));
         // Names and commands are long in letters: it is the words that count.
         assert_eq!(
             Language::detect("什么是 Debian GNU/Linux？"),

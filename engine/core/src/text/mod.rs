@@ -4,6 +4,7 @@
 
 pub mod language;
 pub mod markers;
+pub mod polarity;
 pub mod sentences;
 pub mod tokens;
 
