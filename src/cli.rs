@@ -120,6 +120,30 @@ pub struct GeneratorArgs {
     /// Where to run the generator: auto, cpu or cuda (cuda needs a build with --features cuda)
     #[arg(long, env = "DOCENT_DEVICE", default_value_t = Device::default(), value_parser = one_of::<Device>())]
     pub device: Device,
+    /// Seconds the generator may take to plan a search (a follow-up's topic, RAG-Fusion's
+    /// phrasings) before the rule plans instead
+    #[arg(long, env = "DOCENT_PLAN_SECONDS", default_value_t = PlannerBudget::default().time.as_secs_f64(), value_parser = plan_seconds)]
+    pub plan_seconds: f64,
+}
+
+impl GeneratorArgs {
+    /// What the generator may spend planning a search.
+    pub fn planner_budget(&self) -> PlannerBudget {
+        PlannerBudget {
+            time: std::time::Duration::from_secs_f64(self.plan_seconds),
+            ..Default::default()
+        }
+    }
+}
+
+/// `--plan-seconds`: a positive number of seconds, at most a minute.
+fn plan_seconds(value: &str) -> std::result::Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 60.0 => Ok(seconds),
+        _ => Err(format!(
+            "{value:?} is not a number of seconds above 0 and at most 60"
+        )),
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -785,7 +809,9 @@ fn eval(store: &StoreArgs, command: EvalArgs) -> Result<()> {
         let model = engine
             .generator()
             .filter(|_| writing.planner == Planner::Model)
-            .map(|generator| ModelPlanner::new(generator.clone(), PlannerBudget::default()));
+            .map(|generator| {
+                ModelPlanner::new(generator.clone(), writing.generator.planner_budget())
+            });
         let mut planners: Vec<(&str, &dyn QueryPlanner)> = vec![("rule", &FollowUpRule)];
         if let Some(model) = &model {
             planners.push(("model", model));

@@ -118,7 +118,7 @@ pub fn engine(
     let generator = generator_args
         .map(|g| generator(store_args, g))
         .transpose()?;
-    let budget = PlannerBudget::default();
+    let budget = generator_args.map_or_else(PlannerBudget::default, GeneratorArgs::planner_budget);
     let planner: Arc<dyn QueryPlanner> = match (planner, &generator) {
         (Planner::Rule, None) => Arc::new(FollowUpRule),
         (Planner::Rule, Some(generator)) => {

@@ -241,12 +241,7 @@ fn ask_answers_with_citations_drawn_from_its_hits_and_admits_ignorance() {
         "{answer}"
     );
     assert_citations_are_sources(&answer);
-    let kept: Vec<&Value> = answer["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kept"] == true)
-        .collect();
+    let kept = kept_sentences(&answer);
     assert!(
         !kept.is_empty() && kept.iter().all(|s| s["supported"] == true),
         "{answer}"
@@ -737,6 +732,8 @@ fn rag_fusion_searches_the_models_phrasings_too() {
             mode,
             "--model",
             "qwen2.5-0.5b",
+            "--plan-seconds",
+            PLAN_SECONDS,
             "--json",
         ]))
     };
@@ -767,6 +764,8 @@ fn rag_fusion_searches_the_models_phrasings_too() {
         "extract",
         "--model",
         "qwen2.5-0.5b",
+        "--plan-seconds",
+        PLAN_SECONDS,
         "--json",
     ]));
     assert_eq!(answer["answered_by"], "extract", "{answer}");
@@ -799,12 +798,7 @@ fn the_prompt_injection_question_is_answered_from_the_pdf_in_its_language() {
             .find(|s| s["path"] == "en/prompt-injection-and-safety.pdf")
             .unwrap_or_else(|| panic!("the PDF is a source: {answer}"))["n"]
             .clone();
-        let kept: Vec<&Value> = answer["sentences"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["kept"] == true)
-            .collect();
+        let kept = kept_sentences(&answer);
         assert!(
             kept.iter()
                 .all(|s| s["sources"] == serde_json::json!([pdf])),
@@ -817,12 +811,7 @@ fn the_prompt_injection_question_is_answered_from_the_pdf_in_its_language() {
                 .starts_with("Prompt injection is an attack"),
             "{answer}"
         );
-        let han = answer["answer"]
-            .as_str()
-            .unwrap()
-            .chars()
-            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
-            .count();
+        let han = han_characters(answer["answer"].as_str().unwrap());
         if question.is_ascii() {
             assert_eq!(han, 0, "{answer}");
         } else {

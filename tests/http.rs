@@ -63,12 +63,7 @@ fn serves_search_ask_and_streaming_ask() {
         "{answer}"
     );
     // auto shows only sentences a source supports.
-    for sentence in answer["sentences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kept"] == true)
-    {
+    for sentence in kept_sentences(&answer) {
         assert_eq!(sentence["supported"], true, "{answer}");
         assert!(
             !sentence["sources"].as_array().unwrap().is_empty(),
@@ -868,11 +863,7 @@ fn the_page_answers_the_prompt_injection_question_from_the_pdf() {
     ] {
         let out = browse(&server, &["ask", question], None, &artifacts);
         assert_eq!(out["error"], "", "{out}");
-        let answer = out["answer"].as_str().unwrap();
-        let han = answer
-            .chars()
-            .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
-            .count();
+        let han = han_characters(out["answer"].as_str().unwrap());
         assert_eq!(han > 10, !question.is_ascii(), "{out}");
         let evidence = &out["evidence"];
         assert!(
@@ -1060,10 +1051,10 @@ fn chat_completions_answer_a_follow_up_from_the_earlier_turns() {
 /// is about the red one. With `--planner model` the generator names the topic (searched beside
 /// the rule's rewrite, in an answer quoted from the sources), and the chat's answer cites the
 /// copper kettle's file first. In Chinese, after "介绍一下钢做的水壶。" (the steel one),
-/// "它烧开一升水要多久？" — "it", no kettle named — cites the steel kettle's file, `lan.md`, with
-/// Qwen2.5-1.5B as the planner: the 0.5B answers that follow-up ("它烧开一升水要10分钟。") instead
-/// of naming its topic, and the rule's rewrite alone, at equal say with the follow-up as asked,
-/// ranks the copper kettle's page first.
+/// "它烧开一升水要多久？" — "it", no kettle named — cites the steel kettle's file, `lan.md`: the
+/// rule's rewrite alone, at equal say with the follow-up as asked, ranks the copper kettle's page
+/// first. Qwen2.5-1.5B plans both (the 0.5B answers the Chinese follow-up instead of naming its
+/// topic).
 #[test]
 fn the_model_planner_keeps_a_follow_up_on_its_topic() {
     let dir = tempfile::tempdir().unwrap();
@@ -1097,18 +1088,19 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
     .unwrap();
     let store = dir.path().join("store");
     ingest(&store, &docs);
-    let planner = |model: &str| {
-        let flags = [
+    let server = start_over(
+        &store,
+        &[
             "--answer-mode",
             "extract",
             "--planner",
             "model",
             "--model",
-            model,
-        ];
-        start_over(&store, &flags)
-    };
-    let server = planner("qwen2.5-0.5b");
+            "qwen2.5-1.5b",
+            "--plan-seconds",
+            PLAN_SECONDS,
+        ],
+    );
     let (status, answer) = post(
         &server,
         "/v1/ask",
@@ -1144,9 +1136,7 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
         chat["choices"][0]["message"]["citations"][0]["path"], "red.md",
         "{chat}"
     );
-    drop(server);
 
-    let server = planner("qwen2.5-1.5b");
     let (status, chat) = post(
         &server,
         "/v1/chat/completions",

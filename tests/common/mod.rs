@@ -153,6 +153,27 @@ pub fn documents(store: &Path) -> Vec<(String, u64, bool)> {
     docs
 }
 
+/// The seconds a test gives the generator to plan a search: what such a test checks is the plan,
+/// and the tests run side by side on two cores, where the default 4 s is sometimes not enough.
+pub const PLAN_SECONDS: &str = "60";
+
+/// The sentences an answer shows (`"kept": true`), as `--json` and the API give them.
+pub fn kept_sentences(answer: &Value) -> Vec<&Value> {
+    answer["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kept"] == true)
+        .collect()
+}
+
+/// How many Han characters `text` holds: a Chinese answer has many, an English one none.
+pub fn han_characters(text: &str) -> usize {
+    text.chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count()
+}
+
 /// Checks an answer's citations point at the sources (evidence) it returned, with matching
 /// paths and lines, and that every source lies inside a returned hit.
 pub fn assert_citations_are_sources(answer: &Value) {

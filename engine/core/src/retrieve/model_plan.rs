@@ -123,12 +123,7 @@ impl ModelPlanner {
     /// wrote fewer), or `None` when it wrote none within `max_tokens` and the time budget. The
     /// model is stopped once it has written them; a line cut off by the deadline or the token
     /// bound is not used.
-    fn ask(
-        &self,
-        messages: &[ChatMessage],
-        max_tokens: usize,
-        lines: usize,
-    ) -> Option<Vec<String>> {
+    fn ask(&self, chat: Chat, max_tokens: usize, lines: usize) -> Option<Vec<String>> {
         let deadline = Instant::now() + self.budget.time;
         let params = GenerationParams {
             max_tokens,
@@ -137,23 +132,21 @@ impl ModelPlanner {
         };
         let mut done: Vec<String> = Vec::new();
         let mut line = String::new();
-        let outcome = self
-            .generator
-            .generate(Chat::new(messages), &params, &mut |text| {
-                for c in text.chars() {
-                    if c != '\n' {
-                        line.push(c);
-                    } else if !line.trim().is_empty() {
-                        done.push(std::mem::take(&mut line));
-                        if done.len() == lines {
-                            return ControlFlow::Break(());
-                        }
-                    } else {
-                        line.clear();
+        let outcome = self.generator.generate(chat, &params, &mut |text| {
+            for c in text.chars() {
+                if c != '\n' {
+                    line.push(c);
+                } else if !line.trim().is_empty() {
+                    done.push(std::mem::take(&mut line));
+                    if done.len() == lines {
+                        return ControlFlow::Break(());
                     }
+                } else {
+                    line.clear();
                 }
-                ControlFlow::Continue(())
-            });
+            }
+            ControlFlow::Continue(())
+        });
         match outcome {
             Err(e) => {
                 tracing::warn!("query planner: the model failed ({e:#}); the rule plans instead");
@@ -189,18 +182,20 @@ impl ModelPlanner {
         if chars > self.budget.prompt_chars {
             return None;
         }
-        let (system, examples, earlier_label, last_label) = match language {
+        let (system, examples, earlier_label, last_label, topic_label) = match language {
             Language::English => (
                 TOPIC_EN,
                 TOPIC_EXAMPLES_EN,
                 "Earlier questions:",
                 "Last question:",
+                "Topic:",
             ),
             Language::Chinese => (
                 TOPIC_ZH,
                 TOPIC_EXAMPLES_ZH,
                 "前面的问题：",
                 "最后一个问题：",
+                "主题：",
             ),
         };
         let turn = |earlier: &[&str], last: &str| {
@@ -212,13 +207,22 @@ impl ModelPlanner {
             ChatMessage::new(Role::User, user)
         };
         let mut messages = vec![ChatMessage::new(Role::System, system)];
+        // Each reply opens with the label, and so does the model's: a small model asked a
+        // question answers it ("大约10分钟") unless its reply is already a topic's.
         for (earlier, last, rewritten) in examples {
             messages.push(turn(&[earlier], last));
-            messages.push(ChatMessage::new(Role::Assistant, rewritten));
+            messages.push(ChatMessage::new(
+                Role::Assistant,
+                format!("{topic_label} {rewritten}"),
+            ));
         }
         let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
         messages.push(turn(&shown, question));
-        let reply = self.ask(&messages, self.budget.condense_tokens, 1)?;
+        let chat = Chat {
+            reply_start: topic_label,
+            ..Chat::new(&messages)
+        };
+        let reply = self.ask(chat, self.budget.condense_tokens, 1)?;
         let topic =
             reply[0].trim_matches(|c: char| c.is_whitespace() || "\"'“”「」`.。".contains(c));
         // The topic must be the earlier questions' own words: what the model cannot point at
@@ -252,7 +256,8 @@ impl ModelPlanner {
             ChatMessage::new(Role::Assistant, phrased),
             ChatMessage::new(Role::User, one_line(question)),
         ];
-        let Some(reply) = self.ask(&messages, self.budget.phrasing_tokens, PHRASINGS) else {
+        let Some(reply) = self.ask(Chat::new(&messages), self.budget.phrasing_tokens, PHRASINGS)
+        else {
             return Vec::new();
         };
         let mut found: Vec<String> = Vec::new();
@@ -408,16 +413,22 @@ mod tests {
             ]
         );
         assert_eq!(generator.asked(), 1);
+        // The model's reply is begun as a topic, as the worked examples' replies are.
+        let (messages, _, reply_start) = generator.last_chat();
+        assert_eq!(reply_start, "Topic:");
+        assert_eq!(messages[2].content, "Topic: dpkg");
     }
 
     #[test]
     fn a_chinese_follow_up_gets_its_topic_in_chinese() {
-        let (planner, _) = planner("钢做的水壶", vec![Language::English, Language::Chinese]);
+        let (planner, generator) =
+            planner("钢做的水壶", vec![Language::English, Language::Chinese]);
         let earlier = ["介绍一下钢做的水壶。".to_string()];
         let plan = planner
             .plan("它烧开一升水要多久？", &earlier, Mode::Hybrid)
             .unwrap();
         assert_eq!(plan.standalone, "它烧开一升水要多久？ 钢做的水壶");
+        assert_eq!(generator.last_chat().2, "主题：");
     }
 
     #[test]
