@@ -1122,35 +1122,36 @@ fn the_model_planner_keeps_a_follow_up_on_its_topic() {
     );
     assert_eq!(answer["citations"][0]["path"], "red.md", "{answer}");
 
-    let (status, chat) = post(
-        &server,
-        "/v1/chat/completions",
-        json!({ "messages": [
-            { "role": "user", "content": "Tell me about the copper kettle." },
-            { "role": "assistant", "content": "It is made of copper and holds one litre. [1]" },
-            { "role": "user", "content": "How long does it take to boil a litre?" },
-        ]}),
-    );
-    assert_eq!(status, StatusCode::OK, "{chat}");
-    assert_eq!(
-        chat["choices"][0]["message"]["citations"][0]["path"], "red.md",
-        "{chat}"
-    );
-
-    let (status, chat) = post(
-        &server,
-        "/v1/chat/completions",
-        json!({ "messages": [
-            { "role": "user", "content": "介绍一下钢做的水壶。" },
-            { "role": "assistant", "content": "蓝色水壶是不锈钢做的，能装一点五升水。[1]" },
-            { "role": "user", "content": "它烧开一升水要多久？" },
-        ]}),
-    );
-    assert_eq!(status, StatusCode::OK, "{chat}");
-    assert_eq!(
-        chat["choices"][0]["message"]["citations"][0]["path"], "lan.md",
-        "{chat}"
-    );
+    // Over chat completions, in English and in Chinese: each answer cites its kettle first.
+    for (earlier, said, follow_up, cited) in [
+        (
+            "Tell me about the copper kettle.",
+            "It is made of copper and holds one litre. [1]",
+            "How long does it take to boil a litre?",
+            "red.md",
+        ),
+        (
+            "介绍一下钢做的水壶。",
+            "蓝色水壶是不锈钢做的，能装一点五升水。[1]",
+            "它烧开一升水要多久？",
+            "lan.md",
+        ),
+    ] {
+        let (status, chat) = post(
+            &server,
+            "/v1/chat/completions",
+            json!({ "messages": [
+                { "role": "user", "content": earlier },
+                { "role": "assistant", "content": said },
+                { "role": "user", "content": follow_up },
+            ]}),
+        );
+        assert_eq!(status, StatusCode::OK, "{chat}");
+        assert_eq!(
+            chat["choices"][0]["message"]["citations"][0]["path"], cited,
+            "{chat}"
+        );
+    }
 }
 
 /// A fresh folder for a test's screenshots under target/test-artifacts/.

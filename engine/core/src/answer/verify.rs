@@ -392,14 +392,11 @@ impl SentenceJudge for SupportJudge {
         } else {
             Verdict::WrongLanguage
         };
-        check.quotes = check
-            .sources
-            .iter()
-            .map(|&n| self.quote(&tokens, &query, n - 1, language))
-            .collect::<Result<Vec<Option<String>>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        for &n in &check.sources {
+            check
+                .quotes
+                .extend(self.quote(&tokens, &query, n - 1, language)?);
+        }
         Ok(check)
     }
 }
@@ -449,14 +446,14 @@ impl SupportJudge {
     /// has none of those).
     fn cover(&self, tokens: &[String], i: usize, language: Language) -> Cover {
         let words = overlap(tokens, &self.tokens[i]);
-        if self.translation_floor.is_none() || self.written_in[i] == language {
+        if !self.across(i, language) {
             return Cover { words, names: None };
         }
         let kept: Vec<String> = tokens
             .iter()
             .filter(|t| match language {
                 Language::Chinese => !t.chars().any(is_han),
-                Language::English => t.chars().any(|c| c.is_ascii_digit()),
+                Language::English => is_number(t),
             })
             .cloned()
             .collect();
@@ -464,6 +461,12 @@ impl SupportJudge {
             words,
             names: Some(overlap(&kept, &self.tokens[i])),
         }
+    }
+
+    /// Whether source `i` is read across languages against a sentence written in `language`:
+    /// it is in the other language, and the embedder can compare the two.
+    fn across(&self, i: usize, language: Language) -> bool {
+        self.translation_floor.is_some() && self.written_in[i] != language
     }
 
     /// The least share of a sentence's words a source can back it with: [`PARAPHRASE_OVERLAP`]
@@ -535,7 +538,7 @@ impl SupportJudge {
         tracing::trace!("source {} reworded? {similarity:.3} {nearest:?}", i + 1);
         let numbers_found = tokens
             .iter()
-            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .filter(|t| is_number(t))
             .all(|t| self.tokens[i].contains(t));
         Ok(similarity >= floor
             && polarity::denies(text) == polarity::denies(nearest)
@@ -572,7 +575,7 @@ impl SupportJudge {
         i: usize,
         language: Language,
     ) -> Result<Option<String>> {
-        if self.translation_floor.is_some() && self.written_in[i] != language {
+        if self.across(i, language) {
             return Ok(self
                 .nearest_sentence(query, i)?
                 .map(|(_, at)| self.sentences[i][at].0.clone()));
@@ -586,6 +589,12 @@ impl SupportJudge {
         }
         Ok(best.map(|(_, sentence)| sentence.clone()))
     }
+}
+
+/// Whether a content word holds a number ("11", "5", "x86"): what a rewording or a translation
+/// keeps as written.
+fn is_number(term: &str) -> bool {
+    term.chars().any(|c| c.is_ascii_digit())
 }
 
 /// The question's words ([`content_terms`]), the initials of each run of its English words (as
