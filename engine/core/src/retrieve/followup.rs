@@ -6,7 +6,8 @@
 //! 1. A question **refers back** when it holds a referring word (English: *it, its, this, these,
 //!    those, they, them, their, such, same, one, ones*; Chinese: 它, 它们, 这个, 那个, 这些, 那些,
 //!    这种, 那种, 上述, 前者, 后者, 另一个, 另外两个, an ordinal such as 第一个 or 第二种, 该 — not in
-//!    应该 —, 其 — not in 其他, 其中, 其实, 其余, 其次; English ordinals come with *one*),
+//!    应该 —, 其 — not in 其他, 其实, 其余, 其次, nor 其中 but as 其中一个 / 其中之一 ("one of
+//!    them"); English ordinals come with *one*),
 //!    or when it is **short**: at most [`SHORT_WORDS`] content words, a run of Chinese content
 //!    characters counting as one word per two characters ("怎么安装？", "And on Ubuntu?").
 //! 2. A question that refers back gets the **key terms** of the previous question appended, those
@@ -118,9 +119,13 @@ fn refers_back_in_chinese(question: &str) -> bool {
                 .is_some_and(|&d| CHINESE_ORDINAL_DIGITS.contains(d))
                 && chars.get(2 + i).is_some_and(|&m| "个种项".contains(m))
         }
-        '其' => !chars
-            .get(i + 1)
-            .is_some_and(|next| "他中实余次".contains(*next)),
+        // 其中 ("among them") points back only as 其中一个 / 其中之一, "one of them": elsewhere
+        // it points inside its own sentence (配置文件为 /etc/inittab，其中指定的…).
+        '其' => match chars.get(i + 1) {
+            Some('中') => chars.get(i + 2).is_some_and(|&c| c == '一' || c == '之'),
+            Some(next) => !"他实余次".contains(*next),
+            None => true,
+        },
         _ => false,
     })
 }
@@ -281,6 +286,10 @@ mod tests {
         ));
         assert!(!refers_back("其他发行版的软件包可以在 Debian 上使用吗？"));
         assert!(refers_back("为什么第二个会坏掉好几个月？"));
+        assert!(refers_back("如何显示其中一个包含的文件？"));
+        assert!(!refers_back(
+            "Debian 有三个发布版本，服务器应该用其中哪个发布版本？"
+        ));
         assert!(!refers_back("第一次安装 Debian 时应该选择哪个发布版本？"));
         assert!(refers_back("What does this mean?"));
         assert!(!refers_back(
