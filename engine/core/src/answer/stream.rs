@@ -3,6 +3,7 @@
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::text::markers::{self, is_marker_char};
+use crate::text::sentences;
 
 /// Generated text in, finished sentences out. A sentence is finished once text that is not a
 /// citation marker follows it, since a model writes "… free. [1] It …" as often as
@@ -58,6 +59,15 @@ fn sentence_starts(text: &str) -> Vec<usize> {
         starts[i] = (starts[i] + leading_markers(&text[starts[i]..])).max(starts[i - 1]);
     }
     starts.dedup();
+    // "1. " before a list item's text is no sentence: UAX #29 ends one at its period.
+    let mut i = 1;
+    while i < starts.len() {
+        if sentences::is_enumerator(text[starts[i - 1]..starts[i]].trim()) {
+            starts.remove(i);
+        } else {
+            i += 1;
+        }
+    }
     starts
 }
 
@@ -142,6 +152,15 @@ mod tests {
                 vec![],
                 vec!["软件包很多。".to_string()]
             ]
+        );
+    }
+
+    #[test]
+    fn a_list_items_number_begins_its_sentence() {
+        let out = stream(&["Do this:\n1", ". Download it. [1]\n", "2) Build it [2]."]);
+        assert_eq!(
+            out.concat(),
+            ["Do this:", "1. Download it. [1]", "2) Build it [2]."]
         );
     }
 

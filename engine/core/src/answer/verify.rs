@@ -327,7 +327,8 @@ impl Cover {
 impl SentenceJudge for SupportJudge {
     fn judge(&self, sentence: &str, previous: Option<&SentenceCheck>) -> Result<SentenceCheck> {
         let (text, cited) = markers::strip(sentence);
-        let tokens = content_terms(&text);
+        // A list item's number ("1. Download it.") is layout, not a number the source must hold.
+        let tokens = content_terms(sentences::list_item(&text).unwrap_or(&text));
         // A sentence that refers back is read with the one before it.
         let before = previous.filter(|_| sentences::refers_back(&text));
         let language = Language::detect(&text);
@@ -678,6 +679,21 @@ mod tests {
             ),
             Verdict::Supported
         );
+    }
+
+    /// A list item's number is layout: the source need not hold it.
+    #[test]
+    fn a_list_items_number_is_not_a_claim() {
+        let judge = judge(
+            "How do I build a package?",
+            "Unpack the source with dpkg-source. Build it with dpkg-buildpackage.",
+        );
+        let check = judge
+            .judge("2. Build it with dpkg-buildpackage. [1]", None)
+            .unwrap();
+        assert_eq!(check.verdict, Verdict::Supported);
+        assert_eq!(check.support, 1.0);
+        assert_eq!(check.text, "2. Build it with dpkg-buildpackage.");
     }
 
     /// Each way a sentence can fail has its own verdict, and citations are made true.

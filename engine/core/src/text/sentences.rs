@@ -102,18 +102,28 @@ pub fn split(text: &str) -> Vec<Sentence> {
 
 /// The text of a list item (`- item`, `* item`, `+ item`, `• item`, `1. item`, `2) item`)
 /// without its bullet or number, which are layout; `None` for any other line.
-fn list_item(line: &str) -> Option<&str> {
+pub fn list_item(line: &str) -> Option<&str> {
     if let Some(rest) = line.strip_prefix(['-', '*', '+', '•']) {
         return rest.strip_prefix(' ').map(str::trim_start);
     }
+    line[enumerator_len(line)?..]
+        .strip_prefix(' ')
+        .map(str::trim_start)
+}
+
+/// Whether `text` is a list item's number alone ("1.", "12)"), which begins an item rather than
+/// ending a sentence.
+pub fn is_enumerator(text: &str) -> bool {
+    enumerator_len(text) == Some(text.len())
+}
+
+/// Length of the item number `line` begins with: one to three digits and `.` or `)`.
+fn enumerator_len(line: &str) -> Option<usize> {
     let digits = line.chars().take_while(char::is_ascii_digit).count();
     if digits == 0 || digits > 3 {
         return None;
     }
-    line[digits..]
-        .strip_prefix(['.', ')'])?
-        .strip_prefix(' ')
-        .map(str::trim_start)
+    line[digits..].starts_with(['.', ')']).then_some(digits + 1)
 }
 
 /// Lines being joined into one block, with where each line starts in the joined text.
