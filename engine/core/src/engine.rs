@@ -1050,6 +1050,44 @@ mod tests {
         assert_eq!(streamed, answer.answer);
     }
 
+    /// A supported sentence that announces the next ("To remove it, run:") is shown with that
+    /// one, or not at all: after an unsupported one, or at the end, it is dangling.
+    #[test]
+    fn auto_shows_an_announcing_sentence_only_with_what_it_announces() {
+        let engine = engine(Some(ScriptedGenerator::new(
+            "Yes run: [1]\nYes apt remove foo [1]. Yes then: [1]\nNo code. Yes last: [1]",
+        )))
+        .with_verifier(Arc::new(FirstWordVerifier));
+        let options = AskOptions {
+            min_score: Some(0.0),
+            ..Default::default()
+        };
+        let mut streamed = String::new();
+        let answer = engine
+            .ask("How do I remove foo?", &options, &mut |t| {
+                streamed.push_str(t);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let judged: Vec<(&str, Verdict, bool)> = answer
+            .sentences
+            .iter()
+            .map(|s| (s.text.as_str(), s.verdict, s.kept))
+            .collect();
+        assert_eq!(
+            judged,
+            [
+                ("Yes run:", Verdict::Supported, true),
+                ("Yes apt remove foo.", Verdict::Supported, true),
+                ("Yes then:", Verdict::Dangling, false),
+                ("No code.", Verdict::Unsupported, false),
+                ("Yes last:", Verdict::Dangling, false),
+            ]
+        );
+        assert_eq!(answer.answer, "Yes run: [1] Yes apt remove foo. [1]");
+        assert_eq!(streamed, answer.answer);
+    }
+
     fn weather() -> crate::generate::Tool {
         crate::generate::Tool {
             name: "get_weather".into(),

@@ -52,24 +52,31 @@ pub fn quotes(evidence: &[Evidence]) -> Vec<SentenceCheck> {
 }
 
 /// The evidence's best sentence, with the sentences after it while it is short (`go_on`). One
-/// that refers back ("It …", "这…") is quoted with the sentence before it in its window, or not
-/// at all: "这种方式叫作自回归生成。" alone names a way nobody described.
+/// that refers back ("It …", "这…") is quoted with the sentence before it in its window, and
+/// one that announces what follows ("To remove it, run:") with the sentence after it — or not
+/// at all: "这种方式叫作自回归生成。" alone names a way nobody described, and "请运行：" alone
+/// leaves out the command.
 fn quote(e: &Evidence, go_on: bool) -> Option<String> {
-    let first = e.focus.first()?.clone();
-    let mut text = if sentences::refers_back(&first) {
-        let at = e.window.iter().position(|s| *s == first)?;
-        let mut text = e.window.get(at.checked_sub(1)?)?.clone();
-        sentences::join(&mut text, &first);
+    let first = e.focus.first()?;
+    let at = e.window.iter().position(|s| s == first);
+    let mut text = if sentences::refers_back(first) {
+        let mut text = e.window.get(at?.checked_sub(1)?)?.clone();
+        sentences::join(&mut text, first);
         text
     } else {
-        first
+        first.clone()
     };
-    if go_on && e.window.get(e.best_at) == e.focus.first() {
-        for next in &e.window[e.best_at + 1..] {
-            if words(&text) >= MIN_QUOTE_WORDS {
-                break;
-            }
-            sentences::join(&mut text, next);
+    let mut after = at.map_or(&[][..], |at| &e.window[at + 1..]).iter();
+    loop {
+        let short = go_on && words(&text) < MIN_QUOTE_WORDS;
+        let announces = sentences::announces(&text);
+        if !short && !announces {
+            break;
+        }
+        match after.next() {
+            Some(next) => sentences::join(&mut text, next),
+            None if announces => return None,
+            None => break,
         }
     }
     Some(text)
@@ -173,6 +180,30 @@ mod tests {
             render(&quotes(&[first, second, third, fourth])),
             "Debian is a free operating system for everyone. [1] Debian's stable release changes \
              rarely. It is tested for months. [2] Tea is hot. [4]"
+        );
+    }
+
+    /// A quote that announces what follows ("run:") brings the next sentence of its window (a
+    /// command is a sentence of its own), or, last in its window, is not quoted.
+    #[test]
+    fn a_quote_that_announces_the_next_sentence_brings_it() {
+        let mut first = source(
+            1,
+            0.8,
+            "Debian is a free operating system that anyone may use, study, change and share \
+             with others.",
+        );
+        first.window.truncate(1);
+        let mut second = source(2, 0.7, "To remove the foo package from your system, run:");
+        second.window = vec![second.focus[0].clone(), "apt remove foo".into()];
+        let mut third = source(3, 0.6, "要升级您系统中的所有软件包，请运行：");
+        third.window.truncate(1);
+        let fourth = source(4, 0.5, "Tea is hot.");
+        assert_eq!(
+            render(&quotes(&[first, second, third, fourth])),
+            "Debian is a free operating system that anyone may use, study, change and share with \
+             others. [1] To remove the foo package from your system, run: apt remove foo [2] Tea \
+             is hot. [4]"
         );
     }
 }

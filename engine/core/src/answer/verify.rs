@@ -124,7 +124,8 @@ pub enum Verdict {
     RestatesQuestion,
     /// It holds no content word at all ("And so it is.", "[2]").
     StatesNothing,
-    /// It refers back ("It …", "这…") to a sentence that was not shown.
+    /// It refers back ("It …", "这…") to a sentence that was not shown, or announces one ("To
+    /// remove it, run:") that was not.
     Dangling,
     /// It does not bear on the question: no word of it, nor of the sentence it refers back to, is
     /// the question's, and no source it draws on was cited before.

@@ -212,6 +212,9 @@ struct Checked<'a> {
     shown: String,
     /// Drifting sentences in a row.
     drift: usize,
+    /// The supported sentence last judged, when it announces the next one ("To remove it,
+    /// run:"): shown with that one, or not at all.
+    held: Option<usize>,
     check_ms: f64,
     /// A failure of the judge, which ended generation; reported by [`Checked::finish`].
     failure: Option<anyhow::Error>,
@@ -224,6 +227,7 @@ impl<'a> Checked<'a> {
             checked: Vec::new(),
             shown: String::new(),
             drift: 0,
+            held: None,
             check_ms: 0.0,
             failure: None,
         }
@@ -248,13 +252,25 @@ impl<'a> Checked<'a> {
             };
             self.check_ms += elapsed_ms(started);
             check.kept = check.verdict == Verdict::Supported;
+            let held = self.held.take();
             if check.kept {
                 let before = self.shown.len();
-                sentences::join(&mut self.shown, &check.cited_text());
-                if on_text(&self.shown[before..]).is_break() {
+                if let Some(held) = held {
+                    sentences::join(&mut self.shown, &self.checked[held].cited_text());
+                }
+                if sentences::announces(&check.text) {
+                    self.held = Some(self.checked.len());
+                } else {
+                    sentences::join(&mut self.shown, &check.cited_text());
+                }
+                if self.shown.len() > before && on_text(&self.shown[before..]).is_break() {
                     self.checked.push(check);
+                    self.drop_held();
                     return ControlFlow::Break(());
                 }
+            } else if let Some(held) = held {
+                self.held = Some(held);
+                self.drop_held();
             }
             self.drift = if check.verdict.drifts() {
                 self.drift + 1
@@ -275,8 +291,18 @@ impl<'a> Checked<'a> {
         ControlFlow::Continue(())
     }
 
+    /// A held sentence whose announced one was not shown is not shown either.
+    fn drop_held(&mut self) {
+        if let Some(held) = self.held.take() {
+            let check = &mut self.checked[held];
+            check.kept = false;
+            check.verdict = Verdict::Dangling;
+        }
+    }
+
     /// The judged sentences, or the judge's failure.
-    fn finish(self) -> Result<Vec<SentenceCheck>> {
+    fn finish(mut self) -> Result<Vec<SentenceCheck>> {
+        self.drop_held();
         match self.failure {
             Some(err) => Err(err),
             None => Ok(self.checked),

@@ -264,6 +264,12 @@ pub fn refers_back(sentence: &str) -> bool {
             && !STANDS_ALONE_ZH.iter().any(|word| text.starts_with(word)))
 }
 
+/// Whether `sentence` (citation markers aside) ends by announcing what follows it ("To remove
+/// it, run:", "Debian 提供："): such a sentence says what it says only with the next one.
+pub fn announces(sentence: &str) -> bool {
+    markers::strip(sentence).0.ends_with([':', '：'])
+}
+
 /// Full-width punctuation, after which Chinese puts no space.
 pub fn is_cjk_punctuation(c: char) -> bool {
     matches!(c as u32, 0x3000..=0x303F | 0xFF00..=0xFF65)
@@ -272,6 +278,16 @@ pub fn is_cjk_punctuation(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_that_announce_the_next_end_with_a_colon() {
+        assert!(announces(
+            "To remove the foo package from your system, run: [3]"
+        ));
+        assert!(announces("要从您的系统中卸载软件包 foo，请运行："));
+        assert!(!announces("Run apt remove foo. [3]"));
+        assert!(!announces("The ratio is 3:2 here."));
+    }
 
     #[test]
     fn sentences_that_refer_back_are_known_by_their_first_word() {
