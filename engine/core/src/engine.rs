@@ -1003,25 +1003,32 @@ mod tests {
         }
     }
 
+    /// `question` answered in `auto` by a generator that writes `script`, judged by
+    /// [`FirstWordVerifier`]; with the text streamed meanwhile.
+    fn ask_first_words(script: &str, question: &str) -> (Answer, String) {
+        let engine =
+            engine(Some(ScriptedGenerator::new(script))).with_verifier(Arc::new(FirstWordVerifier));
+        let options = AskOptions {
+            min_score: Some(0.0),
+            ..Default::default()
+        };
+        let mut streamed = String::new();
+        let answer = engine
+            .ask(question, &options, &mut |t| {
+                streamed.push_str(t);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        (answer, streamed)
+    }
+
     /// `auto` acts on verdicts alone: it shows supported sentences as they come, stops after two
     /// drifting ones in a row (a sentence that states nothing is no drift), and gives up on an
     /// answer whose first backed sentence is in another language, quoting the evidence instead.
     #[test]
     fn auto_acts_on_the_verifier_s_verdicts() {
         let ask = |script: &str| {
-            let engine = engine(Some(ScriptedGenerator::new(script)))
-                .with_verifier(Arc::new(FirstWordVerifier));
-            let options = AskOptions {
-                min_score: Some(0.0),
-                ..Default::default()
-            };
-            let mut streamed = String::new();
-            let answer = engine
-                .ask("How often are the archives updated?", &options, &mut |t| {
-                    streamed.push_str(t);
-                    ControlFlow::Continue(())
-                })
-                .unwrap();
+            let (answer, streamed) = ask_first_words(script, "How often are the archives updated?");
             let verdicts: Vec<Verdict> = answer.sentences.iter().map(|s| s.verdict).collect();
             (answer, verdicts, streamed)
         };
@@ -1054,21 +1061,10 @@ mod tests {
     /// one, or not at all: after an unsupported one, or at the end, it is dangling.
     #[test]
     fn auto_shows_an_announcing_sentence_only_with_what_it_announces() {
-        let engine = engine(Some(ScriptedGenerator::new(
+        let (answer, streamed) = ask_first_words(
             "Yes run: [1]\nYes apt remove foo [1]. Yes then: [1]\nNo code. Yes last: [1]",
-        )))
-        .with_verifier(Arc::new(FirstWordVerifier));
-        let options = AskOptions {
-            min_score: Some(0.0),
-            ..Default::default()
-        };
-        let mut streamed = String::new();
-        let answer = engine
-            .ask("How do I remove foo?", &options, &mut |t| {
-                streamed.push_str(t);
-                ControlFlow::Continue(())
-            })
-            .unwrap();
+            "How do I remove foo?",
+        );
         let judged: Vec<(&str, Verdict, bool)> = answer
             .sentences
             .iter()
