@@ -51,11 +51,13 @@ pub fn quotes(evidence: &[Evidence]) -> Vec<SentenceCheck> {
         .collect()
 }
 
-/// The evidence's best sentence, with the sentences after it while it is short (`go_on`). One
-/// that refers back ("It …", "这…") is quoted with the sentence before it in its window, and
-/// one that announces what follows ("To remove it, run:") with the sentence after it — or not
-/// at all: "这种方式叫作自回归生成。" alone names a way nobody described, and "请运行：" alone
-/// leaves out the command.
+/// The evidence's best sentence, with the sentences after it while it is short (`go_on`: the
+/// first quote). One that refers back ("It …", "这…") is quoted with the sentence before it in
+/// its window, and one that announces what follows ("To remove it, run:") with the sentence
+/// after it — or not at all: "这种方式叫作自回归生成。" alone names a way nobody described, and
+/// "请运行：" alone leaves out the command. The first quote alone keeps an announcement whose
+/// continuation its window lacks (the chunk ended there): it is the best evidence, and its
+/// citation leads to the rest.
 fn quote(e: &Evidence, go_on: bool) -> Option<String> {
     let first = e.focus.first()?;
     let at = e.window.iter().position(|s| s == first);
@@ -75,7 +77,7 @@ fn quote(e: &Evidence, go_on: bool) -> Option<String> {
         }
         match after.next() {
             Some(next) => sentences::join(&mut text, next),
-            None if announces => return None,
+            None if announces && !go_on => return None,
             None => break,
         }
     }
@@ -184,7 +186,8 @@ mod tests {
     }
 
     /// A quote that announces what follows ("run:") brings the next sentence of its window (a
-    /// command is a sentence of its own), or, last in its window, is not quoted.
+    /// command is a sentence of its own), or, last in its window, is not quoted unless it is the
+    /// first.
     #[test]
     fn a_quote_that_announces_the_next_sentence_brings_it() {
         let mut first = source(
@@ -200,10 +203,15 @@ mod tests {
         third.window.truncate(1);
         let fourth = source(4, 0.5, "Tea is hot.");
         assert_eq!(
-            render(&quotes(&[first, second, third, fourth])),
+            render(&quotes(&[first, second, third.clone(), fourth])),
             "Debian is a free operating system that anyone may use, study, change and share with \
              others. [1] To remove the foo package from your system, run: apt remove foo [2] Tea \
              is hot. [4]"
+        );
+        // The best evidence is quoted even when its window ends at the announcement.
+        assert_eq!(
+            render(&quotes(&[third])),
+            "要升级您系统中的所有软件包，请运行：[3]"
         );
     }
 }
