@@ -1058,11 +1058,12 @@ mod tests {
     }
 
     /// A supported sentence that announces the next ("To remove it, run:") is shown with that
-    /// one, or not at all: after an unsupported one, or at the end, it is dangling.
+    /// one, or not at all: after an unsupported one, or at the end, it is dangling. What states
+    /// nothing between the two (a code fence) neither shows nor drops it.
     #[test]
     fn auto_shows_an_announcing_sentence_only_with_what_it_announces() {
         let (answer, streamed) = ask_first_words(
-            "Yes run: [1]\nYes apt remove foo [1]. Yes then: [1]\nNo code. Yes last: [1]",
+            "Yes run: [1]\nUm.\nYes apt remove foo [1]. Yes then: [1]\nNo code. Yes last: [1]",
             "How do I remove foo?",
         );
         let judged: Vec<(&str, Verdict, bool)> = answer
@@ -1074,6 +1075,7 @@ mod tests {
             judged,
             [
                 ("Yes run:", Verdict::Supported, true),
+                ("Um.", Verdict::StatesNothing, false),
                 ("Yes apt remove foo.", Verdict::Supported, true),
                 ("Yes then:", Verdict::Dangling, false),
                 ("No code.", Verdict::Unsupported, false),

@@ -252,10 +252,9 @@ impl<'a> Checked<'a> {
             };
             self.check_ms += elapsed_ms(started);
             check.kept = check.verdict == Verdict::Supported;
-            let held = self.held.take();
             if check.kept {
                 let before = self.shown.len();
-                if let Some(held) = held {
+                if let Some(held) = self.held.take() {
                     sentences::join(&mut self.shown, &self.checked[held].cited_text());
                 }
                 if sentences::announces(&check.text) {
@@ -268,8 +267,8 @@ impl<'a> Checked<'a> {
                     self.drop_held();
                     return ControlFlow::Break(());
                 }
-            } else if let Some(held) = held {
-                self.held = Some(held);
+            } else if check.verdict != Verdict::StatesNothing {
+                // What states nothing (a code fence's "```") is no continuation, and no drop.
                 self.drop_held();
             }
             self.drift = if check.verdict.drifts() {
