@@ -59,10 +59,12 @@ fn sentence_starts(text: &str) -> Vec<usize> {
         starts[i] = (starts[i] + leading_markers(&text[starts[i]..])).max(starts[i - 1]);
     }
     starts.dedup();
-    // "1. " before a list item's text is no sentence: UAX #29 ends one at its period.
+    // "1. " before a list item's text is no sentence, nor is "Dan J." before "Bernstein":
+    // UAX #29 ends one at their period.
     let mut i = 1;
     while i < starts.len() {
-        if sentences::is_enumerator(text[starts[i - 1]..starts[i]].trim()) {
+        let before = text[starts[i - 1]..starts[i]].trim();
+        if sentences::is_enumerator(before) || sentences::ends_short(before) {
             starts.remove(i);
         } else {
             i += 1;
@@ -161,6 +163,27 @@ mod tests {
         assert_eq!(
             out.concat(),
             ["Do this:", "1. Download it. [1]", "2) Build it [2]."]
+        );
+    }
+
+    #[test]
+    fn an_initial_or_an_abbreviation_ends_no_sentence() {
+        // As the evidence's sentences are cut (`text::sentences`): the check judged "Dan J."
+        // and "Bernstein wrote all that software." apart.
+        let out = stream(&[
+            "Dan J",
+            ". Bern",
+            "stein wrote it [1]. Some agree, e.g. ",
+            "Debian. ",
+            "It works.",
+        ]);
+        assert_eq!(
+            out.concat(),
+            [
+                "Dan J. Bernstein wrote it [1].",
+                "Some agree, e.g. Debian.",
+                "It works."
+            ]
         );
     }
 

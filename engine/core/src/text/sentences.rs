@@ -211,7 +211,7 @@ const ABBREVIATIONS: &[&str] = &[
 ];
 
 /// Whether `text` ends with an initial ("J.") or an abbreviation, not a sentence's period.
-fn ends_short(text: &str) -> bool {
+pub fn ends_short(text: &str) -> bool {
     let last = text.rsplit(char::is_whitespace).next().unwrap_or(text);
     let mut chars = last.chars();
     let initial = matches!(
