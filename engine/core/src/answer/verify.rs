@@ -36,7 +36,8 @@
 //! that do not are removed, and when none of its citations (or no citation at all) backs it,
 //! the source that backs it best is cited instead. A sentence no source backs is unsupported;
 //! one a source backs but not written in the question's language ([`Language::written_in`]) is
-//! in the wrong language. A sentence with no content word at all ("And so it is.", "[2]") states nothing.
+//! in the wrong language. A sentence with no content word at all ("And so it is.", "[2]") states
+//! nothing, and so does a code fence ("```python": the language it names is no claim).
 //!
 //! A sentence that opens by referring back to the one before it ("It …", "This …", "它…",
 //! "这…") is read with that one: whether it speaks to the question is asked of the two together
@@ -328,8 +329,13 @@ impl Cover {
 impl SentenceJudge for SupportJudge {
     fn judge(&self, sentence: &str, previous: Option<&SentenceCheck>) -> Result<SentenceCheck> {
         let (text, cited) = markers::strip(sentence);
-        // A list item's number ("1. Download it.") is layout, not a number the source must hold.
-        let tokens = content_terms(sentences::list_item(&text).unwrap_or(&text));
+        // A list item's number ("1. Download it.") is layout, not a number the source must
+        // hold, and a code fence ("```python") is layout only.
+        let tokens = if sentences::is_fence(&text) {
+            Vec::new()
+        } else {
+            content_terms(sentences::list_item(&text).unwrap_or(&text))
+        };
         // A sentence that refers back is read with the one before it.
         let before = previous.filter(|_| sentences::refers_back(&text));
         let language = Language::detect(&text);
@@ -695,6 +701,24 @@ mod tests {
         assert_eq!(check.verdict, Verdict::Supported);
         assert_eq!(check.support, 1.0);
         assert_eq!(check.text, "2. Build it with dpkg-buildpackage.");
+    }
+
+    /// A code fence states nothing, with its language named or not: "```python" was shown with
+    /// a citation as if the source said "python", and "```bash", which no source says, was
+    /// judged unsupported and counted as drift.
+    #[test]
+    fn a_code_fence_states_nothing() {
+        let judge = judge(
+            "How do I join paths in Python?",
+            "Python joins paths with os.path.join; in bash, a slash does.",
+        );
+        for fence in ["```python", "```bash [1]", "```", "~~~"] {
+            assert_eq!(
+                verdict(judge.as_ref(), fence),
+                Verdict::StatesNothing,
+                "{fence}"
+            );
+        }
     }
 
     /// Each way a sentence can fail has its own verdict, and citations are made true.

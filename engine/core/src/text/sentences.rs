@@ -65,7 +65,7 @@ pub fn split(text: &str) -> Vec<Sentence> {
             }
             continue;
         }
-        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+        if is_fence(trimmed) {
             paragraph.flush(&mut out);
             fence = Some(&trimmed[..3]);
             continue;
@@ -98,6 +98,13 @@ pub fn split(text: &str) -> Vec<Sentence> {
     }
     paragraph.flush(&mut out);
     out
+}
+
+/// Whether `line` opens or closes a fenced code block ("```", "```python", "~~~"): layout, and
+/// its info string ("python") names the code's language, not anything the code says.
+pub fn is_fence(line: &str) -> bool {
+    let trimmed = line.trim();
+    trimmed.starts_with("```") || trimmed.starts_with("~~~")
 }
 
 /// The text of a list item (`- item`, `* item`, `+ item`, `• item`, `1. item`, `2) item`)
