@@ -37,7 +37,9 @@
 //! the source that backs it best is cited instead. A sentence no source backs is unsupported;
 //! one a source backs but not written in the question's language ([`Language::written_in`]) is
 //! in the wrong language. A sentence with no content word at all ("And so it is.", "[2]") states
-//! nothing, and so does a code fence ("```python": the language it names is no claim).
+//! nothing, and so do a bare "Yes." or "No." (as "可以。" does: whether the answer is yes is
+//! for the sentences after it to show) and a code fence ("```python": the language it names is
+//! no claim).
 //!
 //! A sentence that opens by referring back to the one before it ("It …", "This …", "它…",
 //! "这…") is read with that one: whether it speaks to the question is asked of the two together
@@ -106,6 +108,11 @@ const ABOUT_THE_EXCHANGE: [&str; 24] = [
     "known",
     "refer",
 ];
+
+/// A bare "Yes." or "No." states nothing the sources could bear out (their words are no claim,
+/// and whether the answer is yes is what the next sentence must show), as a bare "可以。" does,
+/// whose characters are all function characters.
+const YES_OR_NO: [&str; 2] = ["yes", "no"];
 
 /// Longest run of question words whose initials are taken as their abbreviation.
 const MAX_INITIALS: usize = 6;
@@ -434,7 +441,7 @@ impl SupportJudge {
     ) -> Option<Verdict> {
         if before.is_some_and(|b| !b.kept) {
             Some(Verdict::Dangling)
-        } else if tokens.is_empty() {
+        } else if tokens.iter().all(|t| YES_OR_NO.contains(&t.as_str())) {
             Some(Verdict::StatesNothing)
         } else if best_overlap < self.min_overlap() {
             Some(Verdict::Unsupported)
@@ -719,6 +726,30 @@ mod tests {
                 "{fence}"
             );
         }
+    }
+
+    /// A bare yes or no states nothing in either language (it was off the question in English,
+    /// and counted as drift, while "可以。" stated nothing); with a claim it is judged as one.
+    #[test]
+    fn a_bare_yes_or_no_states_nothing() {
+        let judge = judge(
+            "Can I install Debian from the Internet?",
+            "Yes. You can install Debian by booting the installer from the archive site.",
+        );
+        for bare in ["Yes.", "No! [1]", "Yes, yes.", "可以。"] {
+            assert_eq!(
+                verdict(judge.as_ref(), bare),
+                Verdict::StatesNothing,
+                "{bare}"
+            );
+        }
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "Yes, you can install Debian by booting the installer from the archive site. [1]"
+            ),
+            Verdict::Supported
+        );
     }
 
     /// Each way a sentence can fail has its own verdict, and citations are made true.
