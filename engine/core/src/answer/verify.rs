@@ -710,39 +710,45 @@ mod tests {
         assert_eq!(check.text, "2. Build it with dpkg-buildpackage.");
     }
 
+    /// Asserts that each of `sentences` states nothing, for `question` over `source`; the judge,
+    /// for more.
+    fn assert_states_nothing(
+        question: &str,
+        source: &str,
+        sentences: &[&str],
+    ) -> Box<dyn SentenceJudge> {
+        let judge = judge(question, source);
+        for sentence in sentences {
+            assert_eq!(
+                verdict(judge.as_ref(), sentence),
+                Verdict::StatesNothing,
+                "{sentence}"
+            );
+        }
+        judge
+    }
+
     /// A code fence states nothing, with its language named or not: "```python" was shown with
     /// a citation as if the source said "python", and "```bash", which no source says, was
     /// judged unsupported and counted as drift.
     #[test]
     fn a_code_fence_states_nothing() {
-        let judge = judge(
+        assert_states_nothing(
             "How do I join paths in Python?",
             "Python joins paths with os.path.join; in bash, a slash does.",
+            &["```python", "```bash [1]", "```", "~~~"],
         );
-        for fence in ["```python", "```bash [1]", "```", "~~~"] {
-            assert_eq!(
-                verdict(judge.as_ref(), fence),
-                Verdict::StatesNothing,
-                "{fence}"
-            );
-        }
     }
 
     /// A bare yes or no states nothing in either language (it was off the question in English,
     /// and counted as drift, while "可以。" stated nothing); with a claim it is judged as one.
     #[test]
     fn a_bare_yes_or_no_states_nothing() {
-        let judge = judge(
+        let judge = assert_states_nothing(
             "Can I install Debian from the Internet?",
             "Yes. You can install Debian by booting the installer from the archive site.",
+            &["Yes.", "No! [1]", "Yes, yes.", "可以。"],
         );
-        for bare in ["Yes.", "No! [1]", "Yes, yes.", "可以。"] {
-            assert_eq!(
-                verdict(judge.as_ref(), bare),
-                Verdict::StatesNothing,
-                "{bare}"
-            );
-        }
         assert_eq!(
             verdict(
                 judge.as_ref(),
