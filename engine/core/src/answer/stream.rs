@@ -64,7 +64,8 @@ fn sentence_starts(text: &str) -> Vec<usize> {
     let mut i = 1;
     while i < starts.len() {
         let before = text[starts[i - 1]..starts[i]].trim();
-        if sentences::is_enumerator(before) || sentences::ends_short(before) {
+        let next = &text[starts[i]..];
+        if sentences::is_enumerator(before) || sentences::ends_short(before, next) {
             starts.remove(i);
         } else {
             i += 1;
@@ -174,15 +175,16 @@ mod tests {
             "Dan J",
             ". Bern",
             "stein wrote it [1]. Some agree, e.g. ",
-            "Debian. ",
-            "It works.",
+            "Debian. It is written in C. Th",
+            "is works.",
         ]);
         assert_eq!(
             out.concat(),
             [
                 "Dan J. Bernstein wrote it [1].",
                 "Some agree, e.g. Debian.",
-                "It works."
+                "It is written in C.",
+                "This works."
             ]
         );
     }

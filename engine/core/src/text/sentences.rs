@@ -12,6 +12,7 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::text::language::is_han;
 use crate::text::markers;
+use crate::text::tokens::STOPWORDS;
 
 /// What a sentence is, by the block it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +196,9 @@ impl Paragraph {
                 // A fragment too short to stand alone joins the sentence before it, and so does
                 // what follows an initial or an abbreviation ("Dan J. Bernstein", "e.g. The"),
                 // where UAX #29 sees a sentence end.
-                Some(before) if text.chars().count() < MIN_CHARS || ends_short(&before.text) => {
+                Some(before)
+                    if text.chars().count() < MIN_CHARS || ends_short(&before.text, text) =>
+                {
                     join(&mut before.text, text);
                     before.last_line = sentence.last_line;
                 }
@@ -217,15 +220,22 @@ const ABBREVIATIONS: &[&str] = &[
     "e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Mrs.", "Ms.", "Dr.", "St.",
 ];
 
-/// Whether `text` ends with an initial ("J.") or an abbreviation, not a sentence's period.
-pub fn ends_short(text: &str) -> bool {
+/// Whether `text`, followed by `next`, ends with an initial ("J.") or an abbreviation rather
+/// than a sentence's period. A capital and a period before a word that opens sentences ("This",
+/// "The", "It": an English stopword) end one: "… written in C. This is …"; before a name they
+/// are an initial: "Dan J. Bernstein".
+pub fn ends_short(text: &str, next: &str) -> bool {
     let last = text.rsplit(char::is_whitespace).next().unwrap_or(text);
     let mut chars = last.chars();
-    let initial = matches!(
+    let capital_dot = matches!(
         (chars.next(), chars.next(), chars.next()),
         (Some(c), Some('.'), None) if c.is_ascii_uppercase()
     );
-    initial || ABBREVIATIONS.contains(&last)
+    let opens_a_sentence = next
+        .split(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty())
+        .is_some_and(|w| STOPWORDS.contains(w.to_lowercase().as_str()));
+    (capital_dot && !opens_a_sentence) || ABBREVIATIONS.contains(&last)
 }
 
 /// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
@@ -412,12 +422,17 @@ mod tests {
     fn an_initial_or_an_abbreviation_ends_no_sentence() {
         assert_eq!(
             texts(
-                "Other software of Dan J. Bernstein is shipped. Some agree, e.g. Debian. It works."
+                "Other software of Dan J. Bernstein is shipped. Some agree, e.g. Debian. It works. \
+                 Write it in C. This is explained by J. Smith. It was written in C. Python calls it."
             ),
             [
                 "Other software of Dan J. Bernstein is shipped.",
                 "Some agree, e.g. Debian.",
-                "It works."
+                "It works.",
+                "Write it in C.",
+                "This is explained by J. Smith.",
+                // Before a name, a capital and a period read as an initial: the rule's cost.
+                "It was written in C. Python calls it."
             ]
         );
     }
