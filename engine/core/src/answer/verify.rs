@@ -111,7 +111,8 @@ const ABOUT_THE_EXCHANGE: [&str; 24] = [
 
 /// A bare "Yes." or "No." states nothing the sources could bear out (their words are no claim,
 /// and whether the answer is yes is what the next sentence must show), as a bare "可以。" does,
-/// whose characters are all function characters.
+/// whose characters are all function characters; "Yes, you can create functions in C++." only
+/// says the question back.
 const YES_OR_NO: [&str; 2] = ["yes", "no"];
 
 /// Longest run of question words whose initials are taken as their abbreviation.
@@ -447,7 +448,11 @@ impl SupportJudge {
             Some(Verdict::Unsupported)
         } else if !asks && self.thread.borrow().is_empty() {
             Some(Verdict::OffTopic)
-        } else if !self.question.is_empty() && tokens.iter().all(|t| self.restated.contains(t)) {
+        } else if !self.question.is_empty()
+            && tokens
+                .iter()
+                .all(|t| self.restated.contains(t) || YES_OR_NO.contains(&t.as_str()))
+        {
             Some(Verdict::RestatesQuestion)
         } else {
             None
@@ -741,13 +746,21 @@ mod tests {
     }
 
     /// A bare yes or no states nothing in either language (it was off the question in English,
-    /// and counted as drift, while "可以。" stated nothing); with a claim it is judged as one.
+    /// and counted as drift, while "可以。" stated nothing); with the question's words only it
+    /// says the question back; with a claim it is judged as one.
     #[test]
     fn a_bare_yes_or_no_states_nothing() {
         let judge = assert_states_nothing(
             "Can I install Debian from the Internet?",
             "Yes. You can install Debian by booting the installer from the archive site.",
             &["Yes.", "No! [1]", "Yes, yes.", "可以。"],
+        );
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "Yes, you can install Debian from the Internet. [1]"
+            ),
+            Verdict::RestatesQuestion
         );
         assert_eq!(
             verdict(
