@@ -45,7 +45,8 @@
 //! "这…") is read with that one: whether it speaks to the question is asked of the two together
 //! (its own words must still be in its source), and when the one before was not shown it is
 //! dangling, however well backed: "It retrieves passages first." means nothing after a dropped
-//! sentence.
+//! sentence — unless that one only said the question back or said yes ("Yes, you can use Debian
+//! for that. This is possible because …"): then it refers to what the question asked about.
 //!
 //! Measured and left out, on Qwen2.5-Coder-0.5B's sentences for 20 questions in each language,
 //! counted by hand: a rewording rule without the denial and number tests (half the words in the
@@ -361,7 +362,8 @@ impl SentenceJudge for SupportJudge {
             quotes: Vec::new(),
         };
         let context = before.map(|b| content_terms(&b.text)).unwrap_or_default();
-        let asks = self.asks(&tokens, &context);
+        // What refers back to the question said again, or to a bare yes, is about the question.
+        let asks = self.asks(&tokens, &context) || before.is_some_and(only_the_question);
         if let Some(verdict) = self.without_sources(&tokens, before, best_overlap, asks) {
             check.verdict = verdict;
             return Ok(check);
@@ -440,9 +442,9 @@ impl SupportJudge {
         best_overlap: f32,
         asks: bool,
     ) -> Option<Verdict> {
-        if before.is_some_and(|b| !b.kept) {
+        if before.is_some_and(|b| !b.kept && !only_the_question(b)) {
             Some(Verdict::Dangling)
-        } else if tokens.iter().all(|t| YES_OR_NO.contains(&t.as_str())) {
+        } else if bare_yes_or_no(tokens) {
             Some(Verdict::StatesNothing)
         } else if best_overlap < self.min_overlap() {
             Some(Verdict::Unsupported)
@@ -613,6 +615,25 @@ impl SupportJudge {
 
 /// Whether a content word holds a number ("11", "5", "x86"): what a rewording or a translation
 /// keeps as written.
+/// Whether a sentence of these content words says yes or no and nothing else.
+fn bare_yes_or_no(tokens: &[String]) -> bool {
+    tokens.iter().all(|t| YES_OR_NO.contains(&t.as_str()))
+}
+
+/// Whether a dropped sentence held nothing but the question ("Yes, you can use Debian for
+/// that.", "Yes."): what refers back to it ("This is possible because …") refers to what the
+/// question asked about, which the reader has, so it is not left dangling.
+fn only_the_question(check: &SentenceCheck) -> bool {
+    match check.verdict {
+        Verdict::RestatesQuestion => true,
+        Verdict::StatesNothing => {
+            let tokens = content_terms(&check.text);
+            !tokens.is_empty() && bare_yes_or_no(&tokens)
+        }
+        _ => false,
+    }
+}
+
 fn is_number(term: &str) -> bool {
     term.chars().any(|c| c.is_ascii_digit())
 }
@@ -855,6 +876,19 @@ mod tests {
         );
         let after_dropped = judge.judge(next, Some(&first(false))).unwrap();
         assert_eq!(after_dropped.verdict, Verdict::Dangling);
+        // After a sentence that only said the question back, or yes, it refers to what the
+        // question asked about.
+        for only_the_question in ["Retrieval-augmented generation is that. [1]", "Yes."] {
+            // A judge of its own: nothing cited before.
+            let judge = self::judge(
+                "What is retrieval-augmented generation?",
+                "Retrieval-augmented generation answers from retrieved passages. It turns each \
+                 passage into a vector and stores the vectors in an index.",
+            );
+            let dropped = judge.judge(only_the_question, None).unwrap();
+            let after = judge.judge(next, Some(&dropped)).unwrap();
+            assert_eq!(after.verdict, Verdict::Supported, "{only_the_question}");
+        }
         // Its own words must still be in the source, whatever came before.
         assert_eq!(
             judge
