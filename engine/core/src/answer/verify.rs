@@ -362,8 +362,11 @@ impl SentenceJudge for SupportJudge {
             quotes: Vec::new(),
         };
         let context = before.map(|b| content_terms(&b.text)).unwrap_or_default();
-        // What refers back to the question said again, or to a bare yes, is about the question.
-        let asks = self.asks(&tokens, &context) || before.is_some_and(only_the_question);
+        // What refers back to the question said again, or to a bare yes, is about the question,
+        // and never dangling.
+        let about_the_question = before.is_some_and(only_the_question);
+        let asks = self.asks(&tokens, &context) || about_the_question;
+        let before = before.filter(|_| !about_the_question);
         if let Some(verdict) = self.without_sources(&tokens, before, best_overlap, asks) {
             check.verdict = verdict;
             return Ok(check);
@@ -442,7 +445,7 @@ impl SupportJudge {
         best_overlap: f32,
         asks: bool,
     ) -> Option<Verdict> {
-        if before.is_some_and(|b| !b.kept && !only_the_question(b)) {
+        if before.is_some_and(|b| !b.kept) {
             Some(Verdict::Dangling)
         } else if bare_yes_or_no(tokens) {
             Some(Verdict::StatesNothing)
@@ -453,7 +456,7 @@ impl SupportJudge {
         } else if !self.question.is_empty()
             && tokens
                 .iter()
-                .all(|t| self.restated.contains(t) || YES_OR_NO.contains(&t.as_str()))
+                .all(|t| self.restated.contains(t) || is_yes_or_no(t))
         {
             Some(Verdict::RestatesQuestion)
         } else {
@@ -613,11 +616,14 @@ impl SupportJudge {
     }
 }
 
-/// Whether a content word holds a number ("11", "5", "x86"): what a rewording or a translation
-/// keeps as written.
+/// Whether a content word is "yes" or "no".
+fn is_yes_or_no(term: &str) -> bool {
+    YES_OR_NO.contains(&term)
+}
+
 /// Whether a sentence of these content words says yes or no and nothing else.
 fn bare_yes_or_no(tokens: &[String]) -> bool {
-    tokens.iter().all(|t| YES_OR_NO.contains(&t.as_str()))
+    tokens.iter().all(|t| is_yes_or_no(t))
 }
 
 /// Whether a dropped sentence held nothing but the question ("Yes, you can use Debian for
@@ -634,6 +640,8 @@ fn only_the_question(check: &SentenceCheck) -> bool {
     }
 }
 
+/// Whether a content word holds a number ("11", "5", "x86"): what a rewording or a translation
+/// keeps as written.
 fn is_number(term: &str) -> bool {
     term.chars().any(|c| c.is_ascii_digit())
 }
