@@ -87,12 +87,17 @@ lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-# The docent binary with the `cuda` feature, built with CUDA 13 from pinned wheels for
-# CUDA_COMPUTE_CAP (default 90, an H200; no GPU is asked). Links against a stub of the driver's
-# libcuda (scripts/cuda-toolkit.sh), so it builds on a machine without a GPU or driver; it runs
-# where the driver is. It replaces target/release/docent.
+# The docent binary with the `cuda` feature, target/cuda/release/docent, built with CUDA 13 from
+# pinned wheels for CUDA_COMPUTE_CAP (default 90, an H200; no GPU is asked). Links against a stub
+# of the driver's libcuda (scripts/cuda-toolkit.sh), so it builds on a machine without a GPU or
+# driver; it runs where the driver is. Since it is built to be carried to a GPU machine, it is
+# built for CUDA_TARGET_CPU (default x86-64-v3: AVX2 and FMA), not for this machine's processor
+# as `make build` is: `native` on an AMD EPYC emits SSE4a's insertq, an illegal instruction on the
+# Intel Xeon of an H200 machine. Its own target folder keeps target/release/docent the CPU build.
+CUDA_TARGET_CPU ?= x86-64-v3
 build-cuda: deps
-	eval "$$(scripts/cuda-toolkit.sh)" && $(CARGO) build --release --features cuda --bin docent
+	eval "$$(scripts/cuda-toolkit.sh)" && RUSTFLAGS="-C target-cpu=$(CUDA_TARGET_CPU)" \
+	  $(CARGO) build --release --features cuda --bin docent --target-dir target/cuda
 
 # On a GPU machine: the demo question and eval --qa on the GPU against the CPU (scripts/gpu-check.sh).
 gpu-check: models build-cuda

@@ -10,22 +10,24 @@
 # so on a machine with a driver the real one is loaded; on one without, CUDA is just absent.
 #
 # Why these: nvidia-cuda-nvcc-cu12 12.9.86 ships no nvcc binary (only ptxas); the CUDA 13 wheels
-# do, with cicc in nvidia-nvvm. cudarc 0.19.10 (candle's) knows CUDA up to 13.4 by name, so the
-# 13.5 toolkit is announced to it as 13.4 (the driver API it binds is the same).
+# do, with cicc in nvidia-nvvm. CUDA 13.0, the first 13.x, not the newest: candle's kernels are
+# PTX that the driver compiles when they load, and a driver takes PTX only from a toolkit as old
+# as itself or older (13.5's PTX fails to load on an R580 driver, which is CUDA 13.0), so the
+# oldest 13.x runs on every CUDA 13 driver. The libraries are 13.0's too.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="$root/.docent/cuda"
 python="${PYTHON:-python3}"
 wheels=(
-  nvidia-cuda-nvcc==13.5.37
-  nvidia-nvvm==13.5.37
-  nvidia-cuda-crt==13.5.37
-  nvidia-cuda-runtime==13.5.37
-  nvidia-cuda-nvrtc==13.5.37
-  nvidia-cuda-cccl==13.3.5.0.6
-  nvidia-cublas==13.10.0.20
-  nvidia-curand==10.4.5.25
+  nvidia-cuda-nvcc==13.0.88
+  nvidia-nvvm==13.0.88
+  nvidia-cuda-crt==13.0.88
+  nvidia-cuda-runtime==13.0.96
+  nvidia-cuda-nvrtc==13.0.88
+  nvidia-cuda-cccl==13.0.85
+  nvidia-cublas==13.0.2.14
+  nvidia-curand==10.4.0.35
 )
 stamp="$dest/.installed-$( { printf "%s " "${wheels[@]}"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)"
 
@@ -57,4 +59,4 @@ if [[ ! -f "$stamp" ]]; then
 fi
 
 cuda="$dest/nvidia/cu13"
-echo "export PATH=$cuda/bin:\$PATH CUDA_ROOT=$cuda CUDA_PATH=$cuda CUDA_TOOLKIT_ROOT_DIR=$cuda CUDA_COMPUTE_CAP=\${CUDA_COMPUTE_CAP:-90} CUDARC_CUDA_VERSION=13040"
+echo "export PATH=$cuda/bin:\$PATH CUDA_ROOT=$cuda CUDA_PATH=$cuda CUDA_TOOLKIT_ROOT_DIR=$cuda CUDA_COMPUTE_CAP=\${CUDA_COMPUTE_CAP:-90} CUDARC_CUDA_VERSION=13000"
