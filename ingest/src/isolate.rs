@@ -13,10 +13,13 @@
 //! The child is this same executable: [`run_worker_if_asked`], called first thing in `main`, turns a
 //! process started with [`WORKER_ENV`] into the worker (the file's bytes on stdin, its text on
 //! stdout), and otherwise records the executable as the one to start. The child gets an empty
-//! environment: nothing of the server's (its API keys) is readable in `/proc/<child>/environ`. A
+//! environment but for the dynamic loader's search path (a cuda build finds its CUDA libraries
+//! through `LD_LIBRARY_PATH`, and without it the worker cannot start): nothing of the server's
+//! (its API keys) is readable in `/proc/<child>/environ`. A
 //! program that never calls it (a test of this crate) extracts in its own process, where only
 //! panics are contained.
 
+use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
@@ -128,6 +131,20 @@ fn contained(parser: Format, bytes: &[u8]) -> Result<String, String> {
     }
 }
 
+/// The variable the dynamic loader searches for libraries, the one the worker inherits.
+const LIBRARY_PATH: &str = "LD_LIBRARY_PATH";
+
+/// The worker's command: this executable, told which parser to run, with nothing else of this
+/// process's environment but `library_path` (as `LD_LIBRARY_PATH`), where one was set.
+fn worker_command(exe: &PathBuf, parser: Format, library_path: Option<OsString>) -> Command {
+    let mut command = Command::new(exe);
+    command.env_clear().env(WORKER_ENV, worker_name(parser));
+    if let Some(path) = library_path {
+        command.env(LIBRARY_PATH, path);
+    }
+    command
+}
+
 fn in_child(
     exe: &PathBuf,
     parser: Format,
@@ -136,10 +153,8 @@ fn in_child(
     cancel: Option<&AtomicBool>,
 ) -> Result<String, LoadError> {
     let failed = |what: &str| LoadError::Parse(format!("{}: {what}", parser.label()));
-    let mut command = Command::new(exe);
+    let mut command = worker_command(exe, parser, std::env::var_os(LIBRARY_PATH));
     command
-        .env_clear()
-        .env(WORKER_ENV, worker_name(parser))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -261,6 +276,36 @@ fn limit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The worker sees the parser's name and the loader's path, and nothing else of ours.
+    #[test]
+    fn the_worker_inherits_only_the_library_path() {
+        let exe = PathBuf::from("/bin/docent");
+        let envs = |command: &Command| -> Vec<(String, Option<String>)> {
+            let mut envs: Vec<_> = command
+                .get_envs()
+                .map(|(k, v)| {
+                    let v = v.map(|v| v.to_string_lossy().into_owned());
+                    (k.to_string_lossy().into_owned(), v)
+                })
+                .collect();
+            envs.sort();
+            envs
+        };
+        let with = worker_command(&exe, Format::Pdf, Some("/opt/cuda/lib".into()));
+        assert_eq!(
+            envs(&with),
+            [
+                (
+                    WORKER_ENV.to_string(),
+                    Some(worker_name(Format::Pdf).to_string())
+                ),
+                (LIBRARY_PATH.to_string(), Some("/opt/cuda/lib".to_string())),
+            ]
+        );
+        let without = worker_command(&exe, Format::Pdf, None);
+        assert_eq!(envs(&without).len(), 1);
+    }
 
     /// A child that blocks (no CPU used, so no CPU limit fires) is killed at the wall-clock
     /// limit; one at work is killed as soon as the ingest is cancelled; one that finishes is
