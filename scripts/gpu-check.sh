@@ -6,17 +6,19 @@
 #   2. runs `eval --qa` on debian-faq-en on both and compares the scores;
 #   3. times prompt processing and decoding on both (`bench generate`), with the GPU's peak
 #      memory;
-#   4. serves on the GPU and times 8 questions asked at once, with --max-generations 1 and 8.
+#   4. serves on the GPU and times 8 questions asked at once, with --max-generations 1 and 8,
+#      greedy, and compares the answers (generations at once must not disturb each other).
 #
 #   scripts/gpu-check.sh [MODEL.gguf]     (default: the generator `make models` fetched)
 #   EVAL_DIR=../shared/eval/debian-faq-en QA_QUESTIONS=61 scripts/gpu-check.sh
 #   GPU_DEVICE=cpu QA_QUESTIONS=3 scripts/gpu-check.sh    (a rehearsal on a machine without one)
+#   DOCENT_BIN=/path/to/docent scripts/gpu-check.sh       (a cuda build carried elsewhere)
 #
 # Prints figures for the README; exits non-zero when CUDA is missing or a step fails.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-docent="$root/target/release/docent"
+docent="${DOCENT_BIN:-$root/target/cuda/release/docent}"
 model="${1:-$(ls "$root"/models/smollm2/*.gguf)}"
 eval_dir="${EVAL_DIR:-$root/../shared/eval/debian-faq-en}"
 question="${DEMO_QUESTION:-What is retrieval-augmented generation and why use it?}"
@@ -61,7 +63,7 @@ stop_sampling() {
 device_for() { if [[ "$1" == gpu ]]; then echo "$gpu"; else echo cpu; fi; }
 
 echo "== ingest corpus/"
-"$docent" --store "$store" ingest corpus >/dev/null
+"$docent" --store "$store" ingest corpus 2>&1 | tail -1
 
 echo "== 1. the demo question, greedy, CPU then GPU"
 for side in cpu gpu; do
@@ -122,7 +124,7 @@ for slots in 1 8; do
   server=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
   [[ "$slots" == 8 ]] && sample_memory serve
-  python3 - "$port" "$slots" <<'PY'
+  python3 - "$port" "$slots" "$work/serve-$slots.json" <<'PY'
 import json, sys, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 port, slots = sys.argv[1], sys.argv[2]
@@ -131,19 +133,22 @@ questions = ["What is retrieval-augmented generation?", "How does a model pick t
              "What is function calling?", "Why cite sources in answers?",
              "What does temperature change?", "How are documents chunked?"]
 def ask(q):
-    body = json.dumps({"question": q, "max_tokens": 128}).encode()
+    body = json.dumps({"question": q, "max_tokens": 128, "temperature": 0}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/ask", body, {"content-type": "application/json"})
     started = time.time()
     answer = json.load(urllib.request.urlopen(request, timeout=600))
-    return time.time() - started, answer["timings"]["generated_tokens"]
+    return time.time() - started, answer["timings"]["generated_tokens"], answer["answer"]
 started = time.time()
 with ThreadPoolExecutor(8) as pool:
     results = list(pool.map(ask, questions))
 wall = time.time() - started
-tokens = sum(t for _, t in results)
+tokens = sum(t for _, t, _ in results)
+json.dump([a for _, _, a in results], open(sys.argv[3], "w"))
 print(f"--max-generations {slots}: 8 answers in {wall:.1f} s ({8 / wall:.2f} answers/s, "
-      f"{tokens / wall:.1f} generated tokens/s), slowest {max(s for s, _ in results):.1f} s")
+      f"{tokens / wall:.1f} generated tokens/s), slowest {max(s for s, _, _ in results):.1f} s")
 PY
   [[ "$slots" == 8 ]] && echo "GPU memory serving 8 at once: $(stop_sampling serve)"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done
+cmp -s "$work/serve-1.json" "$work/serve-8.json" && echo "same answers one at a time and 8 at once" ||
+  echo "ANSWERS DIFFER between one at a time and 8 at once"

@@ -20,7 +20,8 @@ use crate::{ChatTemplate, PREFILL_CHUNK, TokenStream, tokenizer_from_gguf};
 use docent_core::{Chat, GenerationParams, GenerationStats, Generator};
 
 /// A GGUF model run by candle (docent's own forward pass, [`Decoder`]). Each generation works
-/// on its own clone of the model: shared weights, its own KV cache, so answers can run at once.
+/// on its own clone of the model: shared weights, its own KV cache, so answers can run at once
+/// on the CPU; on a GPU they take turns (see `gpu_turn`).
 pub struct GgufGenerator {
     name: String,
     weights: Decoder,
@@ -36,6 +37,12 @@ pub struct GgufGenerator {
     /// open the same few ways (an answer, a follow-up's topic, RAG-Fusion's phrasings; English or
     /// Chinese), so a prompt that opens with one runs only what follows it.
     openings: std::sync::Mutex<Vec<(Vec<u32>, Decoder)>>,
+    /// Held by the generation running, when the model is on a CUDA GPU: there all of them share
+    /// candle's one stream, and two at once corrupt each other (measured on an H200 with
+    /// candle 0.11: eight greedy answers at once came out unlike the same eight one by one,
+    /// one of them gibberish, and like them with `CUDA_LAUNCH_BLOCKING=1`). One at a time was
+    /// faster there too (8 answers in 3.4 s, against 7.0 s at once).
+    gpu_turn: Option<std::sync::Mutex<()>>,
 }
 
 /// Openings kept: the six ways docent's chats open, each in storage of its own.
@@ -153,6 +160,7 @@ impl GgufGenerator {
             context_length,
             writes_chinese: chinese_tokens >= CHINESE_VOCABULARY,
             openings: Default::default(),
+            gpu_turn: device.is_cuda().then(Default::default),
         })
     }
 
@@ -263,6 +271,11 @@ impl GgufGenerator {
             ..Default::default()
         };
 
+        // Before the model: its copy's GPU memory is freed inside the turn too.
+        let _turn = self
+            .gpu_turn
+            .as_ref()
+            .map(|turn| turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         let started = Instant::now();
         let Some((mut model, start)) = self.opened(&prompt[..opening], params)? else {
             return Ok(stats);
