@@ -113,7 +113,11 @@ cpu, gpu = (json.load(open(p)) for p in sys.argv[1:3])
 print(f"{'':24}{'cpu':>10}{'gpu':>10}")
 for key in ["prompt_tokens_per_s", "decode_tokens_per_s"]:
     print(f"{key:24}{cpu[key]:10.1f}{gpu[key]:10.1f}")
-print("same greedy tokens" if cpu["tokens"] == gpu["tokens"] else "GREEDY TOKENS DIFFER")
+pairs = list(zip(cpu["tokens"], gpu["tokens"]))
+same = next((i for i, (c, g) in enumerate(pairs) if c != g), len(pairs))
+# Kernels that round differently can part at a near-tie; after it the texts go their own ways.
+print("same greedy tokens" if cpu["tokens"] == gpu["tokens"] else
+      f"greedy tokens part after {same} of {len(cpu['tokens'])}")
 PY
 
 echo "== 4. 8 questions at once, served on the GPU"
