@@ -155,4 +155,4 @@ PY
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 done
 cmp -s "$work/serve-1.json" "$work/serve-8.json" && echo "same answers one at a time and 8 at once" ||
-  echo "ANSWERS DIFFER between one at a time and 8 at once"
+  { echo "ANSWERS DIFFER between one at a time and 8 at once: generations at once disturb each other" >&2; exit 1; }
