@@ -231,11 +231,12 @@ pub fn ends_short(text: &str, next: &str) -> bool {
         (chars.next(), chars.next(), chars.next()),
         (Some(c), Some('.'), None) if c.is_ascii_uppercase()
     );
-    let opens_a_sentence = next
-        .split(|c: char| !c.is_alphanumeric())
-        .find(|w| !w.is_empty())
-        .is_some_and(|w| STOPWORDS.contains(w.to_lowercase().as_str()));
-    (capital_dot && !opens_a_sentence) || ABBREVIATIONS.contains(&last)
+    let opens_a_sentence = || {
+        next.split(|c: char| !c.is_alphanumeric())
+            .find(|w| !w.is_empty())
+            .is_some_and(|w| STOPWORDS.contains(w.to_lowercase().as_str()))
+    };
+    (capital_dot && !opens_a_sentence()) || ABBREVIATIONS.contains(&last)
 }
 
 /// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
