@@ -108,21 +108,54 @@ fn evidence_skips_restatements_and_spans_the_documents() {
     let documents: Vec<&str> = evidence.iter().map(|e| e.doc_id.as_str()).collect();
     assert_eq!(documents, ["tools", "links"], "{evidence:?}");
 
+    // With room for every window.
+    let evidence_for = |question: &str, hits: &[Hit]| {
+        let vector = embedder.embed_query(question).unwrap();
+        select(
+            question,
+            &vector,
+            hits,
+            &embedder,
+            &EvidenceOptions::default(),
+        )
+        .unwrap()
+    };
     let chinese = "有些用户喜欢 vim，有些喜欢 emacs；Debian 如何让每个用户使用自己喜欢的编辑器？";
-    let vector = embedder.embed_query(chinese).unwrap();
     let quoted = [doc(
         "faq",
         0,
         "详见第 11.11 节“有些用户喜欢 vim，有些喜欢 emacs；Debian 如何让每个用户使用自己喜欢的编辑器？”。\
          运行 update-alternatives 命令可以选择默认的编辑器。",
     )];
-    let evidence = select(
-        chinese,
-        &vector,
-        &quoted,
-        &embedder,
-        &EvidenceOptions::default(),
-    )
-    .unwrap();
+    let evidence = evidence_for(chinese, &quoted);
     assert!(evidence[0].focus[0].starts_with("运行"), "{evidence:?}");
+
+    // A sentence that quotes the question among much else points at the answer and is not it;
+    // a quoted term the question asks about is no such quote.
+    let question = "Debian 系统中还能获得哪些有针对性的文档？";
+    let hits = [
+        doc(
+            "authors",
+            0,
+            "Debian 邮件列表存档，dpkg 程序员手册和 Debian 政策文档（参见第 12.1 节 “Debian 系统中还能获得\
+             哪些有针对性的文档？”），众多开发者、志愿者和 beta 测试人员。",
+        ),
+        doc(
+            "docs",
+            0,
+            "通过使用“dwww”或“dhelp”命令，您可以用 WWW 浏览器访问您系统中的许多文档。",
+        ),
+    ];
+    let evidence = evidence_for(question, &hits);
+    assert_eq!(evidence[0].doc_id, "docs", "{evidence:?}");
+    assert!(
+        evidence.iter().all(|e| e.doc_id != "authors"),
+        "{evidence:?}"
+    );
+    let named = [doc(
+        "sid",
+        0,
+        "The name “sid” stays with the unstable distribution for good.",
+    )];
+    assert_eq!(evidence_for("What is “sid”?", &named).len(), 1);
 }

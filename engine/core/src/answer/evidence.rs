@@ -134,18 +134,46 @@ const MIN_NEW: f32 = 0.5;
 /// Whether `sentence` mostly repeats the question: a heading that asks it, or a cross-reference
 /// that quotes it ("see section 7.9, 'What does it mean …?'"), which outscores every answer on
 /// both words and meaning. Such a sentence may stand in a window, never alone. (A short answer
-/// that reuses the question's words, "Set the EDITOR variable.", holds too little of it.)
+/// that reuses the question's words, "Set the EDITOR variable.", holds too little of it.) A
+/// sentence that quotes the question is a pointer to where it is answered, however much else it
+/// says: "Debian 邮件列表存档，dpkg 程序员手册和 Debian 政策文档（参见第 12.1 节 “Debian 系统中还能获得哪些
+/// 有针对性的文档？”），众多开发者…" is a list of the FAQ's authors, chosen for that question by its quote.
 fn restates(sentence: &str, question: &HashSet<String>) -> bool {
-    let tokens: HashSet<String> = content_tokens(sentence).into_iter().collect();
+    let words = |text: &str| {
+        content_tokens(text)
+            .into_iter()
+            .collect::<HashSet<String>>()
+    };
+    let shared = |tokens: &HashSet<String>| tokens.intersection(question).count() as f32;
+    let tokens = words(sentence);
     if question.is_empty() || tokens.is_empty() {
         return false;
     }
-    let shared = tokens.iter().filter(|t| question.contains(*t)).count() as f32;
-    let (covered, new) = (
-        shared / question.len() as f32,
-        1.0 - shared / tokens.len() as f32,
-    );
-    covered >= RESTATED && new < MIN_NEW
+    let covered = shared(&tokens) / question.len() as f32;
+    let new = 1.0 - shared(&tokens) / tokens.len() as f32;
+    (covered >= RESTATED && new < MIN_NEW)
+        || quoted(sentence).map(words).any(|quote| {
+            quote.len() >= QUOTED_TITLE && shared(&quote) / question.len() as f32 >= RESTATED
+        })
+}
+
+/// Content words a quoted span needs to be a title that asks the question rather than a term
+/// the answer names: 'The name “sid” comes from …' answers "What is “sid”?".
+const QUOTED_TITLE: usize = 4;
+
+/// The spans of `sentence` between quotation marks: “…”, 「…」, "…".
+fn quoted(sentence: &str) -> impl Iterator<Item = &str> {
+    const PAIRS: [(char, char); 3] = [('“', '”'), ('「', '」'), ('"', '"')];
+    PAIRS.into_iter().flat_map(move |(open, close)| {
+        let mut rest = sentence;
+        std::iter::from_fn(move || {
+            let start = rest.find(open)? + open.len_utf8();
+            let len = rest[start..].find(close)?;
+            let quote = &rest[start..start + len];
+            rest = &rest[start + len + close.len_utf8()..];
+            Some(quote)
+        })
+    })
 }
 
 struct Scoring {

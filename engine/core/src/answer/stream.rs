@@ -59,13 +59,13 @@ fn sentence_starts(text: &str) -> Vec<usize> {
         starts[i] = (starts[i] + leading_markers(&text[starts[i]..])).max(starts[i - 1]);
     }
     starts.dedup();
-    // "1. " before a list item's text is no sentence, nor is "Dan J." before "Bernstein":
-    // UAX #29 ends one at their period.
+    // "1. " before a list item's text is no sentence, nor is "Dan J." before "Bernstein", nor
+    // "参见 “…记录？”" before "以获得…": UAX #29 ends one at their period or question mark.
     let mut i = 1;
     while i < starts.len() {
         let before = text[starts[i - 1]..starts[i]].trim();
         let next = &text[starts[i]..];
-        if sentences::is_enumerator(before) || sentences::ends_short(before, next) {
+        if sentences::is_enumerator(before) || sentences::goes_on(before, next) {
             starts.remove(i);
         } else {
             i += 1;
@@ -185,6 +185,23 @@ mod tests {
                 "Some agree, e.g. Debian.",
                 "It is written in C.",
                 "This works."
+            ]
+        );
+    }
+
+    #[test]
+    fn a_question_quoted_as_a_title_ends_no_sentence() {
+        let out = stream(&[
+            "请阅读第 12.1 节“还有哪些文档？",
+            "”",
+            "以了解更多。[1]他问：“能升级吗？”我说可以。",
+        ]);
+        assert_eq!(
+            out.concat(),
+            [
+                "请阅读第 12.1 节“还有哪些文档？”以了解更多。[1]",
+                "他问：“能升级吗？”",
+                "我说可以。"
             ]
         );
     }

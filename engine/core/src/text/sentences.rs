@@ -6,7 +6,8 @@
 //! block stands whole, since a `.` in `os.path.join()` ends nothing). A paragraph's hard-wrapped
 //! lines are joined (with a space, except between two Chinese characters) and cut into sentences
 //! at Unicode's sentence boundaries (UAX #29: `.`, `!`, `?` before a capital, and `。！？`),
-//! except after an initial or one of a few abbreviations ("Dan J. Bernstein").
+//! except after an initial or one of a few abbreviations ("Dan J. Bernstein") and after a question
+//! quoted as a title ("参见第 12.4 节 “有没有已知的缺陷的记录？”以获得…").
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -177,7 +178,8 @@ impl Paragraph {
             return;
         }
         let kind = self.kind.take().unwrap_or(Kind::Prose);
-        let mut pending: Option<Sentence> = None;
+        // The sentence waiting for what may still join it, and where its text ends.
+        let mut pending: Option<(Sentence, usize)> = None;
         for (offset, sentence) in self.text.split_sentence_bound_indices() {
             let text = sentence.trim();
             if text.is_empty() {
@@ -194,22 +196,27 @@ impl Paragraph {
             };
             match pending.as_mut() {
                 // A fragment too short to stand alone joins the sentence before it, and so does
-                // what follows an initial or an abbreviation ("Dan J. Bernstein", "e.g. The"),
-                // where UAX #29 sees a sentence end.
-                Some(before)
-                    if text.chars().count() < MIN_CHARS || ends_short(&before.text, text) =>
+                // what follows an initial, an abbreviation ("Dan J. Bernstein", "e.g. The") or a
+                // question quoted as a title, where UAX #29 sees a sentence end: with a space
+                // where the paragraph has any, without where it has none ("…记录？”以获得…").
+                Some((before, until))
+                    if text.chars().count() < MIN_CHARS || goes_on(&before.text, text) =>
                 {
-                    join(&mut before.text, text);
+                    if start > *until {
+                        before.text.push(' ');
+                    }
+                    before.text.push_str(text);
+                    *until = start + text.len();
                     before.last_line = sentence.last_line;
                 }
                 _ => {
-                    if let Some(done) = pending.replace(sentence) {
+                    if let Some((done, _)) = pending.replace((sentence, start + text.len())) {
                         out.push(done);
                     }
                 }
             }
         }
-        out.extend(pending);
+        out.extend(pending.map(|(sentence, _)| sentence));
         self.text.clear();
         self.line_starts.clear();
     }
@@ -224,7 +231,7 @@ const ABBREVIATIONS: &[&str] = &[
 /// than a sentence's period. A capital and a period before a word that opens sentences ("This",
 /// "The", "It": an English stopword) end one: "… written in C. This is …"; before a name they
 /// are an initial: "Dan J. Bernstein".
-pub fn ends_short(text: &str, next: &str) -> bool {
+fn ends_short(text: &str, next: &str) -> bool {
     let last = text.rsplit(char::is_whitespace).next().unwrap_or(text);
     let mut chars = last.chars();
     let capital_dot = matches!(
@@ -237,6 +244,30 @@ pub fn ends_short(text: &str, next: &str) -> bool {
             .is_some_and(|w| STOPWORDS.contains(w.to_lowercase().as_str()))
     };
     (capital_dot && !opens_a_sentence()) || ABBREVIATIONS.contains(&last)
+}
+
+/// Whether `text`, cut from `next` at a sentence boundary of UAX #29, is a sentence that goes on
+/// into `next`: it ends with an initial or an abbreviation ([`ends_short`]), or with a question
+/// quoted as a title ([`ends_in_a_quoted_title`]). Evidence and generated answers are cut alike.
+pub fn goes_on(text: &str, next: &str) -> bool {
+    ends_short(text, next) || ends_in_a_quoted_title(text)
+}
+
+/// Whether `text` was cut after a question or exclamation that closes a quoted title rather than
+/// quoted speech: "参见本 FAQ 的第 12.4 节 “有没有已知的缺陷的记录？” 以获得…" goes on past the title, where
+/// UAX #29 ends a sentence before the next Chinese character. Speech is opened by a colon
+/// (他问：“…？”) and may end its sentence; a title is not.
+fn ends_in_a_quoted_title(text: &str) -> bool {
+    let Some(body) = text.strip_suffix('”').or_else(|| text.strip_suffix('」')) else {
+        return false;
+    };
+    if !body.ends_with(['？', '！', '?', '!']) {
+        return false;
+    }
+    let Some(open) = body.rfind(['“', '「']) else {
+        return false;
+    };
+    !body[..open].trim_end().ends_with(['：', ':', '，', ','])
 }
 
 /// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
@@ -368,6 +399,21 @@ mod tests {
             ]
         );
         assert_eq!(split(text)[1].last_line, 1);
+        // A question quoted as a title ends no sentence; quoted speech after a colon may.
+        assert_eq!(
+            texts(
+                "参见本 FAQ 的第 12.4 节 “有没有已知的缺陷的记录？” 以获得额外信息。他问：“能升级吗？”我说可以。"
+            ),
+            [
+                "参见本 FAQ 的第 12.4 节 “有没有已知的缺陷的记录？” 以获得额外信息。",
+                "他问：“能升级吗？”",
+                "我说可以。"
+            ]
+        );
+        assert_eq!(
+            texts("请阅读第 12.1 节“还有哪些文档？”以了解更多。"),
+            ["请阅读第 12.1 节“还有哪些文档？”以了解更多。"]
+        );
     }
 
     #[test]
