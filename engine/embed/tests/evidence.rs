@@ -152,6 +152,26 @@ fn evidence_skips_restatements_and_spans_the_documents() {
         evidence.iter().all(|e| e.doc_id != "authors"),
         "{evidence:?}"
     );
+    // However short the question.
+    let hits = [
+        doc(
+            "maintainers",
+            0,
+            "Maintainers who package this software are listed in the Debian control file (see \
+             Section 7.4, “What is a Debian control file?”).",
+        ),
+        doc(
+            "controlfile",
+            0,
+            "Specifics regarding the contents of a Debian control file are provided in the \
+             Debian Policy Manual.",
+        ),
+    ];
+    let evidence = evidence_for("What is a Debian control file?", &hits);
+    assert!(
+        evidence.iter().all(|e| e.doc_id != "maintainers"),
+        "{evidence:?}"
+    );
     let named = [doc(
         "sid",
         0,
