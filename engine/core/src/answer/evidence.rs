@@ -149,32 +149,13 @@ fn restates(sentence: &str, question: &HashSet<String>) -> bool {
     if question.is_empty() || tokens.is_empty() {
         return false;
     }
-    let covered = shared(&tokens) / question.len() as f32;
-    let new = 1.0 - shared(&tokens) / tokens.len() as f32;
+    let in_both = shared(&tokens);
+    let covered = in_both / question.len() as f32;
+    let new = 1.0 - in_both / tokens.len() as f32;
     (covered >= RESTATED && new < MIN_NEW)
-        || quoted_questions(sentence)
+        || sentences::quoted_questions(sentence)
             .map(words)
             .any(|quote| shared(&quote) / question.len() as f32 >= RESTATED)
-}
-
-/// The spans of `sentence` between quotation marks (“…”, 「…」, "…") that ask something: a
-/// section's title quoted as a question, not a term the sentence names ('The name “sid” comes
-/// from …' answers "What is “sid”?").
-fn quoted_questions(sentence: &str) -> impl Iterator<Item = &str> {
-    const PAIRS: [(char, char); 3] = [('“', '”'), ('「', '」'), ('"', '"')];
-    PAIRS
-        .into_iter()
-        .flat_map(move |(open, close)| {
-            let mut rest = sentence;
-            std::iter::from_fn(move || {
-                let start = rest.find(open)? + open.len_utf8();
-                let len = rest[start..].find(close)?;
-                let quote = &rest[start..start + len];
-                rest = &rest[start + len + close.len_utf8()..];
-                Some(quote)
-            })
-        })
-        .filter(|quote| quote.trim_end().ends_with(['?', '？']))
 }
 
 struct Scoring {

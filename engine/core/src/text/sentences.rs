@@ -270,6 +270,26 @@ fn ends_in_a_quoted_title(text: &str) -> bool {
     !body[..open].trim_end().ends_with(['：', ':', '，', ','])
 }
 
+/// The spans of `sentence` between quotation marks that ask something: a section's title quoted
+/// as a question, not a term the sentence names ('The name “sid” comes from …' answers "What is
+/// “sid”?").
+pub fn quoted_questions(sentence: &str) -> impl Iterator<Item = &str> {
+    const QUOTES: [(char, char); 3] = [('“', '”'), ('「', '」'), ('"', '"')];
+    QUOTES
+        .into_iter()
+        .flat_map(move |(open, close)| {
+            let mut rest = sentence;
+            std::iter::from_fn(move || {
+                let start = rest.find(open)? + open.len_utf8();
+                let len = rest[start..].find(close)?;
+                let quote = &rest[start..start + len];
+                rest = &rest[start + len + close.len_utf8()..];
+                Some(quote)
+            })
+        })
+        .filter(|quote| quote.trim_end().ends_with(['?', '？']))
+}
+
 /// Appends `next` to `text` with the space that belongs between them: none after Chinese (its
 /// citation markers aside: "…的。[1]" ends in Chinese).
 pub fn join(text: &mut String, next: &str) {
@@ -414,6 +434,21 @@ mod tests {
             texts("请阅读第 12.1 节“还有哪些文档？”以了解更多。"),
             ["请阅读第 12.1 节“还有哪些文档？”以了解更多。"]
         );
+    }
+
+    #[test]
+    fn quoted_questions_are_the_quotes_that_ask() {
+        let sentence = "See Section 12.1, “What other documentation exists?”, the name “sid”, \
+                        「有没有已知的缺陷的记录？」 and \"How do I install it? \".";
+        assert_eq!(
+            quoted_questions(sentence).collect::<Vec<_>>(),
+            [
+                "What other documentation exists?",
+                "有没有已知的缺陷的记录？",
+                "How do I install it? "
+            ]
+        );
+        assert_eq!(quoted_questions("An unclosed “quote?").count(), 0);
     }
 
     #[test]
