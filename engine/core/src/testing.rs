@@ -51,7 +51,8 @@ pub fn chunk(path: &str, text: &str) -> ChunkPayload {
     }
 }
 
-/// Source `n` of an answer: the one sentence `text`, from line 1 of `path` (also its id).
+/// Source `n` of an answer: `text` (its sentences the window), from line 1 of `path` (also its
+/// id).
 pub fn evidence(n: usize, path: &str, text: &str) -> Evidence {
     Evidence {
         n,
@@ -65,7 +66,10 @@ pub fn evidence(n: usize, path: &str, text: &str) -> Evidence {
         score: 1.0,
         pages: None,
         from_tool: false,
-        window: vec![text.into()],
+        window: crate::text::sentences::split(text)
+            .into_iter()
+            .map(|s| s.text)
+            .collect(),
         best_at: 0,
     }
 }

@@ -23,9 +23,12 @@
 //!
 //! A backed sentence counts as supported only when it bears on the question, judged on the
 //! answer as a whole: it shares a content word with the question, or with the sentence it refers
-//! back to, or it is backed by a source that a supported sentence before it cited (it goes on
-//! with a passage the answer is drawing on; "Mirrors copy them with rsync." after the archives'
-//! schedule). Otherwise it is off the question, however true: a model drifting into another
+//! back to, or the source sentence that backs it does (it gives that sentence's answer in fewer
+//! words or in others: "You should try installing or upgrading to either testing or unstable."
+//! from "… you might want to install/upgrade to either testing or unstable." for "… hardware is
+//! not detected/working. What should I do?"), or it is backed by a source that a supported
+//! sentence before it cited (it goes on with a passage the answer is drawing on; "Mirrors copy
+//! them with rsync." after the archives' schedule). Otherwise it is off the question, however true: a model drifting into another
 //! passage. And it must hold a content word the question does not — neither the question's
 //! words, nor their initials ("RAG" for "retrieval-augmented generation"), nor words about the
 //! exchange itself ("answer", "question", "document", "found", …): else it restates the
@@ -367,7 +370,7 @@ impl SentenceJudge for SupportJudge {
         let about_the_question = before.is_some_and(only_the_question);
         let asks = self.asks(&tokens, &context) || about_the_question;
         let before = before.filter(|_| !about_the_question);
-        if let Some(verdict) = self.without_sources(&tokens, before, best_overlap, asks) {
+        if let Some(verdict) = self.without_sources(&tokens, before, best_overlap) {
             check.verdict = verdict;
             return Ok(check);
         }
@@ -376,6 +379,7 @@ impl SentenceJudge for SupportJudge {
         if related.is_empty() {
             return Ok(check);
         }
+        let asks = asks || self.says_again_an_answer(&tokens, &query, &related, language)?;
         let thread = self.thread.borrow().clone();
         if !asks && !related.iter().any(|i| thread.contains(&(i + 1))) {
             check.verdict = Verdict::OffTopic;
@@ -434,16 +438,40 @@ impl SupportJudge {
                 .any(|t| self.question.contains(t))
     }
 
+    /// Whether one of the sources that back a sentence (`related`) backs it with a sentence
+    /// that shares a content word with the question ([`SupportJudge::quote`]): the sentence
+    /// then gives that source's answer in fewer words or in others, and bears on the question
+    /// as its source sentence does ("通过建立软件包和 WWW 档案的镜像。" for "如何向 Debian 计划捐赠
+    /// 资源？", from "捐赠……资源（建立软件包和 WWW 档案的镜像）……"). A sentence copied whole
+    /// from a passage beside the question is its own source sentence, and stays off it.
+    fn says_again_an_answer(
+        &self,
+        tokens: &[String],
+        query: &[f32],
+        related: &[usize],
+        language: Language,
+    ) -> Result<bool> {
+        for &i in related {
+            if let Some(quote) = self.quote(tokens, query, i, language)?
+                && content_terms(&quote)
+                    .iter()
+                    .any(|t| self.question.contains(t))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The verdict on a sentence that no source need be asked about: one that refers back to a
     /// sentence not shown (`before`), states nothing, has too few of its words in any source
-    /// (`best_overlap`) to be backed, is off the question (`asks` false) while the answer has
-    /// cited no source yet, or holds nothing beyond the question.
+    /// (`best_overlap`) to be backed, or holds nothing beyond the question and talk of the
+    /// sources.
     fn without_sources(
         &self,
         tokens: &[String],
         before: Option<&SentenceCheck>,
         best_overlap: f32,
-        asks: bool,
     ) -> Option<Verdict> {
         if before.is_some_and(|b| !b.kept) {
             Some(Verdict::Dangling)
@@ -451,8 +479,6 @@ impl SupportJudge {
             Some(Verdict::StatesNothing)
         } else if best_overlap < self.min_overlap() {
             Some(Verdict::Unsupported)
-        } else if !asks && self.thread.borrow().is_empty() {
-            Some(Verdict::OffTopic)
         } else if !self.question.is_empty()
             && tokens
                 .iter()
@@ -710,13 +736,14 @@ mod tests {
             ),
             Verdict::RestatesQuestion
         );
-        // Nothing of the question at all, first in an answer: about something else.
+        // Nothing of the question at all, only talk of the sources: nothing said, even though
+        // the source's sentence it echoes names the question's subject.
         assert_eq!(
             verdict(
                 self::judge("What is retrieval-augmented generation?", text).as_ref(),
                 "The answer can be found in the document collection. [1]"
             ),
-            Verdict::OffTopic
+            Verdict::RestatesQuestion
         );
         // The same words are news to a question that does not hold them.
         let other = self::judge("What does a model get?", text);
@@ -1020,6 +1047,45 @@ mod tests {
             let next = judge.judge(going_on, Some(&opened)).unwrap();
             assert_eq!((next.verdict, next.sources), (Verdict::Supported, vec![1]));
             assert_eq!(verdict(judge.as_ref(), drifting), Verdict::OffTopic);
+        }
+    }
+
+    /// A sentence without the question's words bears on it when the source sentence it gives in
+    /// fewer words has them; one that source sentences beside the question back stays off it
+    /// (in English and in Chinese).
+    #[test]
+    fn a_sentence_bears_on_the_question_through_the_source_sentence_it_says_again() {
+        for (question, window, shorter, beside, language) in [
+            (
+                "How can I donate resources to Debian?",
+                [
+                    "Donations of resources, such as mirrors of the package and web archives, \
+                     help the project.",
+                    "Mirrors are updated by scripts every day.",
+                ],
+                "Through mirrors of the package and web archives. [1]",
+                "Mirrors are updated by scripts every day. [1]",
+                Language::English,
+            ),
+            (
+                "如何向 Debian 计划捐赠资源？",
+                ["捐赠资源（建立软件包和 WWW 档案的镜像）可以帮助本计划。", "镜像每天由脚本自动更新。"],
+                "通过建立软件包和 WWW 档案的镜像。[1]",
+                "镜像每天由脚本自动更新。[1]",
+                Language::Chinese,
+            ),
+        ] {
+            let judge = two_sources(question, &window, &["Green tea is brewed hot."], language);
+            let check = judge.judge(shorter, None).unwrap();
+            assert_eq!(
+                (check.verdict, check.sources.as_slice()),
+                (Verdict::Supported, [1].as_slice()),
+                "{check:?}"
+            );
+            assert_eq!(check.quotes, [window[0]]);
+            // First in an answer, and its source sentence is not about the question either.
+            let judge = two_sources(question, &window, &["Green tea is brewed hot."], language);
+            assert_eq!(verdict(judge.as_ref(), beside), Verdict::OffTopic);
         }
     }
 
