@@ -258,6 +258,8 @@ pub fn goes_on(text: &str, next: &str) -> bool {
 /// UAX #29 ends a sentence before the next Chinese character. Speech is opened by a colon
 /// (他问：“…？”) and may end its sentence; a title is not.
 fn ends_in_a_quoted_title(text: &str) -> bool {
+    // A title cited in brackets closes them too: "控制文件（参见第 7.4 节“什么是控制文件？”）记录了…".
+    let text = text.trim_end_matches(['）', ')', '】', ']']);
     let Some(body) = text.strip_suffix('”').or_else(|| text.strip_suffix('」')) else {
         return false;
     };
@@ -433,6 +435,11 @@ mod tests {
         assert_eq!(
             texts("请阅读第 12.1 节“还有哪些文档？”以了解更多。"),
             ["请阅读第 12.1 节“还有哪些文档？”以了解更多。"]
+        );
+        // Nor does one closed inside brackets.
+        assert_eq!(
+            texts("Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"),
+            ["Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"]
         );
     }
 
