@@ -439,11 +439,14 @@ impl SupportJudge {
     }
 
     /// Whether one of the sources that back a sentence (`related`) backs it with a sentence
-    /// that shares a content word with the question ([`SupportJudge::quote`]): the sentence
-    /// then gives that source's answer in fewer words or in others, and bears on the question
-    /// as its source sentence does ("通过建立软件包和 WWW 档案的镜像。" for "如何向 Debian 计划捐赠
-    /// 资源？", from "捐赠……资源（建立软件包和 WWW 档案的镜像）……"). A sentence copied whole
-    /// from a passage beside the question is its own source sentence, and stays off it.
+    /// that shares with the question a content word that tells the sources apart
+    /// ([`SupportJudge::quote`], [`SupportJudge::tells_apart`]): the sentence then gives that
+    /// source's answer in fewer words or in others, and bears on the question as its source
+    /// sentence does ("通过建立软件包和 WWW 档案的镜像。" for "如何向 Debian 计划捐赠资源？", from
+    /// "捐赠……资源（建立软件包和 WWW 档案的镜像）……"). A sentence copied whole from a passage
+    /// beside the question is its own source sentence, and stays off it; so does one cut from a
+    /// sentence that shares with the question only what every source holds ("Debian", in a
+    /// Debian FAQ), which shows the sentence is about the corpus, not about the question.
     fn says_again_an_answer(
         &self,
         tokens: &[String],
@@ -455,12 +458,17 @@ impl SupportJudge {
             if let Some(quote) = self.quote(tokens, query, i, language)?
                 && content_terms(&quote)
                     .iter()
-                    .any(|t| self.question.contains(t))
+                    .any(|t| self.question.contains(t) && self.tells_apart(t))
             {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Whether some source lacks `term` (with one source, every term does).
+    fn tells_apart(&self, term: &str) -> bool {
+        self.tokens.len() < 2 || self.tokens.iter().any(|words| !words.contains(term))
     }
 
     /// The verdict on a sentence that no source need be asked about: one that refers back to a
@@ -1087,6 +1095,20 @@ mod tests {
             let judge = two_sources(question, &window, &["Green tea is brewed hot."], language);
             assert_eq!(verdict(judge.as_ref(), beside), Verdict::OffTopic);
         }
+        // Cut from a sentence that shares with the question only a word every source holds.
+        let judge = two_sources(
+            "How does Debian support diversity?",
+            &["Debian lets administrators set one package as the preferred one."],
+            &["Debian archives are updated twice every day."],
+            Language::English,
+        );
+        assert_eq!(
+            verdict(
+                judge.as_ref(),
+                "Administrators set one package as the preferred one. [1]"
+            ),
+            Verdict::OffTopic
+        );
     }
 
     /// A multilingual embedder in miniature: a sentence it knows the English of is embedded as
