@@ -23,17 +23,18 @@
 //!
 //! A backed sentence counts as supported only when it bears on the question, judged on the
 //! answer as a whole: it shares a content word with the question, or with the sentence it refers
-//! back to, or the source sentence that backs it does (it gives that sentence's answer in fewer
-//! words or in others: "You should try installing or upgrading to either testing or unstable."
-//! from "… you might want to install/upgrade to either testing or unstable." for "… hardware is
-//! not detected/working. What should I do?"), or it is backed by a source that a supported
-//! sentence before it cited (it goes on with a passage the answer is drawing on; "Mirrors copy
-//! them with rsync." after the archives' schedule). Otherwise it is off the question, however true: a model drifting into another
-//! passage. And it must hold a content word the question does not — neither the question's
-//! words, nor their initials ("RAG" for "retrieval-augmented generation"), nor words about the
-//! exchange itself ("answer", "question", "document", "found", …): else it restates the
-//! question: "The answer to this question can be found in the document collection called
-//! Retrieval-Augmented Generation (RAG)."
+//! back to; or the source sentence that backs it shares one that not every source holds (it
+//! gives that sentence's answer in fewer words or in others: "You should try installing or
+//! upgrading to either testing or unstable." from "… you might want to install/upgrade to either
+//! testing or unstable." for "… hardware is not detected/working. What should I do?"); or it is
+//! backed by a source that a supported sentence before it cited (it goes on with a passage the
+//! answer is drawing on; "Mirrors copy them with rsync." after the archives' schedule).
+//! Otherwise it is off the question, however true: a model drifting into another passage. And
+//! it must hold a content word the question does not — neither the question's words, nor their
+//! initials ("RAG" for "retrieval-augmented generation"), nor words about the exchange itself
+//! ("answer", "question", "document", "found", …): else it restates the question: "The answer
+//! to this question can be found in the document collection called Retrieval-Augmented
+//! Generation (RAG)."
 //!
 //! A sentence's citations are then made true: cited sources that back it stay, cited ones
 //! that do not are removed, and when none of its citations (or no citation at all) backs it,
@@ -1059,7 +1060,7 @@ mod tests {
     }
 
     /// A sentence without the question's words bears on it when the source sentence it gives in
-    /// fewer words has them; one that source sentences beside the question back stays off it
+    /// fewer words has them; one backed by a source sentence beside the question stays off it
     /// (in English and in Chinese).
     #[test]
     fn a_sentence_bears_on_the_question_through_the_source_sentence_it_says_again() {
