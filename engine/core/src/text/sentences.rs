@@ -438,7 +438,9 @@ mod tests {
         );
         // Nor does one closed inside brackets.
         assert_eq!(
-            texts("Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"),
+            texts(
+                "Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"
+            ),
             ["Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"]
         );
     }
