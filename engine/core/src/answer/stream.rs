@@ -17,12 +17,12 @@ impl SentenceStream {
     /// Adds generated text; returns the sentences it finished (markers included).
     pub fn push(&mut self, text: &str) -> Vec<String> {
         self.buffer.push_str(text);
-        // Everything before the last sentence that has begun (holds more than markers) is final.
+        // Everything before the last sentence that has begun (holds more than markers) is final,
+        // once the text after the boundary settles it: UAX #29 ends no sentence at a period
+        // that lowercase follows ("dpkg -i .. /foo.deb"), so until a letter, a stop or a line
+        // break comes after it, a boundary at the end of the text so far may yet go away.
         let starts = sentence_starts(&self.buffer);
-        let begun = starts
-            .iter()
-            .rev()
-            .find(|&&s| !self.buffer[s..].trim().is_empty());
+        let begun = starts.iter().rev().find(|&&s| settled(&self.buffer[s..]));
         match begun {
             Some(&cut) if cut > 0 => {
                 let done: String = self.buffer.drain(..cut).collect();
@@ -72,6 +72,14 @@ fn sentence_starts(text: &str) -> Vec<usize> {
         }
     }
     starts
+}
+
+/// Whether the text after a sentence boundary holds what keeps the boundary whatever comes next:
+/// a letter (Han characters included), a sentence's stop or a line break.
+fn settled(after: &str) -> bool {
+    after.chars().any(|c| {
+        c.is_alphabetic() || c == '\n' || matches!(c, '.' | '!' | '?' | '。' | '！' | '？')
+    })
 }
 
 /// Length of the citation markers (and whitespace) `text` starts with; all of it while the end
@@ -202,6 +210,25 @@ mod tests {
                 "请阅读第 12.1 节“还有哪些文档？”以了解更多。[1]",
                 "他问：“能升级吗？”",
                 "我说可以。"
+            ]
+        );
+    }
+
+    /// "dpkg -i .. /foo.deb" is one sentence once "foo" has come: the boundary UAX #29 puts after
+    /// ".." while "/" ends the text is not final.
+    #[test]
+    fn a_boundary_the_next_letter_may_undo_releases_nothing() {
+        let out = stream(&[
+            "2. 编译完成后，执行 `dpkg -i .. ",
+            "/",
+            "foo_1.0_amd64.deb` 命令来安装。[2]",
+            "然后重启。",
+        ]);
+        assert_eq!(
+            out.concat(),
+            [
+                "2. 编译完成后，执行 `dpkg -i .. /foo_1.0_amd64.deb` 命令来安装。[2]",
+                "然后重启。"
             ]
         );
     }
