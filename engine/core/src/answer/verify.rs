@@ -419,9 +419,10 @@ impl SentenceJudge for SupportJudge {
             Verdict::WrongLanguage
         };
         for &n in &check.sources {
-            check
-                .quotes
-                .extend(self.quote(&tokens, &query, n - 1, language)?);
+            check.quotes.extend(
+                self.quote(&tokens, &query, n - 1, language)?
+                    .map(|(sentence, _)| sentence.clone()),
+            );
         }
         Ok(check)
     }
@@ -456,8 +457,8 @@ impl SupportJudge {
         language: Language,
     ) -> Result<bool> {
         for &i in related {
-            if let Some(quote) = self.quote(tokens, query, i, language)?
-                && content_terms(&quote)
+            if let Some((_, words)) = self.quote(tokens, query, i, language)?
+                && words
                     .iter()
                     .any(|t| self.question.contains(t) && self.tells_apart(t))
             {
@@ -625,29 +626,29 @@ impl SupportJudge {
             .map(|(at, c)| (c, at)))
     }
 
-    /// The sentence of source `i` that backs a sentence most plainly: in its language, the one
-    /// that holds the largest share of its words `tokens` (the first of equals); across
-    /// languages, the one nearest its meaning (`query`).
+    /// The sentence of source `i` that backs a sentence most plainly, with its content words: in
+    /// its language, the one that holds the largest share of its words `tokens` (the first of
+    /// equals); across languages, the one nearest its meaning (`query`).
     fn quote(
         &self,
         tokens: &[String],
         query: &[f32],
         i: usize,
         language: Language,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<&(String, HashSet<String>)>> {
         if self.across(i, language) {
             return Ok(self
                 .nearest_sentence(query, i)?
-                .map(|(_, at)| self.sentences[i][at].0.clone()));
+                .map(|(_, at)| &self.sentences[i][at]));
         }
-        let mut best: Option<(f32, &String)> = None;
-        for (sentence, words) in &self.sentences[i] {
-            let share = overlap(tokens, words);
+        let mut best: Option<(f32, &(String, HashSet<String>))> = None;
+        for sentence in &self.sentences[i] {
+            let share = overlap(tokens, &sentence.1);
             if best.is_none_or(|(top, _)| share > top) {
                 best = Some((share, sentence));
             }
         }
-        Ok(best.map(|(_, sentence)| sentence.clone()))
+        Ok(best.map(|(_, sentence)| sentence))
     }
 }
 
