@@ -474,9 +474,12 @@ impl SupportJudge {
     }
 
     /// The verdict on a sentence that no source need be asked about: one that refers back to a
-    /// sentence not shown (`before`), states nothing, has too few of its words in any source
-    /// (`best_overlap`) to be backed, or holds nothing beyond the question and talk of the
-    /// sources.
+    /// sentence not shown (`before`), states nothing, holds nothing beyond the question and talk
+    /// of the sources, or has too few of its words in any source (`best_overlap`) to be backed.
+    /// Saying the question back is told before support: "Yes, there is a curses package for
+    /// Python." is the question again whether or not a source holds its words, and what refers
+    /// back to it ("It comes with the source distribution.") refers to what the question asked
+    /// about.
     fn without_sources(
         &self,
         tokens: &[String],
@@ -487,14 +490,14 @@ impl SupportJudge {
             Some(Verdict::Dangling)
         } else if bare_yes_or_no(tokens) {
             Some(Verdict::StatesNothing)
-        } else if best_overlap < self.min_overlap() {
-            Some(Verdict::Unsupported)
         } else if !self.question.is_empty()
             && tokens
                 .iter()
                 .all(|t| self.restated.contains(t) || is_yes_or_no(t))
         {
             Some(Verdict::RestatesQuestion)
+        } else if best_overlap < self.min_overlap() {
+            Some(Verdict::Unsupported)
         } else {
             None
         }
@@ -934,6 +937,24 @@ mod tests {
             let after = judge.judge(next, Some(&dropped)).unwrap();
             assert_eq!(after.verdict, Verdict::Supported, "{only_the_question}");
         }
+        // Saying the question back is that, whether or not the source holds its words: what
+        // refers back to it refers to what the question asked about.
+        let judge = self::judge(
+            "Is there a curses package for Python?",
+            "The standard Python source distribution comes with a curses module. It is not \
+             compiled by default.",
+        );
+        let yes = judge
+            .judge("Yes, there is a curses package for Python.", None)
+            .unwrap();
+        assert_eq!(yes.verdict, Verdict::RestatesQuestion);
+        let after = judge
+            .judge("It comes with the standard Python source distribution.", Some(&yes))
+            .unwrap();
+        assert_eq!(
+            (after.verdict, after.sources),
+            (Verdict::Supported, vec![1])
+        );
         // Its own words must still be in the source, whatever came before.
         assert_eq!(
             judge
