@@ -207,6 +207,35 @@ fn bad_requests_get_json_errors() {
         ),
         StatusCode::BAD_REQUEST,
     );
+    // A field the request does not take (a misspelt filter) is refused by name, not dropped:
+    // dropped, it would widen the search without a word.
+    for (route, body, field) in [
+        (
+            "/v1/search",
+            r#"{"query": "tea", "path": ["en/*"]}"#,
+            "`path`",
+        ),
+        (
+            "/v1/ask",
+            r#"{"question": "tea", "filters": {"paths": ["en/*"]}}"#,
+            "`filters`",
+        ),
+        (
+            "/v1/ingest",
+            r#"{"path": "docs", "recursive": true}"#,
+            "`recursive`",
+        ),
+    ] {
+        let refused = json_post(route, body);
+        assert!(refused.status().is_client_error(), "{route}");
+        let body: Value = refused.json().unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(field)),
+            "{route}: {body}"
+        );
+    }
     check(
         json_post("/v1/search", r#"{"k": 3}"#),
         StatusCode::UNPROCESSABLE_ENTITY,

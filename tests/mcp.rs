@@ -184,6 +184,9 @@ fn check(seen: &Value) {
         ("oversized_query", "the limit is 4000"),
         ("empty_question", "empty"),
         ("huge_limit", "must be 1 to 1000"),
+        // Not dropped: a filter read by no one would widen the search.
+        ("misspelt_filter", "unknown argument `path`"),
+        ("unknown_argument", "unknown field `lines`"),
     ] {
         let result = &seen["bad"][call];
         assert_eq!(result["error"], true, "{call}: {result}");

@@ -92,6 +92,10 @@ async def main(args):
                 "oversized_query": await call("search", {"query": "x" * 100_000}),
                 "empty_question": await call("ask", {"question": "  "}),
                 "huge_limit": await call("list_documents", {"limit": 5000}),
+                "misspelt_filter": await call("search", {"query": "tea", "path": ["en/*"]}),
+                "unknown_argument": await call(
+                    "read_document", {"document": "en/prompting.md", "lines": 5}
+                ),
             }
             seen["documents_after"] = await call("list_documents", {})
     print(json.dumps(seen, ensure_ascii=False))

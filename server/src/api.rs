@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::auth::{self, Access};
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, Unknown};
 use crate::metrics::Metrics;
 use crate::{AppState, ingest_route, limits, metrics, openai, openapi, origin, page, upload};
 
@@ -204,6 +204,9 @@ pub(crate) struct SearchRequest {
     mode: Option<Mode>,
     #[serde(flatten)]
     filter: FilterFields,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    unknown: Unknown,
 }
 
 /// Which documents a search or an answer may draw on; every field set must pass.
@@ -267,6 +270,7 @@ pub(crate) async fn search(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<SearchRequest>,
 ) -> Result<Json<SearchResponse>, ApiError> {
+    request.unknown.refuse()?;
     let engine = state.engine.clone();
     let search = docent_core::SearchRequest {
         mode: request.mode.unwrap_or(state.defaults.mode),
@@ -303,6 +307,9 @@ pub(crate) struct AskRequest {
     /// what was searched for.
     #[serde(default)]
     earlier: Vec<String>,
+    #[serde(flatten)]
+    #[schema(ignore)]
+    unknown: Unknown,
 }
 
 /// What a request may set of how it is answered; the server's defaults fill the rest.
@@ -341,6 +348,7 @@ pub(crate) async fn ask(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<Response, ApiError> {
+    request.unknown.refuse()?;
     let mut options = request.settings.over(&state.defaults);
     options.filter = request.filter.filter()?;
     options.earlier = request.earlier;

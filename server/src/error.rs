@@ -5,6 +5,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use docent_core::store::Unavailable;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -101,6 +104,35 @@ fn internal(details: String) -> ApiError {
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("the server failed to answer (incident {incident}; the details are in its log)"),
     )
+}
+
+/// The fields of a request that none of its fields took, kept last in a request (with
+/// `#[serde(flatten)]`, where serde's `deny_unknown_fields` cannot be used): a misspelt filter
+/// ("pathz") or setting would otherwise be dropped unread, and the search widened or the answer
+/// written otherwise than asked, without a word.
+#[derive(Deserialize, Default)]
+#[serde(transparent)]
+pub struct Unknown(BTreeMap<String, IgnoredAny>);
+
+impl Unknown {
+    /// The first unknown field's name, if any.
+    pub fn first(&self) -> Option<&str> {
+        self.0.keys().next().map(String::as_str)
+    }
+
+    /// A 400 naming the first unknown field, when there is one.
+    pub fn refuse(&self) -> Result<(), ApiError> {
+        match self.first() {
+            None => Ok(()),
+            Some(name) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown field `{name}`: this request does not take it (GET /openapi.json \
+                     lists the fields of each request)"
+                ),
+            )),
+        }
+    }
 }
 
 /// `axum::Json`, with malformed bodies answered as JSON errors (keeping axum's status:

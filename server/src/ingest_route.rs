@@ -92,6 +92,7 @@ impl IngestRoots {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IngestRequest {
     /// A folder or file under an allowed root; relative paths are taken under the first root.
     path: String,

@@ -23,6 +23,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use crate::AppState;
 use crate::api::FilterFields;
+use crate::error::Unknown;
 use crate::limits::{GenerationSlots, Slot};
 
 /// Passages a search may return to an agent (each is a chunk of text in its context).
@@ -49,6 +50,9 @@ struct SearchParams {
     mode: Option<String>,
     #[serde(flatten)]
     filter: FilterFields,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    unknown: Unknown,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -69,9 +73,13 @@ struct AskParams {
     earlier: Vec<String>,
     #[serde(flatten)]
     filter: FilterFields,
+    #[serde(flatten)]
+    #[schemars(skip)]
+    unknown: Unknown,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct ListParams {
     /// Documents on the page, 1–1000 (default 100).
     limit: Option<usize>,
@@ -84,6 +92,7 @@ const LIST_PAGE: usize = 100;
 const MAX_LIST_PAGE: usize = 1000;
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 struct ReadParams {
     /// The document: its id or its path, as `list_documents` or a search hit gives them.
     document: String,
@@ -190,6 +199,16 @@ fn parse<T: std::str::FromStr + strum::VariantNames>(what: &str, value: &str) ->
         .map_err(|_| format!("{what} {value:?} is not one of {}", T::VARIANTS.join(", ")))
 }
 
+/// Fails on an argument the tool does not take: a misspelt filter would widen the search.
+fn refuse_unknown(unknown: &Unknown) -> Result<(), String> {
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => Err(format!(
+            "unknown argument `{name}`: the tool's input schema lists the arguments it takes"
+        )),
+    }
+}
+
 /// A search's `k`: 5 when left out, at most [`MAX_SEARCH_K`].
 fn search_k(k: Option<usize>) -> Result<usize, String> {
     match k.unwrap_or(5) {
@@ -217,6 +236,7 @@ impl DocentMcp {
     )]
     async fn search(&self, Parameters(params): Parameters<SearchParams>) -> CallToolResult {
         let prepared = (|| -> Result<SearchRequest, String> {
+            refuse_unknown(&params.unknown)?;
             Ok(SearchRequest {
                 mode: match &params.mode {
                     Some(mode) => parse::<Mode>("mode", mode)?,
@@ -254,6 +274,7 @@ impl DocentMcp {
     )]
     async fn ask(&self, Parameters(params): Parameters<AskParams>) -> CallToolResult {
         let prepared = (|| -> Result<AskOptions, String> {
+            refuse_unknown(&params.unknown)?;
             let mut options = self.defaults.clone();
             if let Some(mode) = &params.answer_mode {
                 options.answer_mode = parse::<AnswerMode>("answer_mode", mode)?;

@@ -949,7 +949,10 @@ mod tests {
             .unwrap();
         assert_eq!(yes.verdict, Verdict::RestatesQuestion);
         let after = judge
-            .judge("It comes with the standard Python source distribution.", Some(&yes))
+            .judge(
+                "It comes with the standard Python source distribution.",
+                Some(&yes),
+            )
             .unwrap();
         assert_eq!(
             (after.verdict, after.sources),
