@@ -401,7 +401,7 @@ impl Engine {
                 }
             }
         };
-        sentences.extend(extract::quotes(sources));
+        sentences.extend(extract::quotes(question, sources));
         let answer = answer::render(&sentences);
         let _ = on_text(&answer);
         Ok(written(answer, sentences, AnsweredBy::Extract))

@@ -1,10 +1,14 @@
 //! The extractive answer: the evidence's best sentences quoted verbatim, each with its citation.
 //! What `extract` answers, and what `auto` falls back to when nothing the generator wrote holds.
 
+use std::collections::HashSet;
+
 use crate::answer::evidence::Evidence;
 use crate::answer::verify::{SentenceCheck, Verdict};
+use crate::retrieve::lexical;
 use crate::text::language::is_han;
 use crate::text::sentences;
+use crate::text::tokens::content_terms;
 
 /// A quote shorter than this (in words; a Chinese character counts as half a word) goes on with
 /// the next sentence of its window: "RAG answers a question in two stages." or "Do this:" is no
@@ -14,15 +18,25 @@ const MIN_QUOTE_WORDS: usize = 20;
 /// Documents an extractive answer quotes.
 const EXTRACT_DOCUMENTS: usize = 3;
 
-/// The extractive answer: the best evidence sentence (continued while it is short, see
-/// [`MIN_QUOTE_WORDS`]), then the best one of each further document, up to
+/// The extractive answer to `question`: the best evidence sentence (continued while it is
+/// short, see [`MIN_QUOTE_WORDS`]), then the best one of each further document, up to
 /// [`EXTRACT_DOCUMENTS`] (a document whose best sentence is one already quoted is a copy, and
-/// skipped), each verbatim with its source. The further documents are the
-/// retriever's hedge: on the development sets the best sentence's document was relevant for
-/// about half of the questions, one of two for 0.61 (en) and 0.56 (zh), one of three for 0.70
-/// and 0.59; token F1 against the gold answers rose with the third too (0.30 → 0.32 en,
-/// 0.37 → 0.38 zh).
-pub fn quotes(evidence: &[Evidence]) -> Vec<SentenceCheck> {
+/// skipped), each verbatim with its source. The further documents are the retriever's hedge: on
+/// the development sets the best sentence's document was relevant for about half of the
+/// questions, one of two for 0.61 (en) and 0.56 (zh), one of three for 0.70 and 0.59; token F1
+/// against the gold answers rose with the third too (0.30 → 0.32 en, 0.37 → 0.38 zh). A further
+/// quote must bear on the question, as a written sentence must: it shares with the question a
+/// content word that not every source holds. By stems, here: a quote is its source's own words,
+/// so a stem that lets in one beside the question costs a line, where for a written sentence
+/// stems let in wrong ones (see [`crate::answer::verify`]). "Prompt injection is
+/// an attack …" is no hedge for "什么是函数调用？" but a sentence beside it; 23 such quotes of 61
+/// English answers, 14 Chinese and 38 of 99 Python ones were dropped so, 2, 0 and 4 of them
+/// from the document that answers. Where every source holds every word of the question, no word
+/// tells them apart, and the further quotes stand as they are.
+pub fn quotes(question: &str, evidence: &[Evidence]) -> Vec<SentenceCheck> {
+    let asked = distinctive_stems(question, evidence);
+    let bears_on_the_question =
+        |text: &str| asked.is_empty() || stems(text).iter().any(|t| asked.contains(t));
     let mut chosen: Vec<(&Evidence, String)> = Vec::new();
     for e in evidence {
         // A copy of a chosen document (the same file uploaded and in a folder) would only
@@ -33,8 +47,11 @@ pub fn quotes(evidence: &[Evidence]) -> Vec<SentenceCheck> {
         if chosen.len() == EXTRACT_DOCUMENTS || !new {
             continue;
         }
-        // A document with nothing to quote on its own gives its place to the next.
-        if let Some(text) = quote(e, chosen.is_empty()) {
+        // A document with nothing to quote on its own, or nothing on the question, gives its
+        // place to the next.
+        if let Some(text) = quote(e, chosen.is_empty())
+            && (chosen.is_empty() || bears_on_the_question(&text))
+        {
             chosen.push((e, text));
         }
     }
@@ -84,6 +101,24 @@ fn quote(e: &Evidence, go_on: bool) -> Option<String> {
     Some(text)
 }
 
+/// The stems of the question's content words that not every source holds (with one source,
+/// all of them).
+fn distinctive_stems(question: &str, evidence: &[Evidence]) -> HashSet<String> {
+    let sources: Vec<HashSet<String>> = evidence.iter().map(|e| stems(&e.text)).collect();
+    stems(question)
+        .into_iter()
+        .filter(|t| sources.len() < 2 || sources.iter().any(|s| !s.contains(t)))
+        .collect()
+}
+
+/// A text's content words, English ones as their stems ("migrating" and "migrate" meet).
+fn stems(text: &str) -> HashSet<String> {
+    content_terms(text)
+        .iter()
+        .map(|t| lexical::word_term(t))
+        .collect()
+}
+
 fn words(text: &str) -> usize {
     let han = text.chars().filter(|&c| is_han(c)).count();
     text.split_whitespace()
@@ -116,7 +151,8 @@ mod tests {
             source(3, 0.5, "Tea is hot."),
             source(4, 0.4, "Snow is cold."),
         ];
-        let sentences = quotes(&sources);
+        // A question without content words tells no quote apart: every document may be quoted.
+        let sentences = quotes("", &sources);
         // A short first quote goes on with the next sentence of its window; three documents.
         assert_eq!(
             render(&sentences),
@@ -132,19 +168,19 @@ mod tests {
         // Each quote comes from another document.
         sources[1].doc_id = sources[0].doc_id.clone();
         assert_eq!(
-            render(&quotes(&sources)),
+            render(&quotes("", &sources)),
             "Debian is free. And more. [1] Tea is hot. [3] Snow is cold. [4]"
         );
         // A copy of a quoted document (same best sentence, another id) is not quoted again.
         sources[1].doc_id = "copy".into();
         sources[1].focus = sources[0].focus.clone();
         assert_eq!(
-            render(&quotes(&sources)),
+            render(&quotes("", &sources)),
             "Debian is free. And more. [1] Tea is hot. [3] Snow is cold. [4]"
         );
         let long = "Debian is a free operating system that comes with thousands of packages, each one built, tested and kept up to date by volunteers around the world.";
         assert_eq!(
-            render(&quotes(&[source(1, 0.8, long)])),
+            render(&quotes("", &[source(1, 0.8, long)])),
             format!("{long} [1]")
         );
         let mut chinese = [
@@ -157,10 +193,57 @@ mod tests {
         ];
         chinese[0].window.truncate(1);
         assert_eq!(
-            render(&quotes(&chinese)),
+            render(&quotes("", &chinese)),
             format!("{}[1]稳定版很稳定。[2]", chinese[0].focus[0])
         );
-        assert!(quotes(&[]).is_empty());
+        assert!(quotes("", &[]).is_empty());
+    }
+
+    /// A further document is quoted only where its quote shares with the question a word (by
+    /// its stem) that not every source holds; where every source holds every question word, no
+    /// word tells them apart and each is quoted. The first quote is the best evidence, always.
+    #[test]
+    fn a_further_quote_must_bear_on_the_question() {
+        let sources = [
+            source(1, 0.8, "Stable releases change every two years."),
+            source(2, 0.7, "Migrations to a new release need a backup."),
+            source(3, 0.6, "Tea is hot."),
+            source(4, 0.5, "Snow is cold."),
+        ];
+        assert_eq!(
+            render(&quotes(
+                "How often does a release change when I migrate?",
+                &sources
+            )),
+            "Stable releases change every two years. And more. [1] Migrations to a new release \
+             need a backup. [2]"
+        );
+        // In Chinese, by pairs of characters.
+        let mut chinese = [
+            source(
+                1,
+                0.8,
+                "函数调用让模型输出一个结构化的工具调用，包括函数名和参数。",
+            ),
+            source(2, 0.7, "提示注入是一种攻击。"),
+            source(3, 0.6, "应用程序执行真正的函数。"),
+        ];
+        chinese[0].window.truncate(1);
+        assert_eq!(
+            render(&quotes("什么是函数调用？", &chinese)),
+            format!("{}[1]应用程序执行真正的函数。[3]", chinese[0].focus[0])
+        );
+        // Every source holds "snow": nothing tells them apart.
+        let snow = [
+            source(1, 0.8, "Snow falls in winter when the air is cold enough."),
+            source(2, 0.7, "Snow melts."),
+            source(3, 0.6, "Snow is white."),
+        ];
+        assert_eq!(
+            render(&quotes("What about snow?", &snow)),
+            "Snow falls in winter when the air is cold enough. And more. [1] Snow melts. [2] \
+             Snow is white. [3]"
+        );
     }
 
     /// A best sentence that refers back is quoted with the one before it in its window, or,
@@ -179,7 +262,7 @@ mod tests {
         let fourth = source(4, 0.5, "Tea is hot.");
         // The third has nothing to quote on its own: the fourth takes its place.
         assert_eq!(
-            render(&quotes(&[first, second, third, fourth])),
+            render(&quotes("", &[first, second, third, fourth])),
             "Debian is a free operating system for everyone. [1] Debian's stable release changes \
              rarely. It is tested for months. [2] Tea is hot. [4]"
         );
@@ -203,14 +286,14 @@ mod tests {
         third.window.truncate(1);
         let fourth = source(4, 0.5, "Tea is hot.");
         assert_eq!(
-            render(&quotes(&[first, second, third.clone(), fourth])),
+            render(&quotes("", &[first, second, third.clone(), fourth])),
             "Debian is a free operating system that anyone may use, study, change and share with \
              others. [1] To remove the foo package from your system, run: apt remove foo [2] Tea \
              is hot. [4]"
         );
         // The best evidence is quoted even when its window ends at the announcement.
         assert_eq!(
-            render(&quotes(&[third])),
+            render(&quotes("", &[third])),
             "要升级您系统中的所有软件包，请运行：[3]"
         );
     }

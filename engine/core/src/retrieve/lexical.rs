@@ -33,7 +33,7 @@ const AVERAGE_TERMS: f32 = 120.0;
 
 /// A word as a term: lowercased, and stemmed when it is a plain English word, so that
 /// "installing", "installed" and "installs" meet.
-fn word_term(word: &str) -> String {
+pub(crate) fn word_term(word: &str) -> String {
     let lower = word.to_lowercase();
     if lower.bytes().all(|b| b.is_ascii_alphabetic()) {
         ENGLISH.stem(&lower).into_owned()
