@@ -26,17 +26,24 @@ const EXTRACT_DOCUMENTS: usize = 3;
 /// questions, one of two for 0.61 (en) and 0.56 (zh), one of three for 0.70 and 0.59; token F1
 /// against the gold answers rose with the third too (0.30 → 0.32 en, 0.37 → 0.38 zh). A further
 /// quote must bear on the question, as a written sentence must: it shares with the question a
-/// content word that not every source holds. By stems, here: a quote is its source's own words,
+/// content word that some sources hold and others do not, and it says something the question
+/// does not. By stems, here: a quote is its source's own words,
 /// so a stem that lets in one beside the question costs a line, where for a written sentence
-/// stems let in wrong ones (see [`crate::answer::verify`]). "Prompt injection is
-/// an attack …" is no hedge for "什么是函数调用？" but a sentence beside it; 23 such quotes of 61
-/// English answers, 14 Chinese and 38 of 99 Python ones were dropped so, 2, 0 and 4 of them
-/// from the document that answers. Where every source holds every word of the question, no word
-/// tells them apart, and the further quotes stand as they are.
+/// stems let in wrong ones (see [`crate::answer::verify`]). "读取文件并提取文本。" is no hedge
+/// for "什么是函数调用？" but a sentence beside it; 20 such quotes of 61 English answers, 11
+/// Chinese and 35 of 99 Python ones were dropped so, 1, 0 and 4 of them from the document that
+/// answers. Where no word of the question tells the sources apart, the further quotes stand as
+/// they are.
 pub fn quotes(question: &str, evidence: &[Evidence]) -> Vec<SentenceCheck> {
-    let asked = distinctive_stems(question, evidence);
-    let bears_on_the_question =
-        |text: &str| asked.is_empty() || stems(text).iter().any(|t| asked.contains(t));
+    let question_stems = stems(question);
+    let asked = distinctive_stems(&question_stems, evidence);
+    // It must also say something the question does not: '"预依赖"' for "“预依赖”是什么意思？" is
+    // the question's own word, quoted.
+    let bears_on_the_question = |text: &str| {
+        let words = stems(text);
+        (asked.is_empty() || words.iter().any(|t| asked.contains(t)))
+            && !words.is_subset(&question_stems)
+    };
     let mut chosen: Vec<(&Evidence, String)> = Vec::new();
     for e in evidence {
         // A copy of a chosen document (the same file uploaded and in a folder) would only
@@ -101,13 +108,18 @@ fn quote(e: &Evidence, go_on: bool) -> Option<String> {
     Some(text)
 }
 
-/// The stems of the question's content words that not every source holds (with one source,
-/// all of them).
-fn distinctive_stems(question: &str, evidence: &[Evidence]) -> HashSet<String> {
+/// The question's stems that tell the sources apart: some hold them and some do not (with one
+/// source, all of them). A word no source holds ("意思" of "是什么意思？") tells nothing.
+fn distinctive_stems(question: &HashSet<String>, evidence: &[Evidence]) -> HashSet<String> {
     let sources: Vec<HashSet<String>> = evidence.iter().map(|e| stems(&e.text)).collect();
-    stems(question)
-        .into_iter()
-        .filter(|t| sources.len() < 2 || sources.iter().any(|s| !s.contains(t)))
+    question
+        .iter()
+        .filter(|t| {
+            sources.len() < 2
+                || (sources.iter().any(|s| s.contains(*t))
+                    && sources.iter().any(|s| !s.contains(*t)))
+        })
+        .cloned()
         .collect()
 }
 
@@ -232,6 +244,20 @@ mod tests {
         assert_eq!(
             render(&quotes("什么是函数调用？", &chinese)),
             format!("{}[1]应用程序执行真正的函数。[3]", chinese[0].focus[0])
+        );
+        // A quote of nothing but the question's words says nothing.
+        let mut echo = [
+            source(1, 0.8, "“预依赖（Pre-Depend）”是一种特殊的依赖关系。"),
+            source(2, 0.7, "\"预依赖\""),
+            source(3, 0.6, "预依赖的软件包先于依赖它的软件包解压。"),
+        ];
+        echo[0].window.truncate(1);
+        assert_eq!(
+            render(&quotes("“预依赖”是什么意思？", &echo)),
+            format!(
+                "{}[1]预依赖的软件包先于依赖它的软件包解压。[3]",
+                echo[0].focus[0]
+            )
         );
         // Every source holds "snow": nothing tells them apart.
         let snow = [
