@@ -27,13 +27,12 @@ const EXTRACT_DOCUMENTS: usize = 3;
 /// against the gold answers rose with the third too (0.30 → 0.32 en, 0.37 → 0.38 zh). A further
 /// quote must bear on the question, as a written sentence must: it shares with the question a
 /// content word that some sources hold and others do not, and it says something the question
-/// does not. By stems, here: a quote is its source's own words,
-/// so a stem that lets in one beside the question costs a line, where for a written sentence
-/// stems let in wrong ones (see [`crate::answer::verify`]). "读取文件并提取文本。" is no hedge
-/// for "什么是函数调用？" but a sentence beside it; 20 such quotes of 61 English answers, 11
-/// Chinese and 35 of 99 Python ones were dropped so, 1, 0 and 4 of them from the document that
-/// answers. Where no word of the question tells the sources apart, the further quotes stand as
-/// they are.
+/// does not. By stems, here: a quote is its source's own words, so a stem that lets in one
+/// beside the question costs a line, where for a written sentence stems let in wrong ones (see
+/// [`crate::answer::verify`]). "读取文件并提取文本。" is no hedge for "什么是函数调用？" but a
+/// sentence beside it; 20 such quotes of 61 English answers, 11 Chinese and 35 of 99 Python
+/// ones were dropped so, 1, 0 and 4 of them from the document that answers. Where no word of
+/// the question tells the sources apart, the further quotes stand as they are.
 pub fn quotes(question: &str, evidence: &[Evidence]) -> Vec<SentenceCheck> {
     let question_stems = stems(question);
     let asked = distinctive_stems(&question_stems, evidence);
