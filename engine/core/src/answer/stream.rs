@@ -1,7 +1,5 @@
 //! Generated text in, finished sentences out, each with the citation markers that follow it.
 
-use unicode_segmentation::UnicodeSegmentation;
-
 use crate::text::markers::{self, is_marker_char};
 use crate::text::sentences;
 
@@ -38,14 +36,12 @@ impl SentenceStream {
     }
 }
 
-/// Where the sentences of generated text start: Unicode's sentence boundaries, each moved past
-/// the citation markers that follow it (UAX #29 counts a `[` after `。` as closing punctuation of
-/// the sentence before, so a marker split there is first made whole again).
+/// Where the sentences of generated text start: the boundaries evidence is cut at
+/// ([`sentences::bounds`]), each moved past the citation markers that follow it (UAX #29 counts
+/// a `[` after `。` as closing punctuation of the sentence before, so a marker split there is
+/// first made whole again).
 fn sentence_starts(text: &str) -> Vec<usize> {
-    let mut starts: Vec<usize> = text
-        .split_sentence_bound_indices()
-        .map(|(offset, _)| offset)
-        .collect();
+    let mut starts = sentences::bounds(text);
     for i in 1..starts.len() {
         // A boundary inside the markers moved past by the one before is no boundary.
         starts[i] = starts[i].max(starts[i - 1]);
@@ -163,6 +159,11 @@ mod tests {
                 vec![],
                 vec!["软件包很多。".to_string()]
             ]
+        );
+        // An opening bracket after a stop begins the next sentence, as in the evidence.
+        assert_eq!(
+            stream(&["它会搜索 foo。（", "目前等价于 grep。）[2]"]).concat(),
+            ["它会搜索 foo。", "（目前等价于 grep。）[2]"]
         );
     }
 

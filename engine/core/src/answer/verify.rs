@@ -7,9 +7,11 @@
 //! The rule, in full: a sentence is **backed** by a source in one of three ways.
 //! - Its words: at least [`MIN_OVERLAP`] of its content words occur in the source (content
 //!   words: English words and Chinese pairs of characters in a row, without stopwords, function
-//!   characters and citation markers, see [`content_terms`]), and the embedder finds the two
+//!   characters and citation markers, see [`content_terms`]), the embedder finds the two
 //!   related: the sentence (as a query) and the source (as a passage) are at least as similar
-//!   as the embedder's own relevance floor.
+//!   as the embedder's own relevance floor, and (in English) it denies exactly when the source's
+//!   sentence that holds most of its words does ([`polarity::denies`]: "you don't need" in the
+//!   source's words is not what "you will need" says).
 //! - A rewording: at least [`PARAPHRASE_OVERLAP`] of its content words occur in the source, and
 //!   the source's sentence nearest to it is at the embedder's paraphrase floor (sentence against
 //!   sentence: "You should try installing or upgrading to either testing or unstable." for "you
@@ -376,7 +378,7 @@ impl SentenceJudge for SupportJudge {
             return Ok(check);
         }
         let query = self.embedder.embed_query(&check.text)?;
-        let related = self.related(&check.text, &tokens, &query, &covers)?;
+        let related = self.related(&check.text, &tokens, &query, &covers, language)?;
         if related.is_empty() {
             return Ok(check);
         }
@@ -558,11 +560,13 @@ impl SupportJudge {
         tokens: &[String],
         query: &[f32],
         covers: &[Cover],
+        language: Language,
     ) -> Result<Vec<usize>> {
         let mut related = Vec::new();
         for (i, cover) in covers.iter().enumerate() {
             let by_words = if cover.words >= MIN_OVERLAP {
                 cosine(query, &self.vectors[i]) >= self.floor
+                    && self.denies_as(text, tokens, query, i, language)?
             } else if cover.words >= PARAPHRASE_OVERLAP {
                 self.rewords(text, tokens, query, i)?
             } else {
@@ -607,6 +611,29 @@ impl SupportJudge {
         Ok(similarity >= floor
             && polarity::denies(text) == polarity::denies(nearest)
             && numbers_found)
+    }
+
+    /// Whether an English sentence (`text`, `tokens`, `query` as in [`SupportJudge::related`])
+    /// denies exactly when the sentence of source `i` that backs it most plainly
+    /// ([`SupportJudge::quote`]) does: "You don't need to have a basic development environment."
+    /// shares most of its words with "… you will need to have a basic development environment …"
+    /// and says the opposite. Not asked of Chinese, where 不 begins words as often as it denies:
+    /// "“不稳定版”包含 main、contrib 和 non-free 子目录" (the unstable distribution) says what
+    /// "“unstable”目录中也有 main、contrib 和 non-free 子目录" does.
+    fn denies_as(
+        &self,
+        text: &str,
+        tokens: &[String],
+        query: &[f32],
+        i: usize,
+        language: Language,
+    ) -> Result<bool> {
+        if language != Language::English {
+            return Ok(true);
+        }
+        Ok(self
+            .quote(tokens, query, i, language)?
+            .is_none_or(|(sentence, _)| polarity::denies(text) == polarity::denies(sentence)))
     }
 
     /// The sentence of source `i` nearest in meaning to `query`: its similarity and index.
@@ -1237,6 +1264,58 @@ mod tests {
 
         let by_words = judge(Arc::new(WordEmbedder::default()));
         assert_eq!(verdict(by_words.as_ref(), REWORDED), Verdict::Unsupported);
+    }
+
+    /// An English sentence made of its source's words says what the source says only if it
+    /// denies where the source sentence it copies does: a "not" put in or left out turns the
+    /// claim over. Chinese is not asked: 不 begins the name of the unstable distribution.
+    #[test]
+    fn a_copied_sentence_that_turns_its_source_over_is_not_backed() {
+        let english = judge(
+            "How can I install a developer's environment to build packages?",
+            "If you want to build packages you will need a basic development environment, \
+             including a compiler. The compiler is not installed by default.",
+        );
+        let chinese = SupportVerifier::new(Arc::new(WordEmbedder::default()))
+            .prepare(
+                "“不稳定版”包含什么？",
+                &[evidence(
+                    1,
+                    "dists.md",
+                    "“unstable”目录中也有 main、contrib 和 non-free 子目录，划分标准和“stable”相同。",
+                )],
+                Language::Chinese,
+            )
+            .unwrap();
+        for (judge, sentence, expected) in [
+            (
+                &english,
+                "To build packages you will need a basic development environment. [1]",
+                Verdict::Supported,
+            ),
+            (
+                &english,
+                "To build packages you don't need a basic development environment. [1]",
+                Verdict::Unsupported,
+            ),
+            (
+                &english,
+                "The compiler is not installed by default. [1]",
+                Verdict::Supported,
+            ),
+            (
+                &english,
+                "The compiler is installed by default. [1]",
+                Verdict::Unsupported,
+            ),
+            (
+                &chinese,
+                "“不稳定版”包含 main、contrib 和 non-free 子目录，划分标准和“stable”相同。[1]",
+                Verdict::Supported,
+            ),
+        ] {
+            assert_eq!(verdict(judge.as_ref(), sentence), expected, "{sentence}");
+        }
     }
 
     /// A Chinese answer from an English source is read across languages: a sentence is backed

@@ -6,8 +6,10 @@
 //! block stands whole, since a `.` in `os.path.join()` ends nothing). A paragraph's hard-wrapped
 //! lines are joined (with a space, except between two Chinese characters) and cut into sentences
 //! at Unicode's sentence boundaries (UAX #29: `.`, `!`, `?` before a capital, and `。！？`),
-//! except after an initial or one of a few abbreviations ("Dan J. Bernstein") and after a question
-//! quoted as a title ("参见第 12.4 节 “有没有已知的缺陷的记录？”以获得…").
+//! except after an initial or one of a few abbreviations ("Dan J. Bernstein"), after a question
+//! quoted as a title ("参见第 12.4 节 “有没有已知的缺陷的记录？”以获得…") and inside a quotation
+//! that closes in the next sentence; an opening bracket after a stop ("。（") begins the next
+//! sentence rather than ending this one.
 
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -180,7 +182,10 @@ impl Paragraph {
         let kind = self.kind.take().unwrap_or(Kind::Prose);
         // The sentence waiting for what may still join it, and where its text ends.
         let mut pending: Option<(Sentence, usize)> = None;
-        for (offset, sentence) in self.text.split_sentence_bound_indices() {
+        let starts = bounds(&self.text);
+        let ends = starts.iter().skip(1).copied().chain([self.text.len()]);
+        for (offset, end) in starts.iter().copied().zip(ends) {
+            let sentence = &self.text[offset..end];
             let text = sentence.trim();
             if text.is_empty() {
                 continue;
@@ -222,6 +227,32 @@ impl Paragraph {
     }
 }
 
+/// Where the sentences of `text` start by Unicode's rules (UAX #29), except that an opening
+/// bracket or quotation mark after a sentence's stop starts the next sentence, where UAX #29,
+/// which counts opening punctuation among the closing, ends the first one: "…搜索 foo。（目前，…）"
+/// would quote "…搜索 foo。（".
+pub fn bounds(text: &str) -> Vec<usize> {
+    const OPENING: [char; 11] = [
+        '（', '(', '【', '「', '『', '《', '〈', '〔', '“', '‘', '｛',
+    ];
+    const CLOSING: [char; 9] = ['）', ')', '】', '」', '』', '》', '〉', '”', '’'];
+    let mut starts: Vec<usize> = text
+        .split_sentence_bound_indices()
+        .map(|(offset, _)| offset)
+        .collect();
+    for i in 1..starts.len() {
+        let piece = text[starts[i - 1]..starts[i]].trim_end();
+        let kept = piece.trim_end_matches(OPENING);
+        if kept.len() < piece.len() && kept.trim_end_matches(CLOSING).ends_with(STOPS) {
+            starts[i] = starts[i - 1] + kept.len();
+        }
+    }
+    starts
+}
+
+/// The marks that end a sentence.
+const STOPS: [char; 6] = ['.', '!', '?', '。', '！', '？'];
+
 /// Abbreviations whose period ends no sentence.
 const ABBREVIATIONS: &[&str] = &[
     "e.g.", "i.e.", "etc.", "vs.", "cf.", "Mr.", "Mrs.", "Ms.", "Dr.", "St.",
@@ -247,10 +278,38 @@ fn ends_short(text: &str, next: &str) -> bool {
 }
 
 /// Whether `text`, cut from `next` at a sentence boundary of UAX #29, is a sentence that goes on
-/// into `next`: it ends with an initial or an abbreviation ([`ends_short`]), or with a question
-/// quoted as a title ([`ends_in_a_quoted_title`]). Evidence and generated answers are cut alike.
+/// into `next`: it ends with an initial or an abbreviation ([`ends_short`]), with a question
+/// quoted as a title ([`ends_in_a_quoted_title`]), inside a quotation `next` closes
+/// ([`inside_a_quotation`]), or with a quoted question that lowercase goes on from ('He asked,
+/// "Why?" and left.'). Evidence and generated answers are cut alike.
 pub fn goes_on(text: &str, next: &str) -> bool {
-    ends_short(text, next) || ends_in_a_quoted_title(text)
+    ends_short(text, next)
+        || ends_in_a_quoted_title(text)
+        || inside_a_quotation(text, next)
+        || (ends_in_a_quoted_question(text)
+            && next
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_lowercase()))
+}
+
+/// Whether `text` ends with a question or exclamation inside quotation marks or brackets.
+fn ends_in_a_quoted_question(text: &str) -> bool {
+    let body = text.trim_end_matches(['”', '"', '’', ')']);
+    body.len() < text.len() && body.ends_with(['?', '!'])
+}
+
+/// Whether `text` leaves a quotation open that the next sentence of `next` closes: a section's
+/// title quoted whole, stops and all ('See Section 14.3, “I am making a distribution for a
+/// "vertical market". Can I use Debian for the guts of it?” for more information.'), is part of
+/// the sentence that cites it.
+fn inside_a_quotation(text: &str, next: &str) -> bool {
+    let open =
+        |s: &str| s.matches(['“', '「']).count() as isize - s.matches(['”', '」']).count() as isize;
+    open(text) > 0
+        && next
+            .split_sentence_bounds()
+            .next()
+            .is_some_and(|piece| open(piece) < 0)
 }
 
 /// Whether `text` was cut after a question or exclamation that closes a quoted title rather than
@@ -442,6 +501,49 @@ mod tests {
                 "Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"
             ),
             ["Debian 控制文件（参见第 7.4 节“什么是 Debian 控制文件？”）记录了软件包的维护者。"]
+        );
+    }
+
+    #[test]
+    fn an_opening_bracket_after_a_stop_opens_the_next_sentence() {
+        assert_eq!(
+            texts(
+                "这会在已安装的软件包中搜索 foo。（目前，该命令等价于搜索 .list 文件。）另一个更快的方法是使用 dlocate。"
+            ),
+            [
+                "这会在已安装的软件包中搜索 foo。",
+                "（目前，该命令等价于搜索 .list 文件。）",
+                "另一个更快的方法是使用 dlocate。"
+            ]
+        );
+        assert_eq!(
+            texts("他说完了。“下一个问题？”她问。"),
+            ["他说完了。", "“下一个问题？”她问。"]
+        );
+    }
+
+    #[test]
+    fn a_quoted_title_with_stops_inside_stays_in_the_sentence_that_cites_it() {
+        let cites = "See Section 14.3, “I am making a special Linux distribution for a \"vertical \
+                     market\". Can I use Debian GNU/Linux for the guts of a Linux system?” for more \
+                     information.";
+        assert_eq!(
+            texts(&format!("Debian is free. {cites} It works.")),
+            ["Debian is free.", cites, "It works."]
+        );
+        // A question quoted in English goes on where lowercase follows it; speech that closes
+        // its sentence does not, and nor does an unquoted question.
+        assert_eq!(
+            texts(
+                "He asked, \"Why?\" and left. She said, “No!” Then she left. Is it apt? apt is a tool."
+            ),
+            [
+                "He asked, \"Why?\" and left.",
+                "She said, “No!”",
+                "Then she left.",
+                "Is it apt?",
+                "apt is a tool."
+            ]
         );
     }
 
